@@ -1,0 +1,28 @@
+# The two commands of the README. Both create .venv and install jaxsnn into it first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup demo test test-slow clean
+
+$(VENV)/.installed: pyproject.toml CMakeLists.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+## Main job on the embedded default: no download, no GPU.
+demo: setup
+	$(PY) experiments/train.py
+
+## The test suite (fast tests; `make test-slow` for the long ones).
+test: setup
+	$(PY) -m pytest
+
+test-slow: setup
+	$(PY) -m pytest -m slow
+
+clean:
+	rm -rf $(VENV) build outputs multirun
