@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from jaxsnn.core.surrogate import _concrete
+from jaxsnn.core.surrogate import concrete_value
 
 Array = jax.Array
 
@@ -69,7 +69,7 @@ def validate(params: LIFParams, currents: Array, state: LIFState | None, reset: 
         value = jnp.shape(getattr(params, name))
         if value not in ((), (neurons,)):
             raise ValueError(f"LIF {name} must be a scalar or shape ({neurons},), got {value}")
-    alpha, theta = _concrete(params.alpha), _concrete(params.theta)
+    alpha, theta = concrete_value(params.alpha), concrete_value(params.theta)
     if alpha is not None and not ((alpha >= 0).all() and (alpha <= 1).all()):
         raise ValueError(f"LIF leak alpha must lie in [0, 1], got {params.alpha!r}")
     if theta is not None and not (theta > 0).all():

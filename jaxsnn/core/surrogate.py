@@ -49,8 +49,9 @@ def _rectangular(u: Array, gamma: Array, beta: Array, q: Array) -> Array:
 
 
 def _sigmoid_derivative(u: Array, gamma: Array, beta: Array, q: Array) -> Array:
-    s = jax.nn.sigmoid(4.0 * beta * u)
-    return 4.0 * gamma * s * (1.0 - s)
+    # sigmoid(x) * sigmoid(-x) == s * (1 - s) without float32 cancellation in the tails.
+    x = 4.0 * beta * u
+    return 4.0 * gamma * jax.nn.sigmoid(x) * jax.nn.sigmoid(-x)
 
 
 def _gaussian(u: Array, gamma: Array, beta: Array, q: Array) -> Array:
@@ -74,12 +75,11 @@ SHAPE_INDEX: dict[str, int] = {name: i for i, name in enumerate(SHAPES)}
 """Stable integer code per shape, shared with the compiled kernels."""
 
 
-def _concrete(value: Any) -> np.ndarray | None:
-    """Return ``value`` as a NumPy array when it is a known number, ``None`` under tracing.
+def concrete_value(value: Any) -> np.ndarray | None:
+    """Return ``value`` as a NumPy array when it is a known number, ``None`` when it is traced.
 
-    Pytree reconstruction inside ``jit``/``vmap``/``grad`` rebuilds a ``Surrogate`` from tracers or
-    placeholder objects; those must pass through unchecked, so validation only judges values that
-    are actually known.
+    Parameters built inside ``jit``/``vmap`` are tracers whose values are unknown until run time;
+    validation can only judge values that are actually known.
     """
     if isinstance(value, (bool, int, float, np.ndarray, np.generic)):
         return np.asarray(value, dtype=np.float64)
@@ -91,7 +91,6 @@ def _concrete(value: Any) -> np.ndarray | None:
     return None
 
 
-@jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class Surrogate:
     """One surrogate gradient: ``shape`` (static) with peak ``gamma``, sharpness ``beta``, tail ``q``.
@@ -100,7 +99,7 @@ class Surrogate:
     exponential); the other shapes ignore it.
     """
 
-    shape: str = dataclasses.field(default="fast_sigmoid", metadata={"static": True})
+    shape: str = "fast_sigmoid"
     gamma: ArrayLike = 1.0
     beta: ArrayLike = 1.0
     q: ArrayLike = 2.0
@@ -111,10 +110,10 @@ class Surrogate:
                 f"unknown surrogate shape {self.shape!r}; valid shapes: {', '.join(SHAPES)}"
             )
         for name, low in (("gamma", 0.0), ("beta", 0.0)):
-            value = _concrete(getattr(self, name))
+            value = concrete_value(getattr(self, name))
             if value is not None and not np.all(value > low):
                 raise ValueError(f"surrogate {name} must be > {low}, got {getattr(self, name)!r}")
-        q = _concrete(self.q)
+        q = concrete_value(self.q)
         if self.shape == "q_pseudo_spike" and q is not None and not np.all(q > 1.0):
             raise ValueError(f"surrogate tail q must be > 1 for q_pseudo_spike, got {self.q!r}")
 
@@ -128,6 +127,26 @@ class Surrogate:
     def spike(self, u: ArrayLike) -> Array:
         """Heaviside of ``u`` forward, this surrogate backward."""
         return spike(jnp.asarray(u), self)
+
+
+_LEAVES = ("gamma", "beta", "q")
+
+
+def _flatten_with_keys(sg: Surrogate) -> tuple[list[tuple[Any, Any]], str]:
+    return [(jax.tree_util.GetAttrKey(name), getattr(sg, name)) for name in _LEAVES], sg.shape
+
+
+def _unflatten(shape: str, leaves: Any) -> Surrogate:
+    """Rebuild without ``__init__``: JAX rebuilds surrogates whose leaves are cotangents, zeros or
+    placeholders, which are not parameter values and must not be validated as such."""
+    sg = object.__new__(Surrogate)
+    object.__setattr__(sg, "shape", shape)
+    for name, value in zip(_LEAVES, leaves):
+        object.__setattr__(sg, name, value)
+    return sg
+
+
+jax.tree_util.register_pytree_with_keys(Surrogate, _flatten_with_keys, _unflatten)
 
 
 @jax.custom_vjp
