@@ -2,9 +2,9 @@
 
 Layout under the data root ``R`` is tonic's own (tonic stores dataset ``X`` under ``R/X``)::
 
-    R/SHD/shd_train.h5, R/SHD/shd_test.h5                      (HDF5: spikes/times, spikes/units, labels)
-    R/NMNIST/Train/<digit>/<id>.bin, R/NMNIST/Test/...          (40-bit binary events)
-    R/DVSGesture/ibmGestureTrain/user<NN>_<lighting>/<label>.npy (tonic's preprocessed release)
+    R/SHD/shd_train.h5, R/SHD/shd_test.h5            HDF5: spikes/times, spikes/units, labels
+    R/NMNIST/Train/<digit>/<id>.bin, R/NMNIST/Test/... 40-bit binary events
+    R/DVSGesture/ibmGestureTrain/user<NN>_<lighting>/<label>.npy   tonic's preprocessed release
 
 so a folder tonic has already filled can be reused as is. tonic itself would re-download unless
 it finds the downloaded *archive* next to a complete extraction (e.g. at least 10 000 N-MNIST
@@ -117,7 +117,9 @@ def _sample_order(dataset: tonic.Dataset) -> np.ndarray:
     file-per-sample datasets are sorted by path. SHD indexes one HDF5 file (``data`` is empty).
     """
     paths = dataset.data
-    return np.argsort(paths, kind="stable") if len(paths) == len(dataset) else np.arange(len(dataset))
+    if len(paths) == len(dataset):
+        return np.argsort(paths, kind="stable")
+    return np.arange(len(dataset))
 
 
 def _sample_path(dataset: tonic.Dataset, index: int, split_path: Path) -> Path | str:
@@ -126,11 +128,12 @@ def _sample_path(dataset: tonic.Dataset, index: int, split_path: Path) -> Path |
 
 def _open(source: EventSource, root: Path, train: bool) -> tonic.Dataset:
     path = source.location(root, train)
-    require(path, f"{source.name} {'train' if train else 'test'} data", source.how_to_get(root, train))
+    split = "train" if train else "test"
+    require(path, f"{source.name} {split} data", source.how_to_get(root, train))
     try:
         dataset = _offline(source.tonic_class)(os.fspath(root), train=train)
         n_samples = len(dataset)
-    except DatasetError:
+    except DatasetError:  # a DatasetNotFoundError is an OSError too: keep it as it is
         raise
     except _READ_ERRORS as err:
         raise DatasetCorruptError(f"cannot read {source.name} data at {path}: {err}") from err
@@ -153,6 +156,8 @@ def load_event_split(
     seed: int,
 ) -> SpikeDataset:
     """Read and bin one split. ``max_samples`` keeps a random subset drawn from ``seed``."""
+    if max_samples is not None and max_samples < 1:
+        raise ValueError(f"max_samples must be >= 1 or None, got {max_samples}")
     dataset = _open(source, root, train)
     order = _sample_order(dataset)
     if max_samples is not None and max_samples < len(order):
@@ -191,21 +196,19 @@ def _load_splits(
     duration: float | None,
     max_samples: int | None,
 ) -> DataSplits:
-    base = resolve_root(root)
-    train, test = (
-        load_event_split(
+    def split(train: bool) -> SpikeDataset:
+        return load_event_split(
             source,
-            root=base,
-            train=is_train,
+            root=resolve_root(root),
+            train=train,
             time_steps=time_steps,
             target_size=target_size,
             duration=duration,
             max_samples=max_samples,
             seed=seed,
         )
-        for is_train in (True, False)
-    )
-    return DataSplits(train, test)
+
+    return DataSplits(split(train=True), split(train=False))
 
 
 def _square(size: int | tuple[int, int] | None) -> tuple[int, int] | None:

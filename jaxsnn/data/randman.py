@@ -61,7 +61,9 @@ def randman_spike_times(
     if min(n_classes, n_channels, manifold_dim, samples_per_class) < 1:
         raise ValueError("n_classes, n_channels, manifold_dim and samples_per_class must be >= 1")
     if smoothness <= 0 or not 0 < precision < 1:
-        raise ValueError(f"need smoothness > 0 and 0 < precision < 1, got {smoothness}, {precision}")
+        raise ValueError(
+            f"need smoothness > 0 and 0 < precision < 1, got {smoothness} and {precision}"
+        )
     rng = np.random.default_rng(seed)
     n_freq = _n_frequencies(smoothness, precision)
     times = []
