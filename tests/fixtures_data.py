@@ -70,7 +70,10 @@ def write_dvs_gesture(
 
 
 def write_cifar10_batch(path: Path, images: np.ndarray, labels: Sequence[int]) -> Path:
-    """One pickled batch: dict with bytes keys, ``b"data"`` (n, 3072) uint8, ``b"labels"`` list."""
+    """One pickled batch: dict with bytes keys, ``b"data"`` (n, 3072) uint8, ``b"labels"`` list.
+
+    Protocol 2 with NumPy 1.x's ``numpy.core.multiarray`` global, as in the official files.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     batch = {
         b"batch_label": path.name.encode(),
@@ -78,8 +81,8 @@ def write_cifar10_batch(path: Path, images: np.ndarray, labels: Sequence[int]) -
         b"data": np.asarray(images, np.uint8).reshape(len(labels), -1),
         b"filenames": [f"img_{i}.png".encode() for i in range(len(labels))],
     }
-    with path.open("wb") as file:
-        pickle.dump(batch, file, protocol=2)
+    payload = pickle.dumps(batch, protocol=2)
+    path.write_bytes(payload.replace(b"cnumpy._core.multiarray\n", b"cnumpy.core.multiarray\n"))
     return path
 
 
