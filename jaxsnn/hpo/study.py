@@ -1,0 +1,490 @@
+"""Crash-safe studies: one SQLite file holds the search space, the optimizer spec and every trial.
+
+Why SQLite in WAL mode: a trial's record is committed in one short transaction, so killing the
+process at any moment loses no finished trial, and several processes (drivers on the same host)
+can read while one writes. Every write opens with ``BEGIN IMMEDIATE`` so concurrent writers queue
+on the busy timeout instead of failing on a read-to-write lock upgrade. WAL needs shared memory,
+so all writers must live on one host (no network file systems) - which also lets a study tell a
+dead owner from a live one by its process id.
+
+The optimizer state is *not* pickled: it is rebuilt by constructing the optimizer from the stored
+name / seed / options and telling it every stored record in completion order. This keeps the file
+readable by any later jaxsnn version that keeps the optimizer's constructor.
+
+Trial life cycle::
+
+    start_trial / claim_pending -> running -> finish_trial -> complete | silent_stopped | failed | pruned
+                                    |
+          owner process died -> requeue_running -> pending -> claim_pending -> running ...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import psutil
+
+from jaxsnn.record import STATUSES, EvaluationRecord
+
+if TYPE_CHECKING:
+    from jaxsnn.hpo.optimizers import Optimizer
+    from jaxsnn.hpo.space import Space
+
+FORMAT = "jaxsnn-study"
+SCHEMA_VERSION = 1
+ACTIVE_STATUSES: tuple[str, ...] = ("pending", "running")
+TRIAL_STATUSES: tuple[str, ...] = ACTIVE_STATUSES + STATUSES
+DIRECTIONS: tuple[str, ...] = ("max", "min")
+BUSY_TIMEOUT_S = 60.0
+
+_SCHEMA = f"""
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE trials (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    params TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ({", ".join(repr(s) for s in TRIAL_STATUSES)})),
+    record TEXT,
+    worker TEXT,
+    owner TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    started_at REAL,
+    finished_at REAL,
+    seq INTEGER UNIQUE
+);
+CREATE INDEX trials_status ON trials (status);
+"""
+
+
+class StudyError(RuntimeError):
+    """A file that is not a usable study, or a study used against its own spec."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Trial:
+    """One row of the study. ``seq`` is the completion order (``None`` until finished)."""
+
+    id: int
+    params: dict[str, Any]
+    status: str
+    record: EvaluationRecord | None
+    worker: str | None
+    owner: str | None
+    attempts: int
+    started_at: float | None
+    finished_at: float | None
+    seq: int | None
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+
+def _process_identity(pid: int) -> str:
+    """``host:pid:create_time``: the create time tells a reused pid from the original process."""
+    return f"{socket.gethostname()}:{pid}:{psutil.Process(pid).create_time():.3f}"
+
+
+def _owner_alive(owner: str) -> bool:
+    """Whether the process that claimed a trial still exists.
+
+    An owner on another host counts as dead: SQLite WAL cannot be shared across hosts, so a
+    process there cannot be writing to this file any more (the file was moved).
+    """
+    host, pid, created = owner.rsplit(":", 2)
+    if host != socket.gethostname():
+        return False
+    try:
+        return f"{psutil.Process(int(pid)).create_time():.3f}" == created
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, allow_nan=True, sort_keys=False, default=float)
+
+
+class Study:
+    """A study file. Open one ``Study`` per process (or thread): each holds its own connection."""
+
+    def __init__(self, path: str | os.PathLike, _conn: sqlite3.Connection) -> None:
+        self.path = Path(path)
+        self._conn = _conn
+        self._lock = threading.Lock()
+        self._owner = _process_identity(os.getpid())
+        meta = dict(_conn.execute("SELECT key, value FROM meta").fetchall())
+        self.objectives: dict[str, str] = json.loads(meta["objectives"])
+        self.constraints: tuple[str, ...] = tuple(json.loads(meta["constraints"]))
+        self.optimizer_name: str = json.loads(meta["optimizer"])
+        self.seed: int = json.loads(meta["seed"])
+        self.options: dict[str, Any] = json.loads(meta["options"])
+        self._space_dict: dict[str, Any] = json.loads(meta["space"])
+
+    # --- creation and opening -------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike,
+        space: "Space",
+        objectives: Mapping[str, str],
+        constraints: Sequence[str] = (),
+        optimizer: str = "random",
+        seed: int = 0,
+        options: Mapping[str, Any] | None = None,
+        *,
+        exist_ok: bool = False,
+    ) -> "Study":
+        """Write a new study file; with ``exist_ok`` open an existing one if its spec is identical.
+
+        ``objectives`` maps each objective name to ``"max"`` or ``"min"``; ``constraints`` names the
+        ``g(x) <= 0`` constraints every informative record must carry. ``optimizer``, ``seed`` and
+        ``options`` are what ``make_optimizer`` needs to rebuild the optimizer on resume.
+        """
+        objectives = dict(objectives)
+        constraints = list(constraints)
+        options = dict(options or {})
+        if not objectives:
+            raise ValueError("a study needs at least one objective")
+        bad = {k: v for k, v in objectives.items() if v not in DIRECTIONS}
+        if bad:
+            raise ValueError(f"objective directions must be 'max' or 'min', got {bad}")
+        clash = sorted(set(objectives) & set(constraints))
+        if clash or len(set(constraints)) != len(constraints):
+            raise ValueError(f"objective and constraint names must be unique, got {clash or constraints}")
+        try:
+            options_json = json.dumps(options)
+        except TypeError as e:
+            raise ValueError(f"optimizer options must be JSON-able to be stored: {e}") from None
+        meta = {
+            "format": FORMAT,
+            "schema_version": str(SCHEMA_VERSION),
+            "space": json.dumps(space.to_dict()),
+            "objectives": json.dumps(objectives),
+            "constraints": json.dumps(constraints),
+            "optimizer": json.dumps(optimizer),
+            "seed": json.dumps(int(seed)),
+            "options": options_json,
+            "created_at": json.dumps(time.time()),
+        }
+        path = Path(path)
+        if path.exists():
+            if not exist_ok:
+                raise FileExistsError(f"study {path} already exists; use Study.open() to resume it")
+            study = cls.open(path)
+            study._check_same_spec(meta)
+            return study
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = cls._connect(path)
+        try:
+            with _transaction(conn):
+                for statement in _SCHEMA.strip().split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
+        except sqlite3.OperationalError as e:
+            if "already exists" not in str(e):
+                raise
+            # Another process created the same study a moment before us.
+            conn.close()
+            if not exist_ok:
+                raise FileExistsError(f"study {path} already exists; use Study.open() to resume it") from None
+            study = cls.open(path)
+            study._check_same_spec(meta)
+            return study
+        return cls(path, conn)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> "Study":
+        """Open an existing study; clear errors for a missing file, a foreign file or a newer schema."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no study file at {path}; create one with Study.create()")
+        conn = cls._connect(path)
+        try:
+            rows = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.DatabaseError as e:
+            conn.close()
+            raise StudyError(f"{path} is not a jaxsnn study ({e})") from None
+        if rows.get("format") != FORMAT:
+            conn.close()
+            raise StudyError(f"{path} is not a jaxsnn study (no '{FORMAT}' marker)")
+        if rows.get("schema_version") != str(SCHEMA_VERSION):
+            conn.close()
+            raise StudyError(
+                f"{path} has study schema version {rows.get('schema_version')}, "
+                f"this jaxsnn reads version {SCHEMA_VERSION}"
+            )
+        return cls(path, conn)
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE) and therefore short.
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            # FULL: a commit is on disk when finish_trial returns, even across a power loss.
+            conn.execute("PRAGMA synchronous=FULL")
+        except sqlite3.DatabaseError as e:
+            conn.close()
+            raise StudyError(f"{path} is not a jaxsnn study ({e})") from None
+        return conn
+
+    def _check_same_spec(self, meta: Mapping[str, str]) -> None:
+        stored = dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
+        keys = ("space", "objectives", "constraints", "optimizer", "seed", "options")
+        differ = [k for k in keys if json.loads(stored[k]) != json.loads(meta[k])]
+        if differ:
+            raise StudyError(f"study {self.path} exists with a different {', '.join(differ)}; pick another path")
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> "Study":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Study({str(self.path)!r}, optimizer={self.optimizer_name!r}, objectives={self.objectives})"
+
+    # --- spec -----------------------------------------------------------------------------------
+    @property
+    def space(self) -> "Space":
+        from jaxsnn.hpo.space import Space
+
+        return Space.from_dict(self._space_dict)
+
+    def fresh_optimizer(self) -> "Optimizer":
+        """The study's optimizer as constructed, before any record is told."""
+        from jaxsnn.hpo.optimizers import make_optimizer
+
+        return make_optimizer(
+            self.optimizer_name, self.space, self.objectives, self.constraints, seed=self.seed, **self.options
+        )
+
+    def optimizer(self) -> "Optimizer":
+        """The optimizer rebuilt by replaying every stored record in completion order."""
+        opt = self.fresh_optimizer()
+        for record in self.records():
+            opt.tell(record)
+        return opt
+
+    # --- writing trials -------------------------------------------------------------------------
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, _transaction(self._conn):
+            yield self._conn
+
+    def start_trial(self, params: Mapping[str, Any], worker: str = "", *, limit: int | None = None) -> int | None:
+        """Store ``params`` as a running trial owned by this process and return its id.
+
+        With ``limit``, the trial is only added while the study holds fewer than ``limit`` trials
+        (counted in the same transaction, so concurrent drivers never overshoot); else ``None``.
+        """
+        with self._write() as conn:
+            if limit is not None and conn.execute("SELECT COUNT(*) FROM trials").fetchone()[0] >= limit:
+                return None
+            cur = conn.execute(
+                "INSERT INTO trials (params, status, worker, owner, attempts, started_at) "
+                "VALUES (?, 'running', ?, ?, 1, ?)",
+                (_dumps(dict(params)), worker, self._owner, time.time()),
+            )
+            return int(cur.lastrowid)
+
+    def claim_pending(self, worker: str = "") -> Trial | None:
+        """Atomically take the oldest pending (requeued) trial and mark it running for this process."""
+        with self._write() as conn:
+            row = conn.execute("SELECT id FROM trials WHERE status = 'pending' ORDER BY id LIMIT 1").fetchone()
+            if row is None:
+                return None
+            conn.execute(
+                "UPDATE trials SET status = 'running', worker = ?, owner = ?, attempts = attempts + 1, "
+                "started_at = ? WHERE id = ?",
+                (worker, self._owner, time.time(), row[0]),
+            )
+        return self.trial(row[0])
+
+    def finish_trial(self, trial_id: int, record: EvaluationRecord) -> int:
+        """Store the trial's record and final status in one transaction; return its completion seq.
+
+        Once this returns the record is durable. Finishing a trial that is not running (finished
+        already, or requeued because its owner was presumed dead) raises ``StudyError``.
+        """
+        if not isinstance(record, EvaluationRecord):
+            raise TypeError(f"finish_trial needs an EvaluationRecord, got {type(record).__name__}")
+        with self._write() as conn:
+            row = conn.execute("SELECT status FROM trials WHERE id = ?", (trial_id,)).fetchone()
+            if row is None:
+                raise StudyError(f"study {self.path} has no trial {trial_id}")
+            if row[0] != "running":
+                raise StudyError(f"trial {trial_id} is {row[0]}, not running; it cannot be finished again")
+            seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM trials").fetchone()[0]
+            conn.execute(
+                "UPDATE trials SET status = ?, record = ?, finished_at = ?, seq = ? WHERE id = ?",
+                (record.status, record.to_json(), time.time(), seq, trial_id),
+            )
+        return int(seq)
+
+    def requeue_running(self) -> list[int]:
+        """Make the running trials of dead processes pending again; return their ids.
+
+        Called on resume. A live owner's trials are left alone, so a second driver starting on a
+        shared study never steals work in progress.
+        """
+        with self._lock:
+            rows = self._conn.execute("SELECT id, owner FROM trials WHERE status = 'running'").fetchall()
+        return self.release([i for i, owner in rows if owner != self._owner and not _owner_alive(owner)])
+
+    def release(self, trial_ids: Sequence[int]) -> list[int]:
+        """Make these trials pending again if they are still running; return those that were.
+
+        A driver that stops early (Ctrl-C, an error) releases its own running trials so that the
+        next run evaluates them first instead of waiting for this process to be found dead.
+        """
+        with self._write() as conn:
+            released = [
+                i for i in trial_ids
+                if conn.execute(
+                    "UPDATE trials SET status = 'pending', owner = NULL, worker = NULL, started_at = NULL "
+                    "WHERE id = ? AND status = 'running'",
+                    (i,),
+                ).rowcount
+            ]
+        return released
+
+    # --- reading --------------------------------------------------------------------------------
+    def _select(self, where: str, args: Sequence[Any] = (), order: str = "id") -> list[Trial]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, params, status, record, worker, owner, attempts, started_at, finished_at, seq "
+                f"FROM trials WHERE {where} ORDER BY {order}",
+                tuple(args),
+            ).fetchall()
+        return [
+            Trial(
+                id=r[0],
+                params=json.loads(r[1]),
+                status=r[2],
+                record=EvaluationRecord.from_json(r[3]) if r[3] is not None else None,
+                worker=r[4],
+                owner=r[5],
+                attempts=r[6],
+                started_at=r[7],
+                finished_at=r[8],
+                seq=r[9],
+            )
+            for r in rows
+        ]
+
+    def trial(self, trial_id: int) -> Trial:
+        found = self._select("id = ?", (trial_id,))
+        if not found:
+            raise StudyError(f"study {self.path} has no trial {trial_id}")
+        return found[0]
+
+    def trials(self) -> list[Trial]:
+        """Every trial, by id."""
+        return self._select("1")
+
+    def finished(self, after_seq: int = 0) -> list[Trial]:
+        """Finished trials in completion order, those completed after ``after_seq`` only."""
+        return self._select("seq > ?", (after_seq,), order="seq")
+
+    def records(self) -> list[EvaluationRecord]:
+        """Every stored record in completion order: exactly what the optimizer was told."""
+        return [t.record for t in self.finished()]
+
+    def running(self) -> list[Trial]:
+        """Trials being evaluated right now, by any process."""
+        return self._select("status = 'running'")
+
+    def pending(self) -> list[Trial]:
+        """Requeued trials waiting for a driver to claim them."""
+        return self._select("status = 'pending'")
+
+    def counts(self) -> dict[str, int]:
+        """Number of trials per status (all statuses present, zeros included)."""
+        with self._lock:
+            rows = dict(self._conn.execute("SELECT status, COUNT(*) FROM trials GROUP BY status").fetchall())
+        return {s: int(rows.get(s, 0)) for s in TRIAL_STATUSES}
+
+    def __len__(self) -> int:
+        return sum(self.counts().values())
+
+    # --- results --------------------------------------------------------------------------------
+    def _score(self, name: str, record: EvaluationRecord) -> float:
+        value = float(record.objectives[name])
+        return value if self.objectives[name] == "max" else -value
+
+    def best(self, objective: str | None = None, *, feasible: bool = True) -> Trial | None:
+        """The best finished trial for ``objective`` (required when there are several objectives).
+
+        Only informative records count; with ``feasible`` (default) only those satisfying every
+        constraint. ``None`` when no trial qualifies.
+        """
+        if objective is None:
+            if len(self.objectives) > 1:
+                raise ValueError(f"several objectives {list(self.objectives)}: name one, or use pareto_front()")
+            objective = next(iter(self.objectives))
+        if objective not in self.objectives:
+            raise ValueError(f"unknown objective {objective!r}; study objectives: {list(self.objectives)}")
+        candidates = [
+            t for t in self.finished() if t.record.informative and (t.record.feasible or not feasible)
+        ]
+        return max(candidates, key=lambda t: self._score(objective, t.record), default=None)
+
+    def pareto_front(self) -> list[Trial]:
+        """Feasible trials no other feasible trial dominates in every objective, by id."""
+        names = list(self.objectives)
+        feasible = [t for t in self.finished() if t.record.feasible]
+        scores = [[self._score(n, t.record) for n in names] for t in feasible]
+
+        def dominated(a: list[float]) -> bool:
+            return any(all(x >= y for x, y in zip(b, a)) and b != a for b in scores)
+
+        return sorted((t for t, s in zip(feasible, scores) if not dominated(s)), key=lambda t: t.id)
+
+    def to_table(self) -> list[dict[str, Any]]:
+        """One flat row per trial (params, objectives, constraints, status, timing): for pandas or rich."""
+        rows = []
+        for t in self.trials():
+            r = t.record
+            row: dict[str, Any] = {
+                "trial": t.id,
+                "status": t.status,
+                "worker": t.worker,
+                "duration_s": t.duration_s,
+                **{f"param.{k}": v for k, v in t.params.items()},
+            }
+            for name in self.objectives:
+                row[name] = r.objectives.get(name, math.nan) if r else math.nan
+            for name in self.constraints:
+                row[name] = r.constraints.get(name, math.nan) if r else math.nan
+            row["error"] = r.error if r else None
+            rows.append(row)
+        return rows
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``: take the write lock up front so writers queue, never deadlock."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
