@@ -27,8 +27,8 @@ def recurrent_weight_mean(alpha: ArrayLike, theta: ArrayLike, n_rec: int) -> Arr
     ``(1 - alpha) E[v] = r * ((n_rec - 1) mu_rec - theta)``. With this ``mu_rec`` that is
     ``E[v] = 2 r theta``, so at ``r = 1/2`` the mean voltage sits exactly on the threshold: the
     recurrent drive of the half of the population that fires pays for the leak and for the
-    subtractive reset, and rate 1/2 is self-consistent. ``n_rec - 1`` presynaptic neurons because the
-    diagonal of ``W_rec`` is zero.
+    subtractive reset, and rate 1/2 is self-consistent. ``n_rec - 1`` presynaptic neurons because
+    the diagonal of ``W_rec`` is zero.
     """
     if n_rec < 2:
         raise ValueError(f"condition I needs at least 2 recurrent neurons, got n_rec={n_rec}")
@@ -43,7 +43,7 @@ def recurrent_weight_variance(
     n_rec: int,
     mu_rec: ArrayLike,
 ) -> Array:
-    """Condition II: ``sigma_rec^2 = (Var x + (E x)^2) Var(W_in) n_in / (n_rec - 1) - mu_rec^2 / 2``.
+    """Condition II: ``sigma_rec^2 = (Var x + (E x)^2) Var(W_in) n_in / (n_rec-1) - mu_rec^2 / 2``.
 
     Why: the recurrent current should fluctuate as much as the feed-forward one, so that neither
     path drowns the other at initialization. The feed-forward current ``sum_i W_in[i, j] x_i`` of
@@ -72,8 +72,9 @@ def recurrent_weight_variance(
     if not isinstance(variance, jax.core.Tracer) and bool(jnp.any(variance <= 0)):
         raise ValueError(
             "condition II has no solution: the feed-forward drive (Var x + (E x)^2) Var(W_in) "
-            f"n_in / (n_rec - 1) = {float(jnp.min(feedforward)):.6g} is not larger than mu_rec^2 / 2 = "
-            f"{float(jnp.max(from_mean)):.6g}, so even a constant W_rec fluctuates more than the input. "
+            f"n_in / (n_rec - 1) = {float(jnp.min(feedforward)):.6g} is not larger than "
+            f"mu_rec^2 / 2 = {float(jnp.max(from_mean)):.6g}: the mean recurrent weight alone "
+            "already makes the recurrent input fluctuate more than the feed-forward input. "
             "Use denser or stronger inputs, a larger input-weight variance or more inputs, or "
             "fewer recurrent neurons."
         )

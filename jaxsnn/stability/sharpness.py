@@ -68,14 +68,16 @@ def surrogate_mean_square(surrogate: Surrogate, v_range: tuple[float, float]) ->
     if not np.isfinite(low) or not np.isfinite(high) or low > high:
         raise ValueError(f"v_range must be a finite (low, high) with low <= high, got {v_range}")
     squared = _squared_derivative(surrogate.shape)
-    leaves = tuple(np.asarray(x, dtype=np.float64) for x in (surrogate.gamma, surrogate.beta, surrogate.q))
+    leaves = tuple(
+        np.asarray(x, dtype=np.float64) for x in (surrogate.gamma, surrogate.beta, surrogate.q)
+    )
     if any(leaf.size != 1 for leaf in leaves):
         raise ValueError(
             "condition IV averages over one population-wide surrogate: gamma, beta and q must be "
             f"scalars, got shapes {[leaf.shape for leaf in leaves]}"
         )
     with jax.enable_x64(True):
-        # np.float64, not a Python float: a weakly typed scalar would let derivative() drop to float32.
+        # np.float64, not a Python float: derivative() would take a weakly typed scalar as float32.
         value = lambda u: float(squared(np.float64(u), *leaves))  # noqa: E731 - quad: scalar fn
         if high == low:
             return value(low)
