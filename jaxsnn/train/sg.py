@@ -1,0 +1,372 @@
+"""Surrogate-gradient BPTT training that ends, whatever happens, in an ``EvaluationRecord``.
+
+The loop trains a *population*: models of one structure whose states are stacked on a leading
+axis and advanced by one ``jax.vmap``-ped, ahead-of-time compiled step over the same batches.
+``train_sg`` is a population of one; ``multi.train_multi`` sweeps seeds, surrogate settings and
+learning rates. One loop for both means a sweep member is trained exactly like a single run.
+
+After every batch each member's stoppers see its output spike counts and layer rates. A member
+that is stopped (``StopDecision``) or whose loss turns non-finite is frozen (its updates are
+masked out) and gets its record at once; the others go on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+from typing import Any, Iterator, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+from tqdm.auto import tqdm
+
+from jaxsnn.core import resolve_backend
+from jaxsnn.data import DataSplits, SpikeDataset, iterate_batches
+from jaxsnn.record import EvaluationRecord
+from jaxsnn.train.config import ModelConfig, TrainerConfig
+from jaxsnn.train.metrics import BatchStats, EpochMeter, batch_stats, correct_predictions, layer_rates
+from jaxsnn.train.sparsity import SparsitySchedule
+from jaxsnn.train.stopping import EarlyStopper
+
+
+@dataclasses.dataclass(frozen=True)
+class Member:
+    """One model of a population: its config, initialisation seed and peak learning rate.
+
+    ``lr=None`` uses the trainer's. Members of one population must build the same structure;
+    they may differ in seed, ``lr`` and any value the network keeps as ``Hyper`` state
+    (surrogate ``gamma``/``beta``/``q``, fixed leaks, thresholds).
+    """
+
+    model: ModelConfig
+    seed: int = 0
+    lr: float | None = None
+
+
+def make_optimizer(cfg: TrainerConfig, steps_per_epoch: int) -> optax.GradientTransformation:
+    """The update *direction* times the schedule's shape (peak 1); the train step applies ``-lr``.
+
+    The learning rate stays out of the transformation so that it is a traced per-member value and
+    one compiled step serves a learning-rate sweep.
+    """
+    total = cfg.epochs * steps_per_epoch
+    warmup = round(cfg.warmup_epochs * steps_per_epoch)
+    if cfg.schedule == "cosine":
+        shape = optax.cosine_decay_schedule(1.0, total - warmup)
+    else:
+        shape = optax.constant_schedule(1.0)
+    if warmup:
+        shape = optax.join_schedules([optax.linear_schedule(0.0, 1.0, warmup), shape], [warmup])
+    direction = {
+        "adam": optax.scale_by_adam(),
+        "adamw": optax.chain(optax.scale_by_adam(), optax.add_decayed_weights(cfg.weight_decay)),
+        "sgd": optax.identity(),
+    }[cfg.optimizer]
+    clip = [optax.clip_by_global_norm(cfg.grad_clip)] if cfg.grad_clip else []
+    return optax.chain(*clip, direction, optax.scale_by_schedule(shape))
+
+
+def _loss(
+    graphdef: nnx.GraphDef,
+    sparsity: SparsitySchedule,
+    params: nnx.State,
+    rest: nnx.State,
+    x: jax.Array,
+    y: jax.Array,
+    switch: jax.Array,
+) -> tuple[jax.Array, BatchStats]:
+    """Softmax cross-entropy on the readout plus the annealed sparsity penalty on hidden layers."""
+    out = nnx.merge(graphdef, params, rest)(x)
+    loss = optax.softmax_cross_entropy_with_integer_labels(out.logits, y).mean()
+    loss = loss + sparsity.penalty(layer_rates(out.hidden_spikes), switch)
+    return loss, batch_stats(out, y, loss, layer_rates(out.spikes))
+
+
+def _train_step(
+    graphdef: nnx.GraphDef,
+    tx: optax.GradientTransformation,
+    sparsity: SparsitySchedule,
+    params: nnx.State,
+    rest: nnx.State,
+    opt_state: optax.OptState,
+    lr: jax.Array,
+    active: jax.Array,
+    x: jax.Array,
+    y: jax.Array,
+    switch: jax.Array,
+) -> tuple[nnx.State, optax.OptState, BatchStats]:
+    """One BPTT update of one member; an inactive member keeps its parameters and optimiser state."""
+    grads, stats = jax.grad(functools.partial(_loss, graphdef, sparsity), has_aux=True)(
+        params, rest, x, y, switch
+    )
+    updates, new_opt_state = tx.update(grads, opt_state, params)
+    new_params = optax.apply_updates(params, jax.tree.map(lambda u: -lr * u, updates))
+    keep = functools.partial(jax.tree.map, lambda new, old: jnp.where(active, new, old))
+    return keep(new_params, params), keep(new_opt_state, opt_state), stats
+
+
+def _eval_step(
+    graphdef: nnx.GraphDef,
+    params: nnx.State,
+    rest: nnx.State,
+    x: jax.Array,
+    y: jax.Array,
+    valid: jax.Array,
+) -> tuple[jax.Array, jax.Array]:
+    """Correct predictions and output spikes summed over the ``valid`` (non-padding) samples."""
+    out = nnx.merge(graphdef, params, rest)(x)
+    return (correct_predictions(out.logits, y) * valid).sum(), (out.output_counts * valid).sum()
+
+
+def _padded_batches(
+    dataset: SpikeDataset, batch_size: int
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Test batches in order, the last one zero-padded so that every batch has the compiled shape."""
+    for x, y in iterate_batches(dataset, batch_size, shuffle=False):
+        pad = batch_size - len(y)
+        valid = np.arange(batch_size) < len(y)
+        yield np.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1)), np.pad(y, (0, pad)), valid
+
+
+class _Population:
+    """The stacked state of all members and their two compiled programs (train step, test step).
+
+    Both programs are compiled ahead of time, once, for the fixed batch shapes (training drops the
+    last short batch, the test pass pads it), so no step ever recompiles; ``compile_time_s`` says
+    what that cost.
+    """
+
+    def __init__(self, members: Sequence[Member], cfg: TrainerConfig, data: DataSplits) -> None:
+        train, test = data
+        self.steps_per_epoch = len(train) // cfg.batch_size
+        if self.steps_per_epoch == 0:
+            raise ValueError(
+                f"trainer.batch_size={cfg.batch_size} exceeds the {len(train)} training samples"
+            )
+        models = [m.model.build(train.sample_shape, train.n_classes, seed=m.seed) for m in members]
+        splits = [nnx.split(model, nnx.Param, ...) for model in models]
+        self.graphdef = splits[0][0]
+        for i, (graphdef, _, _) in enumerate(splits):
+            if graphdef != self.graphdef:
+                raise ValueError(
+                    f"population member {i} builds a different network from member 0: layer sizes, "
+                    "readout, surrogate shape, reset, backend and trainable leaks must match; only "
+                    "seeds, learning rates, surrogate gamma/beta/q, alpha and theta may differ"
+                )
+        stack = lambda *states: jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)  # noqa: E731
+        self.params = stack(*(s[1] for s in splits))
+        self.rest = stack(*(s[2] for s in splits))
+        tx = make_optimizer(cfg, self.steps_per_epoch)
+        self.opt_state = jax.vmap(tx.init)(self.params)
+        self.lrs = jnp.asarray([m.lr for m in members], jnp.float32)
+        self.test_batch = min(cfg.eval_batch_size, len(test))
+
+        sample = (train.time_steps, *train.sample_shape)
+        spec = lambda *shape, dtype=jnp.float32: jax.ShapeDtypeStruct(shape, dtype)  # noqa: E731
+        start = time.perf_counter()
+        step = functools.partial(_train_step, self.graphdef, tx, cfg.sparsity)
+        self._train = (
+            jax.jit(jax.vmap(step, in_axes=(0, 0, 0, 0, 0, None, None, None)))
+            .lower(
+                self.params, self.rest, self.opt_state, self.lrs, np.ones(len(members), bool),
+                spec(cfg.batch_size, *sample), spec(cfg.batch_size, dtype=jnp.int32), spec(),
+            )  # fmt: skip
+            .compile()
+        )
+        self._test = (
+            jax.jit(jax.vmap(functools.partial(_eval_step, self.graphdef), in_axes=(0, 0, None, None, None)))
+            .lower(
+                self.params, self.rest, spec(self.test_batch, *sample),
+                spec(self.test_batch, dtype=jnp.int32), spec(self.test_batch, dtype=bool),
+            )  # fmt: skip
+            .compile()
+        )
+        self.compile_time_s = time.perf_counter() - start
+
+    def train_batch(self, active: np.ndarray, x: np.ndarray, y: np.ndarray, switch: float) -> BatchStats:
+        """Update the ``active`` members on one batch; return every member's stats on the host."""
+        self.params, self.opt_state, stats = self._train(
+            self.params, self.rest, self.opt_state, self.lrs, active, x, y, np.float32(switch)
+        )
+        return jax.device_get(stats)
+
+    def test(self, dataset: SpikeDataset) -> tuple[np.ndarray, np.ndarray]:
+        """Per member: test accuracy and output spikes per sample."""
+        correct, spikes = 0.0, 0.0
+        for x, y, valid in _padded_batches(dataset, self.test_batch):
+            hits, counts = jax.device_get(self._test(self.params, self.rest, x, y, valid))
+            correct, spikes = correct + hits, spikes + counts
+        return np.asarray(correct) / len(dataset), np.asarray(spikes) / len(dataset)
+
+
+@dataclasses.dataclass
+class _Run:
+    """What one member has measured so far, and its record once it has ended."""
+
+    member: Member
+    stoppers: Sequence[EarlyStopper]
+    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    meter: EpochMeter = dataclasses.field(default_factory=EpochMeter)
+    train_time_s: float = 0.0
+    record: EvaluationRecord | None = None
+
+    def observe(self, stats: BatchStats, where: str) -> tuple[str, dict[str, str]] | None:
+        """Account one training batch; return ``(status, why)`` when the run must end now.
+
+        Every stopper sees the batch (none is skipped) and the first decision wins; a non-finite
+        loss ends the run as ``failed`` and is kept out of the epoch's means.
+        """
+        if not np.isfinite(stats.loss):
+            return "failed", {"error": f"non-finite loss {float(stats.loss)} at {where}"}
+        self.meter.add(stats)
+        rates = {name: float(rate) for name, rate in stats.rates.items()}
+        decisions = [s.update(np.asarray(stats.output_counts), rates) for s in self.stoppers]
+        decision = next((d for d in decisions if d is not None), None)
+        return None if decision is None else (decision.status, {"reason": decision.reason})
+
+    def log_epoch(self, epoch: int, switch: float, seconds: float, *, partial: bool) -> None:
+        """Close the running epoch into the history (``partial`` when the run ended inside it)."""
+        self.train_time_s += seconds
+        self.history.append({
+            "epoch": epoch + 1, "partial": partial, **self.meter.summary(), "test_accuracy": None,
+            "sparsity_switch": switch, "epoch_time_s": seconds,
+        })  # fmt: skip
+
+    def end(
+        self,
+        status: str,
+        trainer: TrainerConfig,
+        cost_s: float,
+        metrics: dict[str, Any],
+        *,
+        error: str | None = None,
+        reason: str | None = None,
+        test: tuple[float, float] | None = None,
+    ) -> None:
+        """Write the record; ``test`` (accuracy, output spikes per sample) only for complete runs."""
+        params = {
+            "model": dataclasses.asdict(self.member.model),
+            "trainer": dataclasses.asdict(dataclasses.replace(trainer, lr=self.member.lr)),
+            "seed": self.member.seed,
+        }
+        metrics = {**metrics, "history": self.history, "train_time_s": self.train_time_s, "stop_reason": reason}
+        epochs_run = sum(not entry["partial"] for entry in self.history)
+        if status == "failed":
+            self.record = EvaluationRecord.failure(
+                params, error or "unknown failure", cost_s, epochs_run=epochs_run, metrics=metrics
+            )
+            return
+        last = self.history[-1]
+        accuracy, spikes = test or (last["train_accuracy"], last["output_spikes_per_sample"])
+        self.record = EvaluationRecord(
+            params=params,
+            objectives={
+                "accuracy": float(accuracy),
+                "train_accuracy": last["train_accuracy"],
+                "train_time_s": self.train_time_s,
+            },
+            constraints={k: float(v) for s in self.stoppers for k, v in s.constraints().items()},
+            cost_s=cost_s,
+            status=status,
+            spikes=float(spikes),
+            epochs_run=epochs_run,
+            metrics=metrics,
+        )
+
+
+def fit(
+    members: Sequence[Member],
+    trainer_cfg: TrainerConfig,
+    data: DataSplits,
+    *,
+    stoppers: Sequence[Sequence[EarlyStopper]] | None = None,
+    progress: bool = True,
+) -> list[EvaluationRecord]:
+    """Train ``members`` as one vmapped population; return one record per member, in order.
+
+    ``stoppers[i]`` are member ``i``'s early stoppers (distinct objects per member: they keep
+    state). ``cost_s`` of a record is the wall time from the start until that member ended.
+    """
+    cfg = trainer_cfg
+    stoppers = [()] * len(members) if stoppers is None else stoppers
+    if len(stoppers) != len(members):
+        raise ValueError(f"got {len(stoppers)} stopper lists for {len(members)} population members")
+    start = time.perf_counter()
+    members = [m if m.lr is not None else dataclasses.replace(m, lr=cfg.lr) for m in members]
+    runs = [_Run(member, tuple(s)) for member, s in zip(members, stoppers)]
+    population = _Population(members, cfg, data)
+    shared = {
+        "compile_time_s": population.compile_time_s,
+        "steps_per_epoch": population.steps_per_epoch,
+        "population": len(members),
+        "backend": resolve_backend(members[0].model.neuron.backend),
+        "dataset": data.train.name,
+    }
+    active = np.ones(len(members), bool)
+    epoch_seeds = np.random.default_rng(cfg.shuffle_seed).integers(2**31, size=cfg.epochs)
+    bar = tqdm(
+        total=cfg.epochs * population.steps_per_epoch,
+        disable=not progress,
+        unit="step",
+        desc="train" if len(members) == 1 else f"train x{len(members)}",
+    )
+    for epoch in range(cfg.epochs):
+        switch = cfg.sparsity.switch(epoch, cfg.epochs)
+        for i in np.flatnonzero(active):
+            runs[i].meter = EpochMeter()
+        epoch_start = time.perf_counter()
+        batches = iterate_batches(data.train, cfg.batch_size, seed=int(epoch_seeds[epoch]), drop_last=True)
+        for step, (x, y) in enumerate(batches):
+            stats = population.train_batch(active, x, y, switch)
+            for i in np.flatnonzero(active):
+                ending = runs[i].observe(jax.tree.map(lambda leaf: leaf[i], stats), f"epoch {epoch + 1}, step {step + 1}")
+                if ending is not None:
+                    active[i] = False
+                    runs[i].log_epoch(epoch, switch, time.perf_counter() - epoch_start, partial=True)
+                    status, why = ending
+                    runs[i].end(status, cfg, time.perf_counter() - start, shared, **why)
+            bar.update()
+            if not active.any():
+                break
+        if not active.any():
+            break
+        epoch_time = time.perf_counter() - epoch_start
+        last = epoch + 1 == cfg.epochs
+        tested = last or (epoch + 1) % cfg.eval_every == 0
+        if tested:
+            accuracy, spikes = population.test(data.test)
+        for i in np.flatnonzero(active):
+            runs[i].log_epoch(epoch, switch, epoch_time, partial=False)
+            if tested:
+                runs[i].history[-1]["test_accuracy"] = float(accuracy[i])
+            if last:
+                runs[i].end("complete", cfg, time.perf_counter() - start, shared, test=(accuracy[i], spikes[i]))
+        live = [runs[i].history[-1] for i in np.flatnonzero(active)]
+        bar.set_postfix(loss=np.mean([h["loss"] for h in live]), test_acc=live[0]["test_accuracy"])
+    bar.close()
+    return [run.record for run in runs]
+
+
+def train_sg(
+    model_cfg: ModelConfig,
+    trainer_cfg: TrainerConfig,
+    data: DataSplits,
+    *,
+    stoppers: Sequence[EarlyStopper] = (),
+    seed: int = 0,
+    progress: bool = True,
+) -> EvaluationRecord:
+    """Train one network with surrogate gradients and BPTT; a diverging run returns, never raises.
+
+    A complete run reports objectives ``accuracy`` (test), ``train_accuracy`` (last epoch) and
+    ``train_time_s`` (training steps only: no compilation, no test passes), ``spikes`` = test
+    output spikes per sample, and the merged stopper ``constraints``. A ``StopDecision`` ends
+    training at once, skips the test pass and reports the training accuracy of the epoch so far
+    as ``accuracy`` (``spikes`` from training too). A non-finite loss gives a ``failed`` record
+    naming the epoch and step. Per-epoch ``history`` and ``compile_time_s`` are in ``metrics``.
+    """
+    return fit([Member(model_cfg, seed)], trainer_cfg, data, stoppers=[stoppers], progress=progress)[0]
