@@ -3,14 +3,17 @@ gradients through time keep unit mean-square gain.
 
     E[alpha^2] + ((n_rec - 1) E[w^2] + E[theta^2]) E_v[sigma'(v)^2] = 1
 
-Each term is the mean square of one Jacobian entry ``dv_j[t] / dv_i[t-1]``: the leak ``alpha``
-on the diagonal, the ``n_rec - 1`` recurrent weights and the subtractive reset ``theta``, the last
-two multiplied by the surrogate derivative. ``E_v`` averages ``sigma'(v - theta)^2`` with ``v``
-uniform over the voltage range observed at initialization. Below 1 gradients vanish through time,
-above 1 they explode. The left side falls monotonically with the sharpness ``beta`` (every shape
-is a bump that narrows as ``beta`` grows) and rises with the tail ``q`` of ``q_pseudo_spike``
-(towards its exponential limit), so a sign change over a bracket pins a unique root, found by
-``scipy.optimize.brentq``.
+The left side is the expected sum of squares of one row of the Jacobian ``dv_j[t] / dv[t-1]``:
+the leak ``alpha`` on the diagonal, then the ``n_rec - 1`` recurrent weights and the subtractive
+reset ``theta``, both multiplied by the surrogate derivative. ``E_v`` averages
+``sigma'(v - theta)^2`` with ``v`` uniform over the voltage range observed at initialization.
+Below 1 gradients vanish through time, above 1 they explode.
+
+The left side falls monotonically with the sharpness ``beta`` (every shape is ``gamma f(beta u)``
+with ``f`` decreasing in ``|u|``), so a sign change over the bracket pins a unique root. It rises
+with the tail ``q`` of ``q_pseudo_spike``: over the whole line the squared bump integrates to
+``(q - 1) / (2q - 1)``, growing towards the exponential limit 1/2, and over finite voltage ranges
+it rose in every case we checked. ``scipy.optimize.brentq`` finds the root.
 """
 
 from __future__ import annotations
