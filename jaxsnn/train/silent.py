@@ -1,0 +1,170 @@
+"""Early-stopping rules on spiking activity: the silent-network detector and the activity guard.
+
+A *silent network* (Firmin, Boulet & Talbi) emits too few output spikes to be classified. Spotting
+it after a few hundred samples saves the rest of its training, and the measured silent fraction
+becomes the constraint ``g = silent_fraction - p <= 0`` that steers the optimizer away from silent
+regions of a deliberately wide search space.
+
+Fraction definition: the paper's rule is ``count / seen`` with ``count`` the silent samples among
+*all* samples seen since training began, checked every ``update_interval`` samples. We follow it
+(cumulative, not per-interval): it is the quantity the constraint reports, it only decides at
+interval boundaries so one unlucky batch cannot stop a run, and a network that starts silent and
+wakes up late has already cost its first intervals, which is exactly what the optimizer should
+learn to avoid. Boundaries are honoured exactly even when they fall inside a batch, so replaying
+recorded spike counts reproduces the stop point of a live run sample for sample.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from jaxsnn.train.stopping import StopDecision
+
+
+def _check_interval(update_interval: int) -> None:
+    if int(update_interval) != update_interval or update_interval < 1:
+        raise ValueError(f"update_interval must be a positive integer, got {update_interval!r}")
+
+
+class SilentNetworkDetector:
+    """Stop a run whose output layer stays (nearly) silent.
+
+    A sample is *silent* when its output layer emitted fewer than ``k`` spikes. Every
+    ``update_interval`` samples the detector compares ``silent / seen`` (over everything seen so
+    far) with ``p`` and stops with status ``silent_stopped`` when it is larger.
+    """
+
+    def __init__(self, k: int, p: float, update_interval: int) -> None:
+        if k < 1:
+            raise ValueError(f"k (minimum output spikes per sample) must be >= 1, got {k!r}")
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"p (tolerated silent fraction) must lie in [0, 1), got {p!r}")
+        _check_interval(update_interval)
+        self.k = k
+        self.p = float(p)
+        self.update_interval = int(update_interval)
+        self.seen = 0
+        self.silent = 0
+        self.decision: StopDecision | None = None
+
+    @classmethod
+    def preset(cls, name: str, update_interval: int | None = None) -> "SilentNetworkDetector":
+        """The paper's settings: ``"mnist_stdp"`` (k=5, p=0.05) or ``"dvs_slayer"`` (k=1, p=0.3)."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown silent-detector preset {name!r}; valid: {', '.join(PRESETS)}")
+        settings = PRESETS[name]
+        interval = settings.update_interval if update_interval is None else update_interval
+        return cls(settings.k, settings.p, interval)
+
+    @property
+    def silent_fraction(self) -> float:
+        """Silent samples over all samples seen (0 before the first sample)."""
+        return self.silent / self.seen if self.seen else 0.0
+
+    def update(self, output_spike_counts: np.ndarray, mean_rates: dict[str, float]) -> StopDecision | None:
+        counts = np.asarray(output_spike_counts).reshape(-1)
+        if self.decision is not None or counts.size == 0:
+            return self.decision
+        silent = np.cumsum(counts < self.k)
+        seen = self.seen + np.arange(1, counts.size + 1)
+        at_boundary = seen % self.update_interval == 0
+        violated = at_boundary & ((self.silent + silent) > self.p * seen)
+        if violated.any():
+            first = int(np.argmax(violated))
+            self.seen, self.silent = int(seen[first]), self.silent + int(silent[first])
+            self.decision = StopDecision(
+                status="silent_stopped",
+                reason=(
+                    f"silent network: {self.silent}/{self.seen} samples "
+                    f"({self.silent_fraction:.1%}) had fewer than {self.k} output spikes, "
+                    f"more than p={self.p:.1%}"
+                ),
+            )
+            return self.decision
+        self.seen += counts.size
+        self.silent += int(silent[-1])
+        return None
+
+    def constraints(self) -> dict[str, float]:
+        """``{"silent": silent_fraction - p}``; > 0 means the network is (too) silent."""
+        return {"silent": self.silent_fraction - self.p}
+
+
+@dataclasses.dataclass(frozen=True)
+class SilentPreset:
+    """Detector settings used for one task family in the paper."""
+
+    k: int
+    p: float
+    update_interval: int
+
+
+PRESETS: dict[str, SilentPreset] = {
+    "mnist_stdp": SilentPreset(k=5, p=0.05, update_interval=100),
+    "dvs_slayer": SilentPreset(k=1, p=0.3, update_interval=100),
+}
+"""The paper fixes ``k`` and ``p``; it does not tie ``update_interval`` to a task, 100 is ours."""
+
+
+class ActivityGuard:
+    """Stop a run whose network fires far too much (the opposite failure of silence).
+
+    ``mean_rates`` from the trainer are spikes per neuron per time step for each layer; the guard
+    tracks the sample-weighted mean over the run of ``layer`` (default: the most active layer of
+    each batch) and every ``update_interval`` samples stops when it exceeds ``max_rate``.
+
+    Status: ``pruned``. A saturated network is not silent, so ``silent_stopped`` would mislabel it
+    and teach the optimizer a wrong silent boundary; nothing crashed either, so it is not
+    ``failed``. ``pruned`` is the record's status for a rule-based early stop: its objectives are
+    not trusted, while its ``activity`` constraint is still stored in the record for inspection.
+    """
+
+    def __init__(self, max_rate: float, update_interval: int = 100, layer: str | None = None) -> None:
+        if not max_rate > 0:
+            raise ValueError(f"max_rate must be > 0 spikes per neuron per step, got {max_rate!r}")
+        _check_interval(update_interval)
+        self.max_rate = float(max_rate)
+        self.update_interval = int(update_interval)
+        self.layer = layer
+        self.seen = 0
+        self.rate_sum = 0.0
+        self.decision: StopDecision | None = None
+
+    @property
+    def mean_rate(self) -> float:
+        return self.rate_sum / self.seen if self.seen else 0.0
+
+    def _batch_rate(self, mean_rates: dict[str, float]) -> float:
+        if self.layer is None:
+            if not mean_rates:
+                raise ValueError("ActivityGuard got no layer rates from the trainer")
+            return max(float(r) for r in mean_rates.values())
+        if self.layer not in mean_rates:
+            raise ValueError(
+                f"ActivityGuard watches layer {self.layer!r} but the trainer reports "
+                f"{sorted(mean_rates)}"
+            )
+        return float(mean_rates[self.layer])
+
+    def update(self, output_spike_counts: np.ndarray, mean_rates: dict[str, float]) -> StopDecision | None:
+        batch = int(np.asarray(output_spike_counts).size)
+        if self.decision is not None or batch == 0:
+            return self.decision
+        before = self.seen // self.update_interval
+        self.seen += batch
+        self.rate_sum += batch * self._batch_rate(mean_rates)
+        if self.seen // self.update_interval > before and self.mean_rate > self.max_rate:
+            self.decision = StopDecision(
+                status="pruned",
+                reason=(
+                    f"too active: mean rate {self.mean_rate:.3f} spikes/neuron/step over "
+                    f"{self.seen} samples exceeds max_rate={self.max_rate:.3f}"
+                ),
+            )
+        return self.decision
+
+    def constraints(self) -> dict[str, float]:
+        """``{"activity": mean_rate - max_rate}``; > 0 means the network fires too much."""
+        return {"activity": self.mean_rate - self.max_rate}
