@@ -1,0 +1,518 @@
+"""Where trials run: everything behind ``concurrent.futures.Executor``.
+
+Three kinds, one interface (``submit`` -> ``concurrent.futures.Future``):
+
+``ProcessExecutor`` (default)
+    ``n_workers`` persistent worker interpreters. Why not ``ProcessPoolExecutor``: it can neither
+    stop one running task (a per-trial timeout could only be enforced by killing the whole pool and
+    every innocent trial in it) nor survive one crashed worker (``BrokenProcessPool`` fails every
+    running future). Here each worker is a separate child with its own pipe, so ``abort(future)``
+    SIGKILLs exactly the process running that task and a crash fails exactly the task it was
+    running; either way the dead worker is replaced at once and the others run on.
+
+    Workers are fresh interpreters (spawn semantics: nothing forked from a parent that runs JAX
+    threads) started with ``subprocess`` so that their environment is exact *before* the
+    interpreter starts: ``XLA_PYTHON_CLIENT_PREALLOCATE=false`` (several workers share one GPU)
+    and the parent's ``JAX_PLATFORMS``. Tasks travel with ``cloudpickle``, so closures and
+    functions defined in ``__main__`` work, and the parent's ``sys.path`` is sent along so test
+    and script modules import. Workers ignore SIGINT (the driver decides) and exit when their
+    parent dies, even mid-task.
+
+``DaskExecutor``
+    Adapts a ``distributed.Client`` (a ``LocalCluster`` or a remote scheduler) to
+    ``concurrent.futures`` futures. Dask's nannies already replace dead workers; ``abort`` cancels
+    the task and has the nanny SIGKILL the worker process running it.
+
+``ThreadExecutor``
+    In-process, one daemon thread per task, for tests and debugging. Threads cannot be killed:
+    ``abort`` is not offered, and a timed-out task runs on in the background while the loop moves on.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import BrokenExecutor, CancelledError, Executor, Future
+from multiprocessing.connection import Connection
+from queue import SimpleQueue
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+import cloudpickle
+
+if TYPE_CHECKING:
+    import distributed
+
+ExecutorKind = Literal["process", "dask", "thread"]
+
+
+def worker_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment of a worker process: ``base`` (default ``os.environ``) with GPU memory shared.
+
+    ``XLA_PYTHON_CLIENT_PREALLOCATE=false`` stops each JAX process from grabbing 75 % of the GPU;
+    ``JAX_PLATFORMS`` passes through unchanged so workers use the platform the driver was given.
+    """
+    env = dict(os.environ if base is None else base)
+    env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
+    return env
+
+
+class WorkerDied(BrokenExecutor):
+    """The worker process running a task died (crash, ``os._exit``, OOM kill, or ``abort``)."""
+
+
+@runtime_checkable
+class SupportsAbort(Protocol):
+    """An executor that can stop one running task without disturbing the others."""
+
+    def abort(self, future: Future) -> bool:
+        """Stop the task behind ``future``; ``False`` when it had already finished."""
+        ...
+
+
+class RemoteTraceback(Exception):
+    """Carries a worker-side traceback as the ``__cause__`` of a re-raised task exception."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+# --- process executor: the worker side ----------------------------------------------------------
+_READY = b"ready"
+_WORKER_BOOT = "import sys; from jaxsnn.hpo.executors import _worker_main; _worker_main(*map(int, sys.argv[1:]))"
+
+
+def _exit_with_parent(parent_pid: int, period_s: float = 0.5) -> None:
+    """Exit as soon as the driver is gone, so that killing a driver never leaves training orphans."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(period_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="jaxsnn-parent-watch", daemon=True).start()
+
+
+def _worker_main(read_fd: int, write_fd: int, parent_pid: int) -> None:
+    """Body of a worker interpreter: run pickled ``(fn, args, kwargs)`` until the pipe closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent(parent_pid)
+    rx = Connection(read_fd, writable=False)
+    tx = Connection(write_fd, readable=False)
+    sys.path[:0] = [p for p in cloudpickle.loads(rx.recv_bytes()) if p not in sys.path]
+    tx.send_bytes(_READY)
+    while True:
+        try:
+            payload = rx.recv_bytes()
+        except EOFError:
+            return
+        try:
+            fn, args, kwargs = cloudpickle.loads(payload)
+            reply: tuple = ("ok", fn(*args, **kwargs))
+        except BaseException as e:  # SystemExit from an objective is a task error, not a shutdown
+            reply = ("error", e, traceback.format_exc())
+        try:
+            data = cloudpickle.dumps(reply)
+        except Exception as e:
+            data = cloudpickle.dumps(("error", None, f"the task's {reply[0]} could not be pickled: {e!r}"))
+        tx.send_bytes(data)
+
+
+def _settle_from_reply(future: Future, data: bytes) -> None:
+    """Resolve ``future`` from a worker's pickled reply; the remote traceback becomes ``__cause__``."""
+    try:
+        reply = cloudpickle.loads(data)
+    except Exception as e:  # e.g. an exception class whose constructor pickle cannot replay
+        future.set_exception(RuntimeError(f"the worker's reply could not be unpickled: {e!r}"))
+        return
+    if reply[0] == "ok":
+        future.set_result(reply[1])
+        return
+    _, exc, tb = reply
+    exc = exc if isinstance(exc, BaseException) else RuntimeError(tb)
+    exc.__cause__ = RemoteTraceback(f'\n"""\n{tb}"""')
+    future.set_exception(exc)
+
+
+# --- process executor: the driver side ----------------------------------------------------------
+class _Worker:
+    """One worker interpreter and the two pipe ends the driver talks to it through."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", _WORKER_BOOT, str(to_child_r), str(from_child_w), str(os.getpid())],
+                env=dict(env),
+                pass_fds=(to_child_r, from_child_w),
+                stdin=subprocess.DEVNULL,
+            )
+        finally:
+            os.close(to_child_r)
+            os.close(from_child_w)
+        self.tx = Connection(to_child_w, readable=False)
+        self.rx = Connection(from_child_r, writable=False)
+        self.tx.send_bytes(cloudpickle.dumps(list(sys.path)))
+
+    def wait_ready(self) -> bool:
+        """Block until the interpreter has started (JAX imported); ``False`` if it died first."""
+        try:
+            return self.rx.recv_bytes() == _READY
+        except (EOFError, OSError):
+            return False
+
+    def run(self, payload: bytes) -> bytes:
+        """Send one task and block until its pickled reply; ``EOFError``/``OSError`` when the worker died."""
+        self.tx.send_bytes(payload)
+        return self.rx.recv_bytes()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+
+    def close(self, timeout_s: float = 10.0) -> int:
+        """Close the pipes (an idle worker exits on EOF), reap the process and return its exit code."""
+        for conn in (self.tx, self.rx):
+            conn.close()
+        try:
+            return self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+
+class ProcessExecutor(Executor):
+    """``n_workers`` killable worker processes; see the module docstring for why not a stdlib pool.
+
+    Each worker slot is served by one driver thread that hands the slot's process the next queued
+    task and waits for its reply. A worker that dies fails only its own task (``WorkerDied``) and
+    is replaced immediately, before the slot takes another task.
+    """
+
+    def __init__(self, n_workers: int, env: Mapping[str, str] | None = None) -> None:
+        if n_workers < 1:
+            raise ValueError(f"n_workers must be >= 1, got {n_workers}")
+        self.n_workers = n_workers
+        self._env = worker_environment(env)
+        self._queue: SimpleQueue[tuple[Future, bytes] | None] = SimpleQueue()
+        self._lock = threading.Lock()
+        self._busy: dict[Future, _Worker] = {}
+        self._aborted: set[Future] = set()
+        self._shutdown = False
+        self._slots = [
+            threading.Thread(target=self._serve, name=f"jaxsnn-worker-slot-{i}", daemon=True)
+            for i in range(n_workers)
+        ]
+        for t in self._slots:
+            t.start()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        payload = cloudpickle.dumps((fn, args, kwargs))
+        future: Future = Future()
+        with self._lock:
+            if self._shutdown:
+                raise RuntimeError("cannot submit to a ProcessExecutor after shutdown")
+            self._queue.put((future, payload))
+        return future
+
+    def abort(self, future: Future) -> bool:
+        """SIGKILL the worker running ``future`` (it is then replaced); cancel it if still queued."""
+        with self._lock:
+            worker = self._busy.get(future)
+            if worker is None:
+                return future.cancel()
+            self._aborted.add(future)
+            worker.kill()
+            return True
+
+    def _start_worker(self) -> tuple[_Worker | None, str]:
+        """A started, ready worker, or ``None`` and why not."""
+        try:
+            worker = _Worker(self._env)
+        except OSError as e:
+            return None, str(e)
+        if worker.wait_ready():
+            return worker, ""
+        return None, _describe_exit(worker.close())
+
+    def _serve(self) -> None:
+        """One worker slot: take a task only when the slot's worker is ready, so that a task's
+        future turns ``running`` when it really starts (the loop's timeout clock starts there)."""
+        worker, failure = self._start_worker()
+        while (item := self._queue.get()) is not None:
+            future, payload = item
+            if worker is None or worker.proc.poll() is not None:  # never started, or died while idle
+                if worker is not None:
+                    worker.close()
+                worker, failure = self._start_worker()
+            if not future.set_running_or_notify_cancel():
+                continue
+            if worker is None:
+                future.set_exception(WorkerDied(f"no worker process could be started ({failure})"))
+            elif not self._run(worker, future, payload):
+                worker, failure = self._start_worker()  # replace it now, warm before the next task
+        if worker is not None:
+            worker.close()
+
+    def _run(self, worker: _Worker, future: Future, payload: bytes) -> bool:
+        """Run one task on ``worker`` and settle its future; ``False`` when the worker died."""
+        with self._lock:
+            self._busy[future] = worker
+        try:
+            reply = worker.run(payload)
+        except (EOFError, OSError):
+            code = worker.close()
+            with self._lock:
+                del self._busy[future]
+                aborted = future in self._aborted
+                self._aborted.discard(future)
+            why = "aborted by the driver" if aborted else _describe_exit(code)
+            future.set_exception(WorkerDied(f"worker process {worker.proc.pid} died running this task ({why})"))
+            return False
+        with self._lock:
+            del self._busy[future]
+            self._aborted.discard(future)
+        _settle_from_reply(future, reply)
+        return True
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Stop taking tasks; queued ones run unless ``cancel_futures``. Workers exit when idle.
+
+        With ``wait=False`` running tasks are killed instead of awaited (their futures get
+        ``WorkerDied``): the driver only calls that when it is abandoning the study (Ctrl-C).
+        """
+        with self._lock:
+            if not self._shutdown:
+                self._shutdown = True
+                if cancel_futures:
+                    self._drain()
+                for _ in self._slots:
+                    self._queue.put(None)
+            running = list(self._busy)
+        if wait:
+            for t in self._slots:
+                t.join()
+        else:
+            for future in running:
+                self.abort(future)
+
+    def _drain(self) -> None:
+        pending = []
+        while not self._queue.empty():
+            item = self._queue.get()
+            if item is not None:
+                pending.append(item[0])
+        for future in pending:
+            future.cancel()
+
+
+# --- thread executor ----------------------------------------------------------------------------
+class ThreadExecutor(Executor):
+    """Each task in its own daemon thread: in-process, for tests and debugging.
+
+    One thread per task rather than a fixed pool so that a task the loop gave up on (timeout)
+    never blocks a later one; the loop bounds the concurrency.
+    """
+
+    def __init__(self) -> None:
+        self._threads: set[threading.Thread] = set()
+        self._lock = threading.Lock()
+        self._shutdown = False
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        future: Future = Future()
+
+        def run() -> None:
+            try:
+                if future.set_running_or_notify_cancel():
+                    try:
+                        future.set_result(fn(*args, **kwargs))
+                    except BaseException as e:
+                        future.set_exception(e)
+            finally:
+                with self._lock:
+                    self._threads.discard(threading.current_thread())
+
+        thread = threading.Thread(target=run, name="jaxsnn-thread-task", daemon=True)
+        with self._lock:
+            if self._shutdown:
+                raise RuntimeError("cannot submit to a ThreadExecutor after shutdown")
+            self._threads.add(thread)
+        thread.start()
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._shutdown = True
+            threads = list(self._threads)
+        if wait:
+            for t in threads:
+                t.join()
+
+
+# --- dask executor ------------------------------------------------------------------------------
+def _announce_start(topic: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    """Dask-worker side: tell the driver the task really started, then run it.
+
+    Dask futures have no "started" state, yet a trial's timeout must not count the time it waited
+    for a free (or restarting) worker; the event marks the moment the clock starts.
+    """
+    import distributed
+
+    worker = distributed.get_worker()
+    worker.log_event(topic, worker.get_current_task())
+    return fn(*args, **kwargs)
+
+
+class DaskExecutor(Executor):
+    """A ``distributed.Client`` seen through ``concurrent.futures`` futures.
+
+    Tasks are submitted with ``pure=False`` (two trials with equal params are two evaluations).
+    A future turns ``running`` when its task starts on a worker, reported through a dask event
+    topic of this executor. ``close_client`` closes the client - and the cluster it owns, if
+    any - on shutdown.
+    """
+
+    def __init__(self, client: "distributed.Client", *, close_client: bool = False) -> None:
+        self.client = client
+        self._close_client = close_client
+        self._tasks: dict[Future, "distributed.Future"] = {}
+        self._by_key: dict[Any, Future] = {}
+        self._lock = threading.Lock()
+        self._topic = f"jaxsnn-task-started-{uuid.uuid4().hex}"
+        client.subscribe_topic(self._topic, self._on_started)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        future: Future = Future()
+        task = self.client.submit(_announce_start, self._topic, fn, *args, pure=False, **kwargs)
+        with self._lock:
+            self._tasks[future] = task
+            self._by_key[task.key] = future
+        future.add_done_callback(lambda f: task.cancel() if f.cancelled() else None)
+        task.add_done_callback(lambda t: self._settle(future, t))
+        return future
+
+    def _on_started(self, event: tuple[float, Any]) -> None:
+        with self._lock:
+            future = self._by_key.get(event[1])
+            if future is not None and not (future.running() or future.done()):
+                future.set_running_or_notify_cancel()
+
+    def _settle(self, future: Future, task: "distributed.Future") -> None:
+        """Copy a finished dask future's outcome onto ours (runs in dask's callback thread)."""
+        try:
+            if task.status == "finished":
+                outcome: tuple[str, Any] = ("result", task.result())
+            elif task.status == "cancelled":
+                outcome = ("exception", CancelledError(f"dask task {task.key} was cancelled"))
+            else:
+                outcome = ("exception", task.exception())
+        except BaseException as e:  # e.g. the client lost its scheduler while fetching the result
+            outcome = ("exception", e)
+        with self._lock:
+            self._tasks.pop(future, None)
+            self._by_key.pop(task.key, None)
+            if future.done():
+                return
+            if outcome[0] == "result":
+                future.set_result(outcome[1])
+            else:
+                future.set_exception(outcome[1])
+
+    def abort(self, future: Future) -> bool:
+        """Cancel the task and SIGKILL the worker process running it; its nanny starts a fresh one.
+
+        Dask cannot interrupt a running task, so the worker process goes (the signal is sent by the
+        worker's nanny, so this works on remote hosts too). Other tasks on that worker, when it has
+        several threads, are rescheduled by dask. A worker without a nanny is left alone: the task
+        then runs on and only its result is dropped.
+        """
+        with self._lock:
+            task = self._tasks.get(future)
+        if task is None:
+            return False
+        running_on = [w for w, keys in self.client.processing().items() if task.key in keys]
+        task.cancel()
+        for address in running_on:
+            try:
+                pid = self.client.run(os.getpid, workers=[address])[address]
+                self.client.run(os.kill, pid, signal.SIGKILL, workers=[address], nanny=True)
+            except Exception as e:  # no nanny, or the worker went away meanwhile
+                print(f"jaxsnn: could not stop dask worker {address}: {e!r}", file=sys.stderr)
+        with self._lock:
+            if not future.done():
+                future.set_exception(WorkerDied(f"dask task {task.key} aborted by the driver"))
+        return True
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            tasks = list(self._tasks.values())
+        if cancel_futures or not wait:
+            self.client.cancel(tasks)
+        elif tasks:
+            import distributed
+
+            distributed.wait(tasks)
+        self.client.unsubscribe_topic(self._topic)
+        if self._close_client:
+            cluster = self.client.cluster
+            self.client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+def local_dask_cluster(n_workers: int) -> "distributed.LocalCluster":
+    """A ``LocalCluster`` shaped for trials: one single-threaded worker process per trial slot.
+
+    ``worker-saturation`` 1.0 keeps tasks that wait for a worker on the scheduler instead of
+    queued inside a busy worker, so killing a worker (``abort``) never takes an innocent task with it.
+    """
+    import dask
+    import distributed
+
+    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+        return distributed.LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            env={"XLA_PYTHON_CLIENT_PREALLOCATE": "false"},
+            dashboard_address=None,
+        )
+
+
+def make_executor(kind: ExecutorKind = "process", n_workers: int = 1, address: str | None = None) -> Executor:
+    """The executor for ``run_study``.
+
+    ``process``: ``n_workers`` local worker processes. ``thread``: in-process threads.
+    ``dask``: a client of the scheduler at ``address``, or with no address a fresh
+    ``LocalCluster`` of ``n_workers`` single-threaded worker processes (closed on shutdown).
+    Remote dask workers take their environment from whoever starts them; set
+    ``XLA_PYTHON_CLIENT_PREALLOCATE=false`` there when they share a GPU.
+    """
+    if kind == "process":
+        return ProcessExecutor(n_workers)
+    if kind == "thread":
+        return ThreadExecutor()
+    if kind == "dask":
+        import distributed
+
+        if address is not None:
+            return DaskExecutor(distributed.Client(address), close_client=True)
+        return DaskExecutor(distributed.Client(local_dask_cluster(n_workers)), close_client=True)
+    raise ValueError(f"unknown executor kind {kind!r}; valid: process, dask, thread")

@@ -1,0 +1,265 @@
+"""The asynchronous ask/tell driver: keep every worker busy, store every outcome, survive failures.
+
+No batch barrier: the moment one trial ends its record is stored, the optimizer is told, a new
+point is asked for (with every other running point passed as pending) and submitted. Whatever
+happens to a trial it ends as exactly one stored record:
+
+- the objective raises -> ``failed`` with the exception and its traceback (caught in the worker);
+- the worker process dies (segfault, OOM kill, ``os._exit``) -> ``failed`` naming the exit; the
+  executor replaces the process and the study goes on;
+- it runs past ``timeout_s`` -> ``failed`` with "timeout after Xs". The clock starts when the
+  executor reports the task running (a process worker that is still starting up does not eat
+  into the trial's time). Executors that can (process, dask) kill the task's worker; the thread
+  executor cannot stop a thread, so that task runs on unseen while its slot is reused;
+- it returns non-finite objectives, misses a declared objective/constraint, or returns something
+  that is not an ``EvaluationRecord`` -> ``failed`` with the reason;
+- ``silent_stopped`` records are stored and told exactly like complete ones.
+
+The optimizer is told records *from the study*, in completion order, never directly: a resumed
+run replays the same sequence, and records written by other drivers sharing the study reach this
+optimizer too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import socket
+import time
+import traceback
+import warnings
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from jaxsnn.hpo.executors import ProcessExecutor, SupportsAbort
+from jaxsnn.hpo.study import Study
+from jaxsnn.record import EvaluationRecord
+
+Objective = Callable[[dict], EvaluationRecord]
+
+
+def evaluate(objective: Objective, params: dict[str, Any]) -> EvaluationRecord | Any:
+    """Worker-side call of the objective: exceptions become ``failed`` records with the traceback.
+
+    Catching here rather than in the driver keeps the traceback (it does not survive every
+    executor's pickling) and makes "the objective raised" look the same on every executor.
+    """
+    start = time.perf_counter()
+    try:
+        result = objective(params)
+    except (Exception, SystemExit) as e:
+        return EvaluationRecord.failure(
+            params,
+            f"{type(e).__name__}: {e}",
+            cost_s=time.perf_counter() - start,
+            metrics={"traceback": traceback.format_exc()},
+        )
+    if isinstance(result, EvaluationRecord) and not result.cost_s:
+        result = dataclasses.replace(result, cost_s=time.perf_counter() - start)
+    return result
+
+
+def admit(result: Any, params: dict[str, Any], study: Study) -> EvaluationRecord:
+    """The record to store for a trial, turned ``failed`` when it is not usable data.
+
+    The stored params are always the trial's own (extras an objective wants to keep belong in
+    ``metrics``), so the optimizer can always be told the record.
+    """
+    if not isinstance(result, EvaluationRecord):
+        return EvaluationRecord.failure(params, f"objective returned {type(result).__name__}, expected EvaluationRecord")
+    record = dataclasses.replace(result, params=dict(params)) if result.params != params else result
+    if not record.informative:
+        return record
+    values = {**record.objectives, **record.constraints}
+    problems = []
+    missing = [n for n in (*study.objectives, *study.constraints) if n not in values]
+    if missing:
+        problems.append(f"missing declared objectives/constraints {missing}")
+    undeclared = sorted(set(record.constraints) - set(study.constraints))
+    if undeclared:
+        problems.append(f"undeclared constraints {undeclared}")
+    bad = {k: v for k, v in values.items() if not math.isfinite(float(v))}
+    if bad:
+        problems.append(f"non-finite values {bad}")
+    if not problems:
+        return record
+    return EvaluationRecord.failure(
+        params,
+        "; ".join(problems),
+        cost_s=record.cost_s,
+        spikes=record.spikes,
+        epochs_run=record.epochs_run,
+        metrics={**record.metrics, "rejected": {"objectives": record.objectives, "constraints": record.constraints}},
+    )
+
+
+def _failure_reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+STARTUP_POLL_S = 0.05
+"""How often the loop looks for submitted tasks that started running, to start their timeout clock."""
+
+
+@dataclasses.dataclass
+class _Running:
+    trial_id: int
+    params: dict[str, Any]
+    slot: int
+    deadline: float | None = None  # set once the task is seen running (timeouts only)
+
+
+class _Progress:
+    """The progress bar: trials done, best feasible per objective, silent and failed counts."""
+
+    def __init__(self, study: Study, n_trials: int, enabled: bool) -> None:
+        self._study = study
+        self._best: dict[str, float] = {}
+        self._silent = self._failed = 0
+        self._bar = tqdm(total=n_trials, unit="trial", desc="study", disable=not enabled, dynamic_ncols=True)
+
+    def told(self, record: EvaluationRecord) -> None:
+        self._silent += record.status == "silent_stopped"
+        self._failed += record.status == "failed"
+        if record.feasible:
+            for name, direction in self._study.objectives.items():
+                value = float(record.objectives[name])
+                best = self._best.get(name)
+                if best is None or (value > best if direction == "max" else value < best):
+                    self._best[name] = value
+        self._bar.update(1)
+
+    def show(self, n_running: int) -> None:
+        best = {f"best {k}": f"{v:.4g}" for k, v in self._best.items()} or {"best": "-"}
+        self._bar.set_postfix({**best, "silent": self._silent, "failed": self._failed, "running": n_running})
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def run_study(
+    study: Study,
+    objective: Objective,
+    executor: Executor | None,
+    n_trials: int,
+    n_workers: int,
+    timeout_s: float | None = None,
+    progress: bool = True,
+) -> Study:
+    """Run ``study`` until it holds ``n_trials`` finished trials, ``n_workers`` at a time.
+
+    ``executor`` ``None`` starts a :class:`ProcessExecutor` of ``n_workers`` and shuts it down at
+    the end. On an existing study this resumes: running trials of dead processes are requeued and
+    evaluated first, and the optimizer is rebuilt from the stored records. Several drivers may
+    run on one study at once; together they stop at ``n_trials``.
+
+    If the loop itself is interrupted (Ctrl-C, an optimizer error) the running tasks are aborted
+    where the executor allows it and their trials released for the next run before re-raising.
+    """
+    if n_workers < 1:
+        raise ValueError(f"n_workers must be >= 1, got {n_workers}")
+    if n_trials < 0:
+        raise ValueError(f"n_trials must be >= 0, got {n_trials}")
+    if timeout_s is not None and timeout_s <= 0:
+        raise ValueError(f"timeout_s must be > 0 or None, got {timeout_s}")
+    own_executor = executor is None
+    if executor is None:
+        executor = ProcessExecutor(n_workers)
+    driver = f"{socket.gethostname()}:{os.getpid()}"
+    study.requeue_running()
+    optimizer = study.fresh_optimizer()
+    told_seq = 0
+    bar = _Progress(study, n_trials, progress)
+    running: dict[Future, _Running] = {}
+    free_slots = list(range(n_workers - 1, -1, -1))
+    warned_no_abort = False
+
+    def tell_new_records() -> None:
+        nonlocal told_seq
+        for trial in study.finished(after_seq=told_seq):
+            optimizer.tell(trial.record)
+            bar.told(trial.record)
+            told_seq = trial.seq
+
+    def next_trial(worker: str) -> tuple[int, dict[str, Any]] | None:
+        claimed = study.claim_pending(worker)
+        if claimed is not None:
+            return claimed.id, claimed.params
+        if len(study) >= n_trials:  # cheap check first: do not pay for an ask that cannot be used
+            return None
+        pending = [t.params for t in (*study.running(), *study.pending())]
+        params = optimizer.ask(pending)
+        trial_id = study.start_trial(params, worker, limit=n_trials)
+        return None if trial_id is None else (trial_id, params)
+
+    def wait_s() -> float | None:
+        """How long the loop may block: until the next deadline, or a short poll while tasks start."""
+        if timeout_s is None:
+            return None
+        now = time.monotonic()
+        for future, run in running.items():
+            if run.deadline is None and (future.running() or future.done()):
+                run.deadline = now + timeout_s
+        if any(run.deadline is None for run in running.values()):
+            return STARTUP_POLL_S
+        return max(0.0, min(run.deadline for run in running.values()) - now)
+
+    def finish(future: Future, run: _Running, record: EvaluationRecord) -> None:
+        del running[future]
+        free_slots.append(run.slot)
+        study.finish_trial(run.trial_id, record)
+
+    try:
+        while True:
+            tell_new_records()
+            while free_slots:
+                job = next_trial(f"{driver}/{free_slots[-1]}")
+                if job is None:
+                    break
+                trial_id, params = job
+                future = executor.submit(evaluate, objective, params)
+                running[future] = _Running(trial_id, params, free_slots.pop())
+            bar.show(len(running))
+            if not running:
+                break
+            done, _ = wait(list(running), timeout=wait_s(), return_when=FIRST_COMPLETED)
+            for future in done:
+                run = running[future]
+                exc = future.exception()
+                record = (
+                    EvaluationRecord.failure(run.params, _failure_reason(exc))
+                    if exc is not None
+                    else admit(future.result(), run.params, study)
+                )
+                finish(future, run, record)
+            for future, run in list(running.items()):
+                if run.deadline is None or time.monotonic() < run.deadline:
+                    continue
+                if isinstance(executor, SupportsAbort):
+                    executor.abort(future)
+                elif not warned_no_abort:
+                    warned_no_abort = True
+                    warnings.warn(
+                        f"{type(executor).__name__} cannot stop a running task: timed-out trials run on "
+                        "in the background (use the process or dask executor to kill them)",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+                finish(future, run, EvaluationRecord.failure(run.params, f"timeout after {timeout_s:g}s", cost_s=timeout_s))
+        tell_new_records()
+        bar.show(0)
+    except BaseException:
+        if isinstance(executor, SupportsAbort):
+            for future in running:
+                executor.abort(future)
+        study.release([run.trial_id for run in running.values()])
+        raise
+    finally:
+        bar.close()
+        if own_executor:
+            executor.shutdown(wait=not running, cancel_futures=True)
+    return study

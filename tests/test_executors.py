@@ -1,0 +1,182 @@
+"""Executors: real worker processes (crash, kill, environment), threads, and a real Dask LocalCluster."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import dask
+import psutil
+import pytest
+from hpo_workers import (
+    CONSTRAINTS,
+    OBJECTIVES,
+    SPACE,
+    crash_above_half,
+    env_and_pid,
+    hang_above_half,
+    quadratic,
+    spawn,
+)
+
+from jaxsnn.hpo.executors import (
+    DaskExecutor,
+    ProcessExecutor,
+    SupportsAbort,
+    ThreadExecutor,
+    WorkerDied,
+    local_dask_cluster,
+    make_executor,
+)
+from jaxsnn.hpo.loop import run_study
+from jaxsnn.hpo.study import Study
+
+
+@pytest.fixture(scope="module")
+def pool():
+    ex = ProcessExecutor(2)
+    yield ex
+    ex.shutdown()
+
+
+def _gone(pids: list[int], within_s: float) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _n_running(path) -> int:
+    with Study.open(path) as study:
+        return len(study.running())
+
+
+# --- process executor -----------------------------------------------------------------------------
+def test_workers_are_separate_processes_with_gpu_sharing_environment(pool):
+    results = [f.result(timeout=60) for f in [pool.submit(env_and_pid) for _ in range(4)]]
+    assert {pid for pid, _, _ in results} <= {c.pid for c in psutil.Process().children()}
+    assert all(prealloc == "false" for _, prealloc, _ in results)
+    assert all(platforms == os.environ.get("JAX_PLATFORMS") for _, _, platforms in results)
+
+
+def test_closures_travel_to_workers(pool):
+    offset = 41
+    assert pool.submit(lambda x: x + offset, 1).result(timeout=60) == 42
+
+
+def test_task_exception_keeps_its_type_and_remote_traceback(pool):
+    future = pool.submit(int, "not a number")
+    with pytest.raises(ValueError, match="invalid literal") as info:
+        future.result(timeout=60)
+    assert "Traceback" in str(info.value.__cause__)
+
+
+def test_a_crash_fails_only_its_own_task_and_the_worker_is_replaced(pool):
+    slow = pool.submit(time.sleep, 1.5)
+    time.sleep(0.2)  # the slow task occupies one worker
+    crash = pool.submit(os._exit, 3)
+    with pytest.raises(WorkerDied, match="exited with code 3"):
+        crash.result(timeout=60)
+    assert slow.result(timeout=60) is None
+    assert pool.submit(quadratic, {"x": 0.3, "lr": 0.01}).result(timeout=60).objectives["score"] == 0.0
+
+
+def test_abort_kills_exactly_the_worker_running_the_task(pool):
+    assert isinstance(pool, SupportsAbort)
+    hung = pool.submit(time.sleep, 60)
+    other = pool.submit(env_and_pid)
+    other_pid = other.result(timeout=60)[0]
+    while not hung.running():
+        time.sleep(0.01)
+    assert pool.abort(hung)
+    with pytest.raises(WorkerDied, match="aborted"):
+        hung.result(timeout=30)
+    assert psutil.pid_exists(other_pid)
+    assert pool.abort(hung) is False  # nothing left to abort
+    assert pool.submit(env_and_pid).result(timeout=60)[1] == "false"
+
+
+def test_killed_driver_takes_its_workers_with_it(tmp_path):
+    """SIGKILL leaves no time to clean up: the workers notice their parent is gone and exit."""
+    path = tmp_path / "s.db"
+    driver = spawn(f"drive({str(path)!r}, 100, 2, 30.0, 'process')")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        workers = [c.pid for c in psutil.Process(driver.pid).children()]
+        if len(workers) == 2 and path.exists() and _n_running(path) == 2:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("driver did not start two trials")
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    assert _gone(workers, within_s=10), "orphaned worker processes outlived their driver"
+
+
+def test_submit_after_shutdown_is_refused():
+    ex = ThreadExecutor()
+    ex.shutdown()
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        ex.submit(print)
+
+
+# --- thread executor -------------------------------------------------------------------------------
+def test_thread_executor_runs_tasks_in_process_without_blocking_on_a_stuck_one():
+    ex = ThreadExecutor()
+    stuck = ex.submit(time.sleep, 2.0)
+    assert ex.submit(os.getpid).result(timeout=1) == os.getpid()  # not queued behind the stuck task
+    assert not isinstance(ex, SupportsAbort)
+    with pytest.raises(ZeroDivisionError):
+        ex.submit(lambda: 1 / 0).result()
+    ex.shutdown(wait=True)
+    assert stuck.done()
+
+
+def test_make_executor_rejects_unknown_kinds():
+    with pytest.raises(ValueError, match="process, dask, thread"):
+        make_executor("slurm", 2)
+
+
+# --- dask -----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def dask_executor():
+    distributed = pytest.importorskip("distributed")
+    # One failure is enough for a worker death to surface as KilledWorker instead of 3 retries.
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        cluster = local_dask_cluster(2)  # LocalCluster(n_workers=2, processes=True, threads_per_worker=1)
+    ex = DaskExecutor(distributed.Client(cluster), close_client=True)
+    yield ex
+    ex.shutdown()
+
+
+def test_dask_executor_runs_a_small_study(tmp_path, dask_executor):
+    study = Study.create(tmp_path / "d.db", SPACE, OBJECTIVES, CONSTRAINTS)
+    run_study(study, quadratic, dask_executor, n_trials=8, n_workers=2, progress=False)
+    trials = study.finished()
+    assert len(trials) == 8 and all(t.status in ("complete", "silent_stopped") for t in trials)
+    assert {t.record.metrics["pid"] for t in trials} <= set(dask_executor.client.run(os.getpid).values())
+
+
+def test_dask_worker_crash_becomes_a_failed_record(tmp_path, dask_executor):
+    study = Study.create(tmp_path / "d.db", SPACE, OBJECTIVES, CONSTRAINTS)
+    run_study(study, crash_above_half, dask_executor, n_trials=4, n_workers=2, progress=False)
+    trials = study.finished()
+    assert len(trials) == 4
+    for t in trials:
+        if t.params["x"] > 0.5:
+            assert t.status == "failed" and "KilledWorker" in t.record.error
+        else:
+            assert t.status == "complete"
+    assert any(t.status == "failed" for t in trials)
+
+
+def test_dask_timeout_restarts_the_worker_and_the_study_goes_on(tmp_path, dask_executor):
+    study = Study.create(tmp_path / "d.db", SPACE, OBJECTIVES, CONSTRAINTS)
+    run_study(study, hang_above_half, dask_executor, n_trials=4, n_workers=2, timeout_s=2.0, progress=False)
+    trials = study.finished()
+    assert len(trials) == 4
+    assert all((t.record.error == "timeout after 2s") == (t.params["x"] > 0.5) for t in trials), [(t.params["x"], t.record.error) for t in trials]
+    assert any(t.params["x"] > 0.5 for t in trials)
