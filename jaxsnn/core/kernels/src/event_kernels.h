@@ -13,8 +13,9 @@ namespace jaxsnn {
 void EventProject(const float* x, const float* w, float* out, int64_t K, int64_t N, int64_t r0,
                   int64_t r1);
 
-// dw[k, :] += x[r, k] * g[r, :] for rows r in [r0, r1) and nonzero x[r, k].
-void EventProjectGradW(const float* x, const float* g, float* dw, int64_t K, int64_t N, int64_t r0,
-                       int64_t r1);
+// dw[k, :] = sum over rows r < M (in order) of x[r, k] * g[r, :], for dw rows k in [k0, k1) and
+// nonzero x[r, k] only. Rows of dw are independent, so callers split over k.
+void EventProjectGradW(const float* x, const float* g, float* dw, int64_t M, int64_t K, int64_t N,
+                       int64_t k0, int64_t k1);
 
 }  // namespace jaxsnn

@@ -49,7 +49,7 @@ ffi::Error EventProjectImpl(ffi::ThreadPool pool, F32 x, F32 w, F32Out out) {
       e.failure()) {
     return e;
   }
-  const int64_t chunks = ChunkCount(d.M, d.K + d.N, d.G);
+  const int64_t chunks = ChunkCount(d.M, d.K + d.N);
   ParallelFor(pool, d.G * chunks, [&](int64_t item) {
     const int64_t g = item / chunks;
     const auto [r0, r1] = ChunkRange(d.M, chunks, item % chunks);
@@ -65,28 +65,14 @@ ffi::Error EventProjectGradWImpl(ffi::ThreadPool pool, F32 x, F32 g, F32Out dw) 
       e.failure()) {
     return e;
   }
-  const int64_t chunks = ChunkCount(d.M, d.K + d.N, d.G);
-  const int64_t size = d.K * d.N;
-  // Chunk 0 of each problem accumulates straight into dw, the others into partial sums.
-  std::vector<float> partial(d.G * (chunks - 1) * size, 0.0f);
-  std::fill(dw->typed_data(), dw->typed_data() + d.G * size, 0.0f);
-  auto target = [&](int64_t problem, int64_t chunk) {
-    return chunk == 0 ? dw->typed_data() + problem * size
-                      : partial.data() + (problem * (chunks - 1) + chunk - 1) * size;
-  };
+  // Each chunk owns rows [k0, k1) of dw and scans only its columns of x.
+  const int64_t chunks = ChunkCount(d.K, d.M);
   ParallelFor(pool, d.G * chunks, [&](int64_t item) {
-    const int64_t p = item / chunks, c = item % chunks;
-    const auto [r0, r1] = ChunkRange(d.M, chunks, c);
-    EventProjectGradW(x.typed_data() + p * d.M * d.K, g.typed_data() + p * d.M * d.N, target(p, c),
-                      d.K, d.N, r0, r1);
+    const int64_t p = item / chunks;
+    const auto [k0, k1] = ChunkRange(d.K, chunks, item % chunks);
+    EventProjectGradW(x.typed_data() + p * d.M * d.K, g.typed_data() + p * d.M * d.N,
+                      dw->typed_data() + p * d.K * d.N, d.M, d.K, d.N, k0, k1);
   });
-  for (int64_t p = 0; p < d.G; ++p) {
-    for (int64_t c = 1; c < chunks; ++c) {
-      const float* part = target(p, c);
-      float* out = target(p, 0);
-      for (int64_t i = 0; i < size; ++i) out[i] += part[i];
-    }
-  }
   return ffi::Error::Success();
 }
 

@@ -56,6 +56,17 @@ T* Problem(T* base, int64_t count, int64_t problems, int64_t g) {
   return count == 0 ? nullptr : base + g * (count / problems);
 }
 
+// out[g, n] = sum over rows b (in order) of rows[g, b, n], rounded once to float32.
+void ReduceRows(const std::vector<double>& rows, int64_t G, int64_t B, int64_t N, float* out) {
+  for (int64_t g = 0; g < G; ++g) {
+    for (int64_t n = 0; n < N; ++n) {
+      double sum = 0.0;
+      for (int64_t b = 0; b < B; ++b) sum += rows[(g * B + b) * N + n];
+      out[g * N + n] = static_cast<float>(sum);
+    }
+  }
+}
+
 ffi::Error LifForwardImpl(ffi::ThreadPool pool, F32 currents, F32 alpha, F32 theta, F32 w_rec,
                           F32 v0, F32 z0, F32Out spikes, F32Out voltages, F32Out v_final,
                           F32Out z_final, int64_t reset) {
@@ -71,7 +82,7 @@ ffi::Error LifForwardImpl(ffi::ThreadPool pool, F32 currents, F32 alpha, F32 the
       .Expect("z_final", z_final->dimensions(), {{d.B, d.N}});
   if (check.failed()) return check.error();
   const int64_t G = lead.count;
-  const int64_t chunks = ChunkCount(d.B, d.T * d.N, G);
+  const int64_t chunks = ChunkCount(d.B, d.T * d.N);
   ParallelFor(pool, G * chunks, [&](int64_t item) {
     const int64_t g = item / chunks;
     const auto [b0, b1] = ChunkRange(d.B, chunks, item % chunks);
@@ -129,8 +140,8 @@ ffi::Error LifBackwardImpl(ffi::ThreadPool pool, F32 alpha, F32 theta, F32 w_rec
   }
   const int64_t G = lead.count;
   const bool recurrent = w_rec.element_count() > 0;
-  const int64_t chunks = ChunkCount(d.B, d.T * d.N * (recurrent ? d.N : 1), G);
-  std::vector<LifParamAccumulators> acc(G * chunks, LifParamAccumulators(d.N, recurrent));
+  std::vector<double> alpha_rows(G * d.B * d.N, 0.0), theta_rows(G * d.B * d.N, 0.0);
+  const int64_t chunks = ChunkCount(d.B, d.T * d.N * (recurrent ? d.N : 1));
   ParallelFor(pool, G * chunks, [&](int64_t item) {
     const int64_t g = item / chunks;
     const auto [b0, b1] = ChunkRange(d.B, chunks, item % chunks);
@@ -154,33 +165,27 @@ ffi::Error LifBackwardImpl(ffi::ThreadPool pool, F32 alpha, F32 theta, F32 w_rec
         Problem(g_v_final.typed_data(), g_v_final.element_count(), G, g),
         Problem(g_z_final.typed_data(), g_z_final.element_count(), G, g),
     };
-    const LifRowGradients grads{
+    const LifBackwardOutputs out{
         Problem(g_currents->typed_data(), g_currents->element_count(), G, g),
         Problem(g_v0->typed_data(), g_v0->element_count(), G, g),
         Problem(g_z0->typed_data(), g_z0->element_count(), G, g),
+        alpha_rows.data() + g * d.B * d.N,
+        theta_rows.data() + g * d.B * d.N,
     };
-    LifBackward(d, shape, static_cast<Reset>(reset), detach_reset, in, grads, acc[item], b0, b1);
+    LifBackward(d, shape, static_cast<Reset>(reset), detach_reset, in, out, b0, b1);
   });
-  // Reduce the chunks' partial sums in chunk order (deterministic).
-  for (int64_t g = 0; g < G; ++g) {
-    float* ga = g_alpha->typed_data() + g * d.N;
-    float* gt = g_theta->typed_data() + g * d.N;
-    for (int64_t n = 0; n < d.N; ++n) {
-      double sa = 0.0, st = 0.0;
-      for (int64_t c = 0; c < chunks; ++c) {
-        sa += acc[g * chunks + c].alpha[n];
-        st += acc[g * chunks + c].theta[n];
-      }
-      ga[n] = static_cast<float>(sa);
-      gt[n] = static_cast<float>(st);
-    }
-    if (!recurrent) continue;
-    float* gw = g_w_rec->typed_data() + g * d.N * d.N;
-    std::fill(gw, gw + d.N * d.N, 0.0f);
-    for (int64_t c = 0; c < chunks; ++c) {
-      const std::vector<float>& part = acc[g * chunks + c].w_rec;
-      for (int64_t i = 0; i < d.N * d.N; ++i) gw[i] += part[i];
-    }
+  ReduceRows(alpha_rows, G, d.B, d.N, g_alpha->typed_data());
+  ReduceRows(theta_rows, G, d.B, d.N, g_theta->typed_data());
+  if (recurrent) {
+    const int64_t w_chunks = ChunkCount(d.N, d.T * d.B);
+    ParallelFor(pool, G * w_chunks, [&](int64_t item) {
+      const int64_t g = item / w_chunks;
+      const auto [m0, m1] = ChunkRange(d.N, w_chunks, item % w_chunks);
+      LifRecurrentWeightGrad(d, Problem(spikes.typed_data(), spikes.element_count(), G, g),
+                             Problem(z0.typed_data(), z0.element_count(), G, g),
+                             Problem(g_currents->typed_data(), g_currents->element_count(), G, g),
+                             Problem(g_w_rec->typed_data(), g_w_rec->element_count(), G, g), m0, m1);
+    });
   }
   return ffi::Error::Success();
 }

@@ -8,7 +8,7 @@
 //             dtheta += -dL/du[t] - delta*z[t-1]
 //   zero:     dv[t-1] = alpha*(1-z[t-1])*delta, dz[t-1] = -alpha*v[t-1]*delta,
 //             dalpha += delta*v[t-1]*(1-z[t-1]), dtheta += -dL/du[t]
-//   recurrent: dz[t-1] += delta @ w_rec^T, dw_rec += z[t-1]^T delta
+//   recurrent: dz[t-1] += delta @ w_rec^T       (dw_rec = sum_t z[t-1]^T delta, done afterwards)
 // detach_reset drops the reset's dz[t-1] term, as stop_gradient does in the reference.
 #include <algorithm>
 
@@ -27,17 +27,18 @@ template <Shape S, Reset R>
 void BackwardRow(const LifBackwardInputs& in, bool detach_reset, int64_t n, int64_t row,
                  const float* __restrict v_prev, const float* __restrict z_prev,
                  float* __restrict delta, float* __restrict dv, float* __restrict dz,
-                 LifParamAccumulators& acc) {
+                 double* __restrict acc_alpha, double* __restrict acc_theta) {
   const float* __restrict alpha = in.params.alpha;
   const float* __restrict theta = in.params.theta;
+  const float* __restrict gamma = in.gamma;
+  const float* __restrict beta = in.beta;
+  const float* __restrict q = in.q;
   const float* __restrict v = in.voltages + row;
   const float* __restrict g_spikes = in.g_spikes + row;
   const float* __restrict g_voltages = in.g_voltages != nullptr ? in.g_voltages + row : nullptr;
-  double* __restrict acc_alpha = acc.alpha.data();
-  double* __restrict acc_theta = acc.theta.data();
   for (int64_t i = 0; i < n; ++i) {
     const float du =
-        (dz[i] + g_spikes[i]) * SurrogateDerivative<S>(v[i] - theta[i], in.gamma[i], in.beta[i], in.q[i]);
+        (dz[i] + g_spikes[i]) * SurrogateDerivative<S>(v[i] - theta[i], gamma[i], beta[i], q[i]);
     float d = dv[i] + du;
     if (g_voltages != nullptr) d += g_voltages[i];
     delta[i] = d;
@@ -58,32 +59,27 @@ void BackwardRow(const LifBackwardInputs& in, bool detach_reset, int64_t n, int6
 
 template <Shape S, Reset R>
 void Backward(const LifDims& dims, bool detach_reset, const LifBackwardInputs& in,
-              const LifRowGradients& grads, LifParamAccumulators& acc, int64_t b0, int64_t b1) {
+              const LifBackwardOutputs& out, int64_t b0, int64_t b1) {
   const int64_t N = dims.N, slab = dims.B * dims.N;
   const float* w_rec = in.params.w_rec;
-  std::copy(in.g_v_final + b0 * N, in.g_v_final + b1 * N, grads.v0 + b0 * N);
-  std::copy(in.g_z_final + b0 * N, in.g_z_final + b1 * N, grads.z0 + b0 * N);
+  std::copy(in.g_v_final + b0 * N, in.g_v_final + b1 * N, out.v0 + b0 * N);
+  std::copy(in.g_z_final + b0 * N, in.g_z_final + b1 * N, out.z0 + b0 * N);
   for (int64_t t = dims.T - 1; t >= 0; --t) {
     const float* v_prev = t > 0 ? in.voltages + (t - 1) * slab : in.params.v0;
     const float* z_prev = t > 0 ? in.spikes + (t - 1) * slab : in.params.z0;
-    float* delta = grads.currents + t * slab;
+    float* delta = out.currents + t * slab;
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t off = b * N;
       BackwardRow<S, R>(in, detach_reset, N, t * slab + off, v_prev + off, z_prev + off,
-                        delta + off, grads.v0 + off, grads.z0 + off, acc);
+                        delta + off, out.v0 + off, out.z0 + off, out.alpha_rows + off,
+                        out.theta_rows + off);
     }
     if (w_rec == nullptr) continue;
     for (int64_t m0 = 0; m0 < N; m0 += kRecBlock) {
       const int64_t m1 = std::min(N, m0 + kRecBlock);
       for (int64_t b = b0; b < b1; ++b) {
-        float* dz = grads.z0 + b * N;
+        float* dz = out.z0 + b * N;
         for (int64_t m = m0; m < m1; ++m) dz[m] += Dot(delta + b * N, w_rec + m * N, N);
-      }
-    }
-    for (int64_t b = b0; b < b1; ++b) {
-      const float* z = z_prev + b * N;
-      for (int64_t m = 0; m < N; ++m) {
-        if (z[m] != 0.0f) Axpy(acc.w_rec.data() + m * N, z[m], delta + b * N, N);
       }
     }
   }
@@ -92,15 +88,31 @@ void Backward(const LifDims& dims, bool detach_reset, const LifBackwardInputs& i
 }  // namespace
 
 bool LifBackward(const LifDims& dims, int64_t shape, Reset reset, bool detach_reset,
-                 const LifBackwardInputs& in, const LifRowGradients& grads,
-                 LifParamAccumulators& acc, int64_t b0, int64_t b1) {
+                 const LifBackwardInputs& in, const LifBackwardOutputs& out, int64_t b0,
+                 int64_t b1) {
   return DispatchShape(shape, [&](auto s) {
     if (reset == Reset::kSubtract) {
-      Backward<decltype(s)::value, Reset::kSubtract>(dims, detach_reset, in, grads, acc, b0, b1);
+      Backward<decltype(s)::value, Reset::kSubtract>(dims, detach_reset, in, out, b0, b1);
     } else {
-      Backward<decltype(s)::value, Reset::kZero>(dims, detach_reset, in, grads, acc, b0, b1);
+      Backward<decltype(s)::value, Reset::kZero>(dims, detach_reset, in, out, b0, b1);
     }
   });
+}
+
+void LifRecurrentWeightGrad(const LifDims& dims, const float* spikes, const float* z0,
+                            const float* g_currents, float* g_w_rec, int64_t m0, int64_t m1) {
+  const int64_t N = dims.N, slab = dims.B * dims.N;
+  std::fill(g_w_rec + m0 * N, g_w_rec + m1 * N, 0.0f);
+  for (int64_t t = 0; t < dims.T; ++t) {
+    const float* z_prev = t > 0 ? spikes + (t - 1) * slab : z0;
+    for (int64_t b = 0; b < dims.B; ++b) {
+      const float* z = z_prev + b * N;
+      const float* delta = g_currents + t * slab + b * N;
+      for (int64_t m = m0; m < m1; ++m) {
+        if (z[m] != 0.0f) Axpy(g_w_rec + m * N, z[m], delta, N);
+      }
+    }
+  }
 }
 
 }  // namespace jaxsnn

@@ -10,7 +10,6 @@
 #pragma once
 
 #include <cstdint>
-#include <vector>
 
 namespace jaxsnn {
 
@@ -51,29 +50,27 @@ struct LifBackwardInputs {
   const float* g_z_final;     // (B, N)
 };
 
-// Per-row gradients (written) of one problem.
-struct LifRowGradients {
-  float* currents;  // (T, B, N)
-  float* v0;        // (B, N)
-  float* z0;        // (B, N)
-};
-
-// Gradients of parameters shared by all rows, accumulated (+=) by one row range. Double precision
-// for the (N)-sized sums over T*B terms keeps the kernel at least as accurate as the reference.
-struct LifParamAccumulators {
-  std::vector<double> alpha, theta;  // (N)
-  std::vector<float> w_rec;          // (N*N) or empty without recurrence
-
-  LifParamAccumulators(int64_t n, bool recurrent)
-      : alpha(n, 0.0), theta(n, 0.0), w_rec(recurrent ? n * n : 0, 0.0f) {}
+// Gradients of one problem written by the backward loop. Parameter gradients are sums over time
+// and rows; each row gets its own double-precision partial sums, which the caller reduces in row
+// order, so results never depend on how rows were split across threads.
+struct LifBackwardOutputs {
+  float* currents;      // (T, B, N)
+  float* v0;            // (B, N)
+  float* z0;            // (B, N)
+  double* alpha_rows;   // (B, N) partial sums of dL/dalpha, accumulated (+=)
+  double* theta_rows;   // (B, N) partial sums of dL/dtheta, accumulated (+=)
 };
 
 void LifForward(const LifDims& dims, Reset reset, const LifInputs& in, const LifForwardOutputs& out,
                 int64_t b0, int64_t b1);
 
-// Returns false for an unknown surrogate shape code.
+// Returns false for an unknown surrogate shape code. Does not compute dL/dw_rec (see below).
 bool LifBackward(const LifDims& dims, int64_t shape, Reset reset, bool detach_reset,
-                 const LifBackwardInputs& in, const LifRowGradients& grads,
-                 LifParamAccumulators& acc, int64_t b0, int64_t b1);
+                 const LifBackwardInputs& in, const LifBackwardOutputs& out, int64_t b0, int64_t b1);
+
+// dL/dw_rec rows [m0, m1) = sum over t, b of z[t-1][b, m] * dL/dI[t][b, :], visiting only nonzero
+// z (spikes are sparse). Rows of the result are independent, so callers split over m.
+void LifRecurrentWeightGrad(const LifDims& dims, const float* spikes, const float* z0,
+                            const float* g_currents, float* g_w_rec, int64_t m0, int64_t m1);
 
 }  // namespace jaxsnn

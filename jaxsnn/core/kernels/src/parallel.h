@@ -1,7 +1,8 @@
-// Work splitting for the FFI handlers: deterministic chunks, run on XLA's intra-op thread pool.
+// Work splitting for the FFI handlers: contiguous chunks run on XLA's intra-op thread pool.
 //
-// Chunk boundaries depend only on array shapes, never on the thread count, and partial gradient
-// sums are reduced in chunk order: a given input produces bit-identical outputs on every machine.
+// Every kernel is written so that its result does not depend on the chunking (chunks own disjoint
+// outputs; shared sums are reduced afterwards in a fixed order): outputs are bit-identical for
+// any thread count, and a vmap-ed call equals a Python loop of single calls.
 #pragma once
 
 #include <algorithm>
@@ -18,16 +19,13 @@ namespace jaxsnn {
 
 // A chunk below this many inner-loop iterations costs more to schedule than it saves.
 inline constexpr int64_t kMinChunkWork = 1 << 15;
-// Upper bound on chunks of one problem: enough for the small CPU hosts this targets, and it caps
-// the memory of per-chunk gradient accumulators.
-inline constexpr int64_t kMaxChunks = 4;
+// More chunks than threads lets idle threads pick up the slack of busy ones.
+inline constexpr int64_t kMaxChunks = 16;
 
-// How many contiguous pieces to cut `rows` rows of `work_per_row` iterations into, for one of
-// `problems` independent problems (vmap elements, which already parallelize among themselves).
-inline int64_t ChunkCount(int64_t rows, int64_t work_per_row, int64_t problems) {
+// How many contiguous pieces to cut `rows` rows of `work_per_row` iterations each into.
+inline int64_t ChunkCount(int64_t rows, int64_t work_per_row) {
   const int64_t by_work = rows * work_per_row / kMinChunkWork;
-  const int64_t by_problems = (kMaxChunks + problems - 1) / std::max<int64_t>(problems, 1);
-  return std::max<int64_t>(1, std::min({rows, by_work, by_problems}));
+  return std::max<int64_t>(1, std::min({rows, by_work, kMaxChunks}));
 }
 
 // Row range [begin, end) of chunk c out of `chunks` over `rows` rows.
