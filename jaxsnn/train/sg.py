@@ -229,8 +229,11 @@ class _Run:
         return None if decision is None else (decision.status, {"reason": decision.reason})
 
     def log_epoch(self, epoch: int, switch: float, seconds: float, *, partial: bool) -> None:
-        """Close the running epoch into the history (``partial`` when the run ended inside it)."""
+        """Close the running epoch into the history (``partial`` when the run ended inside it;
+        a partial epoch without one counted batch adds its time but no history entry)."""
         self.train_time_s += seconds
+        if partial and not self.meter.batches:
+            return
         self.history.append({
             "epoch": epoch + 1, "partial": partial, **self.meter.summary(), "test_accuracy": None,
             "sparsity_switch": switch, "epoch_time_s": seconds,

@@ -1,0 +1,183 @@
+"""The SG trainer and vmapped sweeps on a tiny synthetic task: records, schedules, stoppers,
+divergence, and agreement with an independent flax/optax training loop and with separate runs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+from jaxsnn.core import Surrogate
+from jaxsnn.data import DataSplits, SpikeDataset
+from jaxsnn.nn import LIFSpec
+from jaxsnn.record import EvaluationRecord
+from jaxsnn.train.config import ModelConfig, TrainerConfig
+from jaxsnn.train.multi import sweep, train_multi
+from jaxsnn.train.sg import Member, fit, train_sg
+from jaxsnn.train.sparsity import SparsitySchedule
+from jaxsnn.train.stopping import StopDecision
+
+TINY = ModelConfig(hidden=(16,), neuron=LIFSpec(backend="xla"))
+
+
+def toy_split(n: int, seed: int, steps: int = 8, channels: int = 12, classes: int = 3) -> SpikeDataset:
+    """Class k makes input channels [4k, 4k+4) fire often: learnable in a few epochs."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, classes, n).astype(np.int32)
+    rates = np.full((n, channels), 0.05)
+    for k in range(classes):
+        rates[labels == k, 4 * k : 4 * k + 4] = 0.6
+    inputs = (rng.random((n, steps, channels)) < rates[:, None, :]).astype(np.float32)
+    return SpikeDataset(inputs, labels, classes, "toy")
+
+
+DATA = DataSplits(toy_split(96, 0), toy_split(48, 1))
+
+
+class FireAt:
+    """Stops at its ``at``-th batch (never when ``at`` is None) and logs what it was fed."""
+
+    def __init__(self, at: int | None, constraints: dict[str, float]) -> None:
+        self.at, self._constraints, self.calls = at, constraints, []
+
+    def update(self, output_spike_counts, mean_rates):
+        self.calls.append((np.shape(output_spike_counts), dict(mean_rates)))
+        if len(self.calls) == self.at:
+            return StopDecision("silent_stopped", "too few output spikes")
+        return None
+
+    def constraints(self):
+        return self._constraints
+
+
+def losses(record: EvaluationRecord) -> list[float]:
+    return [entry["loss"] for entry in record.metrics["history"]]
+
+
+@pytest.mark.parametrize(
+    "epochs, expected", [(10, {0: 0.0, 2: 0.0, 3: 0.25, 4: 0.5, 6: 1.0, 9: 1.0}), (5, {1: 0.0, 2: 0.5, 3: 1.0, 4: 1.0})]
+)
+def test_sparsity_switch_is_off_until_a_fifth_then_ramps_to_one_at_three_fifths(epochs, expected):
+    schedule = SparsitySchedule()
+    assert {e: schedule.switch(e, epochs) for e in expected} == pytest.approx(expected)
+
+
+def test_sparsity_penalty_sums_layer_deviations_from_the_target():
+    schedule = SparsitySchedule(weight=2.0, target=0.1)
+    penalty = schedule.penalty({"a": np.float32(0.3), "b": np.float32(0.1)}, np.float32(0.5))
+    assert float(penalty) == pytest.approx(2.0 * 0.5 * 0.2**2)
+    with pytest.raises(ValueError, match="start <= end"):
+        SparsitySchedule(start=0.7, end=0.6)
+
+
+def test_complete_run_learns_and_records_everything():
+    record = train_sg(TINY, TrainerConfig(epochs=4, batch_size=32, lr=1e-2), DATA, seed=1, progress=False)
+    assert record.status == "complete" and record.error is None and record.epochs_run == 4
+    assert set(record.objectives) == {"accuracy", "train_accuracy", "train_time_s"}
+    assert record.objectives["accuracy"] > 0.6  # chance is 1/3
+    assert record.constraints == {} and record.spikes > 0 and record.cost_s > 0
+    history = record.metrics["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4] and not any(h["partial"] for h in history)
+    assert history[-1]["loss"] < history[0]["loss"]
+    assert history[-1]["test_accuracy"] == record.objectives["accuracy"]
+    for entry in history:
+        assert entry["steps"] == 3 and 0 < entry["rates"]["hidden0"] < 1
+        assert entry["test_accuracy"] is not None and entry["epoch_time_s"] > 0
+    assert [h["sparsity_switch"] for h in history] == pytest.approx([0.0, 0.2 / 1.6, 1.2 / 1.6, 1.0])
+    assert record.metrics["compile_time_s"] > 0 and record.metrics["steps_per_epoch"] == 3
+    assert record.params["seed"] == 1 and record.params["model"]["hidden"] == (16,)
+    assert EvaluationRecord.from_json(record.to_json()).objectives == record.objectives
+    params = json.loads(record.to_json())["params"]  # what the study stores: plain JSON
+    assert params["model"]["surrogate"]["shape"] == "fast_sigmoid"
+    assert params["trainer"]["sparsity"]["target"] == 0.01 and params["trainer"]["lr"] == 1e-2
+
+
+def test_training_matches_an_independent_nnx_optimizer_loop():
+    """Full-batch Adam with the annealed sparsity loss, written the plain flax/optax way."""
+    cfg = TrainerConfig(epochs=3, batch_size=len(DATA.train), lr=1e-2, sparsity=SparsitySchedule(weight=5.0, target=0.02))
+    record = train_sg(TINY, cfg, DATA, seed=7, progress=False)
+
+    model = TINY.build(DATA.train.sample_shape, DATA.train.n_classes, seed=7)
+    optimizer = nnx.Optimizer(model, optax.adam(1e-2), wrt=nnx.Param)
+    x, y = DATA.train.inputs, DATA.train.labels
+    expected = []
+    for epoch in range(3):
+        switch = cfg.sparsity.switch(epoch, 3)
+
+        def loss_fn(m):
+            out = m(x)
+            rate = out.spikes["hidden0"].mean()
+            ce = optax.softmax_cross_entropy_with_integer_labels(out.logits, y).mean()
+            return ce + 5.0 * switch * (rate - 0.02) ** 2
+
+        loss, grads = nnx.value_and_grad(loss_fn)(model)
+        optimizer.update(model, grads)
+        expected.append(float(loss))
+    assert expected[1] != expected[0]
+    np.testing.assert_allclose(losses(record), expected, rtol=2e-5)
+
+
+def test_non_finite_loss_gives_a_failed_record_that_keeps_the_history():
+    cfg = TrainerConfig(epochs=3, batch_size=len(DATA.train), lr=1e38)  # diverges on the 2nd update
+    record = train_sg(TINY, cfg, DATA, progress=False)
+    assert record.status == "failed" and record.objectives == {}
+    assert "non-finite loss" in record.error and "epoch 2, step 1" in record.error
+    assert record.epochs_run == 1
+    assert [h["epoch"] for h in record.metrics["history"]] == [1]
+    assert record.metrics["history"][0]["test_accuracy"] is not None
+    assert EvaluationRecord.from_json(record.to_json()).error == record.error
+
+
+def test_stop_decision_ends_training_at_once_without_a_test_pass():
+    firing = FireAt(3, {"silent_fraction": 0.25})
+    watching = FireAt(None, {"rate_guard": -0.5})
+    cfg = TrainerConfig(epochs=3, batch_size=16)
+    record = train_sg(TINY, cfg, DATA, stoppers=[watching, firing], progress=False)
+    assert record.status == "silent_stopped" and record.error is None
+    assert record.constraints == {"silent_fraction": 0.25, "rate_guard": -0.5}
+    assert len(firing.calls) == len(watching.calls) == 3  # every stopper, every batch, then stop
+    assert all(shape == (16,) and set(rates) == {"hidden0"} for shape, rates in watching.calls)
+    assert record.epochs_run == 0 and record.metrics["stop_reason"] == "too few output spikes"
+    (entry,) = record.metrics["history"]
+    assert entry["partial"] and entry["steps"] == 3 and entry["test_accuracy"] is None
+    assert record.objectives["accuracy"] == entry["train_accuracy"]
+    assert record.spikes == entry["output_spikes_per_sample"]
+
+
+def test_vmapped_population_equals_separate_runs():
+    """Seeds, a surrogate setting and a learning rate trained in one compiled call; a member
+    stopped early is frozen without disturbing the others."""
+    cfg = TrainerConfig(epochs=3, batch_size=32, lr=5e-3)
+    gentle = dataclasses.replace(TINY, surrogate=Surrogate("fast_sigmoid", gamma=0.5, beta=2.0))
+    members = [Member(TINY, 0), Member(TINY, 1), Member(gentle, 0, lr=2e-2), Member(TINY, 2)]
+    stop_last = lambda m: [FireAt(2 if m.seed == 2 else None, {})]  # noqa: E731
+    records = train_multi(members, cfg, DATA, stoppers=stop_last, progress=False)
+    assert [r.status for r in records] == ["complete"] * 3 + ["silent_stopped"]
+    assert records[0].metrics["population"] == 4
+    for member, together in zip(members[:3], records):
+        alone = train_sg(member.model, dataclasses.replace(cfg, lr=member.lr or cfg.lr), DATA,
+                         seed=member.seed, progress=False)  # fmt: skip
+        np.testing.assert_allclose(losses(together), losses(alone), rtol=1e-5)
+        assert together.objectives["accuracy"] == alone.objectives["accuracy"]
+        assert together.params == alone.params
+    assert len({tuple(losses(r)) for r in records[:3]}) == 3
+
+
+def test_sweep_grid_and_structure_checks():
+    surrogates = [Surrogate(gamma=0.5), Surrogate(gamma=1.5)]
+    members = sweep(TINY, seeds=(0, 1), surrogates=surrogates, lrs=(None, 1e-3))
+    assert len(members) == 8
+    assert [(m.model.surrogate.gamma, m.lr, m.seed) for m in members[:4]] == [
+        (0.5, None, 0), (0.5, None, 1), (0.5, 1e-3, 0), (0.5, 1e-3, 1),
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="one surrogate shape"):
+        sweep(TINY, surrogates=[Surrogate("gaussian"), Surrogate("triangular")])
+    with pytest.raises(ValueError, match="different network"):
+        fit([Member(TINY), Member(dataclasses.replace(TINY, hidden=(8,)))], TrainerConfig(), DATA)
+    with pytest.raises(ValueError, match="batch_size=200 exceeds"):
+        train_sg(TINY, TrainerConfig(batch_size=200), DATA)
+
