@@ -1,0 +1,228 @@
+"""The one function the optimizer calls: a trial config in, one ``EvaluationRecord`` out.
+
+``evaluate`` splits errors in two. A malformed *config* (unknown keys or hyperparameters, wrong
+types, values a config class rejects) is the caller's bug: it raises ``ValueError`` at once,
+before any data is loaded or anything compiled. Everything that goes wrong *while running* a
+trial (an exception, a NaN, the time budget) is a property of that point of the search space:
+it becomes a ``failed`` record with the reason, and the study goes on.
+
+Config keys (only ``trainer`` is required)::
+
+    trainer        "sg" | "stdp"
+    params         flat hyperparameters, a point of ``jaxsnn.spaces.search_space(trainer)``;
+                   missing names take the trainer's defaults
+    dataset        sg: a spike dataset of ``jaxsnn.data.load_dataset`` (default "digits");
+                   stdp: "digits", "cifar10" (``load_images``) or "mnist" (IDX files in data_root)
+    data_root      folder of file-based datasets
+    data_seed      split / encoding seed (default 0)
+    seed           model initialisation seed (default 0)
+    silent         detector settings {"k", "p", "update_interval"}, a preset name of
+                   ``jaxsnn.train.silent.PRESETS``, or None to disable; default: the paper's
+                   preset for the trainer ("dvs_slayer" for sg, "mnist_stdp" for stdp)
+    activity       None (default) or {"max_rate", "update_interval", "layer"} for ActivityGuard
+    time_budget_s  None (default) or seconds: training stops at the first batch boundary past
+                   the budget and the trial is recorded as failed ("time budget exceeded")
+    stdp           non-searched STDPConfig fields, e.g. {"dt_ms": 0.5, "chunk": 100}
+    backend        LIF backend of the sg trainer (default "auto")
+    progress       show a progress bar (default False)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+import os
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from typing import Any, Callable
+
+import numpy as np
+
+from jaxsnn.core import BACKENDS
+from jaxsnn.data import IMAGE_DATASETS, SPIKE_DATASETS, load_dataset, load_images
+from jaxsnn.record import EvaluationRecord
+from jaxsnn.spaces import TRAINERS, sg_run, stdp_config
+from jaxsnn.train.sg import train_sg
+from jaxsnn.train.silent import PRESETS, ActivityGuard, SilentNetworkDetector
+from jaxsnn.train.stdp import load_mnist, train_stdp
+from jaxsnn.train.stopping import EarlyStopper, StopDecision
+
+DEFAULT_PRESET = {"sg": "dvs_slayer", "stdp": "mnist_stdp"}
+STDP_DATASETS: tuple[str, ...] = (*IMAGE_DATASETS, "mnist")
+_KEYS = frozenset(
+    {"trainer", "params", "dataset", "data_root", "data_seed", "seed", "silent", "activity",
+     "time_budget_s", "stdp", "backend", "progress"}
+)  # fmt: skip
+_TIMEOUT = "time budget exceeded"
+
+
+class _Deadline:
+    """A stopper that ends training at the first batch boundary past ``budget_s`` of wall time.
+
+    Its decision uses status ``pruned`` so that no trainer has to know about budgets; ``evaluate``
+    turns a run it stopped into a ``failed`` record, because an unfinished run measured nothing.
+    """
+
+    def __init__(self, budget_s: float, start: float) -> None:
+        self.budget_s, self.start = budget_s, start
+        self.decision: StopDecision | None = None
+
+    def update(self, output_spike_counts: np.ndarray, mean_rates: dict[str, float]) -> StopDecision | None:
+        elapsed = time.perf_counter() - self.start
+        if self.decision is None and elapsed > self.budget_s:
+            reason = f"{_TIMEOUT}: {elapsed:.1f} s > time_budget_s={self.budget_s:g}"
+            self.decision = StopDecision("pruned", reason)
+        return self.decision
+
+    def ended(self, record: EvaluationRecord) -> bool:
+        """Whether this deadline (not another stopper deciding at the same batch) ended the run."""
+        return self.decision is not None and record.metrics.get("stop_reason") == self.decision.reason
+
+    def constraints(self) -> dict[str, float]:
+        return {}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Trial:
+    """A validated config: everything needed to run, nothing run yet."""
+
+    trainer: str
+    params: dict[str, Any]
+    run: Callable[[Sequence[EarlyStopper]], EvaluationRecord]
+    stoppers: tuple[EarlyStopper, ...]
+    budget_s: float | None
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(f"bad evaluate() config: {message}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _silent_detector(trainer: str, spec: Any) -> tuple[EarlyStopper, ...]:
+    if spec is None:
+        return ()
+    if isinstance(spec, str):
+        _require(spec in PRESETS, f"unknown silent preset {spec!r}; valid: {sorted(PRESETS)}")
+        return (SilentNetworkDetector.preset(spec),)
+    _require(isinstance(spec, Mapping), f"silent must be a dict, a preset name or None, got {spec!r}")
+    _require(set(spec) == {"k", "p", "update_interval"},
+             f"silent needs exactly keys k, p, update_interval, got {sorted(spec)}")
+    return (SilentNetworkDetector(spec["k"], spec["p"], spec["update_interval"]),)
+
+
+def _activity_guard(spec: Any) -> tuple[EarlyStopper, ...]:
+    if spec is None:
+        return ()
+    _require(isinstance(spec, Mapping) and "max_rate" in spec,
+             f"activity must be None or a dict with max_rate, got {spec!r}")
+    unknown = set(spec) - {"max_rate", "update_interval", "layer"}
+    _require(not unknown, f"unknown activity option(s) {sorted(unknown)}")
+    return (ActivityGuard(**spec),)
+
+
+def _sg_runner(config: Mapping[str, Any], params: dict[str, Any]) -> Callable:
+    dataset = config.get("dataset", "digits")
+    _require(dataset in SPIKE_DATASETS, f"unknown sg dataset {dataset!r}; valid: {sorted(SPIKE_DATASETS)}")
+    backend = config.get("backend", "auto")
+    _require(backend in BACKENDS, f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
+    run = sg_run(params, backend=backend)
+    accepted = set(inspect.signature(SPIKE_DATASETS[dataset]).parameters)
+    unsupported = sorted(set(run.data_options) - accepted)
+    _require(not unsupported, f"dataset {dataset!r} has no option {unsupported} (hyperparameter input_rate "
+             "applies to rate-coded datasets only)")
+
+    def execute(stoppers: Sequence[EarlyStopper]) -> EvaluationRecord:
+        data = load_dataset(dataset, time_steps=run.time_steps, seed=config.get("data_seed", 0),
+                            root=config.get("data_root"), **run.data_options)
+        record = train_sg(run.model, run.trainer, data, stoppers=stoppers, seed=config.get("seed", 0),
+                          progress=config.get("progress", False))
+        return dataclasses.replace(record, params=params, metrics={**record.metrics, "resolved": record.params})
+
+    return execute
+
+
+def _stdp_runner(config: Mapping[str, Any], params: dict[str, Any]) -> Callable:
+    dataset = config.get("dataset", "digits")
+    _require(dataset in STDP_DATASETS, f"unknown stdp dataset {dataset!r}; valid: {list(STDP_DATASETS)}")
+    _require(dataset != "mnist" or config.get("data_root") is not None,
+             "dataset 'mnist' needs data_root, the folder of the four IDX files")
+    fixed = config.get("stdp", {})
+    _require(isinstance(fixed, Mapping), f"stdp must be a dict of STDPConfig fields, got {fixed!r}")
+    clash = sorted(set(fixed) & set(params))
+    _require(not clash, f"{clash} given both as searched params and as fixed stdp options")
+    cfg = stdp_config(params, **fixed)
+
+    def execute(stoppers: Sequence[EarlyStopper]) -> EvaluationRecord:
+        if dataset == "mnist":
+            train, test = load_mnist(config["data_root"])
+        else:
+            train, test = load_images(dataset, root=config.get("data_root"), seed=config.get("data_seed", 0))
+        return train_stdp(cfg, train, test, stoppers=stoppers, seed=config.get("seed", 0),
+                          progress=config.get("progress", False), params=params)
+
+    return execute
+
+
+def _validate(config: Mapping[str, Any]) -> _Trial:
+    """Check the whole config and build every config object, touching no data."""
+    _require(isinstance(config, Mapping), f"config must be a dict, got {type(config).__name__}")
+    unknown = sorted(set(config) - _KEYS)
+    _require(not unknown, f"unknown key(s) {unknown}; valid: {sorted(_KEYS)}")
+    trainer = config.get("trainer")
+    _require(trainer in TRAINERS, f"trainer must be one of {list(TRAINERS)}, got {trainer!r}")
+    params = config.get("params", {})
+    _require(isinstance(params, Mapping), f"params must be a dict, got {type(params).__name__}")
+    for key in ("seed", "data_seed"):
+        _require(_is_int(config.get(key, 0)), f"{key} must be an integer, got {config.get(key)!r}")
+    budget = config.get("time_budget_s")
+    _require(budget is None or (isinstance(budget, (int, float)) and not isinstance(budget, bool)
+                                and math.isfinite(budget) and budget > 0),
+             f"time_budget_s must be a positive number or None, got {budget!r}")
+    params = dict(params)
+    try:
+        run = (_sg_runner if trainer == "sg" else _stdp_runner)(config, params)
+        stoppers = _silent_detector(trainer, config.get("silent", DEFAULT_PRESET[trainer]))
+        stoppers += _activity_guard(config.get("activity"))
+    except (TypeError, ValueError) as error:
+        message = str(error)
+        raise ValueError(message if message.startswith("bad evaluate() config") else f"bad evaluate() config: {message}") from error
+    return _Trial(trainer, params, run, stoppers, budget)
+
+
+def _summary(error: BaseException, frames: int = 3) -> str:
+    """``Type: message`` and the innermost frames: enough to tell bugs apart in a study table."""
+    where = traceback.extract_tb(error.__traceback__)[-frames:]
+    trail = " <- ".join(f"{os.path.basename(f.filename)}:{f.lineno} in {f.name}" for f in reversed(where))
+    head = "".join(traceback.format_exception_only(type(error), error)).strip()
+    return f"{head} (at {trail})" if trail else head
+
+
+def evaluate(config: Mapping[str, Any], *, stoppers: Sequence[EarlyStopper] = ()) -> EvaluationRecord:
+    """Run one trial and return its record; raise ``ValueError`` only for a malformed config.
+
+    ``stoppers`` are extra stoppers (e.g. a recorder of per-batch spike counts) consulted after
+    the configured ones. ``cost_s`` is the trial's whole wall time: data, compilation, training
+    and testing, which is what a worker actually spends on it.
+    """
+    trial = _validate(config)
+    start = time.perf_counter()
+    deadline = [_Deadline(trial.budget_s, start)] if trial.budget_s is not None else []
+    try:
+        record = trial.run([*trial.stoppers, *stoppers, *deadline])
+    except Exception as error:  # a bad trial, never a reason to stop the study
+        return EvaluationRecord.failure(trial.params, _summary(error), time.perf_counter() - start)
+    cost = time.perf_counter() - start
+    if deadline and deadline[0].ended(record):
+        return EvaluationRecord.failure(trial.params, record.metrics["stop_reason"], cost,
+                                        epochs_run=record.epochs_run, metrics=record.metrics, spikes=record.spikes)
+    non_finite = {k: v for k, v in record.objectives.items() if not math.isfinite(float(v))}
+    if non_finite and record.status != "failed":
+        return EvaluationRecord.failure(trial.params, f"non-finite objectives {non_finite}", cost,
+                                        epochs_run=record.epochs_run, metrics=record.metrics)
+    return dataclasses.replace(record, cost_s=cost)

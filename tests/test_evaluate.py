@@ -1,0 +1,147 @@
+"""evaluate(): real trials end as records (complete, silent, pruned, failed); bad configs raise."""
+
+import numpy as np
+import pytest
+
+import jaxsnn.evaluate as ev
+from jaxsnn.evaluate import evaluate
+from jaxsnn.hpo.space import Space
+from jaxsnn.spaces import search_space, sg_run, stdp_config
+
+SMALL_SG = {"n_hidden": 16, "epochs": 1, "batch_size": 64, "time_steps": 10, "lr": 5e-3}
+SMALL_STDP = {"n_neurons": 10, "presentation_ms": 50.0, "epochs": 1}
+
+
+def sg(**params):
+    return {"trainer": "sg", "params": {**SMALL_SG, **params}, "backend": "xla"}
+
+
+def test_a_healthy_sg_trial_is_complete_with_flat_params_and_the_silent_constraint():
+    record = evaluate(sg())
+    assert record.status == "complete", record.error
+    assert record.params == SMALL_SG
+    assert record.metrics["resolved"]["model"]["hidden"] == (16,)
+    assert record.constraints["silent"] <= 0 and record.feasible
+    assert 0.0 <= record.objectives["accuracy"] <= 1.0 and record.cost_s > 0
+
+
+def test_a_silent_sg_trial_is_stopped_and_informative():
+    record = evaluate({**sg(theta=20.0, weight_scale=0.05, epochs=5),
+                       "silent": {"k": 1, "p": 0.3, "update_interval": 128}})
+    assert record.status == "silent_stopped" and record.informative and not record.feasible
+    assert record.constraints["silent"] == pytest.approx(0.7)
+    assert record.epochs_run == 0
+
+
+def test_a_saturated_sg_trial_is_pruned_by_the_activity_guard():
+    record = evaluate({**sg(theta=0.05, weight_scale=5.0, input_rate=1.0),
+                       "activity": {"max_rate": 0.3, "update_interval": 64}})
+    assert record.status == "pruned" and not record.informative
+    assert record.constraints["activity"] > 0
+    assert "too active" in record.metrics["stop_reason"]
+
+
+def test_an_exception_becomes_a_failed_record_with_the_reason(tmp_path):
+    record = evaluate({"trainer": "sg", "dataset": "shd", "data_root": str(tmp_path)})
+    assert record.status == "failed"
+    assert "DatasetNotFoundError" in record.error and str(tmp_path) in record.error
+    assert " in " in record.error  # innermost frames are named
+
+
+def test_a_crash_inside_the_trainer_is_summarised(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("kernel exploded")
+
+    monkeypatch.setattr(ev, "train_stdp", broken)
+    record = evaluate({"trainer": "stdp", "params": SMALL_STDP})
+    assert record.status == "failed" and record.error.startswith("RuntimeError: kernel exploded")
+    assert "broken" in record.error and record.params == SMALL_STDP
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
+def test_a_diverging_trial_becomes_a_failed_record():
+    record = evaluate(sg(weight_scale=1e30))  # outside the space on purpose: inf logits
+    assert record.status == "failed" and "non-finite" in record.error
+
+
+def test_the_time_budget_stops_a_trial_cleanly_as_failed():
+    record = evaluate({**sg(epochs=20), "time_budget_s": 1e-3, "silent": None})
+    assert record.status == "failed" and record.error.startswith("time budget exceeded")
+    assert record.epochs_run == 0 and record.cost_s < 120
+
+
+def test_stdp_trial_on_embedded_digits_with_its_default_detector():
+    record = evaluate({"trainer": "stdp", "params": SMALL_STDP, "stdp": {"chunk": 25}})
+    assert record.status in ("complete", "silent_stopped")
+    assert set(record.constraints) == {"silent"} and record.params == SMALL_STDP
+    silent = evaluate({"trainer": "stdp", "params": {**SMALL_STDP, "threshold_mv": 50.0, "input_rate_hz": 5.0}})
+    assert silent.status == "silent_stopped" and silent.constraints["silent"] > 0
+
+
+@pytest.mark.parametrize(
+    "config, match",
+    [
+        ([], "config must be a dict"),
+        ({"params": {}}, "trainer must be one of"),
+        ({"trainer": "slayer"}, "trainer must be one of"),
+        ({"trainer": "sg", "epochs": 3}, r"unknown key\(s\) \['epochs'\]"),
+        ({"trainer": "sg", "params": {"n_neurons": 10}}, "unknown sg hyperparameter"),
+        ({"trainer": "sg", "params": {"n_hidden": 2.5}}, "hidden"),
+        ({"trainer": "sg", "params": {"sg_shape": "sinc"}}, "unknown surrogate shape"),
+        ({"trainer": "sg", "params": {"input_rate": 0.1}, "dataset": "randman"}, "input_rate"),
+        ({"trainer": "sg", "dataset": "imagenet"}, "unknown sg dataset"),
+        ({"trainer": "stdp", "params": {"tau_mem_ms": -1.0}}, "tau_mem_ms"),
+        ({"trainer": "stdp", "dataset": "mnist"}, "needs data_root"),
+        ({"trainer": "stdp", "params": {"epochs": 1}, "stdp": {"epochs": 2}}, "both"),
+        ({"trainer": "stdp", "silent": "cifar"}, "unknown silent preset"),
+        ({"trainer": "stdp", "silent": {"k": 1}}, "exactly keys"),
+        ({"trainer": "stdp", "silent": {"k": 0, "p": 0.1, "update_interval": 5}}, "k"),
+        ({"trainer": "stdp", "activity": {"rate": 1}}, "max_rate"),
+        ({"trainer": "stdp", "time_budget_s": 0}, "time_budget_s"),
+        ({"trainer": "stdp", "seed": "1"}, "seed"),
+    ],
+)
+def test_a_bad_config_schema_raises_before_any_compute(config, match, monkeypatch):
+    def forbidden(*args, **kwargs):
+        raise AssertionError("compute started for an invalid config")
+
+    for name in ("train_sg", "train_stdp", "load_dataset", "load_images", "load_mnist"):
+        monkeypatch.setattr(ev, name, forbidden)
+    with pytest.raises(ValueError, match=match):
+        evaluate(config)
+
+
+# --- search spaces ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("trainer, dims", [("sg", 17), ("stdp", 18)])
+def test_spaces_are_as_wide_as_the_papers_and_every_sample_maps_to_configs(trainer, dims):
+    space = search_space(trainer)
+    assert isinstance(space, Space) and len(space.params) == dims
+    for params in space.sample(np.random.default_rng(0), 50):
+        sg_run(params) if trainer == "sg" else stdp_config(params)
+
+
+def test_spaces_include_silent_regions_on_purpose():
+    sg_space, stdp_space = search_space("sg"), search_space("stdp")
+    assert sg_space["theta"].high / sg_space["theta"].low >= 100
+    assert sg_space["weight_scale"].low <= 0.05 and sg_space["input_rate"].low <= 0.01
+    assert stdp_space["input_rate_hz"].low <= 5 and stdp_space["threshold_mv"].high >= 50
+
+
+def test_narrowing_a_space_keeps_the_rest_wide():
+    space = search_space("sg", epochs=(1, 2), n_hidden=(8, 64))
+    assert (space["epochs"].low, space["epochs"].high) == (1, 2)
+    assert space["theta"] == search_space("sg")["theta"]
+    with pytest.raises(ValueError, match="unknown sg parameter"):
+        search_space("sg", n_neurons=(1, 2))
+    with pytest.raises(ValueError, match="categorical"):
+        search_space("sg", readout=(0, 1))
+
+
+def test_a_flat_sg_point_maps_onto_model_and_trainer_configs():
+    run = sg_run({"n_hidden": 32, "n_layers": 2, "sg_shape": "q_pseudo_spike", "sg_q": 3.0,
+                  "theta": 0.5, "lr": 1e-3, "input_rate": 0.2})
+    assert run.model.hidden == (32, 32) and run.model.surrogate.q == 3.0
+    assert run.model.neuron.theta == 0.5 and run.trainer.lr == 1e-3
+    assert run.data_options == {"max_rate": 0.2}
