@@ -29,7 +29,15 @@ def history_table(record: EvaluationRecord) -> Table:
     history = record.metrics.get("history", [])
     layers = list(history[0]["rates"]) if history else []
     table = Table(title="Training history")
-    for column in ["epoch", "loss", "train acc", "test acc", *(f"rate {n}" for n in layers), "spikes", "epoch s"]:
+    for column in [
+        "epoch",
+        "loss",
+        "train acc",
+        "test acc",
+        *(f"rate {n}" for n in layers),
+        "spikes",
+        "epoch s",
+    ]:
         table.add_column(column, justify="right")
     for entry in history:
         test = entry["test_accuracy"]
@@ -56,7 +64,9 @@ def summary_table(record: EvaluationRecord, path: Path) -> Table:
     if record.error:
         rows["error"] = record.error
     rows.update({name: f"{value:.4g}" for name, value in record.objectives.items()})
-    rows.update({f"constraint {name}": f"{value:.4g}" for name, value in record.constraints.items()})
+    rows.update(
+        {f"constraint {name}": f"{value:.4g}" for name, value in record.constraints.items()}
+    )
     rows["output spikes/sample"] = "-" if record.spikes is None else f"{record.spikes:.1f}"
     rows["epochs run"] = str(record.epochs_run)
     rows["compile time s"] = f"{record.metrics.get('compile_time_s', float('nan')):.2f}"

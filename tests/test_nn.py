@@ -6,6 +6,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpy_lif
 import pytest
 from flax import nnx
 
@@ -20,7 +21,6 @@ from jaxsnn.nn import (
     LIFSpec,
     SpikingClassifier,
 )
-import numpy_lif
 
 XLA = LIFSpec(backend="xla")
 
@@ -33,17 +33,36 @@ def param_grads(model: nnx.Module, loss) -> dict[str, jax.Array]:
     """Gradient of ``loss(model)`` w.r.t. every ``nnx.Param``, keyed by path."""
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
     grads = jax.grad(lambda p: loss(nnx.merge(graphdef, p, rest)))(params)
-    return {jax.tree_util.keystr(path): leaf for path, leaf in jax.tree_util.tree_leaves_with_path(grads)}
+    return {
+        jax.tree_util.keystr(path): leaf
+        for path, leaf in jax.tree_util.tree_leaves_with_path(grads)
+    }
 
 
 @pytest.mark.parametrize(
     "layer, x_shape, spike_shape",
     [
-        (lambda r: LIFDense(6, 5, XLA, Surrogate(), rngs=r, weight_scale=3.0), (7, 4, 6), (7, 4, 5)),
-        (lambda r: LIFRecurrent(6, 5, XLA, Surrogate(), rngs=r, weight_scale=3.0), (7, 4, 6), (7, 4, 5)),
         (
-            lambda r: LIFConv(2, 3, LIFSpec(backend="xla", per_neuron_alpha=True, train_alpha=True),
-                              Surrogate(), kernel_size=3, stride=2, rngs=r, weight_scale=3.0),
+            lambda r: LIFDense(6, 5, XLA, Surrogate(), rngs=r, weight_scale=3.0),
+            (7, 4, 6),
+            (7, 4, 5),
+        ),
+        (
+            lambda r: LIFRecurrent(6, 5, XLA, Surrogate(), rngs=r, weight_scale=3.0),
+            (7, 4, 6),
+            (7, 4, 5),
+        ),
+        (
+            lambda r: LIFConv(
+                2,
+                3,
+                LIFSpec(backend="xla", per_neuron_alpha=True, train_alpha=True),
+                Surrogate(),
+                kernel_size=3,
+                stride=2,
+                rngs=r,
+                weight_scale=3.0,
+            ),
             (7, 4, 9, 9, 2),
             (7, 4, 5, 5, 3),
         ),
@@ -56,7 +75,9 @@ def test_layer_shapes_and_gradient_flow(layer, x_shape, spike_shape):
     assert out.spikes.shape == spike_shape
     assert 0 < float(out.spikes.mean()) < 1
     assert out.state.v.shape == (x_shape[1], int(np.prod(spike_shape[2:])))
-    grads = param_grads(model, lambda m: (m(spikes_in(x_shape)).spikes * jnp.arange(spike_shape[-1])).sum())
+    grads = param_grads(
+        model, lambda m: (m(spikes_in(x_shape)).spikes * jnp.arange(spike_shape[-1])).sum()
+    )
     for path, grad in grads.items():
         assert jnp.all(jnp.isfinite(grad)) and jnp.any(grad != 0), f"no gradient reaches {path}"
 
@@ -86,12 +107,17 @@ def test_per_channel_leak_is_shared_across_positions():
         ({"hidden": (8, 6)}, (10,), ("hidden0", "hidden1")),
         ({"hidden": (8,), "recurrent": True, "readout": "mean_membrane"}, (10,), ("hidden0",)),
         ({"hidden": (), "readout": "spike_count"}, (2, 4, 4), (OUTPUT_LAYER,)),  # frames flattened
-        ({"conv": (ConvSpec(4, 3, 2),), "hidden": (8,), "readout": "spike_count"}, (2, 8, 8),
-         ("conv0", "hidden0", OUTPUT_LAYER)),
+        (
+            {"conv": (ConvSpec(4, 3, 2),), "hidden": (8,), "readout": "spike_count"},
+            (2, 8, 8),
+            ("conv0", "hidden0", OUTPUT_LAYER),
+        ),
     ],
 )
 def test_classifier_outputs_and_gradient_flow(kwargs, input_shape, names):
-    model = SpikingClassifier(input_shape, 3, neuron=XLA, weight_scale=3.0, rngs=nnx.Rngs(0), **kwargs)
+    model = SpikingClassifier(
+        input_shape, 3, neuron=XLA, weight_scale=3.0, rngs=nnx.Rngs(0), **kwargs
+    )
     x = spikes_in((5, 9, *input_shape))  # batch-first (B, T, ...)
     out = model(x)
     assert model.layer_names == names and tuple(out.spikes) == names
@@ -109,7 +135,9 @@ def test_classifier_outputs_and_gradient_flow(kwargs, input_shape, names):
 
 def test_hyperparameters_are_state_not_params():
     """Leaks, thresholds and SG settings can be swept by vmap but are never trained."""
-    model = SpikingClassifier((4,), 2, hidden=(3,), surrogate=Surrogate("gaussian", 0.5, 2.0), rngs=nnx.Rngs(0))
+    model = SpikingClassifier(
+        (4,), 2, hidden=(3,), surrogate=Surrogate("gaussian", 0.5, 2.0), rngs=nnx.Rngs(0)
+    )
     _, params, hypers = nnx.split(model, nnx.Param, Hyper)
     param_paths = {jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_leaves_with_path(params)}
     assert all("kernel" in path for path in param_paths)
@@ -150,10 +178,17 @@ def numpy_loss_and_grads(x, labels, w_in, w_rec, w_out, alpha, theta, alpha_out)
     p /= p.sum(1, keepdims=True)
     loss = -np.log(p[np.arange(batch), labels]).mean()
     d_logits = (p - np.eye(w_out.shape[1])[labels]) / batch
-    # v_out[t] = sum_{s<=t} alpha_out^(t-s) J[s]  =>  dL/dJ[s] = d_logits/T * sum_{t>=s} alpha_out^(t-s)
-    d_j = np.stack([d_logits / steps * sum(alpha_out ** (t - s) for t in range(s, steps)) for s in range(steps)])
+    # v_out[t] = sum_{s<=t} a^(t-s) J[s]  =>  dL/dJ[s] = d_logits / T * sum_{t>=s} a^(t-s)
+    d_j = np.stack(
+        [
+            d_logits / steps * sum(alpha_out ** (t - s) for t in range(s, steps))
+            for s in range(steps)
+        ]
+    )
     d_w_out = np.einsum("tbn,tbk->nk", z, d_j)
-    d_cur, d_w_rec, _, _ = numpy_lif.backward(currents, alpha, theta, w_rec, d_j @ w_out.T, fast_sigmoid)
+    d_cur, d_w_rec, _, _ = numpy_lif.backward(
+        currents, alpha, theta, w_rec, d_j @ w_out.T, fast_sigmoid
+    )
     d_w_in = np.einsum("tbc,tbn->cn", x, d_cur)
     return loss, z, d_w_in, d_w_rec, d_w_out
 
@@ -161,17 +196,32 @@ def numpy_loss_and_grads(x, labels, w_in, w_rec, w_out, alpha, theta, alpha_out)
 @pytest.mark.parametrize("recurrent", [False, True], ids=["dense", "recurrent"])
 def test_network_gradients_match_independent_numpy_bptt(recurrent):
     model = SpikingClassifier(
-        (6,), 3, hidden=(5,), recurrent=recurrent, readout="mean_membrane", readout_alpha=0.8,
-        neuron=LIFSpec(alpha=0.9, theta=1.0, backend="xla"), weight_scale=2.5, rngs=nnx.Rngs(3),
-    )  # fmt: skip
+        (6,),
+        3,
+        hidden=(5,),
+        recurrent=recurrent,
+        readout="mean_membrane",
+        readout_alpha=0.8,
+        neuron=LIFSpec(alpha=0.9, theta=1.0, backend="xla"),
+        weight_scale=2.5,
+        rngs=nnx.Rngs(3),
+    )
     x, labels = spikes_in((4, 12, 6), rate=0.4), jnp.array([0, 1, 2, 1])
     hidden = model.hidden[0]
     w_rec = np.asarray(hidden.w_rec[...], np.float64) if recurrent else None
     loss, z, d_w_in, d_w_rec, d_w_out = numpy_loss_and_grads(
-        np.asarray(x), np.asarray(labels), np.asarray(hidden.linear.kernel[...], np.float64), w_rec,
-        np.asarray(model.output.linear.kernel[...], np.float64), 0.9, 1.0, 0.8,
-    )  # fmt: skip
-    np.testing.assert_array_equal(np.swapaxes(model(x).spikes["hidden0"], 0, 1), np.swapaxes(z, 0, 1))
+        np.asarray(x),
+        np.asarray(labels),
+        np.asarray(hidden.linear.kernel[...], np.float64),
+        w_rec,
+        np.asarray(model.output.linear.kernel[...], np.float64),
+        0.9,
+        1.0,
+        0.8,
+    )
+    np.testing.assert_array_equal(
+        np.swapaxes(model(x).spikes["hidden0"], 0, 1), np.swapaxes(z, 0, 1)
+    )
     assert 0.05 < z.mean() < 0.95, "the check needs a network that spikes, but not always"
 
     def ce(m):
@@ -179,15 +229,23 @@ def test_network_gradients_match_independent_numpy_bptt(recurrent):
 
     grads = param_grads(model, ce)
     np.testing.assert_allclose(ce(model), loss, rtol=1e-5)
-    np.testing.assert_allclose(grads["['output']['linear']['kernel'].value"], d_w_out, rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(grads["['hidden'][0]['linear']['kernel'].value"], d_w_in, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        grads["['output']['linear']['kernel'].value"], d_w_out, rtol=1e-4, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        grads["['hidden'][0]['linear']['kernel'].value"], d_w_in, rtol=1e-4, atol=1e-6
+    )
     if recurrent:
-        np.testing.assert_allclose(grads["['hidden'][0]['w_rec'].value"], d_w_rec, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(
+            grads["['hidden'][0]['w_rec'].value"], d_w_rec, rtol=1e-4, atol=1e-6
+        )
 
 
 def test_readout_gradient_matches_finite_differences():
     """The membrane readout is smooth in its weights (no threshold on that path)."""
-    model = SpikingClassifier((6,), 3, hidden=(5,), readout="max_membrane", neuron=XLA, weight_scale=2.5, rngs=nnx.Rngs(0))
+    model = SpikingClassifier(
+        (6,), 3, hidden=(5,), readout="max_membrane", neuron=XLA, weight_scale=2.5, rngs=nnx.Rngs(0)
+    )
     x, labels = spikes_in((4, 10, 6), rate=0.4), jnp.array([0, 1, 2, 1])
     kernel = model.output.linear.kernel
 
@@ -196,7 +254,9 @@ def test_readout_gradient_matches_finite_differences():
         return float(-jax.nn.log_softmax(model(x).logits)[jnp.arange(4), labels].mean())
 
     w0 = kernel[...]
-    grad = param_grads(model, lambda m: -jax.nn.log_softmax(m(x).logits)[jnp.arange(4), labels].mean())
+    grad = param_grads(
+        model, lambda m: -jax.nn.log_softmax(m(x).logits)[jnp.arange(4), labels].mean()
+    )
     analytic = grad["['output']['linear']['kernel'].value"]
     direction = jax.random.normal(jax.random.key(5), w0.shape)
     eps = 1e-2

@@ -24,7 +24,9 @@ from jaxsnn.train.stopping import StopDecision
 TINY = ModelConfig(hidden=(16,), neuron=LIFSpec(backend="xla"))
 
 
-def toy_split(n: int, seed: int, steps: int = 8, channels: int = 12, classes: int = 3) -> SpikeDataset:
+def toy_split(
+    n: int, seed: int, steps: int = 8, channels: int = 12, classes: int = 3
+) -> SpikeDataset:
     """Class k makes input channels [4k, 4k+4) fire often: learnable in a few epochs."""
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, classes, n).astype(np.int32)
@@ -59,7 +61,11 @@ def losses(record: EvaluationRecord) -> list[float]:
 
 
 @pytest.mark.parametrize(
-    "epochs, expected", [(10, {0: 0.0, 2: 0.0, 3: 0.25, 4: 0.5, 6: 1.0, 9: 1.0}), (5, {1: 0.0, 2: 0.5, 3: 1.0, 4: 1.0})]
+    "epochs, expected",
+    [
+        (10, {0: 0.0, 2: 0.0, 3: 0.25, 4: 0.5, 6: 1.0, 9: 1.0}),
+        (5, {1: 0.0, 2: 0.5, 3: 1.0, 4: 1.0}),
+    ],
 )
 def test_sparsity_switch_is_off_until_a_fifth_then_ramps_to_one_at_three_fifths(epochs, expected):
     schedule = SparsitySchedule()
@@ -75,7 +81,9 @@ def test_sparsity_penalty_sums_layer_deviations_from_the_target():
 
 
 def test_complete_run_learns_and_records_everything():
-    record = train_sg(TINY, TrainerConfig(epochs=4, batch_size=32, lr=1e-2), DATA, seed=1, progress=False)
+    record = train_sg(
+        TINY, TrainerConfig(epochs=4, batch_size=32, lr=1e-2), DATA, seed=1, progress=False
+    )
     assert record.status == "complete" and record.error is None and record.epochs_run == 4
     assert set(record.objectives) == {"accuracy", "train_accuracy", "train_time_s"}
     assert record.objectives["accuracy"] > 0.6  # chance is 1/3
@@ -87,7 +95,9 @@ def test_complete_run_learns_and_records_everything():
     for entry in history:
         assert entry["steps"] == 3 and 0 < entry["rates"]["hidden0"] < 1
         assert entry["test_accuracy"] is not None and entry["epoch_time_s"] > 0
-    assert [h["sparsity_switch"] for h in history] == pytest.approx([0.0, 0.2 / 1.6, 1.2 / 1.6, 1.0])
+    assert [h["sparsity_switch"] for h in history] == pytest.approx(
+        [0.0, 0.2 / 1.6, 1.2 / 1.6, 1.0]
+    )
     assert record.metrics["compile_time_s"] > 0 and record.metrics["steps_per_epoch"] == 3
     assert record.params["seed"] == 1 and record.params["model"]["hidden"] == (16,)
     assert EvaluationRecord.from_json(record.to_json()).objectives == record.objectives
@@ -98,23 +108,27 @@ def test_complete_run_learns_and_records_everything():
 
 def test_training_matches_an_independent_nnx_optimizer_loop():
     """Full-batch Adam with the annealed sparsity loss, written the plain flax/optax way."""
-    cfg = TrainerConfig(epochs=3, batch_size=len(DATA.train), lr=1e-2, sparsity=SparsitySchedule(weight=5.0, target=0.02))
+    cfg = TrainerConfig(
+        epochs=3,
+        batch_size=len(DATA.train),
+        lr=1e-2,
+        sparsity=SparsitySchedule(weight=5.0, target=0.02),
+    )
     record = train_sg(TINY, cfg, DATA, seed=7, progress=False)
 
     model = TINY.build(DATA.train.sample_shape, DATA.train.n_classes, seed=7)
     optimizer = nnx.Optimizer(model, optax.adam(1e-2), wrt=nnx.Param)
     x, y = DATA.train.inputs, DATA.train.labels
+
+    def loss_fn(m, switch):
+        out = m(x)
+        rate = out.spikes["hidden0"].mean()
+        ce = optax.softmax_cross_entropy_with_integer_labels(out.logits, y).mean()
+        return ce + 5.0 * switch * (rate - 0.02) ** 2
+
     expected = []
     for epoch in range(3):
-        switch = cfg.sparsity.switch(epoch, 3)
-
-        def loss_fn(m):
-            out = m(x)
-            rate = out.spikes["hidden0"].mean()
-            ce = optax.softmax_cross_entropy_with_integer_labels(out.logits, y).mean()
-            return ce + 5.0 * switch * (rate - 0.02) ** 2
-
-        loss, grads = nnx.value_and_grad(loss_fn)(model)
+        loss, grads = nnx.value_and_grad(loss_fn)(model, cfg.sparsity.switch(epoch, 3))
         optimizer.update(model, grads)
         expected.append(float(loss))
     assert expected[1] != expected[0]
@@ -158,9 +172,14 @@ def test_vmapped_population_equals_separate_runs():
     records = train_multi(members, cfg, DATA, stoppers=stop_last, progress=False)
     assert [r.status for r in records] == ["complete"] * 3 + ["silent_stopped"]
     assert records[0].metrics["population"] == 4
-    for member, together in zip(members[:3], records):
-        alone = train_sg(member.model, dataclasses.replace(cfg, lr=member.lr or cfg.lr), DATA,
-                         seed=member.seed, progress=False)  # fmt: skip
+    for member, together in zip(members[:3], records[:3], strict=True):
+        alone = train_sg(
+            member.model,
+            dataclasses.replace(cfg, lr=member.lr or cfg.lr),
+            DATA,
+            seed=member.seed,
+            progress=False,
+        )
         np.testing.assert_allclose(losses(together), losses(alone), rtol=1e-5)
         assert together.objectives["accuracy"] == alone.objectives["accuracy"]
         assert together.params == alone.params
@@ -172,12 +191,14 @@ def test_sweep_grid_and_structure_checks():
     members = sweep(TINY, seeds=(0, 1), surrogates=surrogates, lrs=(None, 1e-3))
     assert len(members) == 8
     assert [(m.model.surrogate.gamma, m.lr, m.seed) for m in members[:4]] == [
-        (0.5, None, 0), (0.5, None, 1), (0.5, 1e-3, 0), (0.5, 1e-3, 1),
-    ]  # fmt: skip
+        (0.5, None, 0),
+        (0.5, None, 1),
+        (0.5, 1e-3, 0),
+        (0.5, 1e-3, 1),
+    ]
     with pytest.raises(ValueError, match="one surrogate shape"):
         sweep(TINY, surrogates=[Surrogate("gaussian"), Surrogate("triangular")])
     with pytest.raises(ValueError, match="different network"):
         fit([Member(TINY), Member(dataclasses.replace(TINY, hidden=(8,)))], TrainerConfig(), DATA)
     with pytest.raises(ValueError, match="batch_size=200 exceeds"):
         train_sg(TINY, TrainerConfig(batch_size=200), DATA)
-

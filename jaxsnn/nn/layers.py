@@ -8,6 +8,7 @@ silent-network and firing-rate analyses would then misread.
 from __future__ import annotations
 
 import math
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -35,7 +36,11 @@ class LIFDense(nnx.Module):
         weight_scale: float = 1.0,
     ) -> None:
         self.linear = nnx.Linear(
-            in_features, out_features, use_bias=False, kernel_init=scaled_lecun(weight_scale), rngs=rngs
+            in_features,
+            out_features,
+            use_bias=False,
+            kernel_init=scaled_lecun(weight_scale),
+            rngs=rngs,
         )
         self.neurons = LIFNeurons(out_features, neuron, surrogate)
 
@@ -120,4 +125,3 @@ class LIFConv(nnx.Module):
 def flatten_features(x: jax.Array) -> jax.Array:
     """``(T, B, ...) -> (T, B, features)``: the bridge from conv maps to dense layers."""
     return x.reshape(*x.shape[:2], -1)
-

@@ -87,11 +87,17 @@ class SpikingClassifier(nnx.Module):
         if readout not in READOUTS:
             raise ValueError(f"unknown readout {readout!r}; valid readouts: {', '.join(READOUTS)}")
         if len(input_shape) not in (1, 3):
-            raise ValueError(f"input_shape must be (C,) or (P, H, W) per time step, got {input_shape}")
+            raise ValueError(
+                f"input_shape must be (C,) or (P, H, W) per time step, got {input_shape}"
+            )
         if conv and len(input_shape) != 3:
-            raise ValueError(f"conv layers need event-camera frames (P, H, W), got input shape {input_shape}")
+            raise ValueError(
+                f"conv layers need event-camera frames (P, H, W), got input shape {input_shape}"
+            )
         if readout != "spike_count" and not (conv or hidden):
-            raise ValueError(f"the {readout} readout needs at least one spiking (conv or hidden) layer")
+            raise ValueError(
+                f"the {readout} readout needs at least one spiking (conv or hidden) layer"
+            )
         self.frames = len(input_shape) == 3
         self.readout = readout
 
@@ -100,9 +106,15 @@ class SpikingClassifier(nnx.Module):
             channels, height, width = input_shape
             for spec in conv:
                 layer = LIFConv(
-                    channels, spec.channels, neuron, surrogate, kernel_size=spec.kernel,
-                    stride=spec.stride, rngs=rngs, weight_scale=weight_scale,
-                )  # fmt: skip
+                    channels,
+                    spec.channels,
+                    neuron,
+                    surrogate,
+                    kernel_size=spec.kernel,
+                    stride=spec.stride,
+                    rngs=rngs,
+                    weight_scale=weight_scale,
+                )
                 height, width, channels = layer.output_shape(height, width)
                 convs.append(layer)
             features = height * width * channels
@@ -114,17 +126,27 @@ class SpikingClassifier(nnx.Module):
         for size in hidden:
             if recurrent:
                 layer = LIFRecurrent(
-                    features, size, neuron, surrogate, rngs=rngs, weight_scale=weight_scale,
-                    rec_mean=rec_mean, rec_std=rec_std,
-                )  # fmt: skip
+                    features,
+                    size,
+                    neuron,
+                    surrogate,
+                    rngs=rngs,
+                    weight_scale=weight_scale,
+                    rec_mean=rec_mean,
+                    rec_std=rec_std,
+                )
             else:
-                layer = LIFDense(features, size, neuron, surrogate, rngs=rngs, weight_scale=weight_scale)
+                layer = LIFDense(
+                    features, size, neuron, surrogate, rngs=rngs, weight_scale=weight_scale
+                )
             dense.append(layer)
             features = size
         self.hidden = nnx.List(dense)
 
         if readout == "spike_count":
-            self.output = LIFDense(features, n_classes, neuron, surrogate, rngs=rngs, weight_scale=weight_scale)
+            self.output = LIFDense(
+                features, n_classes, neuron, surrogate, rngs=rngs, weight_scale=weight_scale
+            )
         else:
             self.output = LeakyIntegrator(
                 features, n_classes, alpha=readout_alpha, rngs=rngs, weight_scale=weight_scale

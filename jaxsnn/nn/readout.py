@@ -35,7 +35,11 @@ class LeakyIntegrator(nnx.Module):
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"readout leak alpha must lie in [0, 1], got {alpha}")
         self.linear = nnx.Linear(
-            in_features, out_features, use_bias=False, kernel_init=scaled_lecun(weight_scale), rngs=rngs
+            in_features,
+            out_features,
+            use_bias=False,
+            kernel_init=scaled_lecun(weight_scale),
+            rngs=rngs,
         )
         self.alpha = Hyper(jnp.asarray(alpha, jnp.float32))
 
@@ -57,4 +61,6 @@ def membrane_logits(voltages: jax.Array, readout: str) -> jax.Array:
         return voltages.max(axis=0)
     if readout == "mean_membrane":
         return voltages.mean(axis=0)
-    raise ValueError(f"{readout!r} is not a membrane readout; valid: {', '.join(MEMBRANE_READOUTS)}")
+    raise ValueError(
+        f"{readout!r} is not a membrane readout; valid: {', '.join(MEMBRANE_READOUTS)}"
+    )

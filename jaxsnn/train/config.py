@@ -100,19 +100,23 @@ class ModelConfig:
         )
 
     @classmethod
-    def from_dict(cls, mapping: Mapping[str, Any]) -> "ModelConfig":
+    def from_dict(cls, mapping: Mapping[str, Any]) -> ModelConfig:
         return from_mapping(
             cls,
             mapping,
             "model",
             {
-                "conv": lambda specs: tuple(from_mapping(ConvSpec, s, "model.conv", {}) for s in specs),
+                "conv": lambda specs: tuple(
+                    from_mapping(ConvSpec, s, "model.conv", {}) for s in specs
+                ),
                 "neuron": lambda spec: from_mapping(LIFSpec, spec, "model.neuron", {}),
                 "surrogate": lambda spec: from_mapping(Surrogate, spec, "surrogate", {}),
             },
         )
 
-    def build(self, input_shape: tuple[int, ...], n_classes: int, *, seed: int) -> SpikingClassifier:
+    def build(
+        self, input_shape: tuple[int, ...], n_classes: int, *, seed: int
+    ) -> SpikingClassifier:
         """The network for inputs of per-step shape ``input_shape``, initialised from ``seed``."""
         return SpikingClassifier(
             input_shape,
@@ -158,8 +162,14 @@ class TrainerConfig:
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size", "eval_every"):
             value = getattr(self, name)
-            _require(_is_int(value) and value > 0, f"trainer.{name} must be a positive integer, got {value!r}")
-        _require(_is_int(self.shuffle_seed), f"trainer.shuffle_seed must be an integer, got {self.shuffle_seed!r}")
+            _require(
+                _is_int(value) and value > 0,
+                f"trainer.{name} must be a positive integer, got {value!r}",
+            )
+        _require(
+            _is_int(self.shuffle_seed),
+            f"trainer.shuffle_seed must be an integer, got {self.shuffle_seed!r}",
+        )
         _require(
             self.optimizer in OPTIMIZERS,
             f"unknown trainer.optimizer {self.optimizer!r}; valid: {', '.join(OPTIMIZERS)}",
@@ -179,7 +189,8 @@ class TrainerConfig:
         )
         _require(
             _is_number(self.warmup_epochs) and 0 <= self.warmup_epochs < self.epochs,
-            f"trainer.warmup_epochs must lie in [0, epochs={self.epochs}), got {self.warmup_epochs!r}",
+            f"trainer.warmup_epochs must lie in [0, epochs={self.epochs}), "
+            f"got {self.warmup_epochs!r}",
         )
         _require(
             self.grad_clip is None or (_is_number(self.grad_clip) and self.grad_clip > 0),
@@ -187,7 +198,7 @@ class TrainerConfig:
         )
 
     @classmethod
-    def from_dict(cls, mapping: Mapping[str, Any]) -> "TrainerConfig":
+    def from_dict(cls, mapping: Mapping[str, Any]) -> TrainerConfig:
         return from_mapping(
             cls,
             mapping,
@@ -214,7 +225,7 @@ class DataConfig:
         _require(_is_int(self.seed), f"data.seed must be an integer, got {self.seed!r}")
 
     @classmethod
-    def from_dict(cls, mapping: Mapping[str, Any]) -> "DataConfig":
+    def from_dict(cls, mapping: Mapping[str, Any]) -> DataConfig:
         return from_mapping(cls, mapping, "data", {"options": dict})
 
     def load(self) -> DataSplits:
@@ -233,7 +244,7 @@ class RunConfig:
     seed: int = 0
 
     @classmethod
-    def from_dict(cls, cfg: Mapping[str, Any]) -> "RunConfig":
+    def from_dict(cls, cfg: Mapping[str, Any]) -> RunConfig:
         """From a composed ``conf/train.yaml``: groups ``model``, ``surrogate``, ``trainer``,
         ``data`` and key ``seed``; entry-point options (progress, output file, ...) are ignored."""
         missing = sorted({"model", "surrogate", "trainer", "data"} - set(cfg))

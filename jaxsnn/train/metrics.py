@@ -42,7 +42,9 @@ def batch_stats(
 ) -> BatchStats:
     batch = labels.shape[0]
     spikes = sum(z.sum() for z in out.spikes.values()) / batch
-    return BatchStats(loss, correct_predictions(out.logits, labels).sum(), out.output_counts, rates, spikes)
+    return BatchStats(
+        loss, correct_predictions(out.logits, labels).sum(), out.output_counts, rates, spikes
+    )
 
 
 class EpochMeter:
@@ -75,7 +77,7 @@ class EpochMeter:
         return self._correct / self.samples if self.samples else 0.0
 
     def summary(self) -> dict[str, Any]:
-        """Epoch means: loss, train accuracy, per-layer rates, spikes and output spikes per sample."""
+        """Epoch means: loss, train accuracy, layer rates, spikes and output spikes per sample."""
         n = max(self.batches, 1)
         return {
             "loss": self._loss / n,

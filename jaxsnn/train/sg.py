@@ -28,7 +28,13 @@ from jaxsnn.core import resolve_backend
 from jaxsnn.data import DataSplits, SpikeDataset, iterate_batches
 from jaxsnn.record import EvaluationRecord
 from jaxsnn.train.config import ModelConfig, TrainerConfig
-from jaxsnn.train.metrics import BatchStats, EpochMeter, batch_stats, correct_predictions, layer_rates
+from jaxsnn.train.metrics import (
+    BatchStats,
+    EpochMeter,
+    batch_stats,
+    correct_predictions,
+    layer_rates,
+)
 from jaxsnn.train.sparsity import SparsitySchedule
 from jaxsnn.train.stopping import EarlyStopper
 
@@ -99,7 +105,8 @@ def _train_step(
     y: jax.Array,
     switch: jax.Array,
 ) -> tuple[nnx.State, optax.OptState, BatchStats]:
-    """One BPTT update of one member; an inactive member keeps its parameters and optimiser state."""
+    """One BPTT update of one member; an inactive member keeps its parameters and optimiser
+    state."""
     grads, stats = jax.grad(functools.partial(_loss, graphdef, sparsity), has_aux=True)(
         params, rest, x, y, switch
     )
@@ -125,11 +132,21 @@ def _eval_step(
 def _padded_batches(
     dataset: SpikeDataset, batch_size: int
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Test batches in order, the last one zero-padded so that every batch has the compiled shape."""
+    """Test batches in order, the last one zero-padded so every batch has the compiled shape."""
     for x, y in iterate_batches(dataset, batch_size, shuffle=False):
         pad = batch_size - len(y)
         valid = np.arange(batch_size) < len(y)
         yield np.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1)), np.pad(y, (0, pad)), valid
+
+
+def _stack(states: Sequence[nnx.State]) -> nnx.State:
+    """Stack same-structured states on a new leading (member) axis."""
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
+
+
+def _member(tree: Any, i: int) -> Any:
+    """Member ``i``'s slice of a stacked pytree."""
+    return jax.tree.map(lambda leaf: leaf[i], tree)
 
 
 class _Population:
@@ -157,9 +174,8 @@ class _Population:
                     "readout, surrogate shape, reset, backend and trainable leaks must match; only "
                     "seeds, learning rates, surrogate gamma/beta/q, alpha and theta may differ"
                 )
-        stack = lambda *states: jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)  # noqa: E731
-        self.params = stack(*(s[1] for s in splits))
-        self.rest = stack(*(s[2] for s in splits))
+        self.params = _stack([s[1] for s in splits])
+        self.rest = _stack([s[2] for s in splits])
         tx = make_optimizer(cfg, self.steps_per_epoch)
         self.opt_state = jax.vmap(tx.init)(self.params)
         self.lrs = jnp.asarray([m.lr for m in members], jnp.float32)
@@ -172,22 +188,37 @@ class _Population:
         self._train = (
             jax.jit(jax.vmap(step, in_axes=(0, 0, 0, 0, 0, None, None, None)))
             .lower(
-                self.params, self.rest, self.opt_state, self.lrs, np.ones(len(members), bool),
-                spec(cfg.batch_size, *sample), spec(cfg.batch_size, dtype=jnp.int32), spec(),
-            )  # fmt: skip
+                self.params,
+                self.rest,
+                self.opt_state,
+                self.lrs,
+                np.ones(len(members), bool),
+                spec(cfg.batch_size, *sample),
+                spec(cfg.batch_size, dtype=jnp.int32),
+                spec(),
+            )
             .compile()
         )
         self._test = (
-            jax.jit(jax.vmap(functools.partial(_eval_step, self.graphdef), in_axes=(0, 0, None, None, None)))
+            jax.jit(
+                jax.vmap(
+                    functools.partial(_eval_step, self.graphdef), in_axes=(0, 0, None, None, None)
+                )
+            )
             .lower(
-                self.params, self.rest, spec(self.test_batch, *sample),
-                spec(self.test_batch, dtype=jnp.int32), spec(self.test_batch, dtype=bool),
-            )  # fmt: skip
+                self.params,
+                self.rest,
+                spec(self.test_batch, *sample),
+                spec(self.test_batch, dtype=jnp.int32),
+                spec(self.test_batch, dtype=bool),
+            )
             .compile()
         )
         self.compile_time_s = time.perf_counter() - start
 
-    def train_batch(self, active: np.ndarray, x: np.ndarray, y: np.ndarray, switch: float) -> BatchStats:
+    def train_batch(
+        self, active: np.ndarray, x: np.ndarray, y: np.ndarray, switch: float
+    ) -> BatchStats:
         """Update the ``active`` members on one batch; return every member's stats on the host."""
         self.params, self.opt_state, stats = self._train(
             self.params, self.rest, self.opt_state, self.lrs, active, x, y, np.float32(switch)
@@ -234,10 +265,16 @@ class _Run:
         self.train_time_s += seconds
         if partial and not self.meter.batches:
             return
-        self.history.append({
-            "epoch": epoch + 1, "partial": partial, **self.meter.summary(), "test_accuracy": None,
-            "sparsity_switch": switch, "epoch_time_s": seconds,
-        })  # fmt: skip
+        self.history.append(
+            {
+                "epoch": epoch + 1,
+                "partial": partial,
+                **self.meter.summary(),
+                "test_accuracy": None,
+                "sparsity_switch": switch,
+                "epoch_time_s": seconds,
+            }
+        )
 
     def end(
         self,
@@ -250,13 +287,18 @@ class _Run:
         reason: str | None = None,
         test: tuple[float, float] | None = None,
     ) -> None:
-        """Write the record; ``test`` (accuracy, output spikes per sample) only for complete runs."""
+        """Write the record; ``test`` is (accuracy, output spikes per sample) of complete runs."""
         params = {
             "model": dataclasses.asdict(self.member.model),
             "trainer": dataclasses.asdict(dataclasses.replace(trainer, lr=self.member.lr)),
             "seed": self.member.seed,
         }
-        metrics = {**metrics, "history": self.history, "train_time_s": self.train_time_s, "stop_reason": reason}
+        metrics = {
+            **metrics,
+            "history": self.history,
+            "train_time_s": self.train_time_s,
+            "stop_reason": reason,
+        }
         epochs_run = sum(not entry["partial"] for entry in self.history)
         if status == "failed":
             self.record = EvaluationRecord.failure(
@@ -300,7 +342,7 @@ def fit(
         raise ValueError(f"got {len(stoppers)} stopper lists for {len(members)} population members")
     start = time.perf_counter()
     members = [m if m.lr is not None else dataclasses.replace(m, lr=cfg.lr) for m in members]
-    runs = [_Run(member, tuple(s)) for member, s in zip(members, stoppers)]
+    runs = [_Run(member, tuple(s)) for member, s in zip(members, stoppers, strict=True)]
     population = _Population(members, cfg, data)
     shared = {
         "compile_time_s": population.compile_time_s,
@@ -322,14 +364,18 @@ def fit(
         for i in np.flatnonzero(active):
             runs[i].meter = EpochMeter()
         epoch_start = time.perf_counter()
-        batches = iterate_batches(data.train, cfg.batch_size, seed=int(epoch_seeds[epoch]), drop_last=True)
+        batches = iterate_batches(
+            data.train, cfg.batch_size, seed=int(epoch_seeds[epoch]), drop_last=True
+        )
         for step, (x, y) in enumerate(batches):
             stats = population.train_batch(active, x, y, switch)
             for i in np.flatnonzero(active):
-                ending = runs[i].observe(jax.tree.map(lambda leaf: leaf[i], stats), f"epoch {epoch + 1}, step {step + 1}")
+                ending = runs[i].observe(_member(stats, i), f"epoch {epoch + 1}, step {step + 1}")
                 if ending is not None:
                     active[i] = False
-                    runs[i].log_epoch(epoch, switch, time.perf_counter() - epoch_start, partial=True)
+                    runs[i].log_epoch(
+                        epoch, switch, time.perf_counter() - epoch_start, partial=True
+                    )
                     status, why = ending
                     runs[i].end(status, cfg, time.perf_counter() - start, shared, **why)
             bar.update()
@@ -347,7 +393,13 @@ def fit(
             if tested:
                 runs[i].history[-1]["test_accuracy"] = float(accuracy[i])
             if last:
-                runs[i].end("complete", cfg, time.perf_counter() - start, shared, test=(accuracy[i], spikes[i]))
+                runs[i].end(
+                    "complete",
+                    cfg,
+                    time.perf_counter() - start,
+                    shared,
+                    test=(accuracy[i], spikes[i]),
+                )
         live = [runs[i].history[-1] for i in np.flatnonzero(active)]
         bar.set_postfix(loss=np.mean([h["loss"] for h in live]), test_acc=live[0]["test_accuracy"])
     bar.close()
@@ -372,4 +424,6 @@ def train_sg(
     as ``accuracy`` (``spikes`` from training too). A non-finite loss gives a ``failed`` record
     naming the epoch and step. Per-epoch ``history`` and ``compile_time_s`` are in ``metrics``.
     """
-    return fit([Member(model_cfg, seed)], trainer_cfg, data, stoppers=[stoppers], progress=progress)[0]
+    return fit(
+        [Member(model_cfg, seed)], trainer_cfg, data, stoppers=[stoppers], progress=progress
+    )[0]
