@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
@@ -13,11 +14,11 @@ from flax import nnx
 
 from jaxsnn.core import Surrogate
 from jaxsnn.data import DataSplits, SpikeDataset
-from jaxsnn.nn import LIFSpec
+from jaxsnn.nn import ConvSpec, LIFSpec
 from jaxsnn.record import EvaluationRecord
 from jaxsnn.train.config import ModelConfig, TrainerConfig
 from jaxsnn.train.multi import sweep, train_multi
-from jaxsnn.train.sg import Member, fit, train_sg
+from jaxsnn.train.sg import Member, fit, make_optimizer, train_sg
 from jaxsnn.train.sparsity import SparsitySchedule
 from jaxsnn.train.stopping import StopDecision
 
@@ -202,3 +203,30 @@ def test_sweep_grid_and_structure_checks():
         fit([Member(TINY), Member(dataclasses.replace(TINY, hidden=(8,)))], TrainerConfig(), DATA)
     with pytest.raises(ValueError, match="batch_size=200 exceeds"):
         train_sg(TINY, TrainerConfig(batch_size=200), DATA)
+
+
+def test_learning_rate_schedule_is_warmup_then_cosine():
+    cfg = TrainerConfig(epochs=3, optimizer="sgd", schedule="cosine", warmup_epochs=1.0)
+    tx = make_optimizer(cfg, steps_per_epoch=4)
+    params = {"w": jnp.zeros(())}
+    state, scales = tx.init(params), []
+    for _ in range(12):
+        update, state = tx.update({"w": jnp.ones(())}, state, params)
+        scales.append(float(update["w"]))
+    cosine = [0.5 * (1 + np.cos(np.pi * k / 8)) for k in range(8)]
+    np.testing.assert_allclose(scales, [0.0, 0.25, 0.5, 0.75, *cosine], atol=1e-6)
+
+
+def test_conv_network_trains_on_event_camera_frames():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 40).astype(np.int32)
+    frames = (rng.random((40, 4, 2, 8, 8)) < 0.1).astype(np.float32)
+    frames[labels == 1, :, 0, :4] = rng.random((int(labels.sum()), 4, 4, 8)) < 0.6  # a bright top
+    data = DataSplits(
+        SpikeDataset(frames[:32], labels[:32], 2, "frames"),
+        SpikeDataset(frames[32:], labels[32:], 2, "frames"),
+    )
+    model = dataclasses.replace(TINY, conv=(ConvSpec(4, 3, 2),), hidden=(8,), weight_scale=2.0)
+    record = train_sg(model, TrainerConfig(epochs=2, batch_size=16), data, progress=False)
+    assert record.status == "complete"
+    assert set(record.metrics["history"][-1]["rates"]) == {"conv0", "hidden0"}
