@@ -199,3 +199,32 @@ def test_two_processes_writing_at_once_lose_and_duplicate_nothing(study):
     assert sorted(t.seq for t in trials) == list(range(1, 2 * n + 2))
     assert all(t.status == "complete" for t in trials)
     assert len({t.worker for t in trials}) == 3
+
+
+# --- report -----------------------------------------------------------------------------------------
+def test_report_ranks_feasible_first_and_writes_the_plots(study, tmp_path):
+    from rich.console import Console
+
+    from jaxsnn.hpo.report import print_results, ranked, save_plots
+
+    for x in (0.9, 0.1, 0.35, 0.85):
+        finish(study, {"x": x, "lr": 0.01})
+    finish(study, {"x": 0.5, "lr": 0.01}, EvaluationRecord.failure({"x": 0.5, "lr": 0.01}, "boom"))
+    assert [t.params["x"] for t in ranked(study)] == [0.35, 0.1, 0.85, 0.9, 0.5]
+    console = Console(record=True, width=200)
+    print_results(study, console=console)
+    text = console.export_text()
+    assert "5 finished, 2 silent, 1 failed" in text and "boom" in text
+    written = save_plots(study, tmp_path / "plots")
+    assert [p.name for p in written] == ["convergence.png", "feasibility.png"]
+    assert all(p.read_bytes().startswith(b"\x89PNG") for p in written)
+
+
+def test_report_draws_the_pareto_front_for_two_objectives(tmp_path):
+    from jaxsnn.hpo.report import save_plots
+
+    with Study.create(tmp_path / "m.db", SPACE, {"acc": "max", "time": "min"}) as s:
+        for x in (0.1, 0.2, 0.3):
+            params = {"x": x, "lr": 0.01}
+            finish(s, params, EvaluationRecord(params, {"acc": x, "time": x * x}))
+        assert [p.name for p in save_plots(s, tmp_path)] == ["convergence.png", "pareto.png"]

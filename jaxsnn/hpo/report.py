@@ -1,0 +1,179 @@
+"""What a finished (or running) study looks like: a ranked rich table and matplotlib plots.
+
+Plots use ``matplotlib.figure.Figure`` directly (no pyplot), so they render headless and never
+touch the user's interactive backend. Silent networks are drawn in red everywhere: they are the
+constraint violations the method is about, not noise to hide.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+
+from matplotlib.figure import Figure
+from rich.console import Console
+from rich.table import Table
+
+from jaxsnn.hpo.study import Study, Trial
+
+SILENT = "tab:red"
+FEASIBLE = "tab:blue"
+INFEASIBLE = "tab:orange"
+
+
+def _violation(trial: Trial) -> float:
+    return sum(max(0.0, float(v)) for v in trial.record.constraints.values())
+
+
+def ranked(study: Study) -> list[Trial]:
+    """Finished trials best first: feasible by the first objective, then infeasible by total
+    violation (positive parts only), then failed/pruned ones."""
+    first, direction = next(iter(study.objectives.items()))
+    sign = -1.0 if direction == "max" else 1.0
+
+    def key(t: Trial) -> tuple[int, float]:
+        r = t.record
+        if r.feasible:
+            return 0, sign * float(r.objectives[first])
+        if r.informative:
+            return 1, _violation(t)
+        return 2, float(t.id)
+
+    return sorted(study.finished(), key=key)
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.4g}"
+    return str(value)
+
+
+def results_table(study: Study, limit: int | None = 20) -> Table:
+    """The ``limit`` best finished trials (all with ``None``); Pareto members marked with *."""
+    front = {t.id for t in study.pareto_front()} if len(study.objectives) > 1 else set()
+    params = study.space.names
+    counts = study.counts()
+    table = Table(
+        title=f"{study.path.name}: {sum(counts[s] for s in ('complete', 'silent_stopped', 'failed', 'pruned'))} "
+        f"finished, {counts['silent_stopped']} silent, {counts['failed']} failed",
+        header_style="bold",
+    )
+    for name in ("trial", "status", *params, *study.objectives, *study.constraints, "cost s", "error"):
+        if name == "error":
+            table.add_column(name, overflow="fold", min_width=12)
+        else:
+            table.add_column(name, justify="left" if name == "status" else "right", no_wrap=True)
+    for t in ranked(study)[:limit]:
+        r = t.record
+        style = "red" if r.status == "silent_stopped" else ("dim" if not r.informative else None)
+        table.add_row(
+            f"{t.id}{'*' if t.id in front else ''}",
+            r.status,
+            *(_fmt(t.params.get(p, "-")) for p in params),
+            *(_fmt(r.objectives.get(o, math.nan)) for o in study.objectives),
+            *(_fmt(r.constraints.get(c, math.nan)) for c in study.constraints),
+            f"{r.cost_s:.3g}",
+            (r.error or "")[:80],
+            style=style,
+        )
+    return table
+
+
+def print_results(study: Study, limit: int | None = 20, console: Console | None = None) -> None:
+    (console or Console()).print(results_table(study, limit))
+
+
+def plot_convergence(study: Study) -> Figure:
+    """Each objective per completed trial, with the best feasible value so far as a step line."""
+    trials = [t for t in study.finished() if t.record.informative]
+    fig = Figure(figsize=(6.4, 2.8 * len(study.objectives)), layout="constrained")
+    axes = fig.subplots(len(study.objectives), 1, squeeze=False)[:, 0]
+    for ax, (name, direction) in zip(axes, study.objectives.items()):
+        best, xs, ys = None, [], []
+        for t in trials:
+            value = float(t.record.objectives[name])
+            if t.record.feasible and (best is None or (value > best if direction == "max" else value < best)):
+                best = value
+            if best is not None:
+                xs.append(t.seq)
+                ys.append(best)
+        for label, color, marker, pick in (
+            ("feasible", FEASIBLE, "o", lambda r: r.feasible),
+            ("infeasible", INFEASIBLE, "x", lambda r: not r.feasible and r.status != "silent_stopped"),
+            ("silent", SILENT, "v", lambda r: r.status == "silent_stopped"),
+        ):
+            chosen = [t for t in trials if pick(t.record)]
+            if chosen:
+                ax.scatter([t.seq for t in chosen], [t.record.objectives[name] for t in chosen],
+                           s=14, c=color, marker=marker, label=label)
+        if xs:
+            ax.step(xs, ys, where="post", color="black", label="best feasible")
+        ax.set_xlabel("trial (completion order)")
+        ax.set_ylabel(f"{name} ({direction})")
+        ax.legend(fontsize="small")
+    fig.suptitle("convergence")
+    return fig
+
+
+def plot_feasibility(study: Study) -> Figure | None:
+    """Each constraint per completed trial against its ``<= 0`` bound; ``None`` without constraints."""
+    if not study.constraints:
+        return None
+    trials = [t for t in study.finished() if t.record.informative]
+    fig = Figure(figsize=(6.4, 2.4 * len(study.constraints)), layout="constrained")
+    axes = fig.subplots(len(study.constraints), 1, squeeze=False)[:, 0]
+    silent = [t for t in trials if t.record.status == "silent_stopped"]
+    others = [t for t in trials if t.record.status != "silent_stopped"]
+    for ax, name in zip(axes, study.constraints):
+        ax.axhline(0.0, color="black", lw=0.8)
+        ax.scatter([t.seq for t in others], [t.record.constraints[name] for t in others],
+                   s=14, c=[FEASIBLE if t.record.feasible else INFEASIBLE for t in others], label="evaluated")
+        if silent:
+            ax.scatter([t.seq for t in silent], [t.record.constraints[name] for t in silent],
+                       s=22, c=SILENT, marker="v", label="silent (stopped early)")
+        ax.set_xlabel("trial (completion order)")
+        ax.set_ylabel(f"{name}  (<= 0 feasible)")
+        ax.legend(fontsize="small")
+    fig.suptitle(f"feasibility: {len(silent)} of {len(trials)} trials silent")
+    return fig
+
+
+def plot_pareto(study: Study) -> Figure | None:
+    """Feasible trials in every pair of objectives, the Pareto front highlighted; ``None`` for one objective."""
+    names = list(study.objectives)
+    if len(names) < 2:
+        return None
+    feasible = [t for t in study.finished() if t.record.feasible]
+    front = study.pareto_front()
+    pairs = list(itertools.combinations(names, 2))
+    fig = Figure(figsize=(4.8 * len(pairs), 4.2), layout="constrained")
+    axes = fig.subplots(1, len(pairs), squeeze=False)[0]
+    for ax, (a, b) in zip(axes, pairs):
+        ax.scatter([t.record.objectives[a] for t in feasible], [t.record.objectives[b] for t in feasible],
+                   s=14, c="lightgrey", label="feasible")
+        ax.scatter([t.record.objectives[a] for t in front], [t.record.objectives[b] for t in front],
+                   s=26, c=FEASIBLE, label="Pareto front")
+        ax.set_xlabel(f"{a} ({study.objectives[a]})")
+        ax.set_ylabel(f"{b} ({study.objectives[b]})")
+        ax.legend(fontsize="small")
+    fig.suptitle(f"Pareto front: {len(front)} of {len(feasible)} feasible trials")
+    return fig
+
+
+def save_plots(study: Study, folder: str | Path, dpi: int = 120) -> list[Path]:
+    """Write ``convergence.png``, ``feasibility.png`` (with constraints) and ``pareto.png``
+    (with 2+ objectives) to ``folder``; return the written paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, fig in (
+        ("convergence", plot_convergence(study)),
+        ("feasibility", plot_feasibility(study)),
+        ("pareto", plot_pareto(study)),
+    ):
+        if fig is not None:
+            path = folder / f"{name}.png"
+            fig.savefig(path, dpi=dpi)
+            written.append(path)
+    return written
