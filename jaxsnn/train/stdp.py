@@ -279,14 +279,15 @@ def respond(cfg: STDPConfig, w: jax.Array, theta: jax.Array, images: np.ndarray,
 def assign_labels(counts: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
     """Label each neuron with the class of highest mean response (``(N,)`` ints).
 
-    A neuron that never fired gets class 0 but contributes nothing to any vote.
+    A neuron that never fired on the labelling set gets -1 and takes part in no vote (the paper
+    labels it class 0, where it would only dilute that class's mean response).
     """
     per_class = np.zeros((n_classes, counts.shape[1]))
     for c in range(n_classes):
         members = labels == c
         if members.any():
             per_class[c] = counts[members].mean(axis=0)
-    return per_class.argmax(axis=0)
+    return np.where(per_class.max(axis=0) > 0, per_class.argmax(axis=0), -1)
 
 
 def vote(counts: np.ndarray, assignments: np.ndarray, n_classes: int) -> np.ndarray:
