@@ -55,6 +55,8 @@ _KEYS = frozenset(
     {"trainer", "params", "dataset", "data_root", "data_seed", "seed", "silent", "activity",
      "time_budget_s", "stdp", "backend", "progress"}
 )  # fmt: skip
+_TRAINER_KEYS = {"stdp": "stdp", "backend": "sg"}
+"""Keys that only make sense for one trainer: given for the other, they are a config mistake."""
 _TIMEOUT = "time budget exceeded"
 
 
@@ -88,7 +90,6 @@ class _Deadline:
 class _Trial:
     """A validated config: everything needed to run, nothing run yet."""
 
-    trainer: str
     params: dict[str, Any]
     run: Callable[[Sequence[EarlyStopper]], EvaluationRecord]
     stoppers: tuple[EarlyStopper, ...]
@@ -104,7 +105,7 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def _silent_detector(trainer: str, spec: Any) -> tuple[EarlyStopper, ...]:
+def _silent_detector(spec: Any) -> tuple[EarlyStopper, ...]:
     if spec is None:
         return ()
     if isinstance(spec, str):
@@ -176,6 +177,9 @@ def _validate(config: Mapping[str, Any]) -> _Trial:
     _require(not unknown, f"unknown key(s) {unknown}; valid: {sorted(_KEYS)}")
     trainer = config.get("trainer")
     _require(trainer in TRAINERS, f"trainer must be one of {list(TRAINERS)}, got {trainer!r}")
+    foreign = sorted(set(config) & set(_TRAINER_KEYS) - {k for k, t in _TRAINER_KEYS.items() if t == trainer})
+    _require(not foreign, f"key(s) {foreign} do not apply to trainer {trainer!r}")
+    _require(isinstance(config.get("progress", False), bool), f"progress must be a bool, got {config.get('progress')!r}")
     params = config.get("params", {})
     _require(isinstance(params, Mapping), f"params must be a dict, got {type(params).__name__}")
     for key in ("seed", "data_seed"):
@@ -187,12 +191,12 @@ def _validate(config: Mapping[str, Any]) -> _Trial:
     params = dict(params)
     try:
         run = (_sg_runner if trainer == "sg" else _stdp_runner)(config, params)
-        stoppers = _silent_detector(trainer, config.get("silent", DEFAULT_PRESET[trainer]))
+        stoppers = _silent_detector(config.get("silent", DEFAULT_PRESET[trainer]))
         stoppers += _activity_guard(config.get("activity"))
     except (TypeError, ValueError) as error:
         message = str(error)
         raise ValueError(message if message.startswith("bad evaluate() config") else f"bad evaluate() config: {message}") from error
-    return _Trial(trainer, params, run, stoppers, budget)
+    return _Trial(params, run, stoppers, budget)
 
 
 def _summary(error: BaseException, frames: int = 3) -> str:
@@ -226,3 +230,18 @@ def evaluate(config: Mapping[str, Any], *, stoppers: Sequence[EarlyStopper] = ()
         return EvaluationRecord.failure(trial.params, f"non-finite objectives {non_finite}", cost,
                                         epochs_run=record.epochs_run, metrics=record.metrics)
     return dataclasses.replace(record, cost_s=cost)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialObjective:
+    """``params -> record`` for the optimizer loop: ``base`` is an ``evaluate`` config whose
+    ``params`` are filled in per trial. A picklable object (not a closure) because process and
+    Dask workers must import it by name."""
+
+    base: Mapping[str, Any]
+
+    def __post_init__(self) -> None:
+        _validate({**self.base, "params": {}})  # a bad base config fails before any trial runs
+
+    def __call__(self, params: dict[str, Any]) -> EvaluationRecord:
+        return evaluate({**self.base, "params": params})

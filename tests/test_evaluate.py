@@ -99,6 +99,8 @@ def test_stdp_trial_on_embedded_digits_with_its_default_detector():
         ({"trainer": "stdp", "activity": {"rate": 1}}, "max_rate"),
         ({"trainer": "stdp", "time_budget_s": 0}, "time_budget_s"),
         ({"trainer": "stdp", "seed": "1"}, "seed"),
+        ({"trainer": "sg", "stdp": {"dt_ms": 0.5}}, "do not apply to trainer 'sg'"),
+        ({"trainer": "stdp", "backend": "xla"}, "do not apply"),
     ],
 )
 def test_a_bad_config_schema_raises_before_any_compute(config, match, monkeypatch):
