@@ -13,13 +13,13 @@ $(VENV)/.installed: pyproject.toml CMakeLists.txt
 
 setup: $(VENV)/.installed
 
-## Main job on the embedded default: no download, no GPU.
+## Main job on the embedded default (constrained async BO of an LIF net on digits): no download, no GPU.
 demo: setup
-	$(PY) experiments/train.py
+	$(PY) experiments/hpo.py
 
 ## The test suite (fast tests; `make test-slow` for the long ones).
 test: setup
-	$(PY) -m pytest
+	JAXSNN_REQUIRE_KERNELS=1 $(PY) -m pytest
 
 test-slow: setup
 	$(PY) -m pytest -m slow
