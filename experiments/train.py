@@ -15,13 +15,15 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
 from jaxsnn.record import EvaluationRecord
-from jaxsnn.train.config import RunConfig
+from jaxsnn.train.schema import register, run_config
 from jaxsnn.train.sg import train_sg
+
+register()  # conf/train.yaml's `train_schema`: typos and wrong types fail while composing
 
 
 def history_table(record: EvaluationRecord) -> Table:
@@ -79,7 +81,7 @@ def summary_table(record: EvaluationRecord, path: Path) -> Table:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float:
-    run = RunConfig.from_dict(OmegaConf.to_container(cfg, resolve=True))
+    run = run_config(cfg)
     record = train_sg(run.model, run.trainer, run.data.load(), seed=run.seed, progress=cfg.progress)
     record.params["data"] = dataclasses.asdict(run.data)
     path = Path(HydraConfig.get().runtime.output_dir) / cfg.record_file
