@@ -168,11 +168,12 @@ class _Worker:
             os.close(from_child_w)
         self.tx = Connection(to_child_w, readable=False)
         self.rx = Connection(from_child_r, writable=False)
-        self.tx.send_bytes(cloudpickle.dumps(list(sys.path)))
 
-    def wait_ready(self) -> bool:
-        """Block until the interpreter has started (JAX imported); ``False`` if it died first."""
+    def handshake(self) -> bool:
+        """Send the driver's ``sys.path`` and block until the interpreter is ready (JAX imported);
+        ``False`` if it died first."""
         try:
+            self.tx.send_bytes(cloudpickle.dumps(list(sys.path)))
             return self.rx.recv_bytes() == _READY
         except (EOFError, OSError):
             return False
@@ -247,7 +248,7 @@ class ProcessExecutor(Executor):
             worker = _Worker(self._env)
         except OSError as e:
             return None, str(e)
-        if worker.wait_ready():
+        if worker.handshake():
             return worker, ""
         return None, _describe_exit(worker.close())
 
@@ -266,7 +267,8 @@ class ProcessExecutor(Executor):
             if worker is None:
                 future.set_exception(WorkerDied(f"no worker process could be started ({failure})"))
             elif not self._run(worker, future, payload):
-                worker, failure = self._start_worker()  # replace it now, warm before the next task
+                # Replace it now, so that it is warm before the next task - unless shutting down.
+                worker, failure = (None, "executor shut down") if self._shutdown else self._start_worker()
         if worker is not None:
             worker.close()
 

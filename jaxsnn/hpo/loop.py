@@ -110,6 +110,7 @@ class _Running:
     trial_id: int
     params: dict[str, Any]
     slot: int
+    submitted: float  # time.monotonic() at submission: the cost of a trial whose worker died
     deadline: float | None = None  # set once the task is seen running (timeouts only)
 
 
@@ -222,7 +223,7 @@ def run_study(
                     break
                 trial_id, params = job
                 future = executor.submit(evaluate, objective, params)
-                running[future] = _Running(trial_id, params, free_slots.pop())
+                running[future] = _Running(trial_id, params, free_slots.pop(), time.monotonic())
             bar.show(len(running))
             if not running:
                 break
@@ -231,7 +232,7 @@ def run_study(
                 run = running[future]
                 exc = future.exception()
                 record = (
-                    EvaluationRecord.failure(run.params, _failure_reason(exc))
+                    EvaluationRecord.failure(run.params, _failure_reason(exc), cost_s=time.monotonic() - run.submitted)
                     if exc is not None
                     else admit(future.result(), run.params, study)
                 )
