@@ -7,15 +7,18 @@
 
 #include <cstdint>
 
+#include "sparse.h"
+
 namespace jaxsnn {
 
 // out[r, :] = sum_k x[r, k] * w[k, :] for rows r in [r0, r1).
 void EventProject(const float* x, const float* w, float* out, int64_t K, int64_t N, int64_t r0,
                   int64_t r1);
 
-// dw[k, :] = sum over rows r < M (in order) of x[r, k] * g[r, :], for dw rows k in [k0, k1) and
-// nonzero x[r, k] only. Rows of dw are independent, so callers split over k.
-void EventProjectGradW(const float* x, const float* g, float* dw, int64_t M, int64_t K, int64_t N,
-                       int64_t k0, int64_t k1);
+// dw[k, :] = sum over rows r (in order) of x[r, k] * g[r, :] for dw rows k in [k0, k1), given
+// x's nonzeros grouped by column (`columns`, see sparse.h). Rows of dw are independent, so
+// callers split over k.
+void EventProjectGradW(const SparseRows& columns, const float* g, float* dw, int64_t N, int64_t k0,
+                       int64_t k1);
 
 }  // namespace jaxsnn

@@ -65,13 +65,19 @@ ffi::Error EventProjectGradWImpl(ffi::ThreadPool pool, F32 x, F32 g, F32Out dw) 
       e.failure()) {
     return e;
   }
-  // Each chunk owns rows [k0, k1) of dw and scans only its columns of x.
+  // x's nonzeros by column, once per problem; then each chunk owns rows [k0, k1) of dw.
+  std::vector<SparseRows> columns(d.G);
+  ParallelFor(pool, d.G, [&](int64_t p) {
+    SparseRows rows;
+    CompressRows(x.typed_data() + p * d.M * d.K, d.K, 0, d.M, rows);
+    columns[p] = Transpose(rows, d.K);
+  });
   const int64_t chunks = ChunkCount(d.K, d.M);
   ParallelFor(pool, d.G * chunks, [&](int64_t item) {
     const int64_t p = item / chunks;
     const auto [k0, k1] = ChunkRange(d.K, chunks, item % chunks);
-    EventProjectGradW(x.typed_data() + p * d.M * d.K, g.typed_data() + p * d.M * d.N,
-                      dw->typed_data() + p * d.K * d.N, d.M, d.K, d.N, k0, k1);
+    EventProjectGradW(columns[p], g.typed_data() + p * d.M * d.N, dw->typed_data() + p * d.K * d.N,
+                      d.N, k0, k1);
   });
   return ffi::Error::Success();
 }

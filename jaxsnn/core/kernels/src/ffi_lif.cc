@@ -56,8 +56,8 @@ T* Problem(T* base, int64_t count, int64_t problems, int64_t g) {
   return count == 0 ? nullptr : base + g * (count / problems);
 }
 
-// out[g, n] = sum over rows b (in order) of rows[g, b, n], rounded once to float32.
-void ReduceRows(const std::vector<double>& rows, int64_t G, int64_t B, int64_t N, float* out) {
+// out[g, n] = sum over rows b (in order, in double) of rows[g, b, n], rounded once to float32.
+void ReduceRows(const std::vector<float>& rows, int64_t G, int64_t B, int64_t N, float* out) {
   for (int64_t g = 0; g < G; ++g) {
     for (int64_t n = 0; n < N; ++n) {
       double sum = 0.0;
@@ -140,7 +140,7 @@ ffi::Error LifBackwardImpl(ffi::ThreadPool pool, F32 alpha, F32 theta, F32 w_rec
   }
   const int64_t G = lead.count;
   const bool recurrent = w_rec.element_count() > 0;
-  std::vector<double> alpha_rows(G * d.B * d.N, 0.0), theta_rows(G * d.B * d.N, 0.0);
+  std::vector<float> alpha_rows(G * d.B * d.N, 0.0f), theta_rows(G * d.B * d.N, 0.0f);
   const int64_t chunks = ChunkCount(d.B, d.T * d.N * (recurrent ? d.N : 1));
   ParallelFor(pool, G * chunks, [&](int64_t item) {
     const int64_t g = item / chunks;

@@ -42,7 +42,7 @@ struct LifBackwardInputs {
   const float* gamma;         // (N) surrogate peak
   const float* beta;          // (N) surrogate sharpness
   const float* q;             // (N) surrogate tail
-  const float* spikes;        // (T, B, N)
+  const float* spikes;        // (T, B, N); only dL/dw_rec reads it, the loop recomputes z[t-1]
   const float* voltages;      // (T, B, N)
   const float* g_spikes;      // (T, B, N)
   const float* g_voltages;    // (T, B, N), nullptr when voltages were not an output
@@ -51,14 +51,14 @@ struct LifBackwardInputs {
 };
 
 // Gradients of one problem written by the backward loop. Parameter gradients are sums over time
-// and rows; each row gets its own double-precision partial sums, which the caller reduces in row
+// and rows; each row gets its own partial sums (over its T steps), which the caller reduces in row
 // order, so results never depend on how rows were split across threads.
 struct LifBackwardOutputs {
   float* currents;      // (T, B, N)
   float* v0;            // (B, N)
   float* z0;            // (B, N)
-  double* alpha_rows;   // (B, N) partial sums of dL/dalpha, accumulated (+=)
-  double* theta_rows;   // (B, N) partial sums of dL/dtheta, accumulated (+=)
+  float* alpha_rows;    // (B, N) partial sums of dL/dalpha, accumulated (+=)
+  float* theta_rows;    // (B, N) partial sums of dL/dtheta, accumulated (+=)
 };
 
 void LifForward(const LifDims& dims, Reset reset, const LifInputs& in, const LifForwardOutputs& out,

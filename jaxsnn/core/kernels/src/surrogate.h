@@ -28,7 +28,8 @@ template <Shape S>
 inline float SurrogateDerivative(float u, float gamma, float beta, float q) {
   const float au = std::fabs(u);
   if constexpr (S == Shape::kTriangular) {
-    return gamma * std::fmax(1.0f - beta * au, 0.0f);
+    const float x = 1.0f - beta * au;
+    return gamma * (x < 0.0f ? 0.0f : x);  // jnp.maximum(x, 0): NaN stays NaN, no branch
   } else if constexpr (S == Shape::kExponential) {
     return gamma * std::exp(-2.0f * beta * au);
   } else if constexpr (S == Shape::kFastSigmoid) {
