@@ -1,0 +1,144 @@
+"""Hydra experiments: schema rejection, a joblib multirun + its summary, the reproduction presets."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
+
+from jaxsnn.experiments.summary import collect
+from jaxsnn.train.schema import register, run_config
+
+REPO = Path(__file__).resolve().parents[1]
+CONF = REPO / "conf"
+ENV = {**os.environ, "JAX_PLATFORMS": "cpu", "HYDRA_FULL_ERROR": "1"}
+
+
+def composed(config: str, *overrides: str):
+    register()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config, overrides=list(overrides))
+
+
+PRIMARY = {"train": [], "stability_sweep": [], "reproduce": ["experiment=sg_shape_lr"]}
+
+
+@pytest.mark.parametrize("config", PRIMARY)
+@pytest.mark.parametrize(
+    "override",
+    ["trainer.epochs=ten", "trainer.lrr=0.1", "model.hidden=wide", "surrogate.gamma=high"],
+)
+def test_schema_rejects_wrong_types_and_unknown_keys_while_composing(config, override):
+    with pytest.raises(ConfigCompositionException, match=override.split("=")[0]):
+        composed(config, *PRIMARY[config], override)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("trainer.lr=-0.001", "trainer.lr must be > 0"),
+        ("surrogate.shape=sawtooth", "unknown surrogate shape 'sawtooth'"),
+        ("model.readout=vote", "unknown model.readout 'vote'"),
+    ],
+)
+def test_schema_value_checks_fail_before_any_compute(override, message):
+    with pytest.raises(ValueError, match=message):
+        run_config(composed("train", override))
+
+
+def test_schema_rejects_unknown_init_mode_and_size():
+    with pytest.raises(ConfigCompositionException, match="init"):
+        composed("stability_sweep", "init=random")
+    with pytest.raises(ConfigCompositionException, match="size"):
+        composed("reproduce", "experiment=sg_shape_lr", "size=huge")
+
+
+def test_every_launcher_composes_except_the_uninstalled_submitit():
+    register()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        for launcher, target in [("basic", "BasicLauncher"), ("joblib", "JoblibLauncher")]:
+            cfg = compose("stability_sweep", [f"launcher={launcher}"], return_hydra_config=True)
+            assert cfg.hydra.launcher._target_.endswith(target)
+        cfg = compose("stability_sweep", ["launcher=joblib"], return_hydra_config=True)
+        assert (cfg.hydra.launcher.n_jobs, cfg.hydra.launcher.backend) == (2, "loky")
+        with pytest.raises(Exception, match="submitit_slurm"):
+            compose("stability_sweep", ["launcher=submitit_slurm"], return_hydra_config=True)
+
+
+def test_joblib_multirun_of_the_stability_sweep_is_summarized(tmp_path):
+    sweep_dir = tmp_path / "multirun"
+    command = [
+        sys.executable,
+        str(REPO / "experiments" / "stability_sweep.py"),
+        "-m",
+        "hydra/launcher=joblib",
+        "init=stable,default",
+        "trainer.epochs=1",
+        "model.hidden=[16]",
+        "sample_size=64",
+        f"hydra.sweep.dir={sweep_dir}",
+    ]
+    subprocess.run(command, cwd=tmp_path, env=ENV, check=True, capture_output=True, timeout=240)
+    headers, rows = collect(sweep_dir)
+    assert len(rows) == 2
+    assert [row[headers.index("init")] for row in rows] == ["stable", "default"]
+    assert all(row[headers.index("status")] == "complete" for row in rows)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "experiments" / "summarize.py"), str(sweep_dir)],
+        env=ENV,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "2 jobs" in result.stdout
+    markdown = (sweep_dir / "summary.md").read_text().splitlines()
+    assert len(markdown) == 2 + 2  # header, rule, one line per job
+
+
+PRESETS = {
+    "stability_init": ["grid.small.seeds=[0]", "grid.small.hidden=[16]", "grid.small.epochs=1"],
+    "gamma_beta_q": [
+        "grid.small.gammas=[1.0]",
+        "grid.small.betas=[1.0]",
+        "grid.small.qs=[1.6]",
+        "grid.small.hidden=[16]",
+        "grid.small.epochs=1",
+    ],
+    "sg_shape_lr": [
+        "grid.small.shapes=[fast_sigmoid,triangular]",
+        "grid.small.lrs=[1e-3]",
+        "grid.small.hidden=[16]",
+        "grid.small.epochs=1",
+    ],
+}
+
+
+def run_preset(study: str, out: Path) -> None:
+    command = [
+        sys.executable,
+        str(REPO / "experiments" / "reproduce.py"),
+        f"experiment={study}",
+        f"results_dir={out}",
+        f"hydra.run.dir={out / 'hydra'}",
+        *PRESETS[study],
+    ]
+    subprocess.run(command, cwd=out.parent, env=ENV, check=True, capture_output=True, timeout=300)
+    table = (out / f"{study}.md").read_text()
+    assert table.count("\n|") >= 3  # header, rule and at least one row
+    assert (out / f"{study}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_stability_init_preset_writes_table_and_figure(tmp_path):
+    run_preset("stability_init", tmp_path / "results")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("study", ["gamma_beta_q", "sg_shape_lr"])
+def test_preset_writes_table_and_figure(tmp_path, study):
+    run_preset(study, tmp_path / "results")
