@@ -228,3 +228,24 @@ def test_report_draws_the_pareto_front_for_two_objectives(tmp_path):
             params = {"x": x, "lr": 0.01}
             finish(s, params, EvaluationRecord(params, {"acc": x, "time": x * x}))
         assert [p.name for p in save_plots(s, tmp_path)] == ["convergence.png", "pareto.png"]
+
+
+def test_concurrent_creation_yields_one_complete_study(tmp_path):
+    import threading
+
+    path = tmp_path / "s.db"
+    studies, errors = [], []
+
+    def create():
+        try:
+            studies.append(Study.create(path, SPACE, OBJECTIVES, CONSTRAINTS, exist_ok=True))
+        except Exception as e:  # pragma: no cover - the assertion below reports it
+            errors.append(e)
+
+    threads = [threading.Thread(target=create) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(studies) == 4
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(("-wal", "-shm"))) == ["s.db"]

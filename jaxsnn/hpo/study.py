@@ -179,31 +179,32 @@ class Study:
             "created_at": json.dumps(time.time()),
         }
         path = Path(path)
-        if path.exists():
-            if not exist_ok:
-                raise FileExistsError(f"study {path} already exists; use Study.open() to resume it")
-            study = cls.open(path)
-            study._check_same_spec(meta)
-            return study
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = cls._connect(path)
-        try:
-            with _transaction(conn, durable=True):
-                for statement in _SCHEMA.strip().split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
-        except sqlite3.OperationalError as e:
-            if "already exists" not in str(e):
-                raise
-            # Another process created the same study a moment before us.
-            conn.close()
-            if not exist_ok:
-                raise FileExistsError(f"study {path} already exists; use Study.open() to resume it") from None
-            study = cls.open(path)
-            study._check_same_spec(meta)
-            return study
-        return cls(path, conn)
+        # Build the file aside and hard-link it into place: linking fails if the path exists, so
+        # a study appears complete or not at all, even when two drivers create it at once.
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        if not path.exists():
+            conn = cls._connect(tmp)
+            try:
+                with _transaction(conn, durable=True):
+                    for statement in _SCHEMA.strip().split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
+            finally:
+                conn.close()  # checkpoints the WAL into the file and removes it
+            try:
+                os.link(tmp, path)
+                return cls.open(path)
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        if not exist_ok:
+            raise FileExistsError(f"study {path} already exists; use Study.open() to resume it")
+        study = cls.open(path)
+        study._check_same_spec(meta)
+        return study
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> "Study":
