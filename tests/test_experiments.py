@@ -1,4 +1,4 @@
-"""Hydra experiments: schema rejection, a joblib multirun + its summary, the reproduction presets."""
+"""Hydra experiments: schema rejection, a joblib multirun and its summary, reproduction presets."""
 
 from __future__ import annotations
 
@@ -142,3 +142,12 @@ def test_stability_init_preset_writes_table_and_figure(tmp_path):
 @pytest.mark.parametrize("study", ["gamma_beta_q", "sg_shape_lr"])
 def test_preset_writes_table_and_figure(tmp_path, study):
     run_preset(study, tmp_path / "results")
+
+
+@pytest.mark.parametrize("study", PRESETS)
+@pytest.mark.parametrize("size", ["small", "full"])
+def test_every_preset_and_size_composes_for_shd_too(study, size):
+    cfg = composed("reproduce", f"experiment={study}", f"size={size}", "data=shd", "data.root=/x")
+    run = run_config(cfg)
+    assert (run.data.name, cfg.study) == ("shd", study)
+    assert {"seeds", "epochs", "hidden"} <= set(cfg.grid[size])

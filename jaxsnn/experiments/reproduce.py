@@ -134,9 +134,8 @@ def gamma_beta_q(
         acc = _grid_accuracies(model, trainer, data, surrogates, [None], seeds, progress)[:, 0]
         rows = [[f"{v:.4g}", mean_std(a)] for v, a in zip(values, acc)]
         fixed = {k: getattr(sg, k) for k in ("gamma", "beta", "q") if k != name}
-        sections.append(
-            f"### {name} sweep ({sg.shape}, {fixed})\n\n" + markdown_table([name, "accuracy %"], rows)
-        )
+        heading = f"### {name} sweep ({sg.shape}, {fixed})\n\n"
+        sections.append(heading + markdown_table([name, "accuracy %"], rows))
         ax.errorbar(values, np.nanmean(acc, 1), yerr=np.nanstd(acc, 1), marker="o", capsize=2)
         ax.set(xlabel=name, ylabel="test accuracy", xscale="log" if name == "q" else "linear")
         ax.set_title(f"{name} sweep ({sg.shape})", fontsize=9)

@@ -18,7 +18,7 @@ METRICS: tuple[str, ...] = ("status", "accuracy", "train_accuracy", "spikes", "e
 
 
 def job_row(record_path: Path) -> dict[str, Any]:
-    """One job's overrides (``key=value``) and metrics; the job dir when it has no overrides file."""
+    """One job's overrides (``key=value``, none without an overrides file) and metrics."""
     record = EvaluationRecord.from_json(record_path.read_text())
     overrides_file = record_path.parent / ".hydra" / "overrides.yaml"
     overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.exists() else []

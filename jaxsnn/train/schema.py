@@ -27,7 +27,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from jaxsnn.core import Surrogate
 from jaxsnn.train.config import DataConfig, ModelConfig, RunConfig, TrainerConfig
 
-_ARRAY_LIKE = typing.get_type_hints(Surrogate)["gamma"]
+_ARRAY_LIKE = typing.get_type_hints(Surrogate)["gamma"]  # jax ArrayLike: a float in a config
 
 
 def _module_level(kind: type) -> type:
@@ -59,13 +59,13 @@ def _omega_type(hint: Any) -> tuple[Any, Any]:
         return Dict[str, Any], dict
     if dataclasses.is_dataclass(hint):
         nested = schema_of(hint)
-        return nested, lambda v: nested(**{f.name: getattr(v, f.name) for f in dataclasses.fields(nested)})
+        names = [f.name for f in dataclasses.fields(nested)]
+        return nested, lambda v: nested(**{name: getattr(v, name) for name in names})
     return hint, lambda v: v
 
 
-@typing.no_type_check
 def schema_of(cls: type, exclude: tuple[str, ...] = ()) -> type:
-    """``<cls>Schema``: a plain dataclass with ``cls``'s fields (minus ``exclude``), OmegaConf-typed."""
+    """``<cls>Schema``: a dataclass with ``cls``'s fields (minus ``exclude``), OmegaConf-typed."""
     hints = typing.get_type_hints(cls)
     fields = []
     for field in dataclasses.fields(cls):
@@ -76,7 +76,8 @@ def schema_of(cls: type, exclude: tuple[str, ...] = ()) -> type:
             value = convert(field.default)
             spec = dataclasses.field(default_factory=lambda value=value: value)
         elif field.default_factory is not dataclasses.MISSING:
-            spec = dataclasses.field(default_factory=lambda f=field, c=convert: c(f.default_factory()))
+            make = field.default_factory
+            spec = dataclasses.field(default_factory=lambda make=make, c=convert: c(make()))
         else:
             spec = dataclasses.field(default=MISSING)
         fields.append((field.name, kind, spec))
