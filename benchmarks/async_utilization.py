@@ -78,9 +78,9 @@ class TimedAsks:
 def run_batched(study: Study, objective, executor, n_trials: int, n_workers: int, optimizer) -> None:
     """The synchronous baseline: ask a batch, evaluate it, wait for the slowest, tell, repeat."""
     told = 0
-    while len(study) < n_trials:
+    while study.n_stored() < n_trials:
         batch: list[tuple[int, dict]] = []
-        for _ in range(min(n_workers, n_trials - len(study))):
+        for _ in range(min(n_workers, n_trials - study.n_stored())):
             params = optimizer.ask([p for _, p in batch])
             batch.append((study.start_trial(params, "batch"), params))
         futures = [executor.submit(evaluate, objective, p) for _, p in batch]

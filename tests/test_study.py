@@ -34,7 +34,7 @@ def test_create_then_open_restores_the_spec(tmp_path):
         assert s.objectives == {"acc": "max", "time": "min"}
         assert s.constraints == ("silent",)
         assert (s.optimizer_name, s.seed, s.options) == ("random", 7, {})
-        assert s.counts()["running"] == 0 and len(s) == 0
+        assert s.counts()["running"] == 0 and s.n_stored() == 0
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
@@ -124,7 +124,7 @@ def test_a_trial_is_finished_once(study):
 
 def test_start_trial_respects_the_limit(study):
     assert [study.start_trial({"x": 0.1, "lr": 0.01}, limit=2) for _ in range(3)][2] is None
-    assert len(study) == 2
+    assert study.n_stored() == 2
 
 
 # --- resume bookkeeping ---------------------------------------------------------------------------

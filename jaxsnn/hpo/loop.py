@@ -190,7 +190,7 @@ def run_study(
         claimed = study.claim_pending(worker)
         if claimed is not None:
             return claimed.id, claimed.params
-        if len(study) >= n_trials:  # cheap check first: do not pay for an ask that cannot be used
+        if study.n_stored() >= n_trials:  # cheap check first: do not pay for an ask that cannot be used
             return None
         pending = [t.params for t in (*study.running(), *study.pending())]
         params = optimizer.ask(pending)

@@ -421,7 +421,9 @@ class Study:
             rows = dict(self._conn.execute("SELECT status, COUNT(*) FROM trials GROUP BY status").fetchall())
         return {s: int(rows.get(s, 0)) for s in TRIAL_STATUSES}
 
-    def __len__(self) -> int:
+    def n_stored(self) -> int:
+        """Number of trials in the study, whatever their status (not ``__len__``: an empty study
+        must not be falsy)."""
         return sum(self.counts().values())
 
     # --- results --------------------------------------------------------------------------------
