@@ -9,11 +9,15 @@ state it had, and the next ``ask`` proposes what the original would have propose
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+import jax.numpy as jnp
 import numpy as np
 
+from jaxsnn.hpo.acquisition import best_feasible, constrained_log_ei, feasibility_order, maximize, sobol
+from jaxsnn.hpo.gp import GP, GPConfig, ScheduledGPs, believe, float64, predict
 from jaxsnn.hpo.space import Space
 from jaxsnn.record import EvaluationRecord
 
@@ -130,15 +134,131 @@ class BaseOptimizer:
         return None
 
 
-class RandomSearch(BaseOptimizer):
-    """Independent uniform draws from the space; the baseline and the initial design of BO."""
-
-    def ask(self, pending: Sequence[dict] = ()) -> dict:
-        rng = self.rng(pending)
-        draws = self.space.sample(rng, 64)
+    def random_new(self, pending: Sequence[dict]) -> dict:
+        """A uniform draw that is neither told nor pending, when the space still has one."""
+        draws = self.space.sample(self.rng(pending), 64)
         chosen = self.first_new(self.space.encode_many(draws), pending)
         # A tiny discrete space can be exhausted: then repeating a point is the only option.
         return chosen if chosen is not None else draws[0]
+
+
+class RandomSearch(BaseOptimizer):
+    """Independent uniform draws from the space: the baseline every model must beat."""
+
+    def ask(self, pending: Sequence[dict] = ()) -> dict:
+        return self.random_new(pending)
+
+
+class BayesianOptimizer(BaseOptimizer):
+    """A space-filling initial design, then model-based proposals; subclasses implement ``propose``.
+
+    Options shared by every model-based optimizer:
+
+    - ``n_initial``: informative observations before the first model-based ask
+      (default ``max(5, min(2 * dim, 20))``); failures do not count, so a study whose first
+      trials crash keeps exploring.
+    - ``gp``: ``"map"`` (default) or ``"nuts"``; ``prior``: ``"lognormal"`` or ``"saas"``;
+      ``warp``: Kumaraswamy input warping; ``restarts``: MAP restarts.
+    - ``refit_growth``: hyperparameters are refit each time the data grew by this factor
+      (every observation below 20); the posterior always uses all data.
+    """
+
+    def __init__(
+        self,
+        space: Space,
+        objectives: Mapping[str, str],
+        constraints: Sequence[str] = (),
+        seed: int = 0,
+        *,
+        n_initial: int | None = None,
+        gp: str = "map",
+        prior: str = "lognormal",
+        warp: bool = False,
+        restarts: int = 3,
+        refit_growth: float = 1.1,
+    ) -> None:
+        super().__init__(space, objectives, constraints, seed)
+        self.n_initial = max(5, min(2 * space.dim, 20)) if n_initial is None else int(n_initial)
+        if self.n_initial < 1:
+            raise ValueError(f"n_initial must be >= 1, got {n_initial}")
+        self.gp_config = GPConfig(inference=gp, prior=prior, warp=warp, restarts=restarts)
+        self.models = ScheduledGPs(self.gp_config, self.seed, refit_growth)
+
+    @float64
+    def ask(self, pending: Sequence[dict] = ()) -> dict:
+        X, Y, C = self.data()
+        if len(X) >= self.n_initial:
+            candidates = self.propose(X, Y, C, self.space.encode_many(list(pending)), self.rng(pending))
+            chosen = self.first_new(candidates, pending)
+            if chosen is not None:
+                return chosen
+        return self._design_point(pending)
+
+    def propose(self, X: np.ndarray, Y: np.ndarray, C: np.ndarray, X_pending: np.ndarray,
+                rng: np.random.Generator) -> np.ndarray:
+        """Valid encodings, best first, given the informative data and the pending points."""
+        raise NotImplementedError
+
+    def _design_point(self, pending: Sequence[dict]) -> dict:
+        """The next point of a scrambled Sobol sequence fixed by the seed (projected on the space)."""
+        i = len(self.records) + len(pending)
+        design = self.space.project(sobol(np.random.default_rng(self.seed), i + 64, self.space.dim))
+        chosen = self.first_new(design[i:], pending)
+        return chosen if chosen is not None else self.random_new(pending)
+
+    def single_objective(self) -> None:
+        """Fail early when a single-objective method gets several objectives."""
+        if len(self.objectives) != 1:
+            raise ValueError(
+                f"{type(self).__name__} optimizes one objective, got {list(self.objectives)}; use 'mobo' for several"
+            )
+
+
+class LogEIOptimizer(BayesianOptimizer):
+    """Constrained log expected improvement with one GP per objective and per constraint.
+
+    Pending points are fantasised (kriging believer): every GP is conditioned on its own
+    prediction there, and a pending point predicted feasible and better than the incumbent
+    raises the incumbent, so a second worker is sent elsewhere.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.single_objective()
+
+    def propose(self, X: np.ndarray, Y: np.ndarray, C: np.ndarray, X_pending: np.ndarray,
+                rng: np.random.Generator) -> np.ndarray:
+        gps = self.models(X, np.column_stack([Y, C]))
+        return propose_logei(self.space, gps[0], gps[1:], X, Y[:, 0], C, X_pending, rng)
+
+
+def propose_logei(space: Space, objective: GP, constraints: Sequence[GP], X: np.ndarray, y: np.ndarray,
+                  C: np.ndarray, X_pending: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Candidates sorted by constrained log-EI of ``objective`` (maximised) under ``constraints``.
+
+    Shared by :class:`LogEIOptimizer` and ParEGO (which passes a scalarised objective).
+    """
+    objective = believe(objective, X_pending)
+    constraints = tuple(believe(g, X_pending) for g in constraints)
+    y_all, C_all = y, C
+    if len(X_pending):
+        y_all = np.concatenate([y, np.asarray(predict(objective, X_pending)[0])])
+        C_pending = np.zeros((len(X_pending), len(constraints)))
+        for j, g in enumerate(constraints):
+            C_pending[:, j] = np.asarray(predict(g, X_pending)[0])
+        C_all = np.concatenate([C, C_pending])
+    best, any_feasible = best_feasible(y_all, C_all)
+    anchors = X[feasibility_order(y, C)[:5]]
+    args = (objective, constraints, jnp.asarray(best if any_feasible else 0.0), jnp.asarray(any_feasible))
+    return maximize(constrained_log_ei, args, space, rng, anchors)[0]
+
+
+def _registry() -> dict[str, type]:
+    # Imported here: scbo and moo build on the classes above.
+    from jaxsnn.hpo.moo import MOBO
+    from jaxsnn.hpo.scbo import SCBO
+
+    return {"random": RandomSearch, "logei": LogEIOptimizer, "scbo": SCBO, "mobo": MOBO}
 
 
 def make_optimizer(
@@ -149,10 +269,23 @@ def make_optimizer(
     seed: int = 0,
     **options: Any,
 ) -> Optimizer:
-    """Build an optimizer by name: ``random``."""
-    registry = {"random": RandomSearch}
+    """Build an optimizer by name: ``random``, ``logei``, ``scbo`` or ``mobo``.
+
+    ``options`` are the keyword-only arguments of the chosen class (see its docstring);
+    an unknown one is a ``ValueError`` naming the valid ones.
+    """
+    registry = _registry()
     if name not in registry:
         raise ValueError(f"unknown optimizer {name!r}; valid: {', '.join(registry)}")
-    if options:
-        raise ValueError(f"optimizer {name!r} takes no options, got {sorted(options)}")
-    return registry[name](space, objectives, constraints, seed=seed, **options)
+    cls = registry[name]
+    valid = sorted(
+        p.name
+        for klass in cls.__mro__
+        if "__init__" in vars(klass)
+        for p in inspect.signature(vars(klass)["__init__"]).parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    )
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ValueError(f"unknown options {unknown} for optimizer {name!r}; valid: {valid or 'none'}")
+    return cls(space, objectives, constraints, seed=seed, **options)
