@@ -10,7 +10,8 @@ Runs, all in one invocation on the same executor:
   async-random   run_study with random search (cheap ask: the loop's own overhead)
   batch-random   batches of n_workers with a barrier (what a synchronous BO loop does)
   async-<gp>     run_study with a GP optimizer (``--gp``, e.g. logei) to include ask() latency,
-                 when that optimizer is registered in make_optimizer
+                 when that optimizer is registered in make_optimizer; its trials are longer
+                 (``--gp-median-s``) since a GP ask costs about a second on 2 CPU cores
 
     python benchmarks/async_utilization.py            # writes benchmarks/results/async_utilization*
 """
@@ -113,7 +114,8 @@ def measure(name: str, mode: str, optimizer_name: str, args, executor, folder: P
     ]
     gaps = turnaround_gaps(trials)
     summary = {
-        "run": name, "workers": args.workers, "trials": len(records), "wall_s": round(wall, 2),
+        "run": name, "workers": args.workers, "trials": len(records), "trial_median_s": args.median_s,
+        "wall_s": round(wall, 2),
         "busy_s": round(busy, 2), "utilization": round(busy / (args.workers * wall), 4),
         # Idle time between two trials of one worker only: what the driver costs, ramp-up and
         # the ragged end (last trials finishing at different times) left out.
@@ -165,7 +167,10 @@ def main() -> None:
     parser.add_argument("--median-s", type=float, default=0.5, help="median trial time (1 s scaled down)")
     parser.add_argument("--sigma", type=float, default=0.5, help="log-sd of the trial time")
     parser.add_argument("--gp", default="logei", help="GP optimizer for the ask-latency run ('' to skip)")
-    parser.add_argument("--gp-trials", type=int, default=80)
+    parser.add_argument("--gp-trials", type=int, default=48)
+    parser.add_argument("--gp-median-s", type=float, default=10.0,
+                        help="median trial time of the GP run: a GP ask takes ~0.5-2 s, so 0.5 s trials "
+                             "would measure nothing but the ask; real SNN trials take minutes")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
@@ -187,8 +192,12 @@ def main() -> None:
     summaries, trials = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for name, mode, optimizer_name in runs:
-            trials_arg = args.gp_trials if optimizer_name == args.gp else args.trials
-            run_args = argparse.Namespace(**{**vars(args), "trials": trials_arg})
+            gp = optimizer_name == args.gp
+            run_args = argparse.Namespace(**{
+                **vars(args),
+                "trials": args.gp_trials if gp else args.trials,
+                "median_s": args.gp_median_s if gp else args.median_s,
+            })
             summary, rows = measure(name, mode, optimizer_name, run_args, executor, Path(tmp))
             print(summary)
             summaries.append(summary)
