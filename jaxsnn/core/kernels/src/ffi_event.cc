@@ -65,19 +65,22 @@ ffi::Error EventProjectGradWImpl(ffi::ThreadPool pool, F32 x, F32 g, F32Out dw) 
       e.failure()) {
     return e;
   }
-  // x's nonzeros by column, once per problem; then each chunk owns rows [k0, k1) of dw.
-  std::vector<SparseRows> columns(d.G);
-  ParallelFor(pool, d.G, [&](int64_t p) {
-    SparseRows rows;
-    CompressRows(x.typed_data() + p * d.M * d.K, d.K, 0, d.M, rows);
-    columns[p] = Transpose(rows, d.K);
+  // x's nonzeros by row, in row-chunk pieces built in parallel; then each chunk of the product
+  // owns a range of dw's columns.
+  const int64_t pieces = ChunkCount(d.M, d.K);
+  std::vector<SparseRows> rows(d.G * pieces);
+  ParallelFor(pool, d.G * pieces, [&](int64_t item) {
+    const auto [r0, r1] = ChunkRange(d.M, pieces, item % pieces);
+    CompressRows(x.typed_data() + (item / pieces) * d.M * d.K, d.K, r0, r1, rows[item]);
   });
-  const int64_t chunks = ChunkCount(d.K, d.M);
+  const int64_t blocks = (d.N + kGradColumnBlock - 1) / kGradColumnBlock;
+  const int64_t chunks = ChunkCount(blocks, d.K * d.M * kGradColumnBlock);
   ParallelFor(pool, d.G * chunks, [&](int64_t item) {
     const int64_t p = item / chunks;
-    const auto [k0, k1] = ChunkRange(d.K, chunks, item % chunks);
-    EventProjectGradW(columns[p], g.typed_data() + p * d.M * d.N, dw->typed_data() + p * d.K * d.N,
-                      d.N, k0, k1);
+    const auto [first, last] = ChunkRange(blocks, chunks, item % chunks);
+    EventProjectGradW(rows.data() + p * pieces, pieces, g.typed_data() + p * d.M * d.N,
+                      dw->typed_data() + p * d.K * d.N, d.K, d.N, first * kGradColumnBlock,
+                      std::min(d.N, last * kGradColumnBlock));
   });
   return ffi::Error::Success();
 }

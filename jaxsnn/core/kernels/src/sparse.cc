@@ -58,24 +58,4 @@ void CompressRows(const float* x, int64_t K, int64_t r0, int64_t r1, SparseRows&
   out.offset.push_back(static_cast<int64_t>(out.index.size()));
 }
 
-SparseRows Transpose(const SparseRows& rows, int64_t K) {
-  const int64_t n_rows = static_cast<int64_t>(rows.offset.size()) - 1;
-  const int64_t nnz = static_cast<int64_t>(rows.index.size());
-  SparseRows cols;
-  cols.offset.assign(K + 1, 0);
-  for (int32_t c : rows.index) ++cols.offset[c + 1];
-  for (int64_t c = 0; c < K; ++c) cols.offset[c + 1] += cols.offset[c];
-  cols.index.resize(nnz);
-  cols.value.resize(nnz);
-  std::vector<int64_t> next(cols.offset.begin(), cols.offset.end() - 1);
-  for (int64_t r = 0; r < n_rows; ++r) {
-    for (int64_t e = rows.offset[r]; e < rows.offset[r + 1]; ++e) {
-      const int64_t slot = next[rows.index[e]]++;
-      cols.index[slot] = static_cast<int32_t>(r);
-      cols.value[slot] = rows.value[e];
-    }
-  }
-  return cols;
-}
-
 }  // namespace jaxsnn

@@ -17,7 +17,5 @@ struct SparseRows {
 // storage is reused, so a loop calling this allocates only while it grows.
 void CompressRows(const float* x, int64_t K, int64_t r0, int64_t r1, SparseRows& out);
 
-// The same entries grouped by column (CSR of the transpose), each column's rows in row order.
-SparseRows Transpose(const SparseRows& rows, int64_t K);
 
 }  // namespace jaxsnn
