@@ -16,7 +16,7 @@ Config keys (only ``trainer`` is required)::
     data_root      folder of file-based datasets
     data_seed      split / encoding seed (default 0)
     seed           model initialisation seed (default 0)
-    silent         detector settings {"k", "p", "update_interval"}, a preset name of
+    silent         detector settings {"k", "p", "update_interval"[, "window", "grace"]}, a preset name of
                    ``jaxsnn.train.silent.PRESETS``, or None to disable; default: the paper's
                    preset for the trainer ("dvs_slayer" for sg, "mnist_stdp" for stdp)
     activity       None (default) or {"max_rate", "update_interval", "layer"} for ActivityGuard
@@ -112,9 +112,10 @@ def _silent_detector(spec: Any) -> tuple[EarlyStopper, ...]:
         _require(spec in PRESETS, f"unknown silent preset {spec!r}; valid: {sorted(PRESETS)}")
         return (SilentNetworkDetector.preset(spec),)
     _require(isinstance(spec, Mapping), f"silent must be a dict, a preset name or None, got {spec!r}")
-    _require(set(spec) == {"k", "p", "update_interval"},
-             f"silent needs exactly keys k, p, update_interval, got {sorted(spec)}")
-    return (SilentNetworkDetector(spec["k"], spec["p"], spec["update_interval"]),)
+    required, optional = {"k", "p", "update_interval"}, {"window", "grace"}
+    _require(required <= set(spec) <= required | optional,
+             f"silent needs keys k, p, update_interval (optional: window, grace), got {sorted(spec)}")
+    return (SilentNetworkDetector(**spec),)
 
 
 def _activity_guard(spec: Any) -> tuple[EarlyStopper, ...]:

@@ -77,6 +77,26 @@ def test_a_late_waking_network_pays_for_its_silent_start():
     assert detector.constraints()["silent"] == pytest.approx(0.25 - 0.3)
 
 
+def test_interval_window_after_grace_forgives_a_silent_start_but_not_a_silent_present():
+    """The late waker above: the paper's rule stops it at the first check; judged only on the
+    last interval after a grace period, it runs on, and it is stopped once it falls silent."""
+    late_waker = [np.zeros(10), np.full(10, 5), np.full(10, 5)]
+    paper = SilentNetworkDetector(k=1, p=0.3, update_interval=10)
+    assert paper.update(late_waker[0], {}) is not None
+    lenient = SilentNetworkDetector(k=1, p=0.3, update_interval=10, window="interval", grace=20)
+    assert all(lenient.update(batch, {}) is None for batch in late_waker)
+    assert lenient.constraints()["silent"] == pytest.approx(0.0 - 0.3)  # last interval: awake
+    decision = lenient.update(np.array([5] * 6 + [0] * 4), {})  # 4/10 silent in the last interval
+    assert decision is not None and "the last 10 of 40 samples" in decision.reason
+    assert lenient.constraints()["silent"] == pytest.approx(0.4 - 0.3)
+
+
+def test_grace_delays_the_first_check_with_the_cumulative_window_too():
+    detector = SilentNetworkDetector(k=1, p=0.3, update_interval=10, grace=25)
+    assert detector.update(np.zeros(20), {}) is None  # boundaries 10 and 20 are inside the grace
+    assert detector.update(np.zeros(10), {}) is not None and detector.seen == 30
+
+
 def test_presets_follow_the_paper():
     assert (PRESETS["mnist_stdp"].k, PRESETS["mnist_stdp"].p) == (5, 0.05)
     assert (PRESETS["dvs_slayer"].k, PRESETS["dvs_slayer"].p) == (1, 0.3)
@@ -93,6 +113,8 @@ def test_presets_follow_the_paper():
         ({"k": 1, "p": 1.0, "update_interval": 10}, "p"),
         ({"k": 1, "p": 0.1, "update_interval": 0}, "update_interval"),
         ({"k": 1, "p": 0.1, "update_interval": 2.5}, "update_interval"),
+        ({"k": 1, "p": 0.1, "update_interval": 10, "window": "last"}, "window"),
+        ({"k": 1, "p": 0.1, "update_interval": 10, "grace": -1}, "grace"),
     ],
 )
 def test_detector_rejects_bad_settings(kwargs, match):

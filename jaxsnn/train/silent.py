@@ -17,6 +17,7 @@ recorded spike counts reproduces the stop point of a live run sample for sample.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 
@@ -28,64 +29,81 @@ def _check_interval(update_interval: int) -> None:
         raise ValueError(f"update_interval must be a positive integer, got {update_interval!r}")
 
 
+WINDOWS: tuple[str, ...] = ("all", "interval")
+
+
 class SilentNetworkDetector:
     """Stop a run whose output layer stays (nearly) silent.
 
     A sample is *silent* when its output layer emitted fewer than ``k`` spikes. Every
-    ``update_interval`` samples the detector compares ``silent / seen`` (over everything seen so
-    far) with ``p`` and stops with status ``silent_stopped`` when it is larger.
+    ``update_interval`` samples, once at least ``grace`` samples have been seen, the detector
+    compares the silent fraction with ``p`` and stops with status ``silent_stopped`` when it is
+    larger. ``window="all"`` (the paper's ``count / seen``, default) takes the fraction over every
+    sample seen so far; ``window="interval"`` over the last ``update_interval`` samples only, so a
+    network judged after a ``grace`` period is judged on what it does *now*. The defaults
+    (``grace=0``, ``window="all"``) are the paper's rule.
     """
 
-    def __init__(self, k: int, p: float, update_interval: int) -> None:
+    def __init__(self, k: int, p: float, update_interval: int, *, window: str = "all", grace: int = 0) -> None:
         if k < 1:
             raise ValueError(f"k (minimum output spikes per sample) must be >= 1, got {k!r}")
         if not 0.0 <= p < 1.0:
             raise ValueError(f"p (tolerated silent fraction) must lie in [0, 1), got {p!r}")
         _check_interval(update_interval)
+        if window not in WINDOWS:
+            raise ValueError(f"unknown window {window!r}; valid: {', '.join(WINDOWS)}")
+        if int(grace) != grace or grace < 0:
+            raise ValueError(f"grace must be a number of samples >= 0, got {grace!r}")
         self.k = k
         self.p = float(p)
         self.update_interval = int(update_interval)
+        self.window = window
+        self.grace = int(grace)
         self.seen = 0
         self.silent = 0
+        self._silent_at_boundary = 0
+        self._interval_fraction: float | None = None
         self.decision: StopDecision | None = None
 
     @classmethod
-    def preset(cls, name: str, update_interval: int | None = None) -> "SilentNetworkDetector":
-        """The paper's settings: ``"mnist_stdp"`` (k=5, p=0.05) or ``"dvs_slayer"`` (k=1, p=0.3)."""
+    def preset(cls, name: str, update_interval: int | None = None, **options: Any) -> "SilentNetworkDetector":
+        """The paper's settings: ``"mnist_stdp"`` (k=5, p=0.05) or ``"dvs_slayer"`` (k=1, p=0.3);
+        ``options`` (``window``, ``grace``) depart from the paper's rule."""
         if name not in PRESETS:
             raise ValueError(f"unknown silent-detector preset {name!r}; valid: {', '.join(PRESETS)}")
         settings = PRESETS[name]
         interval = settings.update_interval if update_interval is None else update_interval
-        return cls(settings.k, settings.p, interval)
+        return cls(settings.k, settings.p, interval, **options)
 
     @property
     def silent_fraction(self) -> float:
-        """Silent samples over all samples seen (0 before the first sample)."""
+        """The fraction the rule judges: over all samples seen (``window="all"``), or over the
+        last completed interval (``"interval"``; all samples seen before the first one ends)."""
+        if self.window == "interval" and self._interval_fraction is not None:
+            return self._interval_fraction
         return self.silent / self.seen if self.seen else 0.0
 
     def update(self, output_spike_counts: np.ndarray, mean_rates: dict[str, float]) -> StopDecision | None:
         counts = np.asarray(output_spike_counts).reshape(-1)
         if self.decision is not None or counts.size == 0:
             return self.decision
-        silent = np.cumsum(counts < self.k)
+        silent = self.silent + np.cumsum(counts < self.k)
         seen = self.seen + np.arange(1, counts.size + 1)
-        at_boundary = seen % self.update_interval == 0
-        violated = at_boundary & ((self.silent + silent) > self.p * seen)
-        if violated.any():
-            first = int(np.argmax(violated))
-            self.seen, self.silent = int(seen[first]), self.silent + int(silent[first])
-            self.decision = StopDecision(
-                status="silent_stopped",
-                reason=(
-                    f"silent network: {self.silent}/{self.seen} samples "
-                    f"({self.silent_fraction:.1%}) had fewer than {self.k} output spikes, "
-                    f"more than p={self.p:.1%}"
-                ),
-            )
-            return self.decision
-        self.seen += counts.size
-        self.silent += int(silent[-1])
+        for i in np.flatnonzero(seen % self.update_interval == 0):  # exact boundaries, even mid-batch
+            self.seen, self.silent = int(seen[i]), int(silent[i])
+            self._interval_fraction = (self.silent - self._silent_at_boundary) / self.update_interval
+            self._silent_at_boundary = self.silent
+            if self.seen >= self.grace and self.silent_fraction > self.p:
+                self.decision = StopDecision(status="silent_stopped", reason=self._reason())
+                return self.decision
+        self.seen, self.silent = int(seen[-1]), int(silent[-1])
         return None
+
+    def _reason(self) -> str:
+        where = (f"{self.silent}/{self.seen} samples" if self.window == "all"
+                 else f"the last {self.update_interval} of {self.seen} samples")
+        return (f"silent network: {self.silent_fraction:.1%} of {where} had fewer than {self.k} output "
+                f"spikes, more than p={self.p:.1%}")
 
     def constraints(self) -> dict[str, float]:
         """``{"silent": silent_fraction - p}``; > 0 means the network is (too) silent."""

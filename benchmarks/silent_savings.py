@@ -1,0 +1,274 @@
+"""How much compute the silent-network detector saves on random points of the wide search spaces.
+
+Method: every configuration runs *to the end without* a detector (``silent=None``) while a
+recorder (an ``EarlyStopper`` that never stops) keeps each training batch's output spike counts
+and the wall time at which the trainer reported them. Replaying a detector on that sequence tells
+exactly where it would have stopped: both trainers consult their stoppers after every batch and
+the detector is deterministic, so the replayed stop batch is the live stop batch (the live run
+would then only build its record: no test pass). One run per configuration thus gives both
+"without" (its whole cost) and "with" (the time of the stop batch) and, for a stopped network,
+the accuracy it would have reached, which is what a *false stop* is judged on.
+
+Costs are the trial's wall time as ``evaluate`` measures it (data, compilation, training, test).
+Compilation is paid by every trial, stopped or not, so the training-only share (wall minus the
+trainer's ``compile_time_s``) is reported too.
+
+    python benchmarks/silent_savings.py                    # 120 SG configs (+ STDP if asked)
+    python benchmarks/silent_savings.py --stdp-configs 30 --stdp-seeds 0 1 2
+    python benchmarks/silent_savings.py --report-only      # tables and plot from the CSVs
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import numpy as np  # noqa: E402
+
+from jaxsnn.evaluate import evaluate  # noqa: E402
+from jaxsnn.spaces import search_space  # noqa: E402
+from jaxsnn.train.silent import PRESETS, SilentNetworkDetector  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+GOOD_ACCURACY = 0.5
+"""A stopped network that would have reached this test accuracy (5x chance) is a false stop."""
+
+SG_BOUNDS = {"n_hidden": (8, 256), "n_layers": (1, 2)}
+"""Everything else keeps the wide ranges of ``search_space("sg")``; only width/depth are capped
+so that 120 runs finish on 2 CPU cores."""
+SG_DETECTORS: list[Detector] = [
+    ("dvs_slayer", 100, {}),
+    ("dvs_slayer", 500, {}),
+    ("dvs_slayer", 100, {"window": "interval", "grace": 1500}),
+    ("dvs_slayer", 100, {"window": "interval", "grace": 3000}),
+    ("mnist_stdp", 100, {}),
+]
+"""The paper's rule and SG preset first; a grace of 1500 samples is about one epoch of digits."""
+STDP_DETECTORS: list[Detector] = [("mnist_stdp", 100, {}), ("mnist_stdp", 500, {})]
+STDP_BOUNDS = {"n_neurons": (10, 200), "presentation_ms": (50.0, 250.0), "epochs": (1, 2)}
+
+
+class Recorder:
+    """An early stopper that never stops: per-batch output spike counts and their wall times."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.counts: list[np.ndarray] = []
+        self.times: list[float] = []
+
+    def update(self, output_spike_counts: np.ndarray, mean_rates: dict[str, float]) -> None:
+        self.counts.append(np.asarray(output_spike_counts).copy())
+        self.times.append(time.perf_counter() - self.start)
+
+    def constraints(self) -> dict[str, float]:
+        return {}
+
+
+Detector = tuple[str, int, dict]
+"""A replayed detector: paper preset, update interval, departures from the paper's rule."""
+
+
+def detector_name(preset: str, interval: int, options: dict) -> str:
+    return ",".join([f"{preset}@{interval}", *(f"{k}={v}" for k, v in sorted(options.items()))])
+
+
+def replay(detector: SilentNetworkDetector, counts: list[np.ndarray], times: list[float]) -> dict[str, float]:
+    """Where ``detector`` stops on recorded batches: batch, samples seen and wall time."""
+    for batch, (c, t) in enumerate(zip(counts, times)):
+        if detector.update(c, {}) is not None:
+            return {"stopped": 1, "stop_batch": batch + 1, "stop_samples": detector.seen, "stop_time_s": t}
+    return {"stopped": 0, "stop_batch": "", "stop_samples": "", "stop_time_s": ""}
+
+
+def run_trials(trainer: str, configs: list[dict], detectors: list[Detector], extra: dict, seed: int) -> list[dict]:
+    rows = []
+    for i, params in enumerate(configs):
+        recorder = Recorder()
+        record = evaluate({"trainer": trainer, "params": params, "silent": None, "seed": seed, **extra},
+                          stoppers=[recorder])
+        flat = np.concatenate(recorder.counts) if recorder.counts else np.zeros(0)
+        row = {
+            "trial": i,
+            "status": record.status,
+            "accuracy": record.objectives.get("accuracy", ""),
+            "cost_s": round(record.cost_s, 4),
+            "compile_s": round(record.metrics.get("compile_time_s", 0.0), 4) if record.metrics else 0.0,
+            "batches": len(recorder.counts),
+            "samples": int(flat.size),
+            "error": (record.error or "")[:120],
+            "params": json.dumps(params),
+            "first_batch_s": round(recorder.times[0], 4) if recorder.times else "",
+        }
+        for preset, interval, options in detectors:
+            name = detector_name(preset, interval, options)
+            row[f"{name}_silent_fraction"] = round(float(np.mean(flat < PRESETS[preset].k)), 4) if flat.size else ""
+            detector = SilentNetworkDetector.preset(preset, interval, **options)
+            row.update({f"{name}_{key}": v for key, v in replay(detector, recorder.counts, recorder.times).items()})
+        rows.append(row)
+        names = [detector_name(*d) for d in detectors[:2]]
+        stops = " ".join(f"{n}:{'STOP@' + str(row[f'{n}_stop_samples']) if row[f'{n}_stopped'] else 'run'}" for n in names)
+        print(f"[{trainer} {i + 1}/{len(configs)}] {record.status:8s} acc={row['accuracy']!s:.5} "
+              f"cost={record.cost_s:6.2f}s {stops}", flush=True)
+    return rows
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def read_csv(path: Path) -> list[dict]:
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def summarize(rows: list[dict], name: str) -> dict[str, float]:
+    """Silent fraction, compute with and without detector ``name``, silent share, false stops.
+
+    Two accountings: *wall* (everything a trial costs) and *after setup* (wall minus the time to
+    the first reported batch: data, build, compilation and that first batch, which every trial
+    pays whether it is stopped or not and which no detector can save).
+    """
+    stopped = [r for r in rows if r[f"{name}_stopped"] == "1"]
+    cost = lambda r: float(r["cost_s"])  # noqa: E731
+    stop = lambda r: float(r[f"{name}_stop_time_s"])  # noqa: E731
+    setup = lambda r: float(r["first_batch_s"] or r["cost_s"])  # noqa: E731
+    accuracy = lambda r: float(r["accuracy"]) if r["accuracy"] else 0.0  # noqa: E731
+    without = sum(map(cost, rows))
+    saved = sum(cost(r) - stop(r) for r in stopped)
+    after_without = sum(cost(r) - setup(r) for r in rows)
+    after_silent_with = sum(stop(r) - setup(r) for r in stopped)
+    false = [r for r in stopped if r["status"] == "complete" and accuracy(r) >= GOOD_ACCURACY]
+    return {
+        "configs": len(rows),
+        "failed": sum(r["status"] == "failed" for r in rows),
+        "stopped": len(stopped),
+        "silent_fraction": len(stopped) / len(rows),
+        "compute_without_s": without,
+        "compute_with_s": without - saved,
+        "saved_fraction": saved / without,
+        "silent_share_without": sum(map(cost, stopped)) / without,
+        "silent_share_with": sum(map(stop, stopped)) / (without - saved),
+        "after_setup_share_without": sum(cost(r) - setup(r) for r in stopped) / after_without,
+        "after_setup_share_with": after_silent_with / (after_without - saved),
+        "false_stops": len(false),
+        "false_stop_trials": [int(r["trial"]) for r in false],
+        "best_stopped_accuracy": max(map(accuracy, stopped), default=float("nan")),
+        "best_accuracy": max(map(accuracy, rows), default=float("nan")),
+        "mean_stop_samples": float(np.mean([float(r[f"{name}_stop_samples"]) for r in stopped])) if stopped else float("nan"),
+    }
+
+
+def plot(rows: list[dict], name: str, title: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    stopped = np.array([r[f"{name}_stopped"] == "1" for r in rows])
+    cost = np.array([float(r["cost_s"]) for r in rows])
+    with_detector = np.array([float(r[f"{name}_stop_time_s"]) if s else c for r, s, c in zip(rows, stopped, cost)])
+    for x, values in enumerate((cost, with_detector)):
+        kept, silent = values[~stopped].sum(), values[stopped].sum()
+        left.bar(x, kept, color="tab:blue", label="kept" if x == 0 else None)
+        left.bar(x, silent, bottom=kept, color="tab:red", label="stopped as silent" if x == 0 else None)
+        left.text(x, kept + silent, f"silent {silent / (kept + silent):.0%}", ha="center", va="bottom")
+    left.set_xticks([0, 1], ["without detector", "with detector"])
+    left.set_ylabel("total wall time of all trials (s)")
+    left.legend()
+    accuracy = np.array([float(r["accuracy"]) if r["accuracy"] else np.nan for r in rows])
+    fraction = np.array([float(r[f"{name}_silent_fraction"]) if r[f"{name}_silent_fraction"] else np.nan for r in rows])
+    right.scatter(fraction[~stopped], accuracy[~stopped], c="tab:blue", s=18, label="kept")
+    right.scatter(fraction[stopped], accuracy[stopped], c="tab:red", marker="x", s=22,
+                  label="stopped (accuracy of the full run)")
+    preset = PRESETS[name.split("@")[0]]  # names start with "<preset>@<interval>"
+    right.axvline(preset.p, color="gray", ls="--", lw=1)
+    right.axhline(GOOD_ACCURACY, color="gray", ls=":", lw=1)
+    right.set_xlabel(f"silent fraction over the whole run (fewer than k={preset.k} spikes)")
+    right.set_ylabel("test accuracy of the full run")
+    right.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def stdp_accuracy(seeds: list[int]) -> list[dict]:
+    rows = []
+    for seed in seeds:
+        record = evaluate({"trainer": "stdp", "seed": seed})
+        rows.append({"seed": seed, "status": record.status, "accuracy": record.objectives.get("accuracy"),
+                     "train_accuracy": record.objectives.get("train_accuracy"), "cost_s": round(record.cost_s, 2),
+                     "spikes_per_test_image": record.spikes})
+        print(f"[stdp default seed {seed}] {rows[-1]}", flush=True)
+    return rows
+
+
+def table(summary: dict[str, dict[str, float]]) -> str:
+    lines = [
+        "| trainer, detector | configs (failed) | stopped as silent | wall without -> with | saved "
+        "| silent share of wall, without -> with | same, after setup | false stops (acc >= 0.5) "
+        "| best acc. stopped / all |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, s in summary.items():
+        lines.append(
+            f"| {name} | {s['configs']} ({s['failed']}) | {s['stopped']} ({s['silent_fraction']:.0%}) "
+            f"| {s['compute_without_s']:.0f} s -> {s['compute_with_s']:.0f} s | {s['saved_fraction']:.0%} "
+            f"| {s['silent_share_without']:.1%} -> {s['silent_share_with']:.1%} "
+            f"| {s['after_setup_share_without']:.1%} -> {s['after_setup_share_with']:.1%} "
+            f"| {s['false_stops']} | {s['best_stopped_accuracy']:.2f} / {s['best_accuracy']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sg-configs", type=int, default=120)
+    parser.add_argument("--stdp-configs", type=int, default=0)
+    parser.add_argument("--stdp-seeds", type=int, nargs="*", default=[])
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed (and model seed)")
+    parser.add_argument("--report-only", action="store_true", help="re-read the CSVs, skip the runs")
+    args = parser.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    runs = {  # trainer: (bounds, detectors replayed (the first one is plotted), configs wanted)
+        "sg": (SG_BOUNDS, SG_DETECTORS, args.sg_configs),
+        "stdp": (STDP_BOUNDS, STDP_DETECTORS, args.stdp_configs),
+    }
+    summary = {}
+    for trainer, (bounds, detectors, wanted) in runs.items():
+        path = RESULTS / f"silent_savings_{trainer}.csv"
+        if not args.report_only and wanted > 0:
+            configs = search_space(trainer, **bounds).sample(np.random.default_rng(args.seed), wanted)
+            start = time.perf_counter()
+            write_csv(path, run_trials(trainer, configs, detectors, {"time_budget_s": 300}, args.seed))
+            print(f"{trainer}: {wanted} configs in {time.perf_counter() - start:.0f} s", flush=True)
+        if not path.exists():
+            continue
+        rows = read_csv(path)
+        for preset, interval, options in detectors:
+            p, extra = PRESETS[preset], "".join(f", {k}={v}" for k, v in sorted(options.items()))
+            label = f"{trainer}, k={p.k} p={p.p} every {interval}{extra}"
+            summary[label] = summarize(rows, detector_name(preset, interval, options))
+        first = detector_name(*detectors[0])
+        plot(rows, first, f"{trainer}: {len(rows)} random configs of the wide space, detector {first}",
+             RESULTS / f"silent_savings_{trainer}.png")
+    if args.stdp_seeds and not args.report_only:
+        write_csv(RESULTS / "silent_savings_stdp_accuracy.csv", stdp_accuracy(args.stdp_seeds))
+    machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.platform()}"
+    (RESULTS / "silent_savings_summary.json").write_text(json.dumps({"machine": machine, **summary}, indent=1))
+    print(table(summary))
+
+
+if __name__ == "__main__":
+    main()
