@@ -12,6 +12,7 @@ Runs, all in one invocation on the same executor:
   async-<gp>     run_study with a GP optimizer (``--gp``, e.g. logei) to include ask() latency,
                  when that optimizer is registered in make_optimizer; its trials are longer
                  (``--gp-median-s``) since a GP ask costs about a second on 2 CPU cores
+  async-<gp>-no-ask-ahead   the same without preparing the next point while workers are busy
 
     python benchmarks/async_utilization.py            # writes benchmarks/results/async_utilization*
 """
@@ -99,10 +100,11 @@ def measure(name: str, mode: str, optimizer_name: str, args, executor, folder: P
     study.fresh_optimizer = lambda: timed  # the loop builds its optimizer through this
     objective = functools.partial(simulated_trial, median_s=args.median_s, sigma=args.sigma)
     start = time.time()
-    if mode == "async":
-        run_study(study, objective, executor, args.trials, args.workers, progress=False)
-    else:
+    if mode == "batch":
         run_batched(study, objective, executor, args.trials, args.workers, timed)
+    else:
+        run_study(study, objective, executor, args.trials, args.workers, progress=False,
+                  ask_ahead=mode == "async")
     wall = time.time() - start
     records = study.records()
     busy = sum(r.metrics["t1"] - r.metrics["t0"] for r in records)
@@ -123,6 +125,7 @@ def measure(name: str, mode: str, optimizer_name: str, args, executor, folder: P
         "turnaround_ms_median": round(1e3 * float(np.median(gaps)), 1),
         "ask_ms_median": round(1e3 * float(np.median(timed.ask_s)), 2),
         "ask_ms_max": round(1e3 * float(np.max(timed.ask_s)), 2),
+        "ask_s_total": round(float(np.sum(timed.ask_s)), 2),
     }
     study.close()
     return summary, trials
@@ -180,7 +183,7 @@ def main() -> None:
     if args.gp:
         try:
             make_optimizer(args.gp, SPACE, {"score": "max"}, ["silent"])
-            runs.append((f"async-{args.gp}", "async", args.gp))
+            runs += [(f"async-{args.gp}", "async", args.gp), (f"async-{args.gp}-no-ask-ahead", "no-ask-ahead", args.gp)]
         except ValueError as e:
             print(f"skipping the GP run: {e}")
 

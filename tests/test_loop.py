@@ -81,14 +81,20 @@ def test_every_record_is_stored_and_told_silent_ones_included(study, spy):
     assert silent and all(r.constraints["silent"] > 0 for r in silent)
 
 
-def test_each_ask_gets_the_other_running_points_as_pending(study, spy):
+@pytest.mark.parametrize("ask_ahead", [False, True])
+def test_each_ask_gets_the_running_points_as_pending(study, spy, ask_ahead):
     running_at_ask = []
     ask = spy.ask
     spy.ask = lambda pending=(): running_at_ask.append([t.params for t in study.running()]) or ask(pending)
-    run_study(study, functools.partial(sleepy, delay_s=0.05), ThreadExecutor(), n_trials=12, n_workers=3, progress=False)
+    objective = functools.partial(sleepy, delay_s=0.05)
+    run_study(study, objective, ThreadExecutor(), n_trials=12, n_workers=3, progress=False, ask_ahead=ask_ahead)
     assert spy.pending == running_at_ask
     assert [len(p) for p in spy.pending[:3]] == [0, 1, 2]  # filling the empty slots
-    assert max(len(p) for p in spy.pending[3:]) == 2  # afterwards one slot frees up while two still run
+    if ask_ahead:
+        # While all three run, the next point is prepared with all three pending; one unused at most.
+        assert max(len(p) for p in spy.pending) == 3 and len(spy.pending) <= 13
+    else:
+        assert max(len(p) for p in spy.pending) == 2 and len(spy.pending) == 12
 
 
 def test_no_batch_barrier_short_trials_flow_past_a_long_one(study):

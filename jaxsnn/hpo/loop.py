@@ -18,6 +18,12 @@ happens to a trial it ends as exactly one stored record:
 The optimizer is told records *from the study*, in completion order, never directly: a resumed
 run replays the same sequence, and records written by other drivers sharing the study reach this
 optimizer too.
+
+Asking ahead: a GP ask takes about a second on 2 CPU cores (much more when a new data size
+triggers a recompilation), and a worker would sit idle for all of it. So while every worker is
+busy the driver asks for the next point in advance, with all running points as pending. When a
+worker frees up that point is submitted at once; the records finished meanwhile were among its
+pending (fantasised) points when it was chosen, and the next ask sees them as data.
 """
 
 from __future__ import annotations
@@ -150,13 +156,16 @@ def run_study(
     n_workers: int,
     timeout_s: float | None = None,
     progress: bool = True,
+    ask_ahead: bool = True,
 ) -> Study:
     """Run ``study`` until it holds ``n_trials`` finished trials, ``n_workers`` at a time.
 
     ``executor`` ``None`` starts a :class:`ProcessExecutor` of ``n_workers`` and shuts it down at
     the end. On an existing study this resumes: running trials of dead processes are requeued and
     evaluated first, and the optimizer is rebuilt from the stored records. Several drivers may
-    run on one study at once; together they stop at ``n_trials``.
+    run on one study at once; together they stop at ``n_trials``. ``ask_ahead`` prepares the
+    next point while all workers are busy (module docstring); the price is at most one unused
+    ask at the end of the study.
 
     If the loop itself is interrupted (Ctrl-C, an optimizer error) the running tasks are aborted
     where the executor allows it and their trials released for the next run before re-raising.
@@ -178,6 +187,7 @@ def run_study(
     running: dict[Future, _Running] = {}
     free_slots = list(range(n_workers - 1, -1, -1))
     warned_no_abort = False
+    asked_ahead: dict[str, Any] | None = None
 
     def tell_new_records() -> None:
         nonlocal told_seq
@@ -186,16 +196,31 @@ def run_study(
             bar.told(trial.record)
             told_seq = trial.seq
 
+    def ask() -> dict[str, Any]:
+        return optimizer.ask([t.params for t in (*study.running(), *study.pending())])
+
     def next_trial(worker: str) -> tuple[int, dict[str, Any]] | None:
+        nonlocal asked_ahead
         claimed = study.claim_pending(worker)
         if claimed is not None:
             return claimed.id, claimed.params
         if study.n_stored() >= n_trials:  # cheap check first: do not pay for an ask that cannot be used
             return None
-        pending = [t.params for t in (*study.running(), *study.pending())]
-        params = optimizer.ask(pending)
+        params, asked_ahead = (asked_ahead if asked_ahead is not None else ask()), None
         trial_id = study.start_trial(params, worker, limit=n_trials)
         return None if trial_id is None else (trial_id, params)
+
+    def ask_ahead_while_busy() -> None:
+        """Use the time every worker is busy to prepare the next point (see the module docstring)."""
+        nonlocal asked_ahead
+        if (
+            ask_ahead
+            and asked_ahead is None
+            and not free_slots
+            and not any(f.done() for f in running)
+            and study.n_stored() < n_trials
+        ):
+            asked_ahead = ask()
 
     def wait_s() -> float | None:
         """How long the loop may block: until the next deadline, or a short poll while tasks start."""
@@ -227,6 +252,7 @@ def run_study(
             bar.show(len(running))
             if not running:
                 break
+            ask_ahead_while_busy()
             done, _ = wait(list(running), timeout=wait_s(), return_when=FIRST_COMPLETED)
             for future in done:
                 run = running[future]
