@@ -296,6 +296,7 @@ def test_kernels_are_built_when_required() -> None:
 def test_unavailable_without_build_or_off_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     from jaxsnn.core.kernels import _loader
 
+    monkeypatch.setattr(_loader, "_MODULE", object())  # built, whether or not it really is
     monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
     assert not kernels.available() and "CPU-only" in kernels.unavailable_reason()
     monkeypatch.setattr(_loader, "_MODULE", None)
