@@ -6,7 +6,8 @@
 //   subtract: v[t] = alpha*v[t-1] + I[t] + z[t-1] @ w_rec - theta*z[t-1]
 //   zero:     v[t] = alpha*v[t-1] + I[t] + z[t-1] @ w_rec - alpha*v[t-1]*z[t-1]
 //   z[t] = H(v[t] - theta)
-// evaluated in the same float32 operation order as the reference, so that spikes are identical.
+// evaluated term by term in the reference's float32 operation order (XLA may still fuse alpha*v + I
+// into one FMA, so voltages can differ from it by an ulp; spikes only at exact near-ties).
 #pragma once
 
 #include <cstdint>
