@@ -5,7 +5,9 @@ PY := $(VENV)/bin/python
 
 .PHONY: setup demo test test-slow clean
 
-$(VENV)/.installed: pyproject.toml CMakeLists.txt
+KERNEL_SOURCES := $(wildcard jaxsnn/core/kernels/src/*) jaxsnn/core/kernels/CMakeLists.txt
+
+$(VENV)/.installed: pyproject.toml CMakeLists.txt $(KERNEL_SOURCES)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
