@@ -59,22 +59,26 @@ def results_table(study: Study, limit: int | None = 20) -> Table:
         f"finished, {counts['silent_stopped']} silent, {counts['failed']} failed",
         header_style="bold",
     )
-    for name in ("trial", "status", *params, *study.objectives, *study.constraints, "cost s", "error"):
-        if name == "error":
-            table.add_column(name, overflow="fold", min_width=12)
-        else:
-            table.add_column(name, justify="left" if name == "status" else "right", no_wrap=True)
-    for t in ranked(study)[:limit]:
+    # Outcome columns first and every parameter in one folded column: a wide search space must
+    # stay readable in an 80-column log, where a column per parameter would be truncated to "…".
+    for name in ("trial", "status", *study.objectives, *study.constraints, "cost s"):
+        table.add_column(name, justify="left" if name == "status" else "right", no_wrap=True)
+    shown = ranked(study)[:limit]
+    errors = any(t.record.error for t in shown)
+    table.add_column("params", overflow="fold", ratio=3)
+    if errors:
+        table.add_column("error", overflow="fold", ratio=1)
+    for t in shown:
         r = t.record
         style = "red" if r.status == "silent_stopped" else ("dim" if not r.informative else None)
         table.add_row(
             f"{t.id}{'*' if t.id in front else ''}",
             r.status,
-            *(_fmt(t.params.get(p, "-")) for p in params),
             *(_fmt(r.objectives.get(o, math.nan)) for o in study.objectives),
             *(_fmt(r.constraints.get(c, math.nan)) for c in study.constraints),
             f"{r.cost_s:.3g}",
-            (r.error or "")[:80],
+            " ".join(f"{p}={_fmt(t.params[p])}" for p in params if p in t.params),
+            *([(r.error or "")[:80]] if errors else []),
             style=style,
         )
     return table

@@ -1,0 +1,53 @@
+"""The README's main job: ``experiments/hpo.py`` end to end, and what it shows a person."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from hpo_workers import CONSTRAINTS, OBJECTIVES, SPACE
+from rich.console import Console
+
+from jaxsnn.hpo.report import results_table
+from jaxsnn.hpo.study import Study
+from jaxsnn.record import EvaluationRecord
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_results_table_stays_readable_at_80_columns(tmp_path):
+    with Study.create(tmp_path / "s.db", SPACE, OBJECTIVES, CONSTRAINTS) as study:
+        for i, status in enumerate(("complete", "silent_stopped")):
+            params = SPACE.sample(__import__("numpy").random.default_rng(i), 1)[0]
+            trial = study.start_trial(params, "w")
+            record = EvaluationRecord(params, {name: 0.5 for name in OBJECTIVES},
+                                      {name: 0.2 for name in CONSTRAINTS}, 1.0, status)
+            study.finish_trial(trial, record)
+        console = Console(width=80, record=True)
+        console.print(results_table(study))
+    text = console.export_text()
+    assert "silent_stopped" in text and "complete" in text
+    assert "…" not in text, "a column was truncated"
+    for name in SPACE.names:
+        assert f"{name}=" in text
+
+
+def test_hpo_entry_point_runs_a_small_study(tmp_path):
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    command = [
+        sys.executable, str(REPO / "experiments" / "hpo.py"),
+        f"hydra.run.dir={tmp_path}", "progress=false",
+        "hpo.optimizer=random", "hpo.n_trials=2", "hpo.executor=thread",
+        "hpo.bounds.epochs=[1,2]", "hpo.bounds.n_hidden=[8,32]", "hpo.bounds.time_steps=[10,12]",
+    ]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with Study.open(tmp_path / "study.sqlite") as study:
+        records = [t.record for t in study.finished()]
+    assert len(records) == 2
+    assert all(r.status in ("complete", "silent_stopped", "failed") for r in records)
+    assert all("silent" in r.constraints for r in records if r.informative)
+    assert (tmp_path / "convergence.png").stat().st_size > 0
+    assert "trials silent" in done.stdout
