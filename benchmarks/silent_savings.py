@@ -174,18 +174,22 @@ def plot(rows: list[dict], name: str, title: str, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4))
     stopped = np.array([r[f"{name}_stopped"] == "1" for r in rows])
     cost = np.array([float(r["cost_s"]) for r in rows])
+    setup = np.array([float(r["first_batch_s"] or r["cost_s"]) for r in rows])
     with_detector = np.array([float(r[f"{name}_stop_time_s"]) if s else c for r, s, c in zip(rows, stopped, cost)])
-    for x, values in enumerate((cost, with_detector)):
+    bars = {"wall,\nwithout": cost, "wall,\nwith": with_detector,
+            "after setup,\nwithout": cost - setup, "after setup,\nwith": with_detector - setup}
+    for x, values in enumerate(bars.values()):
         kept, silent = values[~stopped].sum(), values[stopped].sum()
         left.bar(x, kept, color="tab:blue", label="kept" if x == 0 else None)
         left.bar(x, silent, bottom=kept, color="tab:red", label="stopped as silent" if x == 0 else None)
-        left.text(x, kept + silent, f"silent {silent / (kept + silent):.0%}", ha="center", va="bottom")
-    left.set_xticks([0, 1], ["without detector", "with detector"])
-    left.set_ylabel("total wall time of all trials (s)")
-    left.legend()
+        left.text(x, kept + silent, f"silent {silent / (kept + silent):.1%}", ha="center", va="bottom", fontsize=8)
+    left.set_xticks(range(len(bars)), list(bars), fontsize=8)
+    left.set_ylabel("summed over all trials (s)")
+    left.set_title("compute without / with the detector", fontsize=9)
+    left.legend(fontsize=8)
     accuracy = np.array([float(r["accuracy"]) if r["accuracy"] else np.nan for r in rows])
     fraction = np.array([float(r[f"{name}_silent_fraction"]) if r[f"{name}_silent_fraction"] else np.nan for r in rows])
     right.scatter(fraction[~stopped], accuracy[~stopped], c="tab:blue", s=18, label="kept")
