@@ -1,5 +1,7 @@
 """evaluate(): real trials end as records (complete, silent, pruned, failed); bad configs raise."""
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -148,3 +150,13 @@ def test_a_flat_sg_point_maps_onto_model_and_trainer_configs():
     assert run.model.hidden == (32, 32) and run.model.surrogate.q == 3.0
     assert run.model.neuron.theta == 0.5 and run.trainer.lr == 1e-3
     assert run.data_options == {"max_rate": 0.2}
+
+
+def test_trial_objective_checks_its_base_config_once_and_pickles_for_workers(monkeypatch):
+    with pytest.raises(ValueError, match="unknown key"):
+        ev.TrialObjective({"trainer": "sg", "epochs": 3})
+    objective = pickle.loads(pickle.dumps(ev.TrialObjective({"trainer": "stdp", "silent": "mnist_stdp"})))
+    seen = []
+    monkeypatch.setattr(ev, "evaluate", lambda config: seen.append(config) or "record")
+    assert objective({"n_neurons": 10}) == "record"
+    assert seen == [{"trainer": "stdp", "silent": "mnist_stdp", "params": {"n_neurons": 10}}]
