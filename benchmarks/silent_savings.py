@@ -113,7 +113,7 @@ def run_trials(trainer: str, configs: list[dict], detectors: list[Detector], ext
             row.update({f"{name}_{key}": v for key, v in replay(detector, recorder.counts, recorder.times).items()})
         rows.append(row)
         names = [detector_name(*d) for d in detectors[:2]]
-        stops = " ".join(f"{n}:{'STOP@' + str(row[f'{n}_stop_samples']) if row[f'{n}_stopped'] else 'run'}" for n in names)
+        stops = " ".join(f"{n}:" + (f"STOP@{row[f'{n}_stop_samples']}" if row[f"{n}_stopped"] else "run") for n in names)
         print(f"[{trainer} {i + 1}/{len(configs)}] {record.status:8s} acc={row['accuracy']!s:.5} "
               f"cost={record.cost_s:6.2f}s {stops}", flush=True)
     return rows
@@ -164,7 +164,7 @@ def summarize(rows: list[dict], name: str) -> dict[str, float]:
         "false_stop_trials": [int(r["trial"]) for r in false],
         "best_stopped_accuracy": max(map(accuracy, stopped), default=float("nan")),
         "best_accuracy": max(map(accuracy, rows), default=float("nan")),
-        "mean_stop_samples": float(np.mean([float(r[f"{name}_stop_samples"]) for r in stopped])) if stopped else float("nan"),
+        "mean_stop_samples": float(np.mean([float(r[f"{name}_stop_samples"]) for r in stopped] or [np.nan])),
     }
 
 

@@ -180,7 +180,8 @@ def _validate(config: Mapping[str, Any]) -> _Trial:
     _require(trainer in TRAINERS, f"trainer must be one of {list(TRAINERS)}, got {trainer!r}")
     foreign = sorted(set(config) & set(_TRAINER_KEYS) - {k for k, t in _TRAINER_KEYS.items() if t == trainer})
     _require(not foreign, f"key(s) {foreign} do not apply to trainer {trainer!r}")
-    _require(isinstance(config.get("progress", False), bool), f"progress must be a bool, got {config.get('progress')!r}")
+    progress = config.get("progress", False)
+    _require(isinstance(progress, bool), f"progress must be a bool, got {progress!r}")
     params = config.get("params", {})
     _require(isinstance(params, Mapping), f"params must be a dict, got {type(params).__name__}")
     for key in ("seed", "data_seed"):
@@ -196,7 +197,8 @@ def _validate(config: Mapping[str, Any]) -> _Trial:
         stoppers += _activity_guard(config.get("activity"))
     except (TypeError, ValueError) as error:
         message = str(error)
-        raise ValueError(message if message.startswith("bad evaluate() config") else f"bad evaluate() config: {message}") from error
+        prefix = "" if message.startswith("bad evaluate() config") else "bad evaluate() config: "
+        raise ValueError(prefix + message) from error
     return _Trial(params, run, stoppers, budget)
 
 

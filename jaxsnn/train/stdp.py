@@ -468,5 +468,6 @@ def load_mnist(root: str | Path) -> tuple[ImageDataset, ImageDataset]:
         labels = read_idx(_find(root, label_file))
         if images.ndim != 3 or labels.shape != images.shape[:1]:
             raise DatasetCorruptError(f"MNIST {split}: images {images.shape} and labels {labels.shape} do not match")
-        splits.append(ImageDataset(images[:, None].astype(np.float32) / 255.0, labels.astype(np.int32), 10, f"mnist-{split}"))
+        scaled = images[:, None].astype(np.float32) / 255.0
+        splits.append(ImageDataset(scaled, labels.astype(np.int32), 10, f"mnist-{split}"))
     return splits[0], splits[1]
