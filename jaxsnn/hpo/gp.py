@@ -357,9 +357,9 @@ def _assemble(hyper: Hyper, X: np.ndarray, y_std: np.ndarray, loc: float, scale:
 
 def _check_data(X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     X = np.asarray(X, dtype=np.float64)
-    Y = np.asarray(Y, dtype=np.float64).reshape(len(X), -1)
     if len(X) == 0:
         raise ValueError("cannot fit a GP to zero observations")
+    Y = np.asarray(Y, dtype=np.float64).reshape(len(X), -1)
     if not np.all(np.isfinite(Y)):
         raise ValueError("GP targets must be finite")
     return X, Y

@@ -47,14 +47,23 @@ def pareto_front(records: Sequence[EvaluationRecord], objectives: Mapping[str, s
 
 
 def _cells(front: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Grid cells above ``ref``: lower corners, upper corners (``inf`` on the open side), dominated flag."""
+    """Grid cells above ``ref``: lower corners, upper corners (``inf`` on the open side), dominated flag.
+
+    A cell is dominated iff some front point is >= its upper corner; marking the cell just below
+    each point and taking a reverse cumulative OR along every axis finds them all in O(#cells).
+    """
     front = front[np.all(front > ref, axis=1)]
+    m = len(ref)
     axes = [np.concatenate([np.unique(np.concatenate([[r], front[:, j]])), [np.inf]]) for j, r in enumerate(ref)]
-    index = np.stack(np.meshgrid(*[np.arange(len(a) - 1) for a in axes], indexing="ij"), -1).reshape(-1, len(ref))
-    lower = np.stack([axes[j][index[:, j]] for j in range(len(ref))], axis=1)
-    upper = np.stack([axes[j][index[:, j] + 1] for j in range(len(ref))], axis=1)
-    dominated = np.any(np.all(front[None, :, :] >= upper[:, None, :], axis=-1), axis=1) if len(front) else np.zeros(len(lower), bool)
-    return lower, upper, dominated
+    dominated = np.zeros(tuple(len(a) - 1 for a in axes), dtype=bool)
+    if len(front):
+        dominated[tuple(np.searchsorted(axes[j], front[:, j]) - 1 for j in range(m))] = True
+    for axis in range(m):
+        dominated = np.flip(np.logical_or.accumulate(np.flip(dominated, axis), axis=axis), axis)
+    index = np.stack(np.meshgrid(*[np.arange(len(a) - 1) for a in axes], indexing="ij"), -1).reshape(-1, m)
+    lower = np.stack([axes[j][index[:, j]] for j in range(m)], axis=1)
+    upper = np.stack([axes[j][index[:, j] + 1] for j in range(m)], axis=1)
+    return lower, upper, dominated.reshape(-1)
 
 
 def hypervolume(Y: np.ndarray, ref: np.ndarray) -> float:
@@ -112,7 +121,7 @@ class MOBO(BayesianOptimizer):
       objectives normalised to ``[0, 1]``, weights drawn uniformly from the simplex at each ask,
       and maximise constrained log-EI of one GP on that (Knowles 2006). Any number of objectives.
     - ``ref_point``: hypervolume reference ``{objective: value}`` in the objectives' own units;
-      by default the worst feasible value of each objective minus 10 % of its range.
+      by default the nadir of the current feasible front minus 10 % of the front's range.
     - ``n_mc``: quasi-Monte Carlo samples for EHVI (64).
 
     Pending points are fantasised: their predicted objectives join the front when predicted
@@ -146,9 +155,10 @@ class MOBO(BayesianOptimizer):
         """The hypervolume reference point (maximisation form)."""
         if self.ref_point is not None:
             return self.ref_point
-        feasible = Y[violation(C) <= 0] if len(Y) else Y
+        feasible = Y[violation(C) <= 0]
         base = feasible if len(feasible) else Y
-        low, high = base.min(axis=0), base.max(axis=0)
+        front = base[non_dominated(base)]
+        low, high = front.min(axis=0), front.max(axis=0)
         return low - 0.1 * np.maximum(high - low, 1e-6 * np.maximum(np.abs(low), 1.0))
 
     def propose(self, X: np.ndarray, Y: np.ndarray, C: np.ndarray, X_pending: np.ndarray,

@@ -133,10 +133,15 @@ class SCBO(BayesianOptimizer):
         if self._n_informative > self.n_initial:  # the initial design is not the region's doing
             self.region.update(success)
 
+    @staticmethod
+    def centre(X: np.ndarray, Y: np.ndarray, C: np.ndarray) -> np.ndarray:
+        """Trust-region centre: the best feasible point, else the one of least positive violation."""
+        return X[feasibility_order(Y[:, 0], C)[0]]
+
     def propose(self, X: np.ndarray, Y: np.ndarray, C: np.ndarray, X_pending: np.ndarray,
                 rng: np.random.Generator) -> np.ndarray:
         gps = [believe(g, X_pending) for g in self.models(X, np.column_stack([Y, C]))]
-        centre = X[feasibility_order(Y[:, 0], C)[0]]
+        centre = self.centre(X, Y, C)
         lengthscale = np.asarray(gps[0].hyper.lengthscale).mean(axis=0)
         lb, ub = self.region.bounds(centre, lengthscale)
 

@@ -1,0 +1,104 @@
+"""Acquisitions: stable log-EI, constrained log-EI edge cases, feasibility ranking, the optimiser."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+from jaxsnn.hpo.acquisition import (
+    best_feasible,
+    constrained_log_ei,
+    feasibility_order,
+    log_ei,
+    log_h,
+    maximize,
+    total_log_pof,
+    violation,
+)
+from jaxsnn.hpo.gp import fit_gps
+from jaxsnn.hpo.space import CategoricalParam, FloatParam, Space
+
+
+def test_log_h_matches_closed_form_and_stays_finite_far_out():
+    with jax.enable_x64(True):
+        z = np.linspace(-8.0, 5.0, 200)
+        np.testing.assert_allclose(log_h(jnp.asarray(z)), np.log(norm.pdf(z) + z * norm.cdf(z)), rtol=1e-9)
+        far = jnp.asarray([-1e12, -1e9, -1e5, -300.0, -40.0, -1.0 - 1e-9, -1.0, 40.0])
+        values = np.asarray(log_h(far))
+        grads = np.asarray(jax.vmap(jax.grad(log_h))(far))
+    assert np.all(np.isfinite(values)) and np.all(np.isfinite(grads))
+    assert np.all(np.diff(values) > 0)  # h is increasing
+    assert values[3] == pytest.approx(-0.5 * 300**2 - 0.5 * np.log(2 * np.pi) - 2 * np.log(300), rel=1e-6)
+
+
+def test_log_ei_equals_log_of_analytic_ei():
+    mean, var, best = np.array([0.0, 1.0, -2.0]), np.array([1.0, 0.25, 4.0]), 0.5
+    s = np.sqrt(var)
+    z = (mean - best) / s
+    with jax.enable_x64(True):
+        ours = np.asarray(log_ei(jnp.asarray(mean), jnp.asarray(var), best))
+    np.testing.assert_allclose(ours, np.log(s * (norm.pdf(z) + z * norm.cdf(z))), rtol=1e-10)
+
+
+def test_violation_sums_positive_parts_and_ranking_is_feasible_first():
+    C = np.array([[-100.0, 0.5], [0.1, 0.1], [-1.0, -1.0], [-2.0, -0.5]])
+    np.testing.assert_allclose(violation(C), [0.5, 0.2, 0.0, 0.0])
+    y = np.array([10.0, 5.0, 1.0, 2.0])
+    assert list(feasibility_order(y, C)) == [3, 2, 1, 0]
+    assert best_feasible(y, C) == (2.0, True)
+    assert best_feasible(y[:2], C[:2])[1] is False
+
+
+@pytest.fixture(scope="module")
+def infeasible_models():
+    """1-D data on [0.5, 1] only, all violating ``c(x) = x - 0.3 <= 0``."""
+    X = np.linspace(0.5, 1.0, 8)[:, None]
+    y = np.sin(5 * X[:, 0])
+    c = X[:, 0] - 0.3
+    objective, constraint = fit_gps(X, np.c_[y, c], jax.random.PRNGKey(0))
+    return objective, constraint, y, c
+
+
+def test_no_feasible_point_gives_finite_log_pof_preferring_feasible_region(infeasible_models):
+    objective, constraint, y, c = infeasible_models
+    grid = np.linspace(0.0, 1.0, 101)[:, None]
+    with jax.enable_x64(True):
+        args = (objective, (constraint,), jnp.asarray(0.0), jnp.asarray(False))
+        acq = np.asarray(constrained_log_ei(args, jnp.asarray(grid)))
+        lpof = np.asarray(total_log_pof((constraint,), jnp.asarray(grid)))
+        grad = np.asarray(jax.grad(lambda X: constrained_log_ei(args, X).sum())(jnp.asarray(grid)))
+    assert np.all(np.isfinite(acq)) and np.all(np.isfinite(grad))
+    np.testing.assert_allclose(acq, lpof)
+    assert grid[np.argmax(acq), 0] < 0.3  # the predicted feasible side
+    assert acq[-1] < -5  # deep in the violated region: very unlikely feasible, still finite
+
+
+def test_all_feasible_equals_unconstrained_log_ei():
+    X = np.linspace(0.0, 1.0, 8)[:, None]
+    y = np.sin(5 * X[:, 0])
+    c = -100.0 - X[:, 0]  # satisfied everywhere, by far
+    objective, constraint = fit_gps(X, np.c_[y, c], jax.random.PRNGKey(1))
+    grid = jnp.asarray(np.linspace(0.0, 1.0, 51)[:, None])
+    with jax.enable_x64(True):
+        best = jnp.asarray(y.max())
+        constrained = constrained_log_ei((objective, (constraint,), best, jnp.asarray(True)), grid)
+        plain = constrained_log_ei((objective, (), best, jnp.asarray(True)), grid)
+    np.testing.assert_allclose(constrained, plain, atol=1e-9)
+    assert np.all(np.isfinite(np.asarray(plain)))
+
+
+def _negative_distance(target, X):
+    """A known acquisition: maximal at ``target``."""
+    return -jnp.sum((X - target) ** 2, axis=-1)
+
+
+def test_maximize_returns_valid_points_best_first():
+    space = Space([FloatParam("a", 0.0, 1.0), CategoricalParam("c", ("x", "y", "z")), FloatParam("b", 0.0, 1.0)])
+    target = space.encode({"a": 0.37, "c": "z", "b": 0.81})
+    X, values = maximize(_negative_distance, jnp.asarray(target), space, np.random.default_rng(0),
+                         anchors=np.zeros((0, space.dim)))
+    assert np.all(np.diff(values) <= 0)
+    np.testing.assert_allclose(space.project(X[:50]), X[:50])
+    best = space.decode(X[0])
+    assert best["c"] == "z" and best["a"] == pytest.approx(0.37, abs=1e-3) and best["b"] == pytest.approx(0.81, abs=1e-3)

@@ -1,0 +1,210 @@
+"""Optimizers: configuration errors, bookkeeping, resuming, fantasies, SCBO regions, convergence."""
+
+import math
+
+import numpy as np
+import pytest
+
+from jaxsnn.hpo import CategoricalParam, Condition, FloatParam, IntParam, Space, make_optimizer
+from jaxsnn.hpo.moo import hypervolume, non_dominated, pareto_front
+from jaxsnn.hpo.problems import PROBLEMS, QUADRATIC2D, Problem
+from jaxsnn.hpo.scbo import SCBO, TrustRegion
+from jaxsnn.record import EvaluationRecord
+
+SPACE = QUADRATIC2D.space
+
+
+def run(opt, problem: Problem, n: int) -> list[EvaluationRecord]:
+    records = []
+    for _ in range(n):
+        record = problem.evaluate(opt.ask())
+        opt.tell(record)
+        records.append(record)
+    return records
+
+
+def best_feasible_value(records, name="f"):
+    return min((r.objectives[name] for r in records if r.feasible), default=math.inf)
+
+
+# --- configuration ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(name="cmaes"), "unknown optimizer 'cmaes'; valid: random, logei, scbo, mobo"),
+        (dict(objectives={"f": "maximize"}), "direction must be 'max' or 'min'"),
+        (dict(objectives={}), "non-empty dict"),
+        (dict(constraints="c"), "sequence of names"),
+        (dict(constraints=("c", "c")), "duplicate constraint names"),
+        (dict(name="logei", bogus=1), r"unknown options \['bogus'\].*n_initial"),
+        (dict(name="random", n_initial=3), "unknown options"),
+        (dict(name="scbo", objectives={"f": "min", "g": "max"}), "use 'mobo'"),
+        (dict(name="mobo"), "at least two objectives"),
+        (dict(name="logei", gp="vi"), "inference"),
+    ],
+)
+def test_bad_configurations_raise_clear_errors(kwargs, match):
+    args = dict(name="logei", space=SPACE, objectives={"f": "min"}, constraints=("c",)) | kwargs
+    with pytest.raises(ValueError, match=match):
+        make_optimizer(**args)
+
+
+def test_records_must_match_the_declared_spec():
+    opt = make_optimizer("logei", SPACE, {"f": "min"}, ["c"])
+    params = {"x0": 0.0, "x1": 0.0}
+    with pytest.raises(ValueError, match="lacks declared"):
+        opt.tell(EvaluationRecord(params, {"f": 1.0}))
+    with pytest.raises(ValueError, match="undeclared constraints"):
+        opt.tell(EvaluationRecord(params, {"f": 1.0}, {"c": 0.0, "silent": 1.0}))
+    with pytest.raises(ValueError, match="outside"):
+        opt.tell(EvaluationRecord({"x0": 5.0, "x1": 0.0}, {"f": 1.0}, {"c": 0.0}))
+    opt.tell(EvaluationRecord(params, {}, status="failed", error="CUDA OOM"))  # no values needed
+
+
+# --- bookkeeping shared by all optimizers -------------------------------------------------------
+def test_random_search_never_repeats_and_resumes_identically():
+    space = Space([CategoricalParam("a", ("p", "q")), IntParam("n", 0, 2)])  # only 6 points
+    opt = make_optimizer("random", space, {"f": "max"}, seed=3)
+    seen = []
+    for _ in range(6):
+        p = opt.ask()
+        assert p not in seen
+        seen.append(p)
+        opt.tell(EvaluationRecord(p, {"f": 0.0}))
+    again = make_optimizer("random", space, {"f": "max"}, seed=3)
+    for r in opt.records:
+        again.tell(r)
+    assert again.ask() == opt.ask()  # exhausted space: repeats, but deterministically
+
+
+def test_failed_and_silent_records_reach_the_optimizer_correctly():
+    opt = make_optimizer("logei", SPACE, {"f": "min"}, ["c"], n_initial=3)
+    opt.tell(EvaluationRecord({"x0": 0.1, "x1": 0.1}, {}, status="failed", error="crash"))
+    opt.tell(EvaluationRecord({"x0": 0.2, "x1": 0.2}, {"f": 9.0}, {"c": 0.4}, status="silent_stopped"))
+    X, Y, C = opt.data()
+    assert len(X) == 1 and Y[0, 0] == -9.0 and C[0, 0] == 0.4  # silent kept, failed left out
+    for _ in range(4):  # design + model phases alike never re-propose the failed point
+        p = opt.ask()
+        assert p != {"x0": 0.1, "x1": 0.1}
+        opt.tell(QUADRATIC2D.evaluate(p))
+
+
+@pytest.mark.parametrize("name", ["logei", "scbo"])
+def test_resuming_from_records_reproduces_the_next_proposal(name):
+    opt = make_optimizer(name, SPACE, {"f": "min"}, ["c"], seed=5, n_initial=4)
+    run(opt, QUADRATIC2D, 7)
+    resumed = make_optimizer(name, SPACE, {"f": "min"}, ["c"], seed=5, n_initial=4)
+    for r in opt.records:
+        resumed.tell(r)
+    assert resumed.ask() == opt.ask()
+
+
+@pytest.mark.parametrize("name", ["logei", "scbo"])
+def test_pending_point_is_fantasised_so_workers_do_not_collide(name):
+    opt = make_optimizer(name, SPACE, {"f": "min"}, ["c"], seed=1, n_initial=5)
+    run(opt, QUADRATIC2D, 10)
+    first = opt.ask()
+    second = opt.ask(pending=[first])
+    distance = np.linalg.norm(SPACE.encode(first) - SPACE.encode(second))
+    assert distance > 1e-3, (first, second)
+
+
+# --- SCBO specifics -----------------------------------------------------------------------------
+def test_scbo_centre_is_best_feasible_else_least_positive_violation():
+    X = np.array([[0.1, 0.1], [0.5, 0.5], [0.9, 0.9]])
+    Y = np.array([[10.0], [1.0], [0.0]])  # maximised
+    C_none = np.array([[-100.0, 0.5], [0.1, 0.1], [3.0, -1.0]])  # raw sums: -99.5, 0.2, 2.0
+    np.testing.assert_array_equal(SCBO.centre(X, Y, C_none), X[1])
+    C_some = np.array([[0.3, 0.0], [-1.0, -1.0], [-1.0, -2.0]])  # the best objective is infeasible
+    np.testing.assert_array_equal(SCBO.centre(X, Y, C_some), X[1])
+
+
+def test_scbo_proposes_inside_the_trust_region_around_the_centre():
+    opt = make_optimizer("scbo", SPACE, {"f": "min"}, ["c"], seed=2, n_initial=6)
+    run(opt, QUADRATIC2D, 6)
+    opt.region.length = 0.1
+    X, Y, C = opt.data()
+    centre = SCBO.centre(X, Y, C)
+    lengthscale = np.asarray(opt.models(X, np.column_stack([Y, C]))[0].hyper.lengthscale)[0]
+    lb, ub = opt.region.bounds(centre, lengthscale)
+    assert np.prod(ub - lb) <= 0.1**2 + 1e-12  # the box keeps TuRBO's volume
+    x = SPACE.encode(opt.ask())
+    assert np.all((lb - 1e-9 <= x) & (x <= ub + 1e-9))
+
+
+def test_trust_region_expands_shrinks_and_restarts():
+    tr = TrustRegion(success_tolerance=2, failure_tolerance=2)
+    tr.update(True), tr.update(True)
+    assert tr.length == pytest.approx(1.6)
+    for _ in range(2 * 8):
+        tr.update(False)
+    assert tr.restarts == 1 and tr.length == pytest.approx(0.8)
+    with pytest.raises(ValueError):
+        TrustRegion(length_min=1.0)
+
+
+# --- convergence on problems with known optima --------------------------------------------------
+@pytest.mark.parametrize("name", ["logei", "scbo"])
+def test_finds_constrained_optimum_of_quadratic(name):
+    opt = make_optimizer(name, SPACE, {"f": "min"}, ["c"], seed=0)
+    records = run(opt, QUADRATIC2D, 35)
+    assert best_feasible_value(records) < QUADRATIC2D.optimum + 0.01
+
+
+def test_logei_handles_mixed_conditional_space():
+    space = Space([
+        CategoricalParam("kind", ("flat", "bowl")),
+        FloatParam("x", 1e-3, 1.0, log=True, condition=Condition("kind", ("bowl",))),
+        IntParam("n", 0, 8),
+    ])
+
+    def fn(p):
+        core = (math.log10(p["x"]) + 2.0) ** 2 if p["kind"] == "bowl" else 1.5  # best at x = 0.01
+        return {"f": core + 0.1 * (p["n"] - 3) ** 2}, {}
+
+    problem = Problem("mixed", space, {"f": "min"}, (), fn, optimum=0.0)
+    opt = make_optimizer("logei", space, {"f": "min"}, seed=0, n_initial=6)
+    records = run(opt, problem, 30)
+    best = min(records, key=lambda r: r.objectives["f"])
+    assert best.params["kind"] == "bowl" and best.params["n"] == 3
+    assert best.objectives["f"] < 0.05
+
+
+# --- several objectives -------------------------------------------------------------------------
+def test_pareto_front_and_hypervolume_on_known_sets():
+    front = np.array([[1.0, 3.0], [2.0, 2.0], [3.0, 1.0], [1.5, 1.5]])  # maximised; last dominated
+    np.testing.assert_array_equal(non_dominated(front), [True, True, True, False])
+    assert hypervolume(front, np.zeros(2)) == pytest.approx(3 + 2 + 1)
+    assert hypervolume(np.array([[1.0, 1.0, 1.0]]), np.zeros(3)) == pytest.approx(1.0)
+    records = [
+        EvaluationRecord({"x0": 0.0, "x1": 0.0}, {"a": 1.0, "b": 1.0}, {"c": -1.0}),
+        EvaluationRecord({"x0": 0.0, "x1": 0.0}, {"a": 2.0, "b": 2.0}, {"c": -1.0}),  # dominated (both min)
+        EvaluationRecord({"x0": 0.0, "x1": 0.0}, {"a": 0.5, "b": 0.5}, {"c": 1.0}),  # infeasible
+        EvaluationRecord({"x0": 0.0, "x1": 0.0}, {"a": 0.5, "b": 3.0}, {"c": -1.0}),
+    ]
+    kept = pareto_front(records, {"a": "min", "b": "min"})
+    assert kept == [records[0], records[3]]
+
+
+def _two_objective(p):
+    x, y = p["x0"], p["x1"]
+    return {"f1": x**2 + 0.1 * y, "f2": (x - 1.0) ** 2 + 0.1 * y}, {"c": 0.2 - x}  # front: x in [0.2, 1], y = 0
+
+
+TWO_OBJECTIVE = Problem("two", Space([FloatParam("x0", -0.5, 1.5), FloatParam("x1", 0.0, 1.0)]),
+                        {"f1": "min", "f2": "min"}, ("c",), _two_objective)
+
+
+@pytest.mark.parametrize("parego", [False, True])
+def test_mobo_returns_a_good_feasible_non_dominated_front(parego):
+    ref = {"f1": 3.0, "f2": 3.0}
+    opt = make_optimizer("mobo", TWO_OBJECTIVE.space, TWO_OBJECTIVE.objectives, ["c"], seed=0,
+                         n_initial=5, parego=parego, ref_point=ref)
+    records = run(opt, TWO_OBJECTIVE, 20)
+    front = pareto_front(records, TWO_OBJECTIVE.objectives)
+    Y = -np.array([[r.objectives["f1"], r.objectives["f2"]] for r in front])
+    assert all(r.feasible for r in front) and non_dominated(Y).all()
+    # true front: (x^2, (x-1)^2) for x in [0.2, 1]; its hypervolume w.r.t. (3, 3) is about 8.74
+    xs = np.linspace(0.2, 1.0, 401)
+    best = hypervolume(-np.c_[xs**2, (xs - 1) ** 2], -np.array([3.0, 3.0]))
+    assert hypervolume(Y, -np.array([3.0, 3.0])) > 0.95 * best
