@@ -457,10 +457,23 @@ class DaskExecutor(Executor):
                 self.client.run(os.kill, pid, signal.SIGKILL, workers=[address], nanny=True)
             except Exception as e:  # no nanny, or the worker went away meanwhile
                 print(f"jaxsnn: could not stop dask worker {address}: {e!r}", file=sys.stderr)
+        self._await_removal(running_on)
         with self._lock:
             if not future.done():
                 future.set_exception(WorkerDied(f"dask task {task.key} aborted by the driver"))
         return True
+
+    def _await_removal(self, addresses: list[str], limit_s: float = 10.0) -> None:
+        """Block until the scheduler has dropped the killed workers.
+
+        Until it notices a death, the scheduler still sees the worker as idle and may hand it
+        the next trial, which would then die with it: an innocent trial recorded as failed.
+        """
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            if not set(addresses) & set(self.client.scheduler_info()["workers"]):
+                return
+            time.sleep(0.05)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._lock:
