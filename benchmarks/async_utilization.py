@@ -77,6 +77,25 @@ class TimedAsks:
         self.inner.tell(record)
 
 
+def warm_up_jit(optimizer_name: str, n_trials: int, n_workers: int) -> float:
+    """Compile the optimizer's JAX code for every padded data size the runs will meet.
+
+    Otherwise the first GP run in the process pays every compilation and the runs after it
+    none, and comparing them would measure the order. Returns the seconds spent.
+    """
+    from jaxsnn.hpo.optimizers import make_optimizer
+
+    start = time.perf_counter()
+    opt = make_optimizer(optimizer_name, SPACE, {"score": "max"}, ["silent"], seed=1)
+    points = SPACE.sample(np.random.default_rng(1), n_trials + 2 * n_workers)
+    for n in range(0, n_trials + 1, 2):
+        while len(opt.records) < n:
+            opt.tell(simulated_trial(points[len(opt.records)], 0.0, 0.0))
+        for n_pending in (n_workers - 1, n_workers):
+            opt.ask(points[len(points) - n_pending:])
+    return time.perf_counter() - start
+
+
 def run_batched(study: Study, objective, executor, n_trials: int, n_workers: int, optimizer) -> None:
     """The synchronous baseline: ask a batch, evaluate it, wait for the slowest, tell, repeat."""
     told = 0
@@ -171,6 +190,7 @@ def main() -> None:
     parser.add_argument("--sigma", type=float, default=0.5, help="log-sd of the trial time")
     parser.add_argument("--gp", default="logei", help="GP optimizer for the ask-latency run ('' to skip)")
     parser.add_argument("--gp-trials", type=int, default=48)
+    parser.add_argument("--gp-repeats", type=int, default=2, help="runs of each GP variant, alternating")
     parser.add_argument("--gp-median-s", type=float, default=10.0,
                         help="median trial time of the GP run: a GP ask takes ~0.5-2 s, so 0.5 s trials "
                              "would measure nothing but the ask; real SNN trials take minutes")
@@ -183,7 +203,12 @@ def main() -> None:
     if args.gp:
         try:
             make_optimizer(args.gp, SPACE, {"score": "max"}, ["silent"])
-            runs += [(f"async-{args.gp}", "async", args.gp), (f"async-{args.gp}-no-ask-ahead", "no-ask-ahead", args.gp)]
+            # Alternate the order: the shared machine's load drifts during minutes-long runs.
+            pair = [(f"async-{args.gp}", "async"), (f"async-{args.gp}-no-ask-ahead", "no-ask-ahead")]
+            for r in range(args.gp_repeats):
+                runs += [(f"{name}#{r + 1}", mode, args.gp) for name, mode in (pair if r % 2 == 0 else pair[::-1])]
+            print(f"compiling {args.gp} for up to {args.gp_trials} records: "
+                  f"{warm_up_jit(args.gp, args.gp_trials, args.workers):.0f} s")
         except ValueError as e:
             print(f"skipping the GP run: {e}")
 
