@@ -7,7 +7,7 @@ import pytest
 
 from jaxsnn.hpo import CategoricalParam, Condition, FloatParam, IntParam, Space, make_optimizer
 from jaxsnn.hpo.moo import hypervolume, non_dominated, pareto_front
-from jaxsnn.hpo.problems import PROBLEMS, QUADRATIC2D, Problem
+from jaxsnn.hpo.problems import QUADRATIC2D, Problem
 from jaxsnn.hpo.scbo import SCBO, TrustRegion
 from jaxsnn.record import EvaluationRecord
 

@@ -21,7 +21,7 @@ import numpy as np
 import scipy.stats
 
 from jaxsnn.hpo.acquisition import feasibility_order, maximize, total_log_pof, violation
-from jaxsnn.hpo.gp import GP, believe, fit_gps, predict, predict_samples
+from jaxsnn.hpo.gp import believe, fit_gps, predict, predict_samples
 from jaxsnn.hpo.optimizers import BayesianOptimizer, propose_logei
 from jaxsnn.hpo.space import Space
 from jaxsnn.record import EvaluationRecord

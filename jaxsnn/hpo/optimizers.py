@@ -2,9 +2,12 @@
 
 Resuming: an optimizer holds no state that is not a function of ``(constructor arguments, the
 sequence of told records)``. Randomness in ``ask`` is seeded from ``(seed, number of records told,
-number of pending points)``, and model fits are recomputed from the records. Constructing an
-optimizer with the same seed and telling it the stored records in order therefore reproduces the
-state it had, and the next ``ask`` proposes what the original would have proposed.
+number of pending points)``; GP hyperparameters follow a refit schedule over the record prefix
+(:class:`~jaxsnn.hpo.gp.ScheduledGPs`); SCBO's trust region is updated in ``tell``. Constructing
+an optimizer with the same seed and options and telling it the stored records in order therefore
+reproduces the state it had, and the next ``ask`` with the same pending points proposes what the
+original would have proposed (the first ask after a resume replays the refit schedule, a few
+seconds for a few hundred records). Nothing else needs to be stored.
 """
 
 from __future__ import annotations
