@@ -2,15 +2,21 @@
 
     python experiments/hpo.py                          # SG/LIF network on embedded digits
     python experiments/hpo.py hpo=silent_stdp          # Diehl & Cook STDP network
+    python experiments/hpo.py hpo=slayer_moo           # SLAYER: accuracy / training time / latency
+    python experiments/hpo.py hpo=hybrid_moo           # HYBRID: accuracy / time steps / training time
     python experiments/hpo.py study=<path>/study.sqlite  # resume: no finished trial is redone
 
 Every trial ends as an evaluation record in a SQLite study inside the Hydra run directory;
 silent networks are stopped early by the detector and kept as constraint data. At the end the
-ranked results table is printed and convergence / feasibility (/ Pareto) plots are saved.
+ranked results table (and with several objectives the Pareto front) is printed and convergence /
+feasibility (/ Pareto) plots are saved. A preset with a ``reference`` then trains that documented
+default once and shows it beside the front point its rule picks (``jaxsnn.experiments.pareto``);
+the comparison is kept in ``reference.json`` beside the study.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import hydra
@@ -18,6 +24,8 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from jaxsnn.evaluate import TrialObjective
+from jaxsnn.experiments.pareto import Reference, savings_rows, select
+from jaxsnn.experiments.tables import rich_table
 from jaxsnn.hpo.executors import make_executor
 from jaxsnn.hpo.loop import run_study
 from jaxsnn.hpo.report import print_results, save_plots
@@ -36,11 +44,32 @@ def silent_summary(study: Study) -> str:
     )
 
 
+def compare_with_reference(study: Study, objective: TrialObjective, rule: Reference, folder: Path,
+                           console: Console) -> None:
+    """Train the reference once (alone, after the study), pick the front point ``rule`` asks for,
+    print both with the factors saved and write them to ``reference.json``."""
+    console.print(f"training the reference {rule.params or '(trainer defaults)'} ...")
+    reference = objective(dict(rule.params))
+    front = {t.id: t.record for t in study.pareto_front()}
+    chosen = select(list(front.values()), reference, rule) if reference.informative else None
+    chosen_id = next((i for i, r in front.items() if r is chosen), None)
+    headers, rows = savings_rows(reference, chosen, list(study.objectives))
+    console.print(rich_table(headers, rows, f"reference vs the front point of lowest {rule.minimize} "
+                             f"within {rule.max_accuracy_drop:g} accuracy (trial {chosen_id})"))  # fmt: skip
+    summary = {"rule": {"minimize": rule.minimize, "max_accuracy_drop": rule.max_accuracy_drop},
+               "reference": json.loads(reference.to_json()), "chosen_trial": chosen_id,
+               "chosen": None if chosen is None else json.loads(chosen.to_json())}  # fmt: skip
+    (folder / "reference.json").write_text(json.dumps(summary, indent=1, allow_nan=True))
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="hpo")
 def main(cfg: DictConfig) -> float:
     spec = OmegaConf.to_container(cfg.hpo, resolve=True)
-    space = search_space(spec["trainer"], **{k: tuple(v) for k, v in spec["bounds"].items()})
+    space = search_space(spec["trainer"], spec["exclude"], **{k: tuple(v) for k, v in spec["bounds"].items()})
     objective = TrialObjective({"trainer": spec["trainer"], **spec["evaluation"]})
+    rule = None if spec["reference"] is None else Reference.from_dict(spec["reference"], spec["objectives"])
+    if rule is not None:
+        objective.check(rule.params)  # a typo in the reference fails now, not after the study
     study = Study.create(
         cfg.study,
         space,
@@ -62,8 +91,10 @@ def main(cfg: DictConfig) -> float:
     plots = save_plots(study, Path(cfg.study).parent)
     console.print(silent_summary(study))
     console.print(f"study: {cfg.study}\nplots: {', '.join(str(p) for p in plots)}")
-    best = study.best()
+    if rule is not None:
+        compare_with_reference(study, objective, rule, Path(cfg.study).parent, console)
     first = next(iter(spec["objectives"]))
+    best = study.best(first)
     return float("nan") if best is None else float(best.record.objectives[first])
 
 

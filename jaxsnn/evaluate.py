@@ -8,23 +8,28 @@ it becomes a ``failed`` record with the reason, and the study goes on.
 
 Config keys (only ``trainer`` is required)::
 
-    trainer        "sg" | "stdp"
+    trainer        "sg" | "stdp" | "slayer" | "hybrid"
     params         flat hyperparameters, a point of ``jaxsnn.spaces.search_space(trainer)``;
                    missing names take the trainer's defaults
-    dataset        sg: a spike dataset of ``jaxsnn.data.load_dataset`` (default "digits");
-                   stdp: "digits", "cifar10" (``load_images``) or "mnist" (IDX files in data_root)
+    dataset        sg, slayer: a spike dataset of ``jaxsnn.data.load_dataset`` (default "digits");
+                   stdp: "digits", "cifar10" (``load_images``) or "mnist" (IDX files in data_root);
+                   hybrid: "digits" or "cifar10" (``load_images``)
     data_root      folder of file-based datasets
     data_seed      split / encoding seed (default 0)
+    data_time_steps  slayer: steps of the loaded samples (default 50); the searched
+                   ``time_steps`` presents their first steps, so a shorter window is lower latency
+                   on the same data
     seed           model initialisation seed (default 0)
     silent         detector settings {"k", "p", "update_interval"[, "window", "grace"]}, a preset name of
                    ``jaxsnn.train.silent.PRESETS``, or None to disable; default: the paper's
-                   preset for the trainer ("dvs_slayer" for sg, "mnist_stdp" for stdp)
+                   preset for the trainer ("mnist_stdp" for stdp, "dvs_slayer" for the others)
     activity       None (default) or {"max_rate", "update_interval", "layer"} for ActivityGuard
     time_budget_s  None (default) or seconds: training stops at the first batch boundary past
                    the budget and the trial is recorded as failed ("time budget exceeded")
-    stdp           non-searched STDPConfig fields, e.g. {"dt_ms": 0.5, "chunk": 100}
-    backend        LIF backend of the sg trainer (default "auto")
-    progress       show a progress bar (default False)
+    stdp, slayer, hybrid  non-searched fields of that trainer's config, e.g. stdp: {"dt_ms": 0.5},
+                   slayer: {"conv_channels": [16, 32], "conv_kernels": [5, 3], "input_pool": 4}
+    backend        LIF backend of the sg and hybrid trainers (default "auto")
+    progress       show a progress bar (sg and stdp; default False)
 """
 
 from __future__ import annotations
@@ -43,20 +48,25 @@ import numpy as np
 from jaxsnn.core import BACKENDS
 from jaxsnn.data import IMAGE_DATASETS, SPIKE_DATASETS, load_dataset, load_images
 from jaxsnn.record import EvaluationRecord
-from jaxsnn.spaces import TRAINERS, sg_run, stdp_config
+from jaxsnn.spaces import TRAINERS, hybrid_config, sg_run, slayer_config, stdp_config
+from jaxsnn.train.hybrid import train_hybrid
 from jaxsnn.train.sg import train_sg
 from jaxsnn.train.silent import PRESETS, ActivityGuard, SilentNetworkDetector
+from jaxsnn.train.slayer import train_slayer
 from jaxsnn.train.stdp import load_mnist, train_stdp
 from jaxsnn.train.stopping import EarlyStopper, StopDecision
 
-DEFAULT_PRESET = {"sg": "dvs_slayer", "stdp": "mnist_stdp"}
+DEFAULT_PRESET = {"sg": "dvs_slayer", "stdp": "mnist_stdp", "slayer": "dvs_slayer", "hybrid": "dvs_slayer"}
 STDP_DATASETS: tuple[str, ...] = (*IMAGE_DATASETS, "mnist")
+_TRAINER_KEYS: dict[str, tuple[str, ...]] = {
+    "stdp": ("stdp",), "slayer": ("slayer",), "hybrid": ("hybrid",), "backend": ("sg", "hybrid"),
+    "progress": ("sg", "stdp"), "data_time_steps": ("slayer",),
+}  # fmt: skip
+"""Keys that only make sense for some trainers: given for another, they are a config mistake."""
 _KEYS = frozenset(
-    {"trainer", "params", "dataset", "data_root", "data_seed", "seed", "silent", "activity",
-     "time_budget_s", "stdp", "backend", "progress"}
+    {"trainer", "params", "dataset", "data_root", "data_seed", "seed", "silent", "activity", "time_budget_s",
+     *_TRAINER_KEYS}
 )  # fmt: skip
-_TRAINER_KEYS = {"stdp": "stdp", "backend": "sg"}
-"""Keys that only make sense for one trainer: given for the other, they are a config mistake."""
 _TIMEOUT = "time budget exceeded"
 
 
@@ -144,7 +154,49 @@ def _sg_runner(config: Mapping[str, Any], params: dict[str, Any]) -> Callable:
                             root=config.get("data_root"), **run.data_options)
         record = train_sg(run.model, run.trainer, data, stoppers=stoppers, seed=config.get("seed", 0),
                           progress=config.get("progress", False))
-        return dataclasses.replace(record, params=params, metrics={**record.metrics, "resolved": record.params})
+        return _flat_params(record, params)
+
+    return execute
+
+
+def _flat_params(record: EvaluationRecord, params: dict[str, Any]) -> EvaluationRecord:
+    """The record under the searched point (what the optimizer told apart trials by), keeping
+    the trainer's fully resolved configuration in ``metrics["resolved"]``."""
+    return dataclasses.replace(record, params=params, metrics={**record.metrics, "resolved": record.params})
+
+
+def _fixed_options(config: Mapping[str, Any], trainer: str) -> Mapping[str, Any]:
+    fixed = config.get(trainer, {})
+    _require(isinstance(fixed, Mapping), f"{trainer} must be a dict of its config's fields, got {fixed!r}")
+    return fixed
+
+
+def _slayer_runner(config: Mapping[str, Any], params: dict[str, Any]) -> Callable:
+    dataset = config.get("dataset", "digits")
+    _require(dataset in SPIKE_DATASETS, f"unknown slayer dataset {dataset!r}; valid: {sorted(SPIKE_DATASETS)}")
+    window = config.get("data_time_steps", 50)
+    _require(_is_int(window) and window > 0, f"data_time_steps must be a positive integer, got {window!r}")
+    cfg = slayer_config(params, **_fixed_options(config, "slayer"))
+
+    def execute(stoppers: Sequence[EarlyStopper]) -> EvaluationRecord:
+        data = load_dataset(dataset, time_steps=window, seed=config.get("data_seed", 0), root=config.get("data_root"))
+        return _flat_params(train_slayer(cfg, data, stoppers=stoppers, seed=config.get("seed", 0)), params)
+
+    return execute
+
+
+def _hybrid_runner(config: Mapping[str, Any], params: dict[str, Any]) -> Callable:
+    dataset = config.get("dataset", "digits")
+    _require(dataset in IMAGE_DATASETS, f"unknown hybrid dataset {dataset!r}; valid: {list(IMAGE_DATASETS)}")
+    fixed = dict(_fixed_options(config, "hybrid"))
+    if "backend" in config:
+        _require("backend" not in fixed, "backend given both as a key and as a fixed hybrid option")
+        fixed["backend"] = config["backend"]
+    cfg = hybrid_config(params, **fixed)
+
+    def execute(stoppers: Sequence[EarlyStopper]) -> EvaluationRecord:
+        data = load_images(dataset, root=config.get("data_root"), seed=config.get("data_seed", 0))
+        return _flat_params(train_hybrid(cfg, data, stoppers=stoppers, seed=config.get("seed", 0)), params)
 
     return execute
 
@@ -154,8 +206,7 @@ def _stdp_runner(config: Mapping[str, Any], params: dict[str, Any]) -> Callable:
     _require(dataset in STDP_DATASETS, f"unknown stdp dataset {dataset!r}; valid: {list(STDP_DATASETS)}")
     _require(dataset != "mnist" or config.get("data_root") is not None,
              "dataset 'mnist' needs data_root, the folder of the four IDX files")
-    fixed = config.get("stdp", {})
-    _require(isinstance(fixed, Mapping), f"stdp must be a dict of STDPConfig fields, got {fixed!r}")
+    fixed = _fixed_options(config, "stdp")
     clash = sorted(set(fixed) & set(params))
     _require(not clash, f"{clash} given both as searched params and as fixed stdp options")
     cfg = stdp_config(params, **fixed)
@@ -171,6 +222,11 @@ def _stdp_runner(config: Mapping[str, Any], params: dict[str, Any]) -> Callable:
     return execute
 
 
+_RUNNERS: dict[str, Callable[[Mapping[str, Any], dict[str, Any]], Callable]] = {
+    "sg": _sg_runner, "stdp": _stdp_runner, "slayer": _slayer_runner, "hybrid": _hybrid_runner,
+}  # fmt: skip
+
+
 def _validate(config: Mapping[str, Any]) -> _Trial:
     """Check the whole config and build every config object, touching no data."""
     _require(isinstance(config, Mapping), f"config must be a dict, got {type(config).__name__}")
@@ -178,7 +234,7 @@ def _validate(config: Mapping[str, Any]) -> _Trial:
     _require(not unknown, f"unknown key(s) {unknown}; valid: {sorted(_KEYS)}")
     trainer = config.get("trainer")
     _require(trainer in TRAINERS, f"trainer must be one of {list(TRAINERS)}, got {trainer!r}")
-    foreign = sorted(set(config) & set(_TRAINER_KEYS) - {k for k, t in _TRAINER_KEYS.items() if t == trainer})
+    foreign = sorted(k for k in set(config) & set(_TRAINER_KEYS) if trainer not in _TRAINER_KEYS[k])
     _require(not foreign, f"key(s) {foreign} do not apply to trainer {trainer!r}")
     progress = config.get("progress", False)
     _require(isinstance(progress, bool), f"progress must be a bool, got {progress!r}")
@@ -192,7 +248,7 @@ def _validate(config: Mapping[str, Any]) -> _Trial:
              f"time_budget_s must be a positive number or None, got {budget!r}")
     params = dict(params)
     try:
-        run = (_sg_runner if trainer == "sg" else _stdp_runner)(config, params)
+        run = _RUNNERS[trainer](config, params)
         stoppers = _silent_detector(config.get("silent", DEFAULT_PRESET[trainer]))
         stoppers += _activity_guard(config.get("activity"))
     except (TypeError, ValueError) as error:
@@ -244,7 +300,12 @@ class TrialObjective:
     base: Mapping[str, Any]
 
     def __post_init__(self) -> None:
-        _validate({**self.base, "params": {}})  # a bad base config fails before any trial runs
+        self.check({})  # a bad base config fails before any trial runs
+
+    def check(self, params: Mapping[str, Any]) -> None:
+        """Raise ``ValueError`` for a point this objective could not run (an unknown name, a bad
+        value), before anything is loaded or trained."""
+        _validate({**self.base, "params": params})
 
     def __call__(self, params: dict[str, Any]) -> EvaluationRecord:
         return evaluate({**self.base, "params": params})

@@ -1,4 +1,4 @@
-"""Search spaces of both trainers, and the map from a flat params dict to trainer configs.
+"""Search spaces of every trainer, and the map from a flat params dict to trainer configs.
 
 The spaces are deliberately *wide*, as in Firmin et al.: thresholds far above any reachable
 voltage, vanishing weights or input rates, tiny learning rates. Whole regions of them are silent
@@ -13,16 +13,27 @@ Names a point leaves out take the trainer's default, so hand-written configs may
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from jaxsnn.core import SHAPES, Surrogate
 from jaxsnn.hpo.space import CategoricalParam, Condition, FloatParam, IntParam, Param, Space
 from jaxsnn.nn.neuron import LIFSpec
 from jaxsnn.train.config import DataConfig, ModelConfig, TrainerConfig
+from jaxsnn.train.conversion import ENCODINGS
+from jaxsnn.train.hybrid import HybridConfig
+from jaxsnn.train.slayer import SlayerConfig
 from jaxsnn.train.stdp import STDPConfig
 
-TRAINERS: tuple[str, ...] = ("sg", "stdp")
+TRAINERS: tuple[str, ...] = ("sg", "stdp", "slayer", "hybrid")
+
+_SURROGATE_PARAMS: tuple[Param, ...] = (
+    CategoricalParam("sg_shape", SHAPES),
+    FloatParam("sg_gamma", 0.1, 2.0),
+    FloatParam("sg_beta", 0.1, 10.0, log=True),
+    FloatParam("sg_q", 1.1, 20.0, log=True, condition=Condition("sg_shape", ("q_pseudo_spike",))),
+)
+"""The surrogate gradient of every BPTT-trained network: shape, peak, sharpness, tail."""
 
 _SG_PARAMS: tuple[Param, ...] = (
     IntParam("n_hidden", 8, 512, log=True),
@@ -33,10 +44,7 @@ _SG_PARAMS: tuple[Param, ...] = (
     CategoricalParam("reset", ("subtract", "zero")),
     CategoricalParam("readout", ("max_membrane", "mean_membrane", "spike_count")),
     FloatParam("weight_scale", 0.05, 5.0, log=True),
-    CategoricalParam("sg_shape", SHAPES),
-    FloatParam("sg_gamma", 0.1, 2.0),
-    FloatParam("sg_beta", 0.1, 10.0, log=True),
-    FloatParam("sg_q", 1.1, 20.0, log=True, condition=Condition("sg_shape", ("q_pseudo_spike",))),
+    *_SURROGATE_PARAMS,
     FloatParam("lr", 1e-5, 1e-1, log=True),
     IntParam("batch_size", 16, 256, log=True),
     IntParam("epochs", 1, 20),
@@ -70,7 +78,47 @@ _STDP_PARAMS: tuple[Param, ...] = (
 adaptation, time constants, learning rates, inhibition / excitation strengths, input rate,
 presentation time, epochs."""
 
-_PARAMS = {"sg": _SG_PARAMS, "stdp": _STDP_PARAMS}
+_SLAYER_PARAMS: tuple[Param, ...] = (
+    IntParam("n_hidden", 8, 512, log=True),
+    IntParam("n_layers", 1, 2),
+    FloatParam("tau_s", 0.5, 10.0, log=True),
+    FloatParam("tau_r", 0.5, 10.0, log=True),
+    FloatParam("theta", 0.05, 20.0, log=True),
+    FloatParam("weight_scale", 0.1, 20.0, log=True),
+    *_SURROGATE_PARAMS,
+    FloatParam("true_count", 5.0, 60.0),
+    FloatParam("false_count", 0.0, 4.0),
+    FloatParam("lr", 1e-5, 1e-1, log=True),
+    IntParam("batch_size", 8, 128, log=True),
+    IntParam("epochs", 1, 30),
+    IntParam("time_steps", 2, 50),
+)
+"""16 dimensions of SLAYER (Parsa et al. searched its neuron, kernel, target-count, optimisation
+and latency settings): SRM dense width/depth, kernel time constants, threshold, weight scale, SG,
+spike-count targets (``false_count`` stays below the smallest ``true_count``), Adam, batching,
+epochs, and ``time_steps``, the presented window: the inference-latency objective."""
+
+_HYBRID_PARAMS: tuple[Param, ...] = (
+    IntParam("n_hidden", 16, 512, log=True),
+    IntParam("ann_epochs", 1, 30),
+    FloatParam("ann_lr", 1e-4, 1e-2, log=True),
+    IntParam("batch_size", 16, 128, log=True),
+    FloatParam("percentile", 90.0, 100.0),
+    FloatParam("threshold", 0.1, 10.0, log=True),
+    FloatParam("initial_potential", 0.0, 0.9),
+    CategoricalParam("encoding", ENCODINGS),
+    IntParam("time_steps", 1, 32),
+    FloatParam("leak", 0.5, 1.0),
+    IntParam("finetune_epochs", 0, 10),
+    FloatParam("finetune_lr", 1e-5, 1e-2, log=True),
+    *_SURROGATE_PARAMS,
+)
+"""16 dimensions of HYBRID: the ANN (dense width, epochs, learning rate), the conversion
+(normalisation percentile, threshold, initial membrane, input encoding), the window
+``time_steps`` (the inference-latency objective) and the fine-tuning (epochs, 0 = conversion only;
+learning rate; leak, 1 = IF as converted; SG)."""
+
+_PARAMS = {"sg": _SG_PARAMS, "stdp": _STDP_PARAMS, "slayer": _SLAYER_PARAMS, "hybrid": _HYBRID_PARAMS}
 
 
 def _check_trainer(trainer: str) -> None:
@@ -78,14 +126,28 @@ def _check_trainer(trainer: str) -> None:
         raise ValueError(f"unknown trainer {trainer!r}; valid trainers: {', '.join(TRAINERS)}")
 
 
-def search_space(trainer: str, **bounds: tuple[float, float]) -> Space:
+def search_space(trainer: str, exclude: Sequence[str] = (), **bounds: tuple[float, float]) -> Space:
     """The wide space of ``trainer``; ``bounds`` narrow numeric ranges by name, e.g.
-    ``search_space("sg", epochs=(1, 2))`` for a cheap study that keeps every other range wide."""
+    ``search_space("sg", epochs=(1, 2))`` for a cheap study that keeps every other range wide.
+
+    ``exclude`` leaves parameters out of the search (they take the trainer's default), which is
+    how a study of a few dozen trials keeps a GP's dimension small. A parameter conditional on an
+    excluded one must be excluded too: it could never be switched on.
+    """
     _check_trainer(trainer)
     params = {p.name: p for p in _PARAMS[trainer]}
-    unknown = sorted(set(bounds) - set(params))
+    unknown = sorted((set(bounds) | set(exclude)) - set(params))
     if unknown:
-        raise ValueError(f"cannot narrow unknown {trainer} parameter(s) {unknown}; valid: {sorted(params)}")
+        raise ValueError(f"cannot narrow or exclude unknown {trainer} parameter(s) {unknown}; valid: {sorted(params)}")
+    orphans = sorted(p.name for p in params.values() if p.condition and p.condition.parent in exclude
+                     and p.name not in exclude)  # fmt: skip
+    if orphans:
+        raise ValueError(f"{orphans} depend on an excluded parameter: exclude them too")
+    both = sorted(set(bounds) & set(exclude))
+    if both:
+        raise ValueError(f"{both} both narrowed and excluded")
+    for name in exclude:
+        del params[name]
     for name, (low, high) in bounds.items():
         if isinstance(params[name], CategoricalParam):
             raise ValueError(f"{name} is categorical: it has choices, not bounds")
@@ -112,10 +174,20 @@ def _check_names(trainer: str, params: Mapping[str, Any]) -> None:
         raise ValueError(f"unknown {trainer} hyperparameter(s) {unknown}; valid: {sorted(valid)}")
 
 
+def _surrogate(params: Mapping[str, Any], default: Surrogate) -> Surrogate:
+    """The surrogate of the ``sg_*`` entries of a flat point; missing ones take ``default``'s."""
+    return Surrogate(
+        params.get("sg_shape", default.shape),
+        gamma=params.get("sg_gamma", default.gamma),
+        beta=params.get("sg_beta", default.beta),
+        q=params.get("sg_q", default.q),
+    )
+
+
 def sg_run(params: Mapping[str, Any], *, backend: str = "auto") -> SGRun:
     """Configs of one SG run from a (possibly partial) flat point; bad values raise ValueError."""
     _check_names("sg", params)
-    model, trainer, surrogate = ModelConfig(), TrainerConfig(), Surrogate()
+    model, trainer = ModelConfig(), TrainerConfig()
     get = params.get
     n_layers = get("n_layers", len(model.hidden))
     neuron = LIFSpec(
@@ -131,12 +203,7 @@ def sg_run(params: Mapping[str, Any], *, backend: str = "auto") -> SGRun:
             readout=get("readout", model.readout),
             weight_scale=get("weight_scale", model.weight_scale),
             neuron=neuron,
-            surrogate=Surrogate(
-                get("sg_shape", surrogate.shape),
-                gamma=get("sg_gamma", surrogate.gamma),
-                beta=get("sg_beta", surrogate.beta),
-                q=get("sg_q", surrogate.q),
-            ),
+            surrogate=_surrogate(params, Surrogate()),
         ),
         trainer=TrainerConfig(
             epochs=get("epochs", trainer.epochs),
@@ -153,3 +220,43 @@ def stdp_config(params: Mapping[str, Any], **fixed: Any) -> STDPConfig:
     such as ``dt_ms`` or ``chunk``; bad values raise ValueError naming them."""
     _check_names("stdp", params)
     return STDPConfig(**{**fixed, **params})
+
+
+def _fixed_config(
+    trainer: str, cls: type, params: Mapping[str, Any], fixed: Mapping[str, Any], derived: Mapping[str, Any]
+) -> Any:
+    """``cls`` from the point's own-named fields, its ``derived`` ones and the ``fixed`` options.
+
+    A field both searched and fixed is a config mistake: which one wins would be a silent guess.
+    """
+    _check_names(trainer, params)
+    clash = sorted(set(fixed) & (set(params) | set(derived)))
+    if clash:
+        raise ValueError(f"{clash} given both as searched {trainer} params and as fixed {trainer} options")
+    fields = {f.name for f in dataclasses.fields(cls)}
+    own = {k: v for k, v in params.items() if k in fields}
+    return dataclasses.replace(cls.from_dict(fixed), **own, **derived)
+
+
+def slayer_config(params: Mapping[str, Any], **fixed: Any) -> SlayerConfig:
+    """``SlayerConfig`` of a (possibly partial) flat point; ``fixed`` sets non-searched fields
+    (e.g. the conv layers of a DVS network). ``n_hidden`` x ``n_layers`` become ``hidden``."""
+    default = SlayerConfig()
+    derived: dict[str, Any] = {}
+    if "n_hidden" in params or "n_layers" in params:
+        width = params.get("n_hidden", default.hidden[0])
+        derived["hidden"] = (width,) * params.get("n_layers", len(default.hidden))
+    if any(name.startswith("sg_") for name in params):
+        derived["surrogate"] = _surrogate(params, default.surrogate)
+    return _fixed_config("slayer", SlayerConfig, params, fixed, derived)
+
+
+def hybrid_config(params: Mapping[str, Any], **fixed: Any) -> HybridConfig:
+    """``HybridConfig`` of a (possibly partial) flat point; ``fixed`` sets non-searched fields
+    (e.g. conv layers, ``backend``). ``n_hidden`` becomes the one dense layer ``hidden``."""
+    derived: dict[str, Any] = {}
+    if "n_hidden" in params:
+        derived["hidden"] = (params["n_hidden"],)
+    if any(name.startswith("sg_") for name in params):
+        derived["surrogate"] = _surrogate(params, HybridConfig().surrogate)
+    return _fixed_config("hybrid", HybridConfig, params, fixed, derived)

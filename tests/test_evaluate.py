@@ -8,7 +8,10 @@ import pytest
 import jaxsnn.evaluate as ev
 from jaxsnn.evaluate import evaluate
 from jaxsnn.hpo.space import Space
-from jaxsnn.spaces import search_space, sg_run, stdp_config
+from jaxsnn.core import Surrogate
+from jaxsnn.spaces import hybrid_config, search_space, sg_run, slayer_config, stdp_config
+from jaxsnn.train.hybrid import HybridConfig
+from jaxsnn.train.slayer import SlayerConfig
 
 SMALL_SG = {"n_hidden": 16, "epochs": 1, "batch_size": 64, "time_steps": 10, "lr": 5e-3}
 SMALL_STDP = {"n_neurons": 10, "presentation_ms": 50.0, "epochs": 1}
@@ -85,7 +88,7 @@ def test_stdp_trial_on_embedded_digits_with_its_default_detector():
     [
         ([], "config must be a dict"),
         ({"params": {}}, "trainer must be one of"),
-        ({"trainer": "slayer"}, "trainer must be one of"),
+        ({"trainer": "snntorch"}, "trainer must be one of"),
         ({"trainer": "sg", "epochs": 3}, r"unknown key\(s\) \['epochs'\]"),
         ({"trainer": "sg", "params": {"n_neurons": 10}}, "unknown sg hyperparameter"),
         ({"trainer": "sg", "params": {"n_hidden": 2.5}}, "hidden"),
@@ -104,13 +107,25 @@ def test_stdp_trial_on_embedded_digits_with_its_default_detector():
         ({"trainer": "stdp", "seed": "1"}, "seed"),
         ({"trainer": "sg", "stdp": {"dt_ms": 0.5}}, "do not apply to trainer 'sg'"),
         ({"trainer": "stdp", "backend": "xla"}, "do not apply"),
+        ({"trainer": "slayer", "dataset": "cifar10"}, "unknown slayer dataset"),
+        ({"trainer": "slayer", "data_time_steps": 0}, "data_time_steps"),
+        ({"trainer": "slayer", "params": {"n_hidden": 32}, "slayer": {"hidden": [8]}}, "both"),
+        ({"trainer": "slayer", "slayer": {"tau_m": 2.0}}, "unknown slayer option"),
+        ({"trainer": "slayer", "params": {"false_count": 4.0, "true_count": 3.0}}, "false_count"),
+        ({"trainer": "slayer", "progress": True}, "do not apply to trainer 'slayer'"),
+        ({"trainer": "sg", "data_time_steps": 20}, "do not apply"),
+        ({"trainer": "hybrid", "dataset": "shd"}, "unknown hybrid dataset"),
+        ({"trainer": "hybrid", "params": {"percentile": 120.0}}, "percentile"),
+        ({"trainer": "hybrid", "backend": "xla", "hybrid": {"backend": "ffi"}}, "backend given both"),
+        ({"trainer": "hybrid", "slayer": {}}, "do not apply"),
     ],
 )
 def test_a_bad_config_schema_raises_before_any_compute(config, match, monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("compute started for an invalid config")
 
-    for name in ("train_sg", "train_stdp", "load_dataset", "load_images", "load_mnist"):
+    for name in ("train_sg", "train_stdp", "train_slayer", "train_hybrid", "load_dataset", "load_images",
+                 "load_mnist"):
         monkeypatch.setattr(ev, name, forbidden)
     with pytest.raises(ValueError, match=match):
         evaluate(config)
@@ -119,12 +134,15 @@ def test_a_bad_config_schema_raises_before_any_compute(config, match, monkeypatc
 # --- search spaces ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("trainer, dims", [("sg", 17), ("stdp", 18)])
+CONFIGS = {"sg": sg_run, "stdp": stdp_config, "slayer": slayer_config, "hybrid": hybrid_config}
+
+
+@pytest.mark.parametrize("trainer, dims", [("sg", 17), ("stdp", 18), ("slayer", 16), ("hybrid", 16)])
 def test_spaces_are_as_wide_as_the_papers_and_every_sample_maps_to_configs(trainer, dims):
     space = search_space(trainer)
     assert isinstance(space, Space) and len(space.params) == dims
     for params in space.sample(np.random.default_rng(0), 50):
-        sg_run(params) if trainer == "sg" else stdp_config(params)
+        CONFIGS[trainer](params)
 
 
 def test_spaces_include_silent_regions_on_purpose():
@@ -142,6 +160,58 @@ def test_narrowing_a_space_keeps_the_rest_wide():
         search_space("sg", n_neurons=(1, 2))
     with pytest.raises(ValueError, match="categorical"):
         search_space("sg", readout=(0, 1))
+
+
+def test_excluding_parameters_leaves_them_to_the_trainer_defaults():
+    space = search_space("slayer", exclude=("sg_shape", "sg_q", "tau_r"), epochs=(1, 3))
+    assert "sg_shape" not in space.names and "tau_r" not in space.names and len(space.params) == 13
+    assert (space["epochs"].low, space["epochs"].high) == (1, 3)
+    point = space.sample(np.random.default_rng(0), 1)[0]
+    assert slayer_config(point).tau_r == SlayerConfig().tau_r
+    with pytest.raises(ValueError, match=r"\['sg_q'\] depend on an excluded parameter"):
+        search_space("slayer", exclude=("sg_shape",))
+    with pytest.raises(ValueError, match="unknown slayer parameter"):
+        search_space("slayer", exclude=("n_neurons",))
+    with pytest.raises(ValueError, match="both narrowed and excluded"):
+        search_space("slayer", exclude=("epochs",), epochs=(1, 2))
+
+
+def test_flat_slayer_and_hybrid_points_map_onto_their_configs():
+    cfg = slayer_config({"n_hidden": 48, "n_layers": 2, "sg_gamma": 0.7, "time_steps": 12, "tau_s": 3.0},
+                        conv_channels=[4], conv_kernels=[3])  # fmt: skip
+    assert cfg.hidden == (48, 48) and cfg.time_steps == 12 and cfg.tau_s == 3.0
+    assert cfg.surrogate == Surrogate("fast_sigmoid", gamma=0.7, beta=1.0, q=2.0)
+    assert cfg.conv_channels == (4,) and cfg.lr == SlayerConfig().lr
+    hybrid = hybrid_config({"n_hidden": 20, "finetune_epochs": 0, "sg_shape": "triangular"}, backend="xla")
+    assert hybrid.hidden == (20,) and hybrid.finetune_epochs == 0 and hybrid.backend == "xla"
+    assert hybrid.surrogate.shape == "triangular" and hybrid.conv_channels == HybridConfig().conv_channels
+    assert hybrid_config({}) == HybridConfig()
+
+
+SMALL_SLAYER = {"n_hidden": 32, "epochs": 2, "batch_size": 64, "time_steps": 10}
+SMALL_HYBRID = {"n_hidden": 16, "ann_epochs": 2, "finetune_epochs": 1, "time_steps": 2}
+MOO_OBJECTIVES = {"accuracy", "train_time_s", "inference_steps", "spikes_per_sample"}
+
+
+def test_slayer_and_hybrid_trials_carry_the_multi_objective_record():
+    for config in ({"trainer": "slayer", "params": SMALL_SLAYER, "data_time_steps": 20},
+                   {"trainer": "hybrid", "params": SMALL_HYBRID, "backend": "xla",
+                    "hybrid": {"conv_channels": [], "conv_kernels": []}}):  # fmt: skip
+        record = evaluate(config)
+        assert record.status == "complete", record.error
+        assert record.params == config["params"] and set(record.objectives) == MOO_OBJECTIVES
+        assert record.objectives["inference_steps"] == config["params"]["time_steps"]
+        assert record.constraints["silent"] <= 0 and 0.2 < record.objectives["accuracy"] <= 1.0
+        assert 0 < record.objectives["train_time_s"] < record.cost_s
+
+
+def test_a_silent_slayer_trial_is_stopped_and_a_too_long_window_fails_with_the_reason():
+    silent = evaluate({"trainer": "slayer", "params": {**SMALL_SLAYER, "theta": 20.0, "weight_scale": 0.1},
+                       "silent": {"k": 1, "p": 0.3, "update_interval": 128}})  # fmt: skip
+    assert silent.status == "silent_stopped" and silent.constraints["silent"] == pytest.approx(0.7)
+    assert silent.objectives["inference_steps"] == 10 and silent.spikes == 0
+    too_long = evaluate({"trainer": "slayer", "params": {**SMALL_SLAYER, "time_steps": 30}, "data_time_steps": 20})
+    assert too_long.status == "failed" and "time_steps=30 exceeds the 20 steps" in too_long.error
 
 
 def test_a_flat_sg_point_maps_onto_model_and_trainer_configs():

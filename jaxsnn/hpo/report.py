@@ -12,7 +12,8 @@ import math
 from pathlib import Path
 
 from matplotlib.figure import Figure
-from rich.console import Console
+from rich import box
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 
 from jaxsnn.hpo.study import Study, Trial
@@ -49,43 +50,87 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
-def results_table(study: Study, limit: int | None = 20) -> Table:
-    """The ``limit`` best finished trials (all with ``None``); Pareto members marked with *."""
+INLINE_OUTCOMES = 2
+"""Objectives + constraints up to which the params share the outcome table's rows; beyond it
+an 80-column log has no width left for them, so they follow in a table of their own."""
+
+
+def _table(title: str) -> Table:
+    # No vertical rules or edge padding: two columns more fit in an 80-column log.
+    return Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                 collapse_padding=True)
+
+
+def _details(trial: Trial, names: tuple[str, ...], errors: bool) -> list[str]:
+    """The folded params cell (and the error cell when any shown trial has one)."""
+    params = " ".join(f"{p}={_fmt(trial.params[p])}" for p in names if p in trial.params)
+    return [params, *([(trial.record.error or "")[:80]] if errors else [])]
+
+
+def _add_detail_columns(table: Table, errors: bool) -> None:
+    table.add_column("params", overflow="fold", ratio=3)
+    if errors:
+        table.add_column("error", overflow="fold", ratio=1)
+
+
+def _style(trial: Trial) -> str | None:
+    r = trial.record
+    return "red" if r.status == "silent_stopped" else ("dim" if not r.informative else None)
+
+
+def results_table(study: Study, limit: int | None = 20, *, trials: list[Trial] | None = None,
+                  title: str | None = None) -> RenderableType:
+    """The ``limit`` best finished trials (all with ``None``), or the given ``trials`` in their
+    order; Pareto members marked with *."""
     front = {t.id for t in study.pareto_front()} if len(study.objectives) > 1 else set()
-    params = study.space.names
     counts = study.counts()
-    table = Table(
-        title=f"{study.path.name}: {sum(counts[s] for s in ('complete', 'silent_stopped', 'failed', 'pruned'))} "
-        f"finished, {counts['silent_stopped']} silent, {counts['failed']} failed",
-        header_style="bold",
-    )
+    if title is None:
+        title = (f"{study.path.name}: {sum(counts[s] for s in ('complete', 'silent_stopped', 'failed', 'pruned'))} "
+                 f"finished, {counts['silent_stopped']} silent, {counts['failed']} failed")  # fmt: skip
+    table = _table(title)
     # Outcome columns first and every parameter in one folded column: a wide search space must
     # stay readable in an 80-column log, where a column per parameter would be truncated to "…".
     for name in ("trial", "status", *study.objectives, *study.constraints, "cost s"):
         table.add_column(name, justify="left" if name == "status" else "right", no_wrap=True)
-    shown = ranked(study)[:limit]
+    shown = ranked(study)[:limit] if trials is None else trials
     errors = any(t.record.error for t in shown)
-    table.add_column("params", overflow="fold", ratio=3)
-    if errors:
-        table.add_column("error", overflow="fold", ratio=1)
+    inline = len(study.objectives) + len(study.constraints) <= INLINE_OUTCOMES
+    details = table if inline else _table("params")
+    if not inline:
+        details.add_column("trial", justify="right", no_wrap=True)
+    _add_detail_columns(details, errors)
     for t in shown:
         r = t.record
-        style = "red" if r.status == "silent_stopped" else ("dim" if not r.informative else None)
-        table.add_row(
-            f"{t.id}{'*' if t.id in front else ''}",
+        label = f"{t.id}{'*' if t.id in front else ''}"
+        outcomes = [
+            label,
             r.status,
             *(_fmt(r.objectives.get(o, math.nan)) for o in study.objectives),
             *(_fmt(r.constraints.get(c, math.nan)) for c in study.constraints),
             f"{r.cost_s:.3g}",
-            " ".join(f"{p}={_fmt(t.params[p])}" for p in params if p in t.params),
-            *([(r.error or "")[:80]] if errors else []),
-            style=style,
-        )
-    return table
+        ]
+        if inline:
+            table.add_row(*outcomes, *_details(t, study.space.names, errors), style=_style(t))
+        else:
+            table.add_row(*outcomes, style=_style(t))
+            details.add_row(label, *_details(t, study.space.names, errors), style=_style(t))
+    return table if inline else Group(table, details)
+
+
+def pareto_table(study: Study) -> RenderableType:
+    """The feasible Pareto front, by the first objective best first: the trade-offs on offer."""
+    first, direction = next(iter(study.objectives.items()))
+    front = sorted(study.pareto_front(), key=lambda t: float(t.record.objectives[first]), reverse=direction == "max")
+    return results_table(study, trials=front, title=f"Pareto front: {len(front)} feasible trials, "
+                         f"none dominated in {', '.join(study.objectives)}")  # fmt: skip
 
 
 def print_results(study: Study, limit: int | None = 20, console: Console | None = None) -> None:
-    (console or Console()).print(results_table(study, limit))
+    """The ranked table and, with several objectives, the Pareto front table."""
+    console = console or Console()
+    console.print(results_table(study, limit))
+    if len(study.objectives) > 1:
+        console.print(pareto_table(study))
 
 
 def plot_convergence(study: Study) -> Figure:

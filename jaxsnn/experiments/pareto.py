@@ -1,0 +1,84 @@
+"""Reading a multi-objective study the way Parsa et al. (2021) report it: against a reference.
+
+Their claim is not "here is a front" but "this configuration keeps the published setting's
+accuracy at a fraction of its training / inference time". A :class:`Reference` states that
+comparison up front (the documented default to beat, the cost objective to cut, the accuracy that
+may be given up); :func:`select` applies it to a Pareto front, and :func:`savings_rows` puts the
+reference and the chosen point side by side with the factors saved. The rule is fixed before the
+study runs, so the reported point is not picked by eye.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from jaxsnn.record import EvaluationRecord
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+    """The documented default a study must beat, and how a front point is chosen against it.
+
+    ``params``: the reference's flat point (missing names take the trainer's defaults).
+    ``minimize``: the cost objective to cut (``train_time_s``, ``inference_steps``, ...).
+    ``max_accuracy_drop``: how far below the reference's ``accuracy`` a chosen point may lie
+    (0: equal or better).
+    """
+
+    params: Mapping[str, Any]
+    minimize: str
+    max_accuracy_drop: float = 0.0
+    accuracy: str = "accuracy"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.params, Mapping):
+            raise ValueError(f"reference.params must be a dict of hyperparameters, got {self.params!r}")
+        if not (isinstance(self.max_accuracy_drop, (int, float)) and self.max_accuracy_drop >= 0):
+            raise ValueError(f"reference.max_accuracy_drop must be a number >= 0, got {self.max_accuracy_drop!r}")
+
+    @classmethod
+    def from_dict(cls, mapping: Mapping[str, Any], objectives: Mapping[str, str]) -> "Reference":
+        """From a preset's ``reference`` block; both named objectives must be study objectives
+        with the right directions, else the comparison would be meaningless."""
+        unknown = sorted(set(mapping) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown reference option(s) {unknown}")
+        reference = cls(**{**mapping, "params": dict(mapping.get("params") or {})})
+        for name, direction in ((reference.minimize, "min"), (reference.accuracy, "max")):
+            if objectives.get(name) != direction:
+                raise ValueError(
+                    f"reference compares objective {name!r}, which must be a study objective to "
+                    f"{direction}imize; study objectives: {dict(objectives)}"
+                )
+        return reference
+
+
+def select(front: Sequence[EvaluationRecord], reference: EvaluationRecord, rule: Reference) -> EvaluationRecord | None:
+    """The front point with the lowest ``rule.minimize`` among those whose accuracy is at most
+    ``rule.max_accuracy_drop`` below the reference's (ties: the more accurate); ``None`` if none."""
+    floor = reference.objectives[rule.accuracy] - rule.max_accuracy_drop
+    eligible = [r for r in front if r.feasible and r.objectives[rule.accuracy] >= floor]
+    return min(eligible, key=lambda r: (r.objectives[rule.minimize], -r.objectives[rule.accuracy]), default=None)
+
+
+def savings_rows(
+    reference: EvaluationRecord, chosen: EvaluationRecord | None, objectives: Sequence[str]
+) -> tuple[list[str], list[list[Any]]]:
+    """Headers and rows: the reference, the chosen point, and ``reference / chosen`` per objective
+    (a factor > 1 on a minimised objective is the saving)."""
+    headers = ["configuration", "status", *objectives]
+    rows: list[list[Any]] = [["reference", reference.status, *(reference.objectives.get(n) for n in objectives)]]
+    if chosen is None:
+        rows.append(["no front point qualifies", "-", *("-" for _ in objectives)])
+        return headers, rows
+    rows.append(["chosen from the front", chosen.status, *(chosen.objectives[n] for n in objectives)])
+    rows.append(["reference / chosen", "-", *(_ratio(reference.objectives.get(n), chosen.objectives[n]) for n in objectives)])
+    return headers, rows
+
+
+def _ratio(numerator: float | None, denominator: float) -> float | None:
+    if numerator is None or denominator == 0:
+        return None
+    return float(numerator) / float(denominator)
