@@ -104,3 +104,20 @@ def spawn(call: str) -> subprocess.Popen:
     """Start ``python -c 'import hpo_workers; hpo_workers.<call>'`` as a separate process."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.dirname(__file__), os.environ.get("PYTHONPATH", "")])}
     return subprocess.Popen([sys.executable, "-c", f"import hpo_workers; hpo_workers.{call}"], env=env)
+
+
+TWO_OBJECTIVES = {"f1": "min", "f2": "min"}
+SILENT_BELOW = 0.2
+
+
+def pareto_silent(params: dict) -> EvaluationRecord:
+    """Two objectives ``f1 = x``, ``f2 = (1 - x)^2 + lr`` (front: lr at its floor, x in
+    [0.2, 1]); ``x < 0.2`` stands for a silent network, stopped with the constraint violated."""
+    x, lr = params["x"], params["lr"]
+    silent = SILENT_BELOW - x
+    return EvaluationRecord(
+        params=params,
+        objectives={"f1": x, "f2": (1.0 - x) ** 2 + lr},
+        constraints={"silent": silent},
+        status="silent_stopped" if silent > 0 else "complete",
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -51,3 +52,26 @@ def test_hpo_entry_point_runs_a_small_study(tmp_path):
     assert all("silent" in r.constraints for r in records if r.informative)
     assert (tmp_path / "convergence.png").stat().st_size > 0
     assert "trials silent" in done.stdout
+
+
+def test_slayer_moo_preset_prints_the_front_and_compares_it_with_its_reference(tmp_path):
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    command = [
+        sys.executable, str(REPO / "experiments" / "hpo.py"), "hpo=slayer_moo",
+        f"hydra.run.dir={tmp_path}", "progress=false", "hpo.n_trials=3", "hpo.options.n_initial=2",
+        "hpo.executor=thread", "hpo.bounds.epochs=[1,2]", "hpo.bounds.n_hidden=[16,32]",
+        "hpo.bounds.time_steps=[5,20]", "+hpo.reference.params.epochs=1",
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with Study.open(tmp_path / "study.sqlite") as study:
+        assert study.optimizer_name == "mobo" and len(study.finished()) == 3
+        assert set(study.objectives) == {"accuracy", "train_time_s", "inference_steps"}
+        front = {t.id for t in study.pareto_front()}
+    summary = json.loads((tmp_path / "reference.json").read_text())
+    assert "Pareto front:" in done.stdout
+    assert ("reference / chosen" if summary["chosen_trial"] else "no front point") in done.stdout
+    assert summary["reference"]["params"] == {"epochs": 1}
+    assert summary["reference"]["objectives"]["inference_steps"] == 50  # the default presents all steps
+    assert summary["chosen_trial"] is None or summary["chosen_trial"] in front
+    assert (tmp_path / "pareto.png").stat().st_size > 0

@@ -45,7 +45,8 @@ class Reference:
         unknown = sorted(set(mapping) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
             raise ValueError(f"unknown reference option(s) {unknown}")
-        reference = cls(**{**mapping, "params": dict(mapping.get("params") or {})})
+        params = mapping.get("params") or {}
+        reference = cls(**{**mapping, "params": dict(params) if isinstance(params, Mapping) else params})
         for name, direction in ((reference.minimize, "min"), (reference.accuracy, "max")):
             if objectives.get(name) != direction:
                 raise ValueError(

@@ -1,0 +1,79 @@
+"""Multi-objective studies: the loop returns a non-dominated front, and the reference rule picks from it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hpo_workers import CONSTRAINTS, SILENT_BELOW, SPACE, TWO_OBJECTIVES, pareto_silent
+
+from jaxsnn.experiments.pareto import Reference, savings_rows, select
+from jaxsnn.hpo.executors import ThreadExecutor
+from jaxsnn.hpo.loop import run_study
+from jaxsnn.hpo.moo import hypervolume, non_dominated
+from jaxsnn.hpo.study import Study
+from jaxsnn.record import EvaluationRecord
+
+MOO = {"accuracy": "max", "train_time_s": "min", "inference_steps": "min"}
+
+
+def record(accuracy: float, time_s: float, steps: float, silent: float = -0.3) -> EvaluationRecord:
+    status = "silent_stopped" if silent > 0 else "complete"
+    return EvaluationRecord({}, {"accuracy": accuracy, "train_time_s": time_s, "inference_steps": steps},
+                            {"silent": silent}, status=status)  # fmt: skip
+
+
+def test_the_loop_with_mobo_returns_a_feasible_non_dominated_front_and_keeps_silent_trials(tmp_path):
+    with Study.create(tmp_path / "m.db", SPACE, TWO_OBJECTIVES, CONSTRAINTS, optimizer="mobo", seed=0,
+                      options={"n_initial": 6, "ref_point": {"f1": 1.1, "f2": 1.2}}) as study:  # fmt: skip
+        run_study(study, pareto_silent, ThreadExecutor(), n_trials=22, n_workers=2, progress=False)
+        finished = study.finished()
+        front = study.pareto_front()
+    assert len(finished) == 22
+    silent = [t for t in finished if t.record.status == "silent_stopped"]
+    assert silent and all(t.record.constraints["silent"] > 0 for t in silent)  # stored, not dropped
+    # the study's front is exactly the non-dominated subset of the feasible trials
+    feasible = [t for t in finished if t.record.feasible]
+    Y = -np.array([[t.record.objectives[n] for n in TWO_OBJECTIVES] for t in feasible])
+    assert {t.id for t in front} == {t.id for t, keep in zip(feasible, non_dominated(Y)) if keep}
+    assert all(t.params["x"] >= SILENT_BELOW for t in front)
+    # and close to the true front f2 = (1 - f1)^2 + 1e-4, f1 in [0.2, 1]
+    x = np.linspace(SILENT_BELOW, 1.0, 801)
+    ref = -np.array([1.1, 1.2])
+    true = hypervolume(-np.c_[x, (1 - x) ** 2 + 1e-4], ref)
+    found = hypervolume(-np.array([[t.record.objectives[n] for n in TWO_OBJECTIVES] for t in front]), ref)
+    assert found > 0.9 * true
+
+
+def test_select_takes_the_cheapest_front_point_within_the_accuracy_drop():
+    reference = record(0.96, 4.0, 50)
+    front = [record(0.97, 2.0, 50), record(0.955, 0.5, 10), record(0.949, 0.1, 5), record(0.99, 0.05, 2, silent=0.4)]
+    rule = Reference({}, "train_time_s", max_accuracy_drop=0.01)
+    assert select(front, reference, rule) is front[1]  # front[2] lost too much; front[3] is silent
+    assert select(front, reference, Reference({}, "train_time_s")) is front[0]
+    tie = [record(0.96, 1.0, 8), record(0.98, 1.0, 8)]
+    assert select(tie, reference, Reference({}, "inference_steps")) is tie[1]  # the more accurate
+    assert select([record(0.5, 0.1, 2)], reference, rule) is None
+
+
+def test_savings_rows_give_reference_over_chosen_factors():
+    headers, rows = savings_rows(record(0.96, 4.0, 50), record(0.955, 0.5, 10), list(MOO))
+    assert headers == ["configuration", "status", *MOO]
+    assert rows[2][2:] == pytest.approx([0.96 / 0.955, 8.0, 5.0])
+    _, rows = savings_rows(record(0.96, 4.0, 50), None, list(MOO))
+    assert rows[1][0] == "no front point qualifies"
+
+
+@pytest.mark.parametrize(
+    "spec, match",
+    [
+        ({"params": {}, "minimize": "cost"}, "'cost', which must be a study objective to minimize"),
+        ({"params": {}, "minimize": "accuracy"}, "to minimize"),
+        ({"params": {}, "minimize": "train_time_s", "accuracy": "train_time_s"}, "to maximize"),
+        ({"params": {}, "minimize": "train_time_s", "max_accuracy_drop": -0.1}, "max_accuracy_drop"),
+        ({"params": [1], "minimize": "train_time_s"}, "reference.params"),
+        ({"params": {}, "minimize": "train_time_s", "drop": 0.1}, "unknown reference option"),
+    ],
+)
+def test_a_bad_reference_is_refused_before_the_study(spec, match):
+    with pytest.raises(ValueError, match=match):
+        Reference.from_dict(spec, MOO)
