@@ -15,6 +15,8 @@ Config keys (only ``trainer`` is required)::
                    stdp: "digits", "cifar10" (``load_images``) or "mnist" (IDX files in data_root);
                    hybrid: "digits" or "cifar10" (``load_images``)
     data_root      folder of file-based datasets
+    data_options   sg, slayer: extra options of the spike dataset's loader, e.g. {"size": 32}
+                   to downsample DVS Gesture frames
     data_seed      split / encoding seed (default 0)
     data_time_steps  slayer: steps of the loaded samples (default 50); the searched
                    ``time_steps`` presents their first steps, so a shorter window is lower latency
@@ -60,7 +62,7 @@ DEFAULT_PRESET = {"sg": "dvs_slayer", "stdp": "mnist_stdp", "slayer": "dvs_slaye
 STDP_DATASETS: tuple[str, ...] = (*IMAGE_DATASETS, "mnist")
 _TRAINER_KEYS: dict[str, tuple[str, ...]] = {
     "stdp": ("stdp",), "slayer": ("slayer",), "hybrid": ("hybrid",), "backend": ("sg", "hybrid"),
-    "progress": ("sg", "stdp"), "data_time_steps": ("slayer",),
+    "progress": ("sg", "stdp"), "data_time_steps": ("slayer",), "data_options": ("sg", "slayer"),
 }  # fmt: skip
 """Keys that only make sense for some trainers: given for another, they are a config mistake."""
 _KEYS = frozenset(
@@ -144,19 +146,32 @@ def _sg_runner(config: Mapping[str, Any], params: dict[str, Any]) -> Callable:
     backend = config.get("backend", "auto")
     _require(backend in BACKENDS, f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
     run = sg_run(params, backend=backend)
-    accepted = set(inspect.signature(SPIKE_DATASETS[dataset]).parameters)
-    unsupported = sorted(set(run.data_options) - accepted)
-    _require(not unsupported, f"dataset {dataset!r} has no option {unsupported} (hyperparameter input_rate "
-             "applies to rate-coded datasets only)")
+    options = _loader_options(config, dataset, run.data_options)
 
     def execute(stoppers: Sequence[EarlyStopper]) -> EvaluationRecord:
         data = load_dataset(dataset, time_steps=run.time_steps, seed=config.get("data_seed", 0),
-                            root=config.get("data_root"), **run.data_options)
+                            root=config.get("data_root"), **options)
         record = train_sg(run.model, run.trainer, data, stoppers=stoppers, seed=config.get("seed", 0),
                           progress=config.get("progress", False))
         return _flat_params(record, params)
 
     return execute
+
+
+def _loader_options(config: Mapping[str, Any], dataset: str, searched: Mapping[str, Any]) -> dict[str, Any]:
+    """Options of the spike dataset's loader: the fixed ``data_options`` and those a searched
+    hyperparameter sets (``input_rate``); each must be one the loader takes."""
+    fixed = config.get("data_options", {})
+    _require(isinstance(fixed, Mapping), f"data_options must be a dict of loader options, got {fixed!r}")
+    clash = sorted(set(fixed) & set(searched))
+    _require(not clash, f"data option(s) {clash} set both in data_options and by a searched hyperparameter")
+    accepted = set(inspect.signature(SPIKE_DATASETS[dataset]).parameters) - {"time_steps", "seed", "root"}
+    unsupported = sorted(set(searched) - accepted)
+    _require(not unsupported, f"dataset {dataset!r} has no option {unsupported} (hyperparameter input_rate "
+             "applies to rate-coded datasets only)")
+    unknown = sorted(set(fixed) - accepted)
+    _require(not unknown, f"dataset {dataset!r} has no option(s) {unknown}; valid: {sorted(accepted)}")
+    return {**fixed, **searched}
 
 
 def _flat_params(record: EvaluationRecord, params: dict[str, Any]) -> EvaluationRecord:
@@ -177,9 +192,11 @@ def _slayer_runner(config: Mapping[str, Any], params: dict[str, Any]) -> Callabl
     window = config.get("data_time_steps", 50)
     _require(_is_int(window) and window > 0, f"data_time_steps must be a positive integer, got {window!r}")
     cfg = slayer_config(params, **_fixed_options(config, "slayer"))
+    options = _loader_options(config, dataset, {})
 
     def execute(stoppers: Sequence[EarlyStopper]) -> EvaluationRecord:
-        data = load_dataset(dataset, time_steps=window, seed=config.get("data_seed", 0), root=config.get("data_root"))
+        data = load_dataset(dataset, time_steps=window, seed=config.get("data_seed", 0), root=config.get("data_root"),
+                            **options)
         return _flat_params(train_slayer(cfg, data, stoppers=stoppers, seed=config.get("seed", 0)), params)
 
     return execute

@@ -4,11 +4,12 @@ import pickle
 
 import numpy as np
 import pytest
+from fixtures_data import write_dvs_gesture
 
 import jaxsnn.evaluate as ev
+from jaxsnn.core import Surrogate
 from jaxsnn.evaluate import evaluate
 from jaxsnn.hpo.space import Space
-from jaxsnn.core import Surrogate
 from jaxsnn.spaces import hybrid_config, search_space, sg_run, slayer_config, stdp_config
 from jaxsnn.train.hybrid import HybridConfig
 from jaxsnn.train.slayer import SlayerConfig
@@ -118,6 +119,9 @@ def test_stdp_trial_on_embedded_digits_with_its_default_detector():
         ({"trainer": "hybrid", "params": {"percentile": 120.0}}, "percentile"),
         ({"trainer": "hybrid", "backend": "xla", "hybrid": {"backend": "ffi"}}, "backend given both"),
         ({"trainer": "hybrid", "slayer": {}}, "do not apply"),
+        ({"trainer": "slayer", "dataset": "dvs_gesture", "data_options": {"max_rate": 0.2}}, r"no option\(s\) \['max_rate'\]"),
+        ({"trainer": "sg", "params": {"input_rate": 0.1}, "data_options": {"max_rate": 0.2}}, "set both"),
+        ({"trainer": "hybrid", "data_options": {}}, "do not apply"),
     ],
 )
 def test_a_bad_config_schema_raises_before_any_compute(config, match, monkeypatch):
@@ -212,6 +216,23 @@ def test_a_silent_slayer_trial_is_stopped_and_a_too_long_window_fails_with_the_r
     assert silent.objectives["inference_steps"] == 10 and silent.spikes == 0
     too_long = evaluate({"trainer": "slayer", "params": {**SMALL_SLAYER, "time_steps": 30}, "data_time_steps": 20})
     assert too_long.status == "failed" and "time_steps=30 exceeds the 20 steps" in too_long.error
+
+
+def test_a_conv_slayer_trial_runs_on_dvs_gesture_files(tmp_path):
+    rng = np.random.default_rng(0)
+    for split, n in (("Train", 4), ("Test", 2)):
+        for i in range(n):
+            t = np.sort(rng.integers(0, 500, 400))
+            events = {"x": rng.integers(0, 128, 400), "y": rng.integers(0, 128, 400), "p": rng.integers(0, 2, 400), "t": t}
+            write_dvs_gesture(tmp_path, split, f"user{i:02d}_led", i % 3, events)
+    record = evaluate({
+        "trainer": "slayer", "dataset": "dvs_gesture", "data_root": str(tmp_path), "data_time_steps": 6,
+        "data_options": {"size": 16}, "silent": None, "params": {"n_hidden": 8, "epochs": 1, "batch_size": 2},
+        "slayer": {"conv_channels": [4], "conv_kernels": [3], "input_pool": 2, "true_count": 3.0, "false_count": 1.0},
+    })  # fmt: skip
+    assert record.status == "complete", record.error
+    assert record.metrics["layers"] == ["pool_in", "conv0", "pool0", "hidden0", "output"]
+    assert record.objectives["inference_steps"] == 6 and record.metrics["dataset"].startswith("dvs")
 
 
 def test_a_flat_sg_point_maps_onto_model_and_trainer_configs():

@@ -8,31 +8,38 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
 from hpo_workers import CONSTRAINTS, OBJECTIVES, SPACE
 from rich.console import Console
 
-from jaxsnn.hpo.report import results_table
+from jaxsnn.hpo.report import print_results
 from jaxsnn.hpo.study import Study
 from jaxsnn.record import EvaluationRecord
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_results_table_stays_readable_at_80_columns(tmp_path):
-    with Study.create(tmp_path / "s.db", SPACE, OBJECTIVES, CONSTRAINTS) as study:
-        for i, status in enumerate(("complete", "silent_stopped")):
-            params = SPACE.sample(__import__("numpy").random.default_rng(i), 1)[0]
+MOO = {"accuracy": "max", "train_time_s": "min", "inference_steps": "min"}
+
+
+@pytest.mark.parametrize("objectives", [OBJECTIVES, MOO])
+def test_results_and_pareto_tables_stay_readable_at_80_columns(tmp_path, objectives):
+    with Study.create(tmp_path / "s.db", SPACE, objectives, CONSTRAINTS) as study:
+        for i, status in enumerate(("complete", "silent_stopped", "complete")):
+            params = SPACE.sample(np.random.default_rng(i), 1)[0]
             trial = study.start_trial(params, "w")
-            record = EvaluationRecord(params, {name: 0.5 for name in OBJECTIVES},
-                                      {name: 0.2 for name in CONSTRAINTS}, 1.0, status)
+            record = EvaluationRecord(params, {name: 0.5 + 0.1 * i for name in objectives},
+                                      {name: 0.2 - 0.3 * (status == "complete") for name in CONSTRAINTS}, 1.0, status)
             study.finish_trial(trial, record)
         console = Console(width=80, record=True)
-        console.print(results_table(study))
+        print_results(study, console=console)
     text = console.export_text()
     assert "silent_stopped" in text and "complete" in text
     assert "…" not in text, "a column was truncated"
-    for name in SPACE.names:
-        assert f"{name}=" in text
+    assert all(f"{name}=" in text for name in SPACE.names)
+    assert all(name in text for name in objectives)
+    assert ("Pareto front: 2 feasible trials" in text) == (len(objectives) > 1)
 
 
 def test_hpo_entry_point_runs_a_small_study(tmp_path):
