@@ -9,9 +9,10 @@
 Every trial ends as an evaluation record in a SQLite study inside the Hydra run directory;
 silent networks are stopped early by the detector and kept as constraint data. At the end the
 ranked results table (and with several objectives the Pareto front) is printed and convergence /
-feasibility (/ Pareto) plots are saved. A preset with a ``reference`` then trains that documented
-default once and shows it beside the front point its rule picks (``jaxsnn.experiments.pareto``);
-the comparison is kept in ``reference.json`` beside the study.
+feasibility (/ Pareto) plots are saved. A preset with a ``reference`` (a documented default, a
+full point of the space) runs it as the study's first trial and at the end shows it beside the
+front point its rule picks (``jaxsnn.experiments.pareto``); the comparison is kept in
+``reference.json`` beside the study.
 """
 
 from __future__ import annotations
@@ -44,21 +45,30 @@ def silent_summary(study: Study) -> str:
     )
 
 
-def compare_with_reference(study: Study, objective: TrialObjective, rule: Reference, folder: Path,
-                           console: Console) -> None:
-    """Train the reference once (alone, after the study), pick the front point ``rule`` asks for,
-    print both with the factors saved and write them to ``reference.json``."""
-    console.print(f"training the reference {rule.params or '(trainer defaults)'} ...")
-    reference = objective(dict(rule.params))
+def seed_with_reference(study: Study, rule: Reference) -> None:
+    """Enqueue the reference as the study's first trial (once: a resumed study has it already),
+    so that it is measured under the same load as every other trial and informs the optimizer."""
+    if not any(t.params == dict(rule.params) for t in study.trials()):
+        study.enqueue(rule.params)
+
+
+def compare_with_reference(study: Study, rule: Reference, folder: Path, console: Console) -> None:
+    """Show the reference trial beside the front point ``rule`` picks, with the factors saved,
+    and keep both in ``reference.json``."""
+    trial = next((t for t in study.finished() if t.params == dict(rule.params)), None)
+    if trial is None:
+        console.print("the reference trial has not finished: no comparison")
+        return
+    reference = trial.record
     front = {t.id: t.record for t in study.pareto_front()}
     chosen = select(list(front.values()), reference, rule) if reference.informative else None
     chosen_id = next((i for i, r in front.items() if r is chosen), None)
     headers, rows = savings_rows(reference, chosen, list(study.objectives))
-    console.print(rich_table(headers, rows, f"reference vs the front point of lowest {rule.minimize} "
-                             f"within {rule.max_accuracy_drop:g} accuracy (trial {chosen_id})"))  # fmt: skip
+    console.print(rich_table(headers, rows, f"reference (trial {trial.id}) vs the front point of lowest "
+                             f"{rule.minimize} within {rule.max_accuracy_drop:g} accuracy (trial {chosen_id})"))  # fmt: skip
     summary = {"rule": {"minimize": rule.minimize, "max_accuracy_drop": rule.max_accuracy_drop},
-               "reference": json.loads(reference.to_json()), "chosen_trial": chosen_id,
-               "chosen": None if chosen is None else json.loads(chosen.to_json())}  # fmt: skip
+               "reference_trial": trial.id, "reference": json.loads(reference.to_json()),
+               "chosen_trial": chosen_id, "chosen": None if chosen is None else json.loads(chosen.to_json())}  # fmt: skip
     (folder / "reference.json").write_text(json.dumps(summary, indent=1, allow_nan=True))
 
 
@@ -68,8 +78,6 @@ def main(cfg: DictConfig) -> float:
     space = search_space(spec["trainer"], spec["exclude"], **{k: tuple(v) for k, v in spec["bounds"].items()})
     objective = TrialObjective({"trainer": spec["trainer"], **spec["evaluation"]})
     rule = None if spec["reference"] is None else Reference.from_dict(spec["reference"], spec["objectives"])
-    if rule is not None:
-        objective.check(rule.params)  # a typo in the reference fails now, not after the study
     study = Study.create(
         cfg.study,
         space,
@@ -80,6 +88,8 @@ def main(cfg: DictConfig) -> float:
         options=spec["options"],
         exist_ok=True,
     )
+    if rule is not None:
+        seed_with_reference(study, rule)
     executor = make_executor(spec["executor"], spec["n_workers"], spec["dask_address"])
     try:
         run_study(study, objective, executor, spec["n_trials"], spec["n_workers"],
@@ -92,7 +102,7 @@ def main(cfg: DictConfig) -> float:
     console.print(silent_summary(study))
     console.print(f"study: {cfg.study}\nplots: {', '.join(str(p) for p in plots)}")
     if rule is not None:
-        compare_with_reference(study, objective, rule, Path(cfg.study).parent, console)
+        compare_with_reference(study, rule, Path(cfg.study).parent, console)
     first = next(iter(spec["objectives"]))
     best = study.best(first)
     return float("nan") if best is None else float(best.record.objectives[first])

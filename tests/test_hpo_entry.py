@@ -67,7 +67,8 @@ def test_slayer_moo_preset_prints_the_front_and_compares_it_with_its_reference(t
         sys.executable, str(REPO / "experiments" / "hpo.py"), "hpo=slayer_moo",
         f"hydra.run.dir={tmp_path}", "progress=false", "hpo.n_trials=3", "hpo.options.n_initial=2",
         "hpo.executor=thread", "hpo.bounds.epochs=[1,2]", "hpo.bounds.n_hidden=[16,32]",
-        "hpo.bounds.time_steps=[5,20]", "+hpo.reference.params.epochs=1",
+        "hpo.bounds.time_steps=[5,20]", "hpo.reference.params.n_hidden=16", "hpo.reference.params.epochs=1",
+        "hpo.reference.params.time_steps=10",
     ]  # fmt: skip
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -78,7 +79,8 @@ def test_slayer_moo_preset_prints_the_front_and_compares_it_with_its_reference(t
     summary = json.loads((tmp_path / "reference.json").read_text())
     assert "Pareto front:" in done.stdout
     assert ("reference / chosen" if summary["chosen_trial"] else "no front point") in done.stdout
-    assert summary["reference"]["params"] == {"epochs": 1}
-    assert summary["reference"]["objectives"]["inference_steps"] == 50  # the default presents all steps
+    assert summary["reference_trial"] == 1  # the reference runs first, as a trial of the study
+    assert summary["reference"]["params"]["epochs"] == 1
+    assert summary["reference"]["objectives"]["inference_steps"] == 10
     assert summary["chosen_trial"] is None or summary["chosen_trial"] in front
     assert (tmp_path / "pareto.png").stat().st_size > 0

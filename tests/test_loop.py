@@ -81,6 +81,18 @@ def test_every_record_is_stored_and_told_silent_ones_included(study, spy):
     assert silent and all(r.constraints["silent"] > 0 for r in silent)
 
 
+def test_an_enqueued_point_runs_first_counts_toward_n_trials_and_reaches_the_optimizer(study, spy):
+    known = {"x": 0.3, "lr": 0.01}
+    trial_id = study.enqueue(known)
+    assert [t.id for t in study.pending()] == [trial_id]
+    with pytest.raises(ValueError, match="missing parameter 'lr'"):
+        study.enqueue({"x": 0.3})
+    run_study(study, quadratic, ThreadExecutor(), n_trials=4, n_workers=1, progress=False)
+    finished = study.finished()
+    assert len(finished) == 4 and finished[0].id == trial_id and finished[0].params == known
+    assert spy.told[0].params == known and spy.told[0].objectives["score"] == 0.0
+
+
 @pytest.mark.parametrize("ask_ahead", [False, True])
 def test_each_ask_gets_the_running_points_as_pending(study, spy, ask_ahead):
     running_at_ask = []

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hpo_workers import CONSTRAINTS, SILENT_BELOW, SPACE, TWO_OBJECTIVES, pareto_silent
+from omegaconf import OmegaConf
 
 from jaxsnn.experiments.pareto import Reference, savings_rows, select
 from jaxsnn.hpo.executors import ThreadExecutor
@@ -12,6 +15,9 @@ from jaxsnn.hpo.loop import run_study
 from jaxsnn.hpo.moo import hypervolume, non_dominated
 from jaxsnn.hpo.study import Study
 from jaxsnn.record import EvaluationRecord
+from jaxsnn.spaces import hybrid_config, search_space, slayer_config
+from jaxsnn.train.hybrid import HybridConfig
+from jaxsnn.train.slayer import SlayerConfig
 
 MOO = {"accuracy": "max", "train_time_s": "min", "inference_steps": "min"}
 
@@ -77,3 +83,19 @@ def test_savings_rows_give_reference_over_chosen_factors():
 def test_a_bad_reference_is_refused_before_the_study(spec, match):
     with pytest.raises(ValueError, match=match):
         Reference.from_dict(spec, MOO)
+
+
+@pytest.mark.parametrize(
+    "preset, documented",
+    [
+        ("slayer_moo", lambda p: slayer_config(p) == SlayerConfig(time_steps=50)),
+        ("hybrid_moo", lambda p: hybrid_config(p) == HybridConfig(finetune_epochs=0, time_steps=16)),
+    ],
+)
+def test_each_reproduction_preset_references_its_documented_default_as_a_point_of_its_space(preset, documented):
+    spec = OmegaConf.to_container(OmegaConf.load(Path(__file__).parents[1] / "conf" / "hpo" / f"{preset}.yaml"))
+    space = search_space(spec["trainer"], spec["exclude"], **{k: tuple(v) for k, v in spec["bounds"].items()})
+    rule = Reference.from_dict(spec["reference"], spec["objectives"])
+    space.validate(rule.params)  # it can run as a trial of the study
+    assert documented(rule.params)
+    assert spec["optimizer"] == "mobo" and spec["constraints"] == ["silent"]

@@ -21,7 +21,8 @@ from jaxsnn.record import EvaluationRecord
 class Reference:
     """The documented default a study must beat, and how a front point is chosen against it.
 
-    ``params``: the reference's flat point (missing names take the trainer's defaults).
+    ``params``: the reference's flat point, a full point of the study's space (it runs as a
+    trial of the study, under the same conditions as the points it is compared with).
     ``minimize``: the cost objective to cut (``train_time_s``, ``inference_steps``, ...).
     ``max_accuracy_drop``: how far below the reference's ``accuracy`` a chosen point may lie
     (0: equal or better).

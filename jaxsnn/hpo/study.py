@@ -13,9 +13,9 @@ readable by any later jaxsnn version that keeps the optimizer's constructor.
 
 Trial life cycle::
 
-    start_trial / claim_pending -> running -> finish_trial -> complete | silent_stopped | failed | pruned
-                                    |
-          owner process died -> requeue_running -> pending -> claim_pending -> running ...
+    start_trial ---------------------------> running -> finish_trial -> complete | silent_stopped | failed | pruned
+    enqueue -> pending -> claim_pending ---> running
+    running, owner process died -> requeue_running -> pending
 """
 
 from __future__ import annotations
@@ -303,8 +303,20 @@ class Study:
             )
             return int(cur.lastrowid)
 
+    def enqueue(self, params: Mapping[str, Any]) -> int:
+        """Add ``params`` as a pending trial, evaluated before the optimizer is asked for more.
+
+        How a known configuration (a documented default, a colleague's best) seeds a study: it
+        runs under the same conditions as every other trial and the optimizer learns from it.
+        ``params`` must be a valid point of the study's space (``ValueError`` naming what is not).
+        """
+        self.space.validate(params)
+        with self._write() as conn:
+            cur = conn.execute("INSERT INTO trials (params, status) VALUES (?, 'pending')", (_dumps(dict(params)),))
+            return int(cur.lastrowid)
+
     def claim_pending(self, worker: str = "") -> Trial | None:
-        """Atomically take the oldest pending (requeued) trial and mark it running for this process."""
+        """Atomically take the oldest pending (enqueued or requeued) trial and mark it running for this process."""
         with self._write() as conn:
             row = conn.execute("SELECT id FROM trials WHERE status = 'pending' ORDER BY id LIMIT 1").fetchone()
             if row is None:
