@@ -223,10 +223,7 @@ def _stdp_runner(config: Mapping[str, Any], params: dict[str, Any]) -> Callable:
     _require(dataset in STDP_DATASETS, f"unknown stdp dataset {dataset!r}; valid: {list(STDP_DATASETS)}")
     _require(dataset != "mnist" or config.get("data_root") is not None,
              "dataset 'mnist' needs data_root, the folder of the four IDX files")
-    fixed = _fixed_options(config, "stdp")
-    clash = sorted(set(fixed) & set(params))
-    _require(not clash, f"{clash} given both as searched params and as fixed stdp options")
-    cfg = stdp_config(params, **fixed)
+    cfg = stdp_config(params, **_fixed_options(config, "stdp"))
 
     def execute(stoppers: Sequence[EarlyStopper]) -> EvaluationRecord:
         if dataset == "mnist":

@@ -13,8 +13,8 @@ Names a point leaves out take the trainer's default, so hand-written configs may
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from jaxsnn.core import SHAPES, Surrogate
 from jaxsnn.hpo.space import CategoricalParam, Condition, FloatParam, IntParam, Param, Space
@@ -26,6 +26,7 @@ from jaxsnn.train.slayer import SlayerConfig
 from jaxsnn.train.stdp import STDPConfig
 
 TRAINERS: tuple[str, ...] = ("sg", "stdp", "slayer", "hybrid")
+_Config = TypeVar("_Config")
 
 _SURROGATE_PARAMS: tuple[Param, ...] = (
     CategoricalParam("sg_shape", SHAPES),
@@ -215,17 +216,14 @@ def sg_run(params: Mapping[str, Any], *, backend: str = "auto") -> SGRun:
     )
 
 
-def stdp_config(params: Mapping[str, Any], **fixed: Any) -> STDPConfig:
-    """``STDPConfig`` of a (possibly partial) flat point; ``fixed`` sets non-searched fields
-    such as ``dt_ms`` or ``chunk``; bad values raise ValueError naming them."""
-    _check_names("stdp", params)
-    return STDPConfig(**{**fixed, **params})
-
-
 def _fixed_config(
-    trainer: str, cls: type, params: Mapping[str, Any], fixed: Mapping[str, Any], derived: Mapping[str, Any]
-) -> Any:
-    """``cls`` from the point's own-named fields, its ``derived`` ones and the ``fixed`` options.
+    trainer: str,
+    build: Callable[[Mapping[str, Any]], _Config],
+    params: Mapping[str, Any],
+    fixed: Mapping[str, Any],
+    derived: Mapping[str, Any],
+) -> _Config:
+    """``build(fixed)`` with the point's own-named fields and its ``derived`` ones replaced.
 
     A field both searched and fixed is a config mistake: which one wins would be a silent guess.
     """
@@ -233,9 +231,16 @@ def _fixed_config(
     clash = sorted(set(fixed) & (set(params) | set(derived)))
     if clash:
         raise ValueError(f"{clash} given both as searched {trainer} params and as fixed {trainer} options")
-    fields = {f.name for f in dataclasses.fields(cls)}
+    base = build(fixed)
+    fields = {f.name for f in dataclasses.fields(base)}
     own = {k: v for k, v in params.items() if k in fields}
-    return dataclasses.replace(cls.from_dict(fixed), **own, **derived)
+    return dataclasses.replace(base, **own, **derived)
+
+
+def stdp_config(params: Mapping[str, Any], **fixed: Any) -> STDPConfig:
+    """``STDPConfig`` of a (possibly partial) flat point; ``fixed`` sets non-searched fields
+    such as ``dt_ms`` or ``chunk``; bad values raise ValueError naming them."""
+    return _fixed_config("stdp", lambda options: STDPConfig(**options), params, fixed, {})
 
 
 def slayer_config(params: Mapping[str, Any], **fixed: Any) -> SlayerConfig:
@@ -248,7 +253,7 @@ def slayer_config(params: Mapping[str, Any], **fixed: Any) -> SlayerConfig:
         derived["hidden"] = (width,) * params.get("n_layers", len(default.hidden))
     if any(name.startswith("sg_") for name in params):
         derived["surrogate"] = _surrogate(params, default.surrogate)
-    return _fixed_config("slayer", SlayerConfig, params, fixed, derived)
+    return _fixed_config("slayer", SlayerConfig.from_dict, params, fixed, derived)
 
 
 def hybrid_config(params: Mapping[str, Any], **fixed: Any) -> HybridConfig:
@@ -259,4 +264,4 @@ def hybrid_config(params: Mapping[str, Any], **fixed: Any) -> HybridConfig:
         derived["hidden"] = (params["n_hidden"],)
     if any(name.startswith("sg_") for name in params):
         derived["surrogate"] = _surrogate(params, HybridConfig().surrogate)
-    return _fixed_config("hybrid", HybridConfig, params, fixed, derived)
+    return _fixed_config("hybrid", HybridConfig.from_dict, params, fixed, derived)
