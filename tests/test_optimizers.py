@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from jaxsnn.hpo import CategoricalParam, Condition, FloatParam, IntParam, Space, make_optimizer
-from jaxsnn.hpo.moo import hypervolume, non_dominated, pareto_front
+from jaxsnn.hpo.moo import front_anchors, hypervolume, non_dominated, pareto_front
 from jaxsnn.hpo.problems import QUADRATIC2D, Problem
 from jaxsnn.hpo.scbo import SCBO, TrustRegion
 from jaxsnn.record import EvaluationRecord
@@ -184,6 +184,16 @@ def test_pareto_front_and_hypervolume_on_known_sets():
     ]
     kept = pareto_front(records, {"a": "min", "b": "min"})
     assert kept == [records[0], records[3]]
+
+
+def test_mobo_searches_around_every_front_member_whatever_the_objectives_units():
+    X = np.arange(5.0).reshape(5, 1)
+    # maximised: accuracy in [0, 1] beside minus a step count in the tens
+    Y = np.array([[0.97, -16.0], [0.80, -1.0], [0.90, -4.0], [0.85, -8.0], [0.99, -40.0]])
+    C = np.array([[-1.0], [-1.0], [-1.0], [-1.0], [0.5]])  # the most accurate point is infeasible
+    np.testing.assert_array_equal(front_anchors(X, Y, C).ravel(), [0.0, 1.0, 2.0])  # 3 dominated by 2
+    np.testing.assert_array_equal(front_anchors(X, Y, np.abs(C) + [[0.1], [0.3], [0.2], [0.4], [0.0]]).ravel(),
+                                  [4.0, 0.0, 2.0, 1.0, 3.0])  # nothing feasible: least violation first
 
 
 def _two_objective(p):

@@ -59,6 +59,7 @@ def test_select_takes_the_cheapest_front_point_within_the_accuracy_drop():
     tie = [record(0.96, 1.0, 8), record(0.98, 1.0, 8)]
     assert select(tie, reference, Reference({}, "inference_steps")) is tie[1]  # the more accurate
     assert select([record(0.5, 0.1, 2)], reference, rule) is None
+    assert select([reference, record(0.99, 4.0, 50)], reference, rule) is None  # nothing cut the cost
 
 
 def test_savings_rows_give_reference_over_chosen_factors():

@@ -58,10 +58,13 @@ class Reference:
 
 
 def select(front: Sequence[EvaluationRecord], reference: EvaluationRecord, rule: Reference) -> EvaluationRecord | None:
-    """The front point with the lowest ``rule.minimize`` among those whose accuracy is at most
-    ``rule.max_accuracy_drop`` below the reference's (ties: the more accurate); ``None`` if none."""
+    """The front point with the lowest ``rule.minimize`` among those that cut it below the
+    reference's and whose accuracy is at most ``rule.max_accuracy_drop`` below the reference's
+    (ties: the more accurate); ``None`` if none does (the reference itself never qualifies)."""
     floor = reference.objectives[rule.accuracy] - rule.max_accuracy_drop
-    eligible = [r for r in front if r.feasible and r.objectives[rule.accuracy] >= floor]
+    cost = reference.objectives[rule.minimize]
+    eligible = [r for r in front if r.feasible and r.objectives[rule.accuracy] >= floor
+                and r.objectives[rule.minimize] < cost]  # fmt: skip
     return min(eligible, key=lambda r: (r.objectives[rule.minimize], -r.objectives[rule.accuracy]), default=None)
 
 

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.stats
 
-from jaxsnn.hpo.acquisition import feasibility_order, maximize, total_log_pof, violation
+from jaxsnn.hpo.acquisition import maximize, total_log_pof, violation
 from jaxsnn.hpo.gp import believe, fit_gps, predict, predict_samples
 from jaxsnn.hpo.optimizers import BayesianOptimizer, propose_logei
 from jaxsnn.hpo.space import Space
@@ -112,6 +112,20 @@ def log_ehvi(args: tuple, X: jax.Array) -> jax.Array:
     return jnp.where(any_feasible, jnp.log(ehvi + 1e-300) + lpof, lpof)
 
 
+def front_anchors(X: np.ndarray, Y: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """Points to search around: every member of the feasible Pareto front, or the five least
+    violating points while nothing is feasible.
+
+    Not the best few by a sum of objectives: objectives in different units (an accuracy in
+    [0, 1] beside a step count in the tens) would let the largest one pick every anchor, and the
+    local search would never leave one end of the front.
+    """
+    feasible = violation(C) <= 0
+    if feasible.any():
+        return X[np.flatnonzero(feasible)[non_dominated(Y[feasible])]]
+    return X[np.argsort(violation(C), kind="stable")[:5]]
+
+
 class MOBO(BayesianOptimizer):
     """Constrained multi-objective BO: Monte Carlo EHVI (2-3 objectives) or ParEGO.
 
@@ -180,8 +194,7 @@ class MOBO(BayesianOptimizer):
             np.clip(scipy.stats.qmc.Sobol(m, seed=rng).random_base2(max(0, math.ceil(math.log2(self.n_mc)))), 1e-6, 1 - 1e-6)
         )
         args = (objectives, constraints, jnp.asarray(lower), jnp.asarray(upper), jnp.asarray(base), jnp.asarray(feasible.any()))
-        anchors = X[feasibility_order(Y.sum(axis=1), C)[:5]]
-        return maximize(log_ehvi, args, self.space, rng, anchors, n_candidates=512, n_local=128)[0]
+        return maximize(log_ehvi, args, self.space, rng, front_anchors(X, Y, C), n_candidates=512, n_local=128)[0]
 
     def _propose_parego(self, X: np.ndarray, Y: np.ndarray, C: np.ndarray, X_pending: np.ndarray,
                         rng: np.random.Generator) -> np.ndarray:
