@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from jaxsnn.evaluate import TrialObjective
-from jaxsnn.experiments.pareto import Reference, savings_rows, select
+from jaxsnn.experiments.pareto import Reference, compare_with_reference, savings_rows, seed_with_reference
 from jaxsnn.experiments.tables import rich_table
 from jaxsnn.hpo.executors import make_executor
 from jaxsnn.hpo.loop import run_study
@@ -45,31 +45,18 @@ def silent_summary(study: Study) -> str:
     )
 
 
-def seed_with_reference(study: Study, rule: Reference) -> None:
-    """Enqueue the reference as the study's first trial (once: a resumed study has it already),
-    so that it is measured under the same load as every other trial and informs the optimizer."""
-    if not any(t.params == dict(rule.params) for t in study.trials()):
-        study.enqueue(rule.params)
-
-
-def compare_with_reference(study: Study, rule: Reference, folder: Path, console: Console) -> None:
-    """Show the reference trial beside the front point ``rule`` picks, with the factors saved,
-    and keep both in ``reference.json``."""
-    trial = next((t for t in study.finished() if t.params == dict(rule.params)), None)
-    if trial is None:
+def report_reference(study: Study, rule: Reference, folder: Path, console: Console) -> None:
+    """Print the reference trial beside the front point ``rule`` picks; keep both in ``reference.json``."""
+    comparison = compare_with_reference(study, rule)
+    if comparison is None:
         console.print("the reference trial has not finished: no comparison")
         return
-    reference = trial.record
-    front = {t.id: t.record for t in study.pareto_front()}
-    chosen = select(list(front.values()), reference, rule) if reference.informative else None
-    chosen_id = next((i for i, r in front.items() if r is chosen), None)
-    headers, rows = savings_rows(reference, chosen, list(study.objectives))
-    console.print(rich_table(headers, rows, f"reference (trial {trial.id}) vs the front point of lowest "
-                             f"{rule.minimize} within {rule.max_accuracy_drop:g} accuracy (trial {chosen_id})"))  # fmt: skip
-    summary = {"rule": {"minimize": rule.minimize, "max_accuracy_drop": rule.max_accuracy_drop},
-               "reference_trial": trial.id, "reference": json.loads(reference.to_json()),
-               "chosen_trial": chosen_id, "chosen": None if chosen is None else json.loads(chosen.to_json())}  # fmt: skip
-    (folder / "reference.json").write_text(json.dumps(summary, indent=1, allow_nan=True))
+    headers, rows = savings_rows(comparison.reference.record, comparison.chosen and comparison.chosen.record,
+                                 list(study.objectives))  # fmt: skip
+    chosen = comparison.chosen.id if comparison.chosen else None
+    console.print(rich_table(headers, rows, f"reference (trial {comparison.reference.id}) vs the front point of lowest "
+                             f"{rule.minimize} within {rule.max_accuracy_drop:g} accuracy (trial {chosen})"))  # fmt: skip
+    (folder / "reference.json").write_text(json.dumps(comparison.summary(rule), indent=1, allow_nan=True))
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="hpo")
@@ -102,7 +89,7 @@ def main(cfg: DictConfig) -> float:
     console.print(silent_summary(study))
     console.print(f"study: {cfg.study}\nplots: {', '.join(str(p) for p in plots)}")
     if rule is not None:
-        compare_with_reference(study, rule, Path(cfg.study).parent, console)
+        report_reference(study, rule, Path(cfg.study).parent, console)
     first = next(iter(spec["objectives"]))
     best = study.best(first)
     return float("nan") if best is None else float(best.record.objectives[first])

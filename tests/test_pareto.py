@@ -9,7 +9,7 @@ import pytest
 from hpo_workers import CONSTRAINTS, SILENT_BELOW, SPACE, TWO_OBJECTIVES, pareto_silent
 from omegaconf import OmegaConf
 
-from jaxsnn.experiments.pareto import Reference, savings_rows, select
+from jaxsnn.experiments.pareto import Reference, compare_with_reference, savings_rows, seed_with_reference, select
 from jaxsnn.hpo.executors import ThreadExecutor
 from jaxsnn.hpo.loop import run_study
 from jaxsnn.hpo.moo import hypervolume, non_dominated
@@ -48,6 +48,31 @@ def test_the_loop_with_mobo_returns_a_feasible_non_dominated_front_and_keeps_sil
     true = hypervolume(-np.c_[x, (1 - x) ** 2 + 1e-4], ref)
     found = hypervolume(-np.array([[t.record.objectives[n] for n in TWO_OBJECTIVES] for t in front]), ref)
     assert found > 0.9 * true
+
+
+def accurate_but_slow(params: dict) -> EvaluationRecord:
+    """accuracy peaks at x = 0.5; training time grows with x."""
+    x = params["x"]
+    return EvaluationRecord(params, {"accuracy": 1.0 - (x - 0.5) ** 2, "train_time_s": 1.0 + 10.0 * x}, {"silent": -1.0})
+
+
+def test_the_reference_runs_once_as_the_first_trial_and_is_compared_with_the_front(tmp_path):
+    rule = Reference({"x": 0.9, "lr": 0.01}, "train_time_s", max_accuracy_drop=0.0)
+    objectives = {"accuracy": "max", "train_time_s": "min"}
+    with Study.create(tmp_path / "r.db", SPACE, objectives, CONSTRAINTS, optimizer="random", seed=1) as study:
+        assert seed_with_reference(study, rule).status == "pending"
+        assert seed_with_reference(study, rule) is None  # a resumed study keeps its one reference
+        assert compare_with_reference(study, rule) is None  # not finished yet
+        run_study(study, accurate_but_slow, ThreadExecutor(), n_trials=12, n_workers=2, progress=False)
+        comparison = compare_with_reference(study, rule)
+        trials = study.trials()  # by id
+    assert trials[0].params == rule.params and comparison.reference.id == trials[0].id
+    assert len([t for t in trials if t.params == rule.params]) == 1
+    # the chosen trial: as accurate as x = 0.9 (x in [0.1, 0.9]) and the fastest such
+    eligible = [t for t in trials if 0.1 - 1e-12 <= t.params["x"] < 0.9]
+    assert comparison.chosen.id == min(eligible, key=lambda t: t.params["x"]).id
+    summary = comparison.summary(rule)
+    assert summary["reference_trial"] == comparison.reference.id and summary["chosen"]["params"] == comparison.chosen.params
 
 
 def test_select_takes_the_cheapest_front_point_within_the_accuracy_drop():

@@ -11,9 +11,11 @@ study runs, so the reported point is not picked by eye.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from jaxsnn.hpo.study import Study, Trial
 from jaxsnn.record import EvaluationRecord
 
 
@@ -66,6 +68,46 @@ def select(front: Sequence[EvaluationRecord], reference: EvaluationRecord, rule:
     eligible = [r for r in front if r.feasible and r.objectives[rule.accuracy] >= floor
                 and r.objectives[rule.minimize] < cost]  # fmt: skip
     return min(eligible, key=lambda r: (r.objectives[rule.minimize], -r.objectives[rule.accuracy]), default=None)
+
+
+def seed_with_reference(study: Study, rule: Reference) -> Trial | None:
+    """Enqueue the reference as the study's next trial unless the study holds it already (a
+    resumed study), so that it is measured under the same load as every other trial and informs
+    the optimizer. Returns the enqueued trial, ``None`` when it was there."""
+    if any(t.params == dict(rule.params) for t in study.trials()):
+        return None
+    return study.trial(study.enqueue(rule.params))
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """The finished reference trial and the front trial the rule chose (``None``: none qualified)."""
+
+    reference: Trial
+    chosen: Trial | None
+
+    def summary(self, rule: Reference) -> dict[str, Any]:
+        """JSON-ready: the rule, both trial ids and their full records."""
+        return {
+            "rule": {"minimize": rule.minimize, "max_accuracy_drop": rule.max_accuracy_drop},
+            "reference_trial": self.reference.id,
+            "reference": json.loads(self.reference.record.to_json()),
+            "chosen_trial": self.chosen.id if self.chosen else None,
+            "chosen": json.loads(self.chosen.record.to_json()) if self.chosen else None,
+        }
+
+
+def compare_with_reference(study: Study, rule: Reference) -> Comparison | None:
+    """The reference trial of ``study`` and the front trial ``select`` picks against it;
+    ``None`` while the reference has not finished."""
+    reference = next((t for t in study.finished() if t.params == dict(rule.params)), None)
+    if reference is None:
+        return None
+    front = study.pareto_front()
+    if not reference.record.informative:
+        return Comparison(reference, None)
+    picked = select([t.record for t in front], reference.record, rule)
+    return Comparison(reference, next((t for t in front if t.record is picked), None))
 
 
 def savings_rows(
