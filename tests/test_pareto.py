@@ -66,13 +66,19 @@ def test_the_reference_runs_once_as_the_first_trial_and_is_compared_with_the_fro
         run_study(study, accurate_but_slow, ThreadExecutor(), n_trials=12, n_workers=2, progress=False)
         comparison = compare_with_reference(study, rule)
         trials = study.trials()  # by id
+        study_front = study.pareto_front()
     assert trials[0].params == rule.params and comparison.reference.id == trials[0].id
     assert len([t for t in trials if t.params == rule.params]) == 1
     # the chosen trial: as accurate as x = 0.9 (x in [0.1, 0.9]) and the fastest such
-    eligible = [t for t in trials if 0.1 - 1e-12 <= t.params["x"] < 0.9]
-    assert comparison.chosen.id == min(eligible, key=lambda t: t.params["x"]).id
+    qualified = [t for t in trials if 0.1 - 1e-12 <= t.params["x"] < 0.9]
+    assert comparison.chosen.id == min(qualified, key=lambda t: t.params["x"]).id
+    front = {t.id for t in study_front}
+    assert {t.id for t in comparison.eligible} == {t.id for t in qualified if t.id in front}
+    xs = [t.params["x"] for t in comparison.eligible]
+    assert xs == sorted(xs)  # cheapest (fastest) first
     summary = comparison.summary(rule)
     assert summary["reference_trial"] == comparison.reference.id and summary["chosen"]["params"] == comparison.chosen.params
+    assert summary["eligible_trials"] == [t.id for t in comparison.eligible]
 
 
 def test_select_takes_the_cheapest_front_point_within_the_accuracy_drop():

@@ -59,15 +59,20 @@ class Reference:
         return reference
 
 
-def select(front: Sequence[EvaluationRecord], reference: EvaluationRecord, rule: Reference) -> EvaluationRecord | None:
-    """The front point with the lowest ``rule.minimize`` among those that cut it below the
-    reference's and whose accuracy is at most ``rule.max_accuracy_drop`` below the reference's
-    (ties: the more accurate); ``None`` if none does (the reference itself never qualifies)."""
+def eligible(front: Sequence[EvaluationRecord], reference: EvaluationRecord, rule: Reference) -> list[EvaluationRecord]:
+    """The front points that cut ``rule.minimize`` below the reference's while their accuracy is
+    at most ``rule.max_accuracy_drop`` below the reference's, cheapest first (ties: the more
+    accurate first). The reference itself never qualifies."""
     floor = reference.objectives[rule.accuracy] - rule.max_accuracy_drop
     cost = reference.objectives[rule.minimize]
-    eligible = [r for r in front if r.feasible and r.objectives[rule.accuracy] >= floor
-                and r.objectives[rule.minimize] < cost]  # fmt: skip
-    return min(eligible, key=lambda r: (r.objectives[rule.minimize], -r.objectives[rule.accuracy]), default=None)
+    qualified = [r for r in front if r.feasible and r.objectives[rule.accuracy] >= floor
+                 and r.objectives[rule.minimize] < cost]  # fmt: skip
+    return sorted(qualified, key=lambda r: (r.objectives[rule.minimize], -r.objectives[rule.accuracy]))
+
+
+def select(front: Sequence[EvaluationRecord], reference: EvaluationRecord, rule: Reference) -> EvaluationRecord | None:
+    """The first of :func:`eligible`: the point the rule reports; ``None`` if none qualifies."""
+    return next(iter(eligible(front, reference, rule)), None)
 
 
 def seed_with_reference(study: Study, rule: Reference) -> Trial | None:
@@ -81,33 +86,39 @@ def seed_with_reference(study: Study, rule: Reference) -> Trial | None:
 
 @dataclasses.dataclass(frozen=True)
 class Comparison:
-    """The finished reference trial and the front trial the rule chose (``None``: none qualified)."""
+    """The finished reference trial and the front trials that qualify against it, the rule's
+    pick (``chosen``) first."""
 
     reference: Trial
-    chosen: Trial | None
+    eligible: tuple[Trial, ...]
+
+    @property
+    def chosen(self) -> Trial | None:
+        return self.eligible[0] if self.eligible else None
 
     def summary(self, rule: Reference) -> dict[str, Any]:
-        """JSON-ready: the rule, both trial ids and their full records."""
+        """JSON-ready: the rule, the trial ids and the full records of the reference and the pick."""
         return {
             "rule": {"minimize": rule.minimize, "max_accuracy_drop": rule.max_accuracy_drop},
             "reference_trial": self.reference.id,
             "reference": json.loads(self.reference.record.to_json()),
             "chosen_trial": self.chosen.id if self.chosen else None,
             "chosen": json.loads(self.chosen.record.to_json()) if self.chosen else None,
+            "eligible_trials": [t.id for t in self.eligible],
         }
 
 
 def compare_with_reference(study: Study, rule: Reference) -> Comparison | None:
-    """The reference trial of ``study`` and the front trial ``select`` picks against it;
+    """The reference trial of ``study`` and the front trials :func:`eligible` against it;
     ``None`` while the reference has not finished."""
     reference = next((t for t in study.finished() if t.params == dict(rule.params)), None)
     if reference is None:
         return None
-    front = study.pareto_front()
     if not reference.record.informative:
-        return Comparison(reference, None)
-    picked = select([t.record for t in front], reference.record, rule)
-    return Comparison(reference, next((t for t in front if t.record is picked), None))
+        return Comparison(reference, ())
+    front = study.pareto_front()
+    qualified = eligible([t.record for t in front], reference.record, rule)
+    return Comparison(reference, tuple(next(t for t in front if t.record is r) for r in qualified))
 
 
 def savings_rows(
