@@ -67,12 +67,6 @@ def _details(trial: Trial, names: tuple[str, ...], errors: bool) -> list[str]:
     return [params, *([(trial.record.error or "")[:80]] if errors else [])]
 
 
-def _add_detail_columns(table: Table, errors: bool) -> None:
-    table.add_column("params", overflow="fold", ratio=3)
-    if errors:
-        table.add_column("error", overflow="fold", ratio=1)
-
-
 def _style(trial: Trial) -> str | None:
     r = trial.record
     return "red" if r.status == "silent_stopped" else ("dim" if not r.informative else None)
@@ -98,7 +92,9 @@ def results_table(study: Study, limit: int | None = 20, *, trials: list[Trial] |
     details = table if inline else _table("params")
     if not inline:
         details.add_column("trial", justify="right", no_wrap=True)
-    _add_detail_columns(details, errors)
+    details.add_column("params", overflow="fold", ratio=3)
+    if errors:
+        details.add_column("error", overflow="fold", ratio=1)
     for t in shown:
         r = t.record
         label = f"{t.id}{'*' if t.id in front else ''}"
