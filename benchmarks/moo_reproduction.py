@@ -8,8 +8,8 @@
 so its accuracies carry selection bias and its train times the other worker's load. This script
 re-trains the reference and the front points that qualified against it (the rule's pick first,
 then the next cheapest; when none qualified, the most accurate front points) one after the other,
-alone, on held-out seeds (data split + initialisation), and writes ``<name>_confirm.csv`` and ``<name>.png`` to ``--out``; the Markdown
-it prints goes into ``benchmarks/RESULTS.md``.
+alone, on held-out seeds (data split + initialisation), and writes ``<name>_confirm.csv`` and
+``<name>.png`` to ``--out``; the Markdown it prints goes into ``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -51,13 +51,13 @@ def mean_std(rows: list[dict[str, Any]], name: str) -> tuple[float, float]:
 def plot(study: Study, confirmed: dict[str, list[dict[str, Any]]], title: str) -> Figure:
     """Accuracy against training time and against time steps: every trial of the study, its front,
     and the confirmed means (error bars: std over seeds) of the reference and the qualifying points."""
-    finished = [t.record for t in study.finished() if t.record.informative]
-    front_records = [t.record for t in study.pareto_front()]
-    on_front = {id(r) for r in front_records}
+    finished = [t for t in study.finished() if t.record.informative]
+    on_front = {t.id for t in study.pareto_front()}
     groups = (
-        ("silent (stopped)", "tab:red", "v", [r for r in finished if r.status == "silent_stopped"]),
-        ("other trials", "lightgrey", "o", [r for r in finished if r.status != "silent_stopped" and id(r) not in on_front]),
-        ("Pareto front (seed 0)", "tab:blue", "o", front_records),
+        ("silent (stopped)", "tab:red", "v", [t.record for t in finished if t.record.status == "silent_stopped"]),
+        ("other trials", "lightgrey", "o",
+         [t.record for t in finished if t.record.status != "silent_stopped" and t.id not in on_front]),
+        ("Pareto front (seed 0)", "tab:blue", "o", [t.record for t in finished if t.id in on_front]),
     )  # fmt: skip
     fig = Figure(figsize=(10, 4.4), layout="constrained")
     colors = ["black", "tab:green", "tab:olive", "tab:cyan", "tab:purple", "tab:brown"]
