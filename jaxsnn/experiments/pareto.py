@@ -17,6 +17,7 @@ from typing import Any
 
 from jaxsnn.hpo.study import Study, Trial
 from jaxsnn.record import EvaluationRecord
+from jaxsnn.train.config import from_mapping
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,11 +46,8 @@ class Reference:
     def from_dict(cls, mapping: Mapping[str, Any], objectives: Mapping[str, str]) -> "Reference":
         """From a preset's ``reference`` block; both named objectives must be study objectives
         with the right directions, else the comparison would be meaningless."""
-        unknown = sorted(set(mapping) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown reference option(s) {unknown}")
-        params = mapping.get("params") or {}
-        reference = cls(**{**mapping, "params": dict(params) if isinstance(params, Mapping) else params})
+        as_dict = {"params": lambda p: dict(p) if isinstance(p, Mapping) else p}
+        reference = from_mapping(cls, {**mapping, "params": mapping.get("params") or {}}, "reference", as_dict)
         for name, direction in ((reference.minimize, "min"), (reference.accuracy, "max")):
             if objectives.get(name) != direction:
                 raise ValueError(
