@@ -58,7 +58,8 @@ def test_hpo_entry_point_runs_a_small_study(tmp_path):
     assert all(r.status in ("complete", "silent_stopped", "failed") for r in records)
     assert all("silent" in r.constraints for r in records if r.informative)
     assert (tmp_path / "convergence.png").stat().st_size > 0
-    assert "trials silent" in done.stdout
+    assert "silent networks: initial design vs model-guided" in done.stdout
+    assert "the detector stopped" in done.stdout
 
 
 def test_slayer_moo_preset_prints_the_front_and_compares_it_with_its_reference(tmp_path):

@@ -25,6 +25,11 @@ from jaxsnn.hpo.space import Space
 from jaxsnn.record import EvaluationRecord
 
 DIRECTIONS = ("max", "min")
+DEFAULT_N_INITIAL = 10
+"""Initial-design size in spaces of 10+ encoded dimensions, as Optuna's samplers start. The
+earlier ``2 * dim`` (capped at 20) spent a whole 20-trial demo of the 27-D SG space on the design:
+in wide SNN spaces, where most random draws are silent networks, the model must take over early
+(on the SG digits benchmark its proposals are 3-4x less often silent than the design's)."""
 
 
 @runtime_checkable
@@ -157,9 +162,9 @@ class BayesianOptimizer(BaseOptimizer):
 
     Options shared by every model-based optimizer:
 
-    - ``n_initial``: informative observations before the first model-based ask
-      (default ``max(5, min(2 * dim, 20))``); failures do not count, so a study whose first
-      trials crash keeps exploring.
+    - ``n_initial``: informative observations before the first model-based ask (default
+      :data:`DEFAULT_N_INITIAL`, fewer in spaces of under 10 encoded dimensions); failures do not
+      count, so a study whose first trials crash keeps exploring.
     - ``gp``: ``"map"`` (default) or ``"nuts"``; ``prior``: ``"lognormal"`` or ``"saas"``;
       ``warp``: Kumaraswamy input warping; ``restarts``: MAP restarts.
     - ``refit_growth``: hyperparameters are refit each time the data grew by this factor
@@ -181,7 +186,7 @@ class BayesianOptimizer(BaseOptimizer):
         refit_growth: float = 1.1,
     ) -> None:
         super().__init__(space, objectives, constraints, seed)
-        self.n_initial = max(5, min(2 * space.dim, 20)) if n_initial is None else int(n_initial)
+        self.n_initial = max(5, min(space.dim, DEFAULT_N_INITIAL)) if n_initial is None else int(n_initial)
         if self.n_initial < 1:
             raise ValueError(f"n_initial must be >= 1, got {n_initial}")
         self.gp_config = GPConfig(inference=gp, prior=prior, warp=warp, restarts=restarts)

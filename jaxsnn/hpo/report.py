@@ -222,3 +222,50 @@ def save_plots(study: Study, folder: str | Path, dpi: int = 120) -> list[Path]:
             fig.savefig(path, dpi=dpi)
             written.append(path)
     return written
+
+
+def detector_savings_s(trials: list[Trial]) -> float:
+    """Training seconds the silent-network detector skipped, estimated per stopped trial as its
+    measured training time per sample times the samples it did not train on.
+
+    Trainers that record ``samples_seen``, ``planned_samples`` and ``train_time_s`` (SG, STDP)
+    are counted; a stop before any timed sample contributes nothing, which under-estimates.
+    """
+    saved = 0.0
+    for trial in trials:
+        m = trial.record.metrics
+        if trial.record.status != "silent_stopped" or not m.get("samples_seen") or "planned_samples" not in m:
+            continue
+        per_sample = float(m["train_time_s"]) / float(m["samples_seen"])
+        saved += per_sample * max(0.0, float(m["planned_samples"]) - float(m["samples_seen"]))
+    return saved
+
+
+def phase_rows(study: Study, n_initial: int) -> list[list[str]]:
+    """Silent share of the initial design (the first ``n_initial`` trials) and of the
+    model-guided trials after it, with each phase's compute; enqueued trials count as design."""
+    finished = sorted(study.finished(), key=lambda t: t.id)
+    rows = []
+    for label, trials in (("initial design", finished[:n_initial]), ("model-guided", finished[n_initial:])):
+        silent = [t for t in trials if t.record.status == "silent_stopped"]
+        cost = sum(t.record.cost_s for t in trials)
+        share = f"{len(silent) / len(trials):.0%}" if trials else "-"
+        compute = f"{sum(t.record.cost_s for t in silent) / cost:.0%}" if cost else "-"
+        rows.append([label, str(len(trials)), f"{len(silent)} ({share})", compute, f"{cost:.0f}"])
+    return rows
+
+
+def silent_report(study: Study, n_initial: int) -> RenderableType:
+    """The paper's headline for one study: silent trials per phase, and what the detector saved."""
+    table = _table("silent networks: initial design vs model-guided")
+    for header in ("phase", "trials", "silent", "silent share of compute", "compute s"):
+        table.add_column(header, justify="left" if header == "phase" else "right")
+    for row in phase_rows(study, n_initial):
+        table.add_row(*row)
+    finished = study.finished()
+    total = sum(t.record.cost_s for t in finished)
+    saved = detector_savings_s(finished)
+    stopped = sum(t.record.status == "silent_stopped" for t in finished)
+    note = (f"the detector stopped {stopped} silent networks and saved about {saved:.0f} s of training "
+            f"(the study's compute was {total:.0f} s; without the detector about {total + saved:.0f} s)")
+    return Group(table, note)

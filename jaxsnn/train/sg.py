@@ -297,6 +297,9 @@ class _Run:
             **metrics,
             "history": self.history,
             "train_time_s": self.train_time_s,
+            # What an early stop skipped: the detector's savings are estimated from these.
+            "samples_seen": sum(entry["steps"] for entry in self.history) * trainer.batch_size,
+            "planned_samples": trainer.epochs * metrics["steps_per_epoch"] * trainer.batch_size,
             "stop_reason": reason,
         }
         epochs_run = sum(not entry["partial"] for entry in self.history)

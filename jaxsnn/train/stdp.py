@@ -389,13 +389,16 @@ def train_stdp(
     """
     start_time = time.perf_counter()
     x_train, x_test = _flat(train), _flat(test)
+    fit_start = time.perf_counter()
     fit = fit_stdp(cfg, x_train, stoppers=stoppers, seed=seed, progress=progress)
+    train_time_s = time.perf_counter() - fit_start
     common = dict(
         params=dict(params) if params is not None else dataclasses.asdict(cfg),
         constraints={name: float(v) for s in stoppers for name, v in s.constraints().items()},
         epochs_run=fit.epochs_run,
     )
-    metrics = {"samples_seen": fit.samples_seen, "train_spikes_per_sample": fit.spikes_per_sample,
+    metrics = {"samples_seen": fit.samples_seen, "planned_samples": cfg.epochs * len(x_train),
+               "train_time_s": train_time_s, "train_spikes_per_sample": fit.spikes_per_sample,
                "mean_theta_mv": float(jnp.mean(fit.theta))}
     if fit.decision is not None:
         return EvaluationRecord(

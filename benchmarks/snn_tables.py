@@ -1,0 +1,56 @@
+"""Generate the tables of the SNN-HPO benchmark: real trials of random configurations.
+
+    python benchmarks/snn_tables.py sg_digits --rows 1000 --shard 0 --shards 2 &
+    python benchmarks/snn_tables.py sg_digits --rows 1000 --shard 1 --shards 2 &
+    python benchmarks/snn_tables.py sg_digits --merge      # -> benchmarks/tables/sg_digits.csv.gz
+
+Each shard appends to ``benchmarks/tables/<problem>.shard<k>.csv`` and skips rows already there,
+so a killed generator resumes where it stopped. Row ``i`` is fixed by ``(seed, i)``
+(``jaxsnn.snnbench.tables.row_params``): the same command regenerates the same configurations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+from jaxsnn.snnbench import get_problem  # noqa: E402
+from jaxsnn.snnbench.tables import append_rows, read_rows, run_row, write_table  # noqa: E402
+
+TABLES = Path(__file__).parent / "tables"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("problem")
+    parser.add_argument("--rows", type=int, default=1000)
+    parser.add_argument("--shard", type=int, default=0)
+    parser.add_argument("--shards", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--merge", action="store_true", help="merge the shards into the .csv.gz table")
+    args = parser.parse_args()
+    problem = get_problem(args.problem)
+    if args.merge:
+        rows = {r["index"]: r for path in sorted(TABLES.glob(f"{problem.name}.shard*.csv")) for r in read_rows(path)}
+        out = TABLES / f"{problem.name}.csv.gz"
+        write_table(out, list(rows.values()))
+        print(f"{len(rows)} rows -> {out}")
+        return
+    shard = TABLES / f"{problem.name}.shard{args.shard}.csv"
+    done = {r["index"] for r in read_rows(shard)} if shard.exists() and shard.stat().st_size else set()
+    todo = [i for i in range(args.shard, args.rows, args.shards) if i not in done]
+    start = time.perf_counter()
+    for n, index in enumerate(todo, 1):
+        row = run_row(problem, index, args.seed)
+        append_rows(shard, [row])
+        print(f"[{problem.name} {index}] {row['status']:8s} acc={row['accuracy']!s:.5} cost={row['cost_s']:.2f}s "
+              f"stop={'@' + str(row['stop_samples']) if row['stopped'] else '-'} "
+              f"({n}/{len(todo)}, {time.perf_counter() - start:.0f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

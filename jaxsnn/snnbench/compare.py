@@ -1,0 +1,124 @@
+"""Run optimizers on a surrogate SNN problem at equal compute seconds, and summarise the traces.
+
+A run asks, evaluates on the surrogate and tells, one trial at a time, until the *simulated*
+compute (the surrogate's predicted trial seconds) reaches the budget; the optimizer's own time is
+measured separately. Every trial becomes one trace row: cumulative compute, status, accuracy,
+feasibility and the phase (``initial`` design or ``model``-guided).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from jaxsnn.hpo.optimizers import make_optimizer
+from jaxsnn.record import EvaluationRecord
+from jaxsnn.snnbench.surrogate import SurrogateBenchmark
+
+OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "random": ("random", "detector", {}),
+    "logei": ("logei", "detector", {}),
+    "scbo": ("scbo", "detector", {}),
+    "logei-no-detector": ("logei", "no_detector", {}),
+    "logei-dropped": ("logei", "dropped", {}),
+}
+"""Method name -> (optimizer, surrogate mode, options)."""
+
+N_INITIAL = 10
+"""Initial-design size of every model-based method (ours and the peers): the phase boundary."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TraceRow:
+    method: str
+    seed: int
+    trial: int
+    compute_s: float
+    status: str
+    accuracy: float
+    feasible: bool
+    phase: str
+    ask_s: float
+
+
+def run(bench: SurrogateBenchmark, method: str, seed: int, budget_s: float,
+        ask_tell: Callable[[int], tuple[Callable[[], dict], Callable[[EvaluationRecord], None]]] | None = None,
+        mode: str | None = None) -> list[TraceRow]:
+    """One run of ``method`` until ``budget_s`` simulated compute seconds are spent.
+
+    Ours come from :data:`OURS`; a peer passes ``ask_tell(seed) -> (ask, tell)`` and its ``mode``.
+    """
+    if ask_tell is None:
+        name, mode, options = OURS[method]
+        if name != "random":
+            options = {"n_initial": N_INITIAL, **options}
+        optimizer = make_optimizer(name, bench.space, {"accuracy": "max"}, ["silent"], seed=seed, **options)
+        ask, tell = optimizer.ask, optimizer.tell
+    else:
+        ask, tell = ask_tell(seed)
+    rows: list[TraceRow] = []
+    spent = 0.0
+    while spent < budget_s:
+        start = time.perf_counter()
+        params = ask()
+        ask_s = time.perf_counter() - start
+        record = bench(params, mode)
+        tell(record)
+        spent += record.cost_s
+        accuracy = record.objectives.get("accuracy", math.nan)
+        rows.append(TraceRow(method, seed, len(rows), spent, record.status, accuracy, record.feasible,
+                             "initial" if len(rows) < N_INITIAL else "model", ask_s))  # fmt: skip
+    return rows
+
+
+def best_curve(rows: Sequence[TraceRow], grid: np.ndarray) -> np.ndarray:
+    """Best feasible accuracy reached by each compute value of ``grid`` (0 before the first one)."""
+    compute = np.array([r.compute_s for r in rows])
+    value = np.array([r.accuracy if r.feasible else 0.0 for r in rows])
+    best = np.maximum.accumulate(value)
+    idx = np.searchsorted(compute, grid, side="right") - 1
+    return np.where(idx >= 0, best[np.clip(idx, 0, None)], 0.0)
+
+
+def compute_to_reach(rows: Sequence[TraceRow], target: float) -> float:
+    """Compute seconds until a feasible accuracy >= ``target`` (inf when never)."""
+    for r in rows:
+        if r.feasible and r.accuracy >= target:
+            return r.compute_s
+    return math.inf
+
+
+def silent_rate(rows: Sequence[TraceRow], phase: str) -> float:
+    """Share of a phase's trials the detector stopped as silent (or, without it, that were silent)."""
+    chosen = [r for r in rows if r.phase == phase]
+    return float(np.mean([not r.feasible for r in chosen])) if chosen else math.nan
+
+
+def summarise(traces: Mapping[str, Sequence[Sequence[TraceRow]]], budget_s: float) -> list[dict[str, Any]]:
+    """One row per method: compute to reach random's median final best, best at 25/50/100 % of the
+    budget (median and IQR over seeds), silent rate per phase, trials and ask time."""
+    random_final = float(np.median([best_curve(r, np.array([budget_s]))[0] for r in traces["random"]]))
+    random_reach = float(np.median([compute_to_reach(r, random_final) for r in traces["random"]]))
+    out = []
+    for method, runs in traces.items():
+        curves = np.array([best_curve(r, budget_s * np.array([0.25, 0.5, 1.0])) for r in runs])
+        reach = np.array([compute_to_reach(r, random_final) for r in runs])
+        out.append({
+            "method": method, "seeds": len(runs),
+            "reach_random_best_s": float(np.median(reach)),
+            "reach_ratio": float(np.median(reach)) / random_reach if random_reach else math.nan,
+            "best_25": float(np.median(curves[:, 0])), "best_50": float(np.median(curves[:, 1])),
+            "best_100": float(np.median(curves[:, 2])),
+            "best_100_q25": float(np.quantile(curves[:, 2], 0.25)),
+            "best_100_q75": float(np.quantile(curves[:, 2], 0.75)),
+            "silent_initial": float(np.nanmean([silent_rate(r, "initial") for r in runs])),
+            "silent_model": float(np.nanmean([silent_rate(r, "model") for r in runs])),
+            "trials": float(np.median([len(r) for r in runs])),
+            "ask_s_median": float(np.median([x.ask_s for r in runs for x in r])),
+        })  # fmt: skip
+    return out

@@ -1,0 +1,166 @@
+"""A surrogate SNN-HPO objective fitted on a table of real trials (HPOBench / YAHPO Gym style).
+
+Random forests on the space's unit-cube encoding predict, for any configuration of the table's
+space: whether the detector stops it as silent, the accuracy of the full run, the silent
+constraint a live run reports, and the seconds of the full run and of the stopped one. A trial
+then costs milliseconds and the benchmark can compare optimizers over many seeds at equal
+*compute seconds*, with or without the detector:
+
+- ``mode="detector"``: a predicted-silent network ends ``silent_stopped`` after its predicted stop
+  time, reporting chance accuracy (a live stopped SG run reports its running training accuracy,
+  0.07-0.10 on digits) and its constraint ``> 0``; the others run to the end;
+- ``mode="no_detector"``: every network runs to the end (full cost and accuracy); the silent
+  constraint is measured over the whole run;
+- ``mode="dropped"``: as ``detector`` but a stopped network is returned ``pruned``, which is how
+  Optuna and Ax treat pruned trials: the optimizer never models it.
+
+Deterministic: the forests have fixed seeds and a prediction has no noise, so one configuration
+always gives one answer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from scipy.stats import spearmanr
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+from jaxsnn.hpo.space import Space
+from jaxsnn.record import EvaluationRecord
+from jaxsnn.snnbench.problems import SNNProblem
+
+MODES: tuple[str, ...] = ("detector", "no_detector", "dropped")
+_FOREST = {"n_estimators": 100, "min_samples_leaf": 2, "random_state": 0, "n_jobs": 1}
+
+
+def _fraction_at(row: Mapping[str, Any]) -> float:
+    """Silent fraction at the check where the detector stopped (checks are equally spaced)."""
+    checks = row["checks"]
+    if not checks:
+        return float(row["silent_fraction"])
+    samples = row["samples"]
+    interval = samples // len(checks) if len(checks) else samples
+    index = min(len(checks), max(1, round(row["stop_samples"] / max(1, interval)))) - 1
+    return float(checks[index])
+
+
+@dataclasses.dataclass
+class Validation:
+    """Held-out quality of a fitted surrogate."""
+
+    n_train: int
+    n_test: int
+    accuracy_spearman: float
+    """Rank correlation of predicted vs real full-run accuracy over held-out rows the detector keeps."""
+    silent_agreement: float
+    """Share of held-out rows whose stopped / kept outcome is predicted right."""
+    cost_spearman: float
+
+    def meets_targets(self) -> bool:
+        return self.accuracy_spearman >= 0.8 and self.silent_agreement >= 0.9
+
+
+def _forest_mean(forest: RandomForestRegressor | RandomForestClassifier, x: np.ndarray) -> np.ndarray:
+    """Mean over the trees' outputs at one row ``x``, by calling each fitted tree directly.
+
+    ``forest.predict`` dispatches through joblib even with ``n_jobs=1`` (about 10 ms a call for
+    one row); the trees themselves answer in microseconds. Regressors: the mean of the leaf
+    values, as ``predict``; classifiers: the mean of the leaf class frequencies, as
+    ``predict_proba``.
+    """
+    x32 = np.asarray(x, dtype=np.float32).reshape(1, -1)
+    leaves = np.stack([tree.tree_.predict(x32)[0] for tree in forest.estimators_])  # (trees, outputs[, classes])
+    if isinstance(forest, RandomForestClassifier):
+        leaves = leaves[0] if leaves.ndim == 3 and leaves.shape[1] == 1 else leaves
+        leaves = leaves.reshape(len(forest.estimators_), -1)
+        leaves = leaves / leaves.sum(axis=1, keepdims=True)
+    return leaves.mean(axis=0).reshape(-1)
+
+
+class SurrogateBenchmark:
+    """Predict trials of ``problem`` from its table ``rows`` (:func:`jaxsnn.snnbench.tables.read_rows`).
+
+    Three forests: a classifier of the detector's stop; a regressor of the full run's
+    ``(accuracy, silent fraction, log seconds)`` over every complete row; and one of the stopped
+    run's ``(silent fraction at the stop, log seconds to the stop)`` over the stopped rows.
+    """
+
+    def __init__(self, problem: SNNProblem, rows: Sequence[Mapping[str, Any]]) -> None:
+        self.problem = problem
+        self.space: Space = problem.space()
+        usable = [r for r in rows if r["status"] == "complete" and math.isfinite(r["accuracy"])]
+        stopped = np.array([bool(r["stopped"]) for r in usable])
+        if len(usable) < 20 or stopped.sum() < 5 or (~stopped).sum() < 5:
+            raise ValueError(f"{problem.name}: a surrogate needs >= 20 complete rows with >= 5 stopped and >= 5 "
+                             f"kept by the detector; the table has {len(usable)} ({stopped.sum()} stopped)")
+        self.rows = list(rows)
+        self.p = problem.preset.p
+        X = self.space.encode_many([r["params"] for r in usable])
+        self.silent = RandomForestClassifier(**_FOREST).fit(X, stopped)
+        self.full = RandomForestRegressor(**_FOREST).fit(
+            X, [[r["accuracy"], r["silent_fraction"], math.log(r["cost_s"])] for r in usable])
+        self.stop = RandomForestRegressor(**_FOREST).fit(
+            X[stopped], [[_fraction_at(r), math.log(r["stop_time_s"])] for r, s in zip(usable, stopped) if s])
+        self._ranges = {p.name: (p.low, p.high) for p in self.space.params if hasattr(p, "low")}
+
+    def check(self, params: Mapping[str, Any]) -> None:
+        """A configuration outside the table's space is refused, naming the parameter and range."""
+        for name, value in params.items():
+            if name in self._ranges:
+                low, high = self._ranges[name]
+                if not (low <= value <= high):
+                    raise ValueError(f"{self.problem.name}: {name}={value!r} is outside the table's range "
+                                     f"[{low}, {high}]; the surrogate only answers inside it")  # fmt: skip
+        self.space.validate(params)
+
+    def predict(self, params: Mapping[str, Any]) -> dict[str, float]:
+        """Raw predictions: ``p_silent``, the full run's ``accuracy``, ``full_fraction`` and
+        ``cost_s``, the stopped run's ``stop_fraction`` and ``stop_s``."""
+        self.check(params)
+        x = self.space.encode(params)
+        proba = _forest_mean(self.silent, x)
+        p_silent = float(proba[list(self.silent.classes_).index(True)])
+        accuracy, full_fraction, log_cost = _forest_mean(self.full, x)
+        stop_fraction, log_stop = _forest_mean(self.stop, x)
+        cost = math.exp(log_cost)
+        return {"p_silent": p_silent, "accuracy": float(accuracy), "full_fraction": float(full_fraction),
+                "cost_s": cost, "stop_fraction": float(stop_fraction), "stop_s": min(math.exp(log_stop), cost)}
+
+    def __call__(self, params: Mapping[str, Any], mode: str = "detector") -> EvaluationRecord:
+        """One surrogate trial as the evaluation record a real one would produce."""
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
+        pred = self.predict(params)
+        silent = pred["p_silent"] >= 0.5
+        chance = 1.0 / self.problem.n_classes
+        if mode == "no_detector":
+            return EvaluationRecord(dict(params), {"accuracy": _unit(pred["accuracy"])},
+                                    {"silent": pred["full_fraction"] - self.p}, cost_s=pred["cost_s"])
+        if not silent:
+            g = min(pred["full_fraction"] - self.p, -1e-3)
+            return EvaluationRecord(dict(params), {"accuracy": _unit(pred["accuracy"])}, {"silent": g},
+                                    cost_s=pred["cost_s"])
+        if mode == "dropped":
+            return EvaluationRecord(dict(params), {}, {}, cost_s=pred["stop_s"], status="pruned",
+                                    metrics={"stop_reason": "silent network"})
+        g = max(pred["stop_fraction"] - self.p, 1e-3)
+        return EvaluationRecord(dict(params), {"accuracy": chance}, {"silent": g}, cost_s=pred["stop_s"],
+                                status="silent_stopped")
+
+    def validate(self, held_out: Sequence[Mapping[str, Any]]) -> Validation:
+        """Quality on rows it was not fitted on (the targets: Spearman >= 0.8, agreement >= 90 %)."""
+        rows = [r for r in held_out if r["status"] == "complete" and math.isfinite(r["accuracy"])]
+        preds = [self.predict(r["params"]) for r in rows]
+        agree = np.mean([(p["p_silent"] >= 0.5) == r["stopped"] for p, r in zip(preds, rows)])
+        kept = [(p["accuracy"], r["accuracy"]) for p, r in zip(preds, rows) if not r["stopped"]]
+        rho = spearmanr(*zip(*kept)).statistic if len(kept) > 2 else float("nan")
+        cost = spearmanr([p["cost_s"] for p in preds], [r["cost_s"] for r in rows]).statistic
+        return Validation(len(self.rows), len(rows), float(rho), float(agree), float(cost))
+
+
+def _unit(value: float) -> float:
+    return float(min(1.0, max(0.0, value)))

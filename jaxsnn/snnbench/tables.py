@@ -1,0 +1,139 @@
+"""Tables of real trials: random configurations run to the end, the detector replayed on them.
+
+Every row runs one configuration *without* a detector while :class:`SpikeRecorder` keeps each
+training batch's output spike counts and the wall time at which the trainer reported them.
+Replaying the problem's detector on that sequence gives exactly where a live run would have
+stopped (trainers consult their stoppers after every batch and the detector is deterministic), so
+one run yields both outcomes the benchmark needs: the full run (accuracy, cost) and the stopped
+one (stop batch, samples, seconds, silent fraction at every check).
+
+Rows are deterministic in ``(problem, index)``: row ``i`` is a uniform draw of the problem's space
+from ``default_rng([seed, i])``, so generation can be sharded over processes and resumed.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jaxsnn.evaluate import evaluate
+from jaxsnn.snnbench.problems import SNNProblem
+from jaxsnn.train.silent import SilentNetworkDetector
+
+COLUMNS: tuple[str, ...] = (
+    "index", "status", "accuracy", "cost_s", "setup_s", "samples", "silent_fraction", "checks",
+    "stopped", "stop_samples", "stop_time_s", "error", "params",
+)  # fmt: skip
+"""``checks``: the detector's silent fraction at each of its check boundaries (JSON list)."""
+
+
+class SpikeRecorder:
+    """An early stopper that never stops: per-batch output spike counts and their wall times."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.counts: list[np.ndarray] = []
+        self.times: list[float] = []
+
+    def update(self, output_spike_counts: np.ndarray, mean_rates: dict[str, float]) -> None:
+        self.counts.append(np.asarray(output_spike_counts).copy())
+        self.times.append(time.perf_counter() - self.start)
+
+    def constraints(self) -> dict[str, float]:
+        return {}
+
+
+def replay(detector: SilentNetworkDetector, counts: Sequence[np.ndarray], times: Sequence[float]) -> dict[str, Any]:
+    """Where ``detector`` stops on recorded batches (samples seen, wall time), or that it does not."""
+    for c, t in zip(counts, times):
+        if detector.update(c, {}) is not None:
+            return {"stopped": 1, "stop_samples": detector.seen, "stop_time_s": t}
+    return {"stopped": 0, "stop_samples": "", "stop_time_s": ""}
+
+
+def check_fractions(counts: np.ndarray, k: int, interval: int) -> list[float]:
+    """Silent fraction over all samples seen, at every ``interval``-th sample (the paper's rule)."""
+    silent = np.cumsum(np.asarray(counts).reshape(-1) < k)
+    at = np.arange(interval, silent.size + 1, interval)
+    return [round(float(silent[i - 1] / i), 4) for i in at]
+
+
+def row_params(problem: SNNProblem, index: int, seed: int = 0) -> dict[str, Any]:
+    """The configuration of row ``index``: a uniform draw of the space, fixed by ``(seed, index)``."""
+    return problem.space().sample(np.random.default_rng([seed, index]), 1)[0]
+
+
+def run_row(problem: SNNProblem, index: int, seed: int = 0) -> dict[str, Any]:
+    """Run row ``index`` to the end without a detector and replay the problem's detector on it."""
+    params = row_params(problem, index, seed)
+    recorder = SpikeRecorder()
+    record = evaluate(problem.config(params, silent=None), stoppers=[recorder])
+    preset = problem.preset
+    counts = np.concatenate(recorder.counts) if recorder.counts else np.zeros(0)
+    detector = SilentNetworkDetector(preset.k, preset.p, preset.update_interval)
+    return {
+        "index": index,
+        "status": record.status,
+        "accuracy": record.objectives.get("accuracy", ""),
+        "cost_s": round(record.cost_s, 4),
+        "setup_s": round(recorder.times[0], 4) if recorder.times else round(record.cost_s, 4),
+        "samples": int(counts.size),
+        "silent_fraction": round(float(np.mean(counts < preset.k)), 4) if counts.size else "",
+        "checks": json.dumps(check_fractions(counts, preset.k, preset.update_interval)),
+        **replay(detector, recorder.counts, recorder.times),
+        "error": (record.error or "")[:160],
+        "params": json.dumps(params),
+    }
+
+
+def append_rows(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    """Append rows to a CSV shard (header written once): a killed generator loses one row at most."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.exists() or path.stat().st_size == 0
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        if new:
+            writer.writeheader()
+        for row in rows:
+            writer.writerow(row)
+            f.flush()
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows of a table (``.csv`` or ``.csv.gz``), typed: numbers as floats, params and checks parsed."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", newline="") as f:
+        raw = list(csv.DictReader(f))
+    missing = sorted(set(COLUMNS) - set(raw[0])) if raw else []
+    if missing:
+        raise ValueError(f"{path} is not an SNN benchmark table: columns {missing} missing")
+    rows = []
+    for r in raw:
+        number = lambda key: float(r[key]) if r[key] != "" else float("nan")  # noqa: E731
+        rows.append({
+            "index": int(r["index"]), "status": r["status"], "accuracy": number("accuracy"),
+            "cost_s": number("cost_s"), "setup_s": number("setup_s"), "samples": int(r["samples"]),
+            "silent_fraction": number("silent_fraction"), "checks": json.loads(r["checks"]),
+            "stopped": r["stopped"] == "1", "stop_samples": number("stop_samples"),
+            "stop_time_s": number("stop_time_s"), "error": r["error"], "params": json.loads(r["params"]),
+        })  # fmt: skip
+    return rows
+
+
+def write_table(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    """Write the merged table compressed (what the repository keeps), sorted by index."""
+    with gzip.open(path, "wt", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        for row in sorted(rows, key=lambda r: int(r["index"])):
+            writer.writerow({**row, "checks": json.dumps(row["checks"]) if isinstance(row["checks"], list)
+                             else row["checks"], "params": json.dumps(row["params"])
+                             if isinstance(row["params"], dict) else row["params"],
+                             "stopped": int(row["stopped"])})  # fmt: skip
