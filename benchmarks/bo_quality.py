@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from results_md import replace_section
 
 RESULTS = Path(__file__).parent / "results"
-RESULTS_MD = Path(__file__).parent / "RESULTS.md"
 SECTION = "## Optimizer quality"
 PEERS_PYTHON = "/work/peers-venv/bin/python"
 
@@ -513,15 +513,7 @@ def write_results_md(summary: list[dict], latency: list[dict], meta: dict) -> No
         vals = {int(r["n_obs"]): float(r["seconds"]) for r in latency if r["optimizer"] == name and r["kind"] == kind}
         lines.append(f"| {name} | {kind} | " + " | ".join(f"{vals[n]:.2f}" if n in vals else "-" for n in LATENCY_SIZES) + " |")
     lines += ["", meta["notes"], "", "Plot: `benchmarks/results/bo_quality.png`; data: `benchmarks/results/bo_quality_*.csv`.", ""]
-    text = RESULTS_MD.read_text() if RESULTS_MD.exists() else "# Benchmark results\n"
-    start = text.find(SECTION)
-    block = "\n".join(lines)
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + block
-    else:
-        nxt = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + block + ("\n" + text[nxt + 1 :] if nxt >= 0 else "")
-    RESULTS_MD.write_text(text)
+    replace_section(SECTION, "\n".join(lines))
 
 
 NOTES = """How to read it:

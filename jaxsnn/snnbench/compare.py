@@ -11,12 +11,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from jaxsnn.hpo.optimizers import make_optimizer
+from jaxsnn.hpo.optimizers import Optimizer, make_optimizer
 from jaxsnn.record import EvaluationRecord
 from jaxsnn.snnbench.surrogate import SurrogateBenchmark
 
@@ -46,21 +46,19 @@ class TraceRow:
     ask_s: float
 
 
-def run(bench: SurrogateBenchmark, method: str, seed: int, budget_s: float,
-        ask_tell: Callable[[int], tuple[Callable[[], dict], Callable[[EvaluationRecord], None]]] | None = None,
-        mode: str | None = None) -> list[TraceRow]:
+def run(bench: SurrogateBenchmark, method: str, seed: int, budget_s: float, optimizer: Optimizer | None = None,
+        mode: str = "detector") -> list[TraceRow]:
     """One run of ``method`` until ``budget_s`` simulated compute seconds are spent.
 
-    Ours come from :data:`OURS`; a peer passes ``ask_tell(seed) -> (ask, tell)`` and its ``mode``.
+    Ours are built from :data:`OURS`; a peer passes its ``optimizer`` (anything with
+    ``ask() -> params`` and ``tell(record)``) and the surrogate ``mode`` it runs under.
     """
-    if ask_tell is None:
+    if optimizer is None:
         name, mode, options = OURS[method]
         if name != "random":
             options = {"n_initial": N_INITIAL, **options}
         optimizer = make_optimizer(name, bench.space, {"accuracy": "max"}, ["silent"], seed=seed, **options)
-        ask, tell = optimizer.ask, optimizer.tell
-    else:
-        ask, tell = ask_tell(seed)
+    ask, tell = optimizer.ask, optimizer.tell
     rows: list[TraceRow] = []
     spent = 0.0
     while spent < budget_s:

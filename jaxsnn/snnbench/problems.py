@@ -34,6 +34,10 @@ class SNNProblem:
     detector: str = "dvs_slayer"
     n_classes: int = 10
     description: str = ""
+    drive: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+    """``(up, down)``: the surrogate gets ``log(prod up / prod down)`` as an extra feature. Whether
+    a network is silent depends on its input drive relative to its threshold, a *product* of
+    parameters that trees split on one axis at a time would need many rows to learn."""
 
     def space(self) -> Space:
         return search_space(self.trainer, self.exclude, **dict(self.bounds))
@@ -56,10 +60,12 @@ PROBLEMS: dict[str, SNNProblem] = {
             "sg_digits", "sg", SG_COST_BOUNDS,
             evaluation={"dataset": "digits", "time_budget_s": 120},
             description="SG LIF classifier on embedded digits, the 17-D space of the demo",
+            drive=(("weight_scale", "input_rate"), ("theta",)),
         ),
         SNNProblem(
             "stdp_digits", "stdp", {"n_neurons": (10, 200), "epochs": (1, 2), "presentation_ms": (50.0, 150.0)},
             evaluation={"dataset": "digits", "time_budget_s": 240}, detector="mnist_stdp",
+            drive=(("input_rate_hz", "w_norm"), ("threshold_mv",)),
             description="Diehl & Cook STDP network on embedded digits, the 18-D space of hpo=silent_stdp",
         ),
         SNNProblem(
@@ -68,6 +74,7 @@ PROBLEMS: dict[str, SNNProblem] = {
             description="SG LIF classifier on Randman (10 classes, 50 channels, 2-D manifolds): the "
             "default network reaches about 0.83 here against 0.93 on digits; 16-D (spike-time data: "
             "no input rate)",
+            drive=(("weight_scale",), ("theta",)),
         ),
     )
 }

@@ -27,14 +27,19 @@ from typing import Any
 
 import numpy as np
 from scipy.stats import spearmanr
-from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+from sklearn.ensemble import ExtraTreesRegressor, RandomForestClassifier
 
 from jaxsnn.hpo.space import Space
 from jaxsnn.record import EvaluationRecord
 from jaxsnn.snnbench.problems import SNNProblem
 
 MODES: tuple[str, ...] = ("detector", "no_detector", "dropped")
-_FOREST = {"n_estimators": 100, "min_samples_leaf": 2, "random_state": 0, "n_jobs": 1}
+_CLASSIFIER = {"n_estimators": 200, "max_features": 0.33, "random_state": 0, "n_jobs": 1}
+_REGRESSOR = {"n_estimators": 200, "min_samples_leaf": 2, "random_state": 0, "n_jobs": 1}
+"""Chosen by 5-fold cross-validation on the first 376 rows of sg_digits: extra trees rank the
+kept networks' accuracy better than random forests or gradient boosting (Spearman 0.60 vs
+0.53 / 0.49 with the drive feature), a random forest on a third of the features per split
+classifies the detector's stop best (94 %)."""
 
 
 def _fraction_at(row: Mapping[str, Any]) -> float:
@@ -59,12 +64,14 @@ class Validation:
     silent_agreement: float
     """Share of held-out rows whose stopped / kept outcome is predicted right."""
     cost_spearman: float
+    accuracy_spearman_all: float
+    """The same rank correlation over every held-out row, silent ones included."""
 
     def meets_targets(self) -> bool:
         return self.accuracy_spearman >= 0.8 and self.silent_agreement >= 0.9
 
 
-def _forest_mean(forest: RandomForestRegressor | RandomForestClassifier, x: np.ndarray) -> np.ndarray:
+def _forest_mean(forest: ExtraTreesRegressor | RandomForestClassifier, x: np.ndarray) -> np.ndarray:
     """Mean over the trees' outputs at one row ``x``, by calling each fitted tree directly.
 
     ``forest.predict`` dispatches through joblib even with ``n_jobs=1`` (about 10 ms a call for
@@ -99,13 +106,19 @@ class SurrogateBenchmark:
                              f"kept by the detector; the table has {len(usable)} ({stopped.sum()} stopped)")
         self.rows = list(rows)
         self.p = problem.preset.p
-        X = self.space.encode_many([r["params"] for r in usable])
-        self.silent = RandomForestClassifier(**_FOREST).fit(X, stopped)
-        self.full = RandomForestRegressor(**_FOREST).fit(
+        X = np.stack([self.features(r["params"]) for r in usable])
+        self.silent = RandomForestClassifier(**_CLASSIFIER).fit(X, stopped)
+        self.full = ExtraTreesRegressor(**_REGRESSOR).fit(
             X, [[r["accuracy"], r["silent_fraction"], math.log(r["cost_s"])] for r in usable])
-        self.stop = RandomForestRegressor(**_FOREST).fit(
+        self.stop = ExtraTreesRegressor(**_REGRESSOR).fit(
             X[stopped], [[_fraction_at(r), math.log(r["stop_time_s"])] for r, s in zip(usable, stopped) if s])
         self._ranges = {p.name: (p.low, p.high) for p in self.space.params if hasattr(p, "low")}
+
+    def features(self, params: Mapping[str, Any]) -> np.ndarray:
+        """The space's unit-cube encoding plus the problem's log drive (see ``SNNProblem.drive``)."""
+        up, down = self.problem.drive
+        drive = sum(math.log(params[n]) for n in up if n in params) - sum(math.log(params[n]) for n in down)
+        return np.append(self.space.encode(params), drive)
 
     def check(self, params: Mapping[str, Any]) -> None:
         """A configuration outside the table's space is refused, naming the parameter and range."""
@@ -121,7 +134,7 @@ class SurrogateBenchmark:
         """Raw predictions: ``p_silent``, the full run's ``accuracy``, ``full_fraction`` and
         ``cost_s``, the stopped run's ``stop_fraction`` and ``stop_s``."""
         self.check(params)
-        x = self.space.encode(params)
+        x = self.features(params)
         proba = _forest_mean(self.silent, x)
         p_silent = float(proba[list(self.silent.classes_).index(True)])
         accuracy, full_fraction, log_cost = _forest_mean(self.full, x)
@@ -159,7 +172,8 @@ class SurrogateBenchmark:
         kept = [(p["accuracy"], r["accuracy"]) for p, r in zip(preds, rows) if not r["stopped"]]
         rho = spearmanr(*zip(*kept)).statistic if len(kept) > 2 else float("nan")
         cost = spearmanr([p["cost_s"] for p in preds], [r["cost_s"] for r in rows]).statistic
-        return Validation(len(self.rows), len(rows), float(rho), float(agree), float(cost))
+        rho_all = spearmanr([p["accuracy"] for p in preds], [r["accuracy"] for r in rows]).statistic
+        return Validation(len(self.rows), len(rows), float(rho), float(agree), float(cost), float(rho_all))
 
 
 def _unit(value: float) -> float:

@@ -70,9 +70,10 @@ def row_params(problem: SNNProblem, index: int, seed: int = 0) -> dict[str, Any]
     return problem.space().sample(np.random.default_rng([seed, index]), 1)[0]
 
 
-def run_row(problem: SNNProblem, index: int, seed: int = 0) -> dict[str, Any]:
-    """Run row ``index`` to the end without a detector and replay the problem's detector on it."""
-    params = row_params(problem, index, seed)
+def run_row(problem: SNNProblem, index: int, seed: int = 0, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run row ``index`` (or the given ``params``) to the end without a detector and replay the
+    problem's detector on it."""
+    params = row_params(problem, index, seed) if params is None else params
     recorder = SpikeRecorder()
     record = evaluate(problem.config(params, silent=None), stoppers=[recorder])
     preset = problem.preset

@@ -1,0 +1,222 @@
+"""Silent-aware constrained BO on SNN problems: optimizers compared at equal compute seconds.
+
+Each problem is a table of real trials (``benchmarks/snn_tables.py``) and the random-forest
+surrogate fitted on it (``jaxsnn.snnbench.surrogate``). Methods, all with the same seeds and the
+same compute budget (``--budget-trials`` times the mean cost of a random trial with the detector):
+
+- ours with the detector and the silent constraint: ``logei``, ``scbo``; ``random`` with the detector;
+- ``logei-no-detector`` (silent networks train to the end) and ``logei-dropped`` (stopped networks
+  are told as pruned, never modelled, as Optuna and Ax treat them);
+- peers in their own venv (``benchmarks/snn_peers.py``): Optuna TPE and GPSampler with
+  ``constraints_func``, BoTorch SCBO; each gets the detector's outcome and the constraint value.
+
+    python benchmarks/snn_hpo.py                       # every problem with a table
+    python benchmarks/snn_hpo.py --problems sg_digits --seeds 20 --peer-seeds 5
+    python benchmarks/snn_hpo.py --report-only         # tables, plots and RESULTS.md from the CSVs
+
+Writes ``benchmarks/results/snn_hpo_{validation,traces,summary}.csv``, ``snn_hpo_<problem>.png``
+and the "Silent-aware BO on SNN problems" section of benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import numpy as np  # noqa: E402
+from results_md import replace_section  # noqa: E402
+from snn_peers import PEERS, PEERS_PYTHON, PeerOptimizer, available_peers  # noqa: E402
+
+from jaxsnn.snnbench import PROBLEMS, get_problem  # noqa: E402
+from jaxsnn.snnbench.compare import N_INITIAL, OURS, TraceRow, best_curve, run, summarise  # noqa: E402
+from jaxsnn.snnbench.surrogate import SurrogateBenchmark  # noqa: E402
+from jaxsnn.snnbench.tables import read_rows  # noqa: E402
+
+TABLES = Path(__file__).parent / "tables"
+RESULTS = Path(__file__).parent / "results"
+SECTION = "## Silent-aware BO on SNN problems"
+
+
+def validate(problem_name: str, rows: list[dict]) -> dict:
+    """Fit on a random 80 % of the rows, score on the other 20 %."""
+    order = np.random.default_rng(0).permutation(len(rows))
+    cut = int(0.8 * len(rows))
+    bench = SurrogateBenchmark(get_problem(problem_name), [rows[i] for i in order[:cut]])
+    return {"problem": problem_name, **dataclasses.asdict(bench.validate([rows[i] for i in order[cut:]]))}
+
+
+def run_problem(problem_name: str, args: argparse.Namespace, peers: dict) -> tuple[list[TraceRow], float]:
+    rows = read_rows(TABLES / f"{problem_name}.csv.gz")
+    bench = SurrogateBenchmark(get_problem(problem_name), rows)
+    mean_random = float(np.mean([bench(r["params"]).cost_s for r in rows[:200]]))
+    budget = args.budget_trials * mean_random
+    traces: list[TraceRow] = []
+    methods = [(m, False) for m in OURS if not args.methods or m in args.methods]
+    methods += [(p, True) for p in PEERS if peers.get(p) is None and (not args.methods or p in args.methods)]
+    for method, is_peer in methods:
+        for seed in range(args.peer_seeds if is_peer else args.seeds):
+            t = time.perf_counter()
+            if is_peer:
+                with PeerOptimizer(args.peers_python, method, bench.space, seed, N_INITIAL) as peer:
+                    trace = run(bench, method, seed, budget, optimizer=peer)
+            else:
+                trace = run(bench, method, seed, budget)
+            traces += trace
+            best = best_curve(trace, np.array([budget]))[0]
+            print(f"{problem_name} {method} seed {seed}: best {best:.3f} in {len(trace)} trials "
+                  f"({time.perf_counter() - t:.0f} s)", flush=True)
+    return traces, budget
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def read_csv(path: Path) -> list[dict]:
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def load_traces(path: Path) -> dict[str, dict[str, list[list[TraceRow]]]]:
+    """``{problem: {method: [runs]}}`` from the traces CSV."""
+    out: dict[str, dict[str, dict[int, list[TraceRow]]]] = {}
+    for r in read_csv(path):
+        row = TraceRow(r["method"], int(r["seed"]), int(r["trial"]), float(r["compute_s"]), r["status"],
+                       float(r["accuracy"]), r["feasible"] == "True", r["phase"], float(r["ask_s"]))
+        out.setdefault(r["problem"], {}).setdefault(row.method, {}).setdefault(row.seed, []).append(row)
+    return {p: {m: list(runs.values()) for m, runs in methods.items()} for p, methods in out.items()}
+
+
+def plot(problem_name: str, traces: dict[str, list[list[TraceRow]]], budget: float, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.6), gridspec_kw={"width_ratios": [2, 1]})
+    grid = np.linspace(0, budget, 200)
+    for method, runs in traces.items():
+        curves = np.array([best_curve(r, grid) for r in runs])
+        median = np.median(curves, axis=0)
+        line, = left.plot(grid, median, label=f"{method} ({len(runs)} seeds)",
+                          lw=2.2 if method == "logei" else 1.2)
+        left.fill_between(grid, np.quantile(curves, 0.25, axis=0), np.quantile(curves, 0.75, axis=0),
+                          color=line.get_color(), alpha=0.12)
+    left.set_xlabel("compute spent (s, surrogate of real trial seconds)")
+    left.set_ylabel("best feasible test accuracy")
+    left.set_title(f"{problem_name}: median and interquartile band over seeds")
+    left.legend(fontsize=7)
+    names = list(traces)
+    x = np.arange(len(names))
+    for offset, phase in ((-0.2, "initial"), (0.2, "model")):
+        rates = [np.nanmean([np.mean([not t.feasible for t in r if t.phase == phase] or [np.nan]) for r in runs])
+                 for runs in traces.values()]
+        right.bar(x + offset, rates, 0.4, label="initial design" if phase == "initial" else "after it")
+    right.set_xticks(x, names, rotation=45, ha="right", fontsize=7)
+    right.set_ylabel("share of trials silent")
+    right.axhline(0.2, color="gray", ls=":", lw=1)
+    right.legend(fontsize=7)
+    right.set_title(f"silent rate: first {N_INITIAL} trials vs the rest")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def fmt_s(value: float) -> str:
+    return "never" if math.isinf(value) or math.isnan(value) else f"{value:.0f}"
+
+
+def section(validation: list[dict], summaries: dict[str, list[dict]], meta: dict) -> str:
+    lines = [SECTION, "",
+             f"Machine: {meta['machine']}; load average {meta['load']} at the end. Command: `{meta['command']}` "
+             f"(wall {meta['wall_min']:.0f} min). Tables: `python benchmarks/snn_tables.py <problem> --rows N` "
+             "(real trials, see below); peers: `benchmarks/snn_peers.py` (venv build command there).", "",
+             "Surrogate validation (random forests fitted on 80 % of the rows, scored on the other 20 %; targets: "
+             "Spearman >= 0.8 on the accuracy of networks the detector keeps, silent/kept agreement >= 90 %):", "",
+             "| problem | rows fitted | rows held out | accuracy Spearman | silent agreement | cost Spearman |",
+             "|---|---|---|---|---|---|"]
+    for v in validation:
+        lines.append(f"| {v['problem']} | {v['n_train']} | {v['n_test']} | {float(v['accuracy_spearman']):.2f} "
+                     f"| {float(v['silent_agreement']):.1%} | {float(v['cost_spearman']):.2f} |")
+    for problem_name, rows in summaries.items():
+        budget = meta["budgets"][problem_name]
+        lines += ["", f"### {problem_name}: {get_problem(problem_name).description}", "",
+                  f"Budget {budget:.0f} s of trial compute per run (about {meta['budget_trials']} random trials "
+                  f"with the detector). Best = median over seeds of the best feasible accuracy; reach = median "
+                  f"compute until a run first matches random search's median final best; silent = share of "
+                  f"trials stopped as silent in the first {N_INITIAL} trials / after them.", "",
+                  "| method | seeds | trials | reach random's best s (x random) | best @25 % | best @50 % "
+                  "| best @100 % (q25-q75) | silent first 10 / after | median ask s |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            lines.append(
+                f"| {r['method']} | {r['seeds']} | {float(r['trials']):.0f} | {fmt_s(float(r['reach_random_best_s']))} "
+                f"({float(r['reach_ratio']):.2f}) | {float(r['best_25']):.3f} | {float(r['best_50']):.3f} "
+                f"| {float(r['best_100']):.3f} ({float(r['best_100_q25']):.3f}-{float(r['best_100_q75']):.3f}) "
+                f"| {float(r['silent_initial']):.0%} / {float(r['silent_model']):.0%} | {float(r['ask_s_median']):.2f} |")
+        lines += ["", f"Plot: `benchmarks/results/snn_hpo_{problem_name}.png`."]
+    lines += ["", meta.get("notes", ""), ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--problems", nargs="*", default=[p for p in PROBLEMS if (TABLES / f"{p}.csv.gz").exists()])
+    parser.add_argument("--methods", nargs="*", default=None, help="subset of method names (ours and peers)")
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--peer-seeds", type=int, default=20)
+    parser.add_argument("--budget-trials", type=int, default=100)
+    parser.add_argument("--peers-python", default=PEERS_PYTHON)
+    parser.add_argument("--report-only", action="store_true")
+    args = parser.parse_args()
+    RESULTS.mkdir(exist_ok=True)
+    traces_path, meta_path = RESULTS / "snn_hpo_traces.csv", RESULTS / "snn_hpo_meta.json"
+    start = time.time()
+    if not args.report_only:
+        peers = available_peers(args.peers_python)
+        for peer, problem in peers.items():
+            if problem is not None:
+                print(f"skipping {peer}: {problem}", file=sys.stderr)
+        validation = [validate(p, read_rows(TABLES / f"{p}.csv.gz")) for p in args.problems]
+        write_csv(RESULTS / "snn_hpo_validation.csv", validation)
+        rows, budgets = [], {}
+        for problem_name in args.problems:
+            traces, budgets[problem_name] = run_problem(problem_name, args, peers)
+            rows += [{"problem": problem_name, **dataclasses.asdict(t)} for t in traces]
+            write_csv(traces_path, rows)  # what finished survives an interrupted run
+        meta = {"command": "python benchmarks/snn_hpo.py " + " ".join(sys.argv[1:]), "budgets": budgets,
+                "budget_trials": args.budget_trials, "wall_min": (time.time() - start) / 60,
+                "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, no GPU",
+                "load": "/".join(f"{x:.1f}" for x in os.getloadavg())}  # fmt: skip
+        meta_path.write_text(json.dumps(meta, indent=1))
+    meta = json.loads(meta_path.read_text())
+    validation = read_csv(RESULTS / "snn_hpo_validation.csv")
+    summaries = {}
+    for problem_name, traces in load_traces(traces_path).items():
+        budget = meta["budgets"][problem_name]
+        summaries[problem_name] = summarise(traces, budget)
+        write_csv(RESULTS / f"snn_hpo_summary_{problem_name}.csv", summaries[problem_name])
+        plot(problem_name, traces, budget, RESULTS / f"snn_hpo_{problem_name}.png")
+    notes_path = Path(__file__).parent / "snn_hpo_notes.md"
+    meta["notes"] = notes_path.read_text() if notes_path.exists() else ""
+    replace_section(SECTION, section(validation, summaries, meta))
+    for problem_name, rows in summaries.items():
+        for r in rows:
+            print(problem_name, r)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""The SNN-HPO benchmark: real-trial rows, the surrogate fitted on them, the equal-compute runner."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from jaxsnn.evaluate import evaluate
+from jaxsnn.snnbench import get_problem
+from jaxsnn.snnbench.compare import N_INITIAL, best_curve, compute_to_reach, run, silent_rate, summarise
+from jaxsnn.snnbench.surrogate import SurrogateBenchmark
+from jaxsnn.snnbench.tables import append_rows, check_fractions, read_rows, replay, row_params, run_row, write_table
+from jaxsnn.train.silent import SilentNetworkDetector
+
+PROBLEM = get_problem("sg_digits")
+
+
+def synthetic_rows(n: int, seed: int = 0) -> list[dict]:
+    """Rows with a known truth: silent iff the log drive is low; accuracy rises with it and lr."""
+    rows = []
+    for i, params in enumerate(PROBLEM.space().sample(np.random.default_rng(seed), n)):
+        drive = math.log(params["weight_scale"] * params["input_rate"] / params["theta"])
+        stopped = drive < -1.0
+        accuracy = float(np.clip(0.1 + 0.12 * (drive + 1.0) + 0.05 * math.log10(params["lr"] / 1e-5), 0.1, 0.99))
+        cost = 1.0 + 0.5 * params["epochs"] * params["time_steps"] / 10
+        rows.append({
+            "index": i, "status": "complete", "accuracy": 0.1 if stopped else accuracy, "cost_s": cost,
+            "setup_s": 1.0, "samples": 1400 * params["epochs"], "silent_fraction": 0.95 if stopped else 0.05,
+            "checks": [0.95 if stopped else 0.05] * (14 * params["epochs"]), "stopped": stopped,
+            "stop_samples": 100.0 if stopped else math.nan, "stop_time_s": 1.1 if stopped else math.nan,
+            "error": "", "params": params,
+        })  # fmt: skip
+    return rows
+
+
+@pytest.fixture(scope="module")
+def bench() -> SurrogateBenchmark:
+    return SurrogateBenchmark(PROBLEM, synthetic_rows(400))
+
+
+def test_check_fractions_are_the_detectors_running_fraction():
+    counts = np.array([0, 0, 3, 1, 0, 2, 0, 0])  # silent (< 1 spike): samples 1, 2, 5, 7, 8
+    assert check_fractions(counts, k=1, interval=2) == [1.0, 0.5, 0.5, 0.625]
+    assert check_fractions(counts, k=3, interval=4) == [0.75, 0.875]
+
+
+def test_replay_stops_where_the_live_detector_stops():
+    batches = [np.array([1, 1, 0, 0]), np.array([0, 0, 0, 1]), np.array([0, 0, 0, 0])]
+    stop = replay(SilentNetworkDetector(k=1, p=0.5, update_interval=4), batches, [1.0, 2.0, 3.0])
+    live = SilentNetworkDetector(k=1, p=0.5, update_interval=4)
+    decisions = [live.update(b, {}) for b in batches]
+    first = next(i for i, d in enumerate(decisions) if d is not None)
+    assert stop == {"stopped": 1, "stop_samples": 8, "stop_time_s": 2.0} and first == 1 and live.seen == 8
+
+
+def test_rows_are_fixed_by_seed_and_index():
+    assert row_params(PROBLEM, 7) == row_params(PROBLEM, 7)
+    assert row_params(PROBLEM, 7) != row_params(PROBLEM, 8)
+    PROBLEM.space().validate(row_params(PROBLEM, 7))
+
+
+def test_table_round_trip(tmp_path):
+    rows = synthetic_rows(5)
+    as_csv = [{**r, "stopped": int(r["stopped"]), "checks": json.dumps(r["checks"]), "params": json.dumps(r["params"])}
+              for r in rows]  # fmt: skip
+    shard = tmp_path / "p.shard0.csv"
+    append_rows(shard, as_csv[:2])
+    append_rows(shard, as_csv[2:])  # a resumed generator appends below the header
+    write_table(tmp_path / "p.csv.gz", read_rows(shard))
+    again = read_rows(tmp_path / "p.csv.gz")
+    for key in ("params", "stopped", "checks", "accuracy"):
+        assert [r[key] for r in again] == [r[key] for r in rows]
+
+
+def test_a_real_row_replays_the_stop_of_a_live_run():
+    """The table's promise: one run without the detector says where a live one stops."""
+    params = {**row_params(PROBLEM, 0), "theta": 20.0, "weight_scale": 0.05, "epochs": 1, "n_hidden": 16,
+              "n_layers": 1, "time_steps": 10, "batch_size": 64}
+    problem = get_problem("sg_digits")
+    row = run_row(problem, 0, params=params)
+    live = evaluate(problem.config(params))
+    assert row["stopped"] == 1 and live.status == "silent_stopped"
+    # The first check (100 samples) falls inside batch 2: both stop there, after 128 trained samples.
+    assert row["stop_samples"] == 100 and "of 100/100 samples" in live.metrics["stop_reason"]
+    assert live.metrics["samples_seen"] == 128 and json.loads(row["checks"])[0] == 1.0
+    assert row["samples"] > row["stop_samples"] and row["cost_s"] >= row["stop_time_s"]
+
+
+def test_surrogate_is_deterministic_and_validated(bench):
+    params = synthetic_rows(1, seed=1)[0]["params"]
+    assert bench(params) == bench(params)
+    assert SurrogateBenchmark(PROBLEM, synthetic_rows(400)).predict(params) == bench.predict(params)
+    validation = bench.validate(synthetic_rows(200, seed=3))
+    assert validation.silent_agreement >= 0.9 and validation.accuracy_spearman >= 0.8, validation
+    assert validation.meets_targets()
+
+
+def test_surrogate_modes_account_for_the_detector(bench):
+    rows = synthetic_rows(60, seed=4)
+    silent = next(r["params"] for r in rows if r["stopped"] and bench.predict(r["params"])["p_silent"] > 0.9)
+    stopped, full, dropped = bench(silent, "detector"), bench(silent, "no_detector"), bench(silent, "dropped")
+    assert stopped.status == "silent_stopped" and stopped.constraints["silent"] > 0
+    assert stopped.objectives["accuracy"] == pytest.approx(0.1) and stopped.cost_s < full.cost_s
+    assert full.status == "complete" and full.constraints["silent"] > 0
+    assert dropped.status == "pruned" and not dropped.informative and dropped.cost_s == stopped.cost_s
+    kept = next(r["params"] for r in rows if not r["stopped"] and bench.predict(r["params"])["p_silent"] < 0.1)
+    assert bench(kept).feasible and bench(kept).cost_s == bench(kept, "no_detector").cost_s
+    with pytest.raises(ValueError, match="unknown mode"):
+        bench(kept, "sometimes")
+
+
+def test_surrogate_refuses_points_outside_its_table(bench):
+    params = {**synthetic_rows(1)[0]["params"], "theta": 50.0}
+    with pytest.raises(ValueError, match=r"theta=50.0 is outside the table's range \[0.05, 20.0\]"):
+        bench(params)
+
+
+def test_runs_spend_the_budget_and_summaries_compare_methods(bench):
+    traces = {"random": [run(bench, "random", s, 40.0) for s in range(3)]}
+    for trace in traces["random"]:
+        assert trace[-2].compute_s < 40.0 <= trace[-1].compute_s
+        assert [t.phase for t in trace[:N_INITIAL]] == ["initial"] * N_INITIAL
+        curve = best_curve(trace, np.linspace(0, 40, 50))
+        assert np.all(np.diff(curve) >= 0)
+    summary = summarise(traces, 40.0)[0]
+    assert summary["reach_ratio"] == 1.0 and summary["seeds"] == 3
+    assert compute_to_reach(traces["random"][0], 2.0) == math.inf
+    assert silent_rate(traces["random"][0], "initial") == np.mean([not t.feasible for t in traces["random"][0][:N_INITIAL]])
