@@ -67,6 +67,8 @@ def main(cfg: DictConfig) -> float:
     )
     if rule is not None:
         seed_with_reference(study, rule)
+    for point in spec["enqueue"]:  # known configurations (a documented default) run first
+        study.enqueue_new(point)
     executor = make_executor(spec["executor"], spec["n_workers"], spec["dask_address"])
     try:
         run_study(study, objective, executor, spec["n_trials"], spec["n_workers"],

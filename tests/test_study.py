@@ -249,3 +249,13 @@ def test_concurrent_creation_yields_one_complete_study(tmp_path):
         t.join()
     assert not errors and len(studies) == 4
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(("-wal", "-shm"))) == ["s.db"]
+
+
+def test_enqueue_new_seeds_a_point_once(tmp_path):
+    """A driver that starts again (resume) must not run its seeded default a second time."""
+    space = Space([FloatParam("x", 0.0, 1.0)])
+    with Study.create(tmp_path / "s.sqlite", space, {"f": "min"}) as study:
+        first = study.enqueue_new({"x": 0.5})
+        assert first is not None and study.enqueue_new({"x": 0.5}) is None
+        assert study.enqueue_new({"x": 0.25}) not in (None, first)
+        assert [t.params for t in study.trials()] == [{"x": 0.5}, {"x": 0.25}]

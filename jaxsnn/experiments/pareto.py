@@ -77,9 +77,8 @@ def seed_with_reference(study: Study, rule: Reference) -> Trial | None:
     """Enqueue the reference as the study's next trial unless the study holds it already (a
     resumed study), so that it is measured under the same load as every other trial and informs
     the optimizer. Returns the enqueued trial, ``None`` when it was there."""
-    if any(t.params == dict(rule.params) for t in study.trials()):
-        return None
-    return study.trial(study.enqueue(rule.params))
+    trial_id = study.enqueue_new(rule.params)
+    return None if trial_id is None else study.trial(trial_id)
 
 
 @dataclasses.dataclass(frozen=True)

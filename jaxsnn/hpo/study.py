@@ -315,6 +315,13 @@ class Study:
             cur = conn.execute("INSERT INTO trials (params, status) VALUES (?, 'pending')", (_dumps(dict(params)),))
             return int(cur.lastrowid)
 
+    def enqueue_new(self, params: Mapping[str, Any]) -> int | None:
+        """:meth:`enqueue` unless the study already holds ``params`` (a resumed study): a seeded
+        point runs once however often its driver starts. The new id, or ``None``."""
+        if any(t.params == dict(params) for t in self.trials()):
+            return None
+        return self.enqueue(params)
+
     def claim_pending(self, worker: str = "") -> Trial | None:
         """Atomically take the oldest pending (enqueued or requeued) trial and mark it running for this process."""
         with self._write() as conn:
