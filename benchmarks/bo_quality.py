@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from results_md import replace_section
+from results_io import replace_section
 
 RESULTS = Path(__file__).parent / "results"
 SECTION = "## Optimizer quality"

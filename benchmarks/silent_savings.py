@@ -21,7 +21,6 @@ trainer's ``compile_time_s``) is reported too.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -34,7 +33,9 @@ import numpy as np  # noqa: E402
 
 from jaxsnn.evaluate import evaluate  # noqa: E402
 from jaxsnn.spaces import search_space  # noqa: E402
+from jaxsnn.snnbench.tables import SpikeRecorder, replay  # noqa: E402
 from jaxsnn.train.silent import PRESETS, SilentNetworkDetector  # noqa: E402
+from results_io import read_csv, write_csv  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 GOOD_ACCURACY = 0.5
@@ -55,22 +56,6 @@ STDP_DETECTORS: list[Detector] = [("mnist_stdp", 100, {}), ("mnist_stdp", 500, {
 STDP_BOUNDS = {"n_neurons": (10, 200), "presentation_ms": (50.0, 250.0), "epochs": (1, 2)}
 
 
-class Recorder:
-    """An early stopper that never stops: per-batch output spike counts and their wall times."""
-
-    def __init__(self) -> None:
-        self.start = time.perf_counter()
-        self.counts: list[np.ndarray] = []
-        self.times: list[float] = []
-
-    def update(self, output_spike_counts: np.ndarray, mean_rates: dict[str, float]) -> None:
-        self.counts.append(np.asarray(output_spike_counts).copy())
-        self.times.append(time.perf_counter() - self.start)
-
-    def constraints(self) -> dict[str, float]:
-        return {}
-
-
 Detector = tuple[str, int, dict]
 """A replayed detector: paper preset, update interval, departures from the paper's rule."""
 
@@ -79,18 +64,10 @@ def detector_name(preset: str, interval: int, options: dict) -> str:
     return ",".join([f"{preset}@{interval}", *(f"{k}={v}" for k, v in sorted(options.items()))])
 
 
-def replay(detector: SilentNetworkDetector, counts: list[np.ndarray], times: list[float]) -> dict[str, float]:
-    """Where ``detector`` stops on recorded batches: batch, samples seen and wall time."""
-    for batch, (c, t) in enumerate(zip(counts, times)):
-        if detector.update(c, {}) is not None:
-            return {"stopped": 1, "stop_batch": batch + 1, "stop_samples": detector.seen, "stop_time_s": t}
-    return {"stopped": 0, "stop_batch": "", "stop_samples": "", "stop_time_s": ""}
-
-
 def run_trials(trainer: str, configs: list[dict], detectors: list[Detector], extra: dict, seed: int) -> list[dict]:
     rows = []
     for i, params in enumerate(configs):
-        recorder = Recorder()
+        recorder = SpikeRecorder()
         record = evaluate({"trainer": trainer, "params": params, "silent": None, "seed": seed, **extra},
                           stoppers=[recorder])
         flat = np.concatenate(recorder.counts) if recorder.counts else np.zeros(0)
@@ -117,18 +94,6 @@ def run_trials(trainer: str, configs: list[dict], detectors: list[Detector], ext
         print(f"[{trainer} {i + 1}/{len(configs)}] {record.status:8s} acc={row['accuracy']!s:.5} "
               f"cost={record.cost_s:6.2f}s {stops}", flush=True)
     return rows
-
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def read_csv(path: Path) -> list[dict]:
-    with path.open() as f:
-        return list(csv.DictReader(f))
 
 
 def summarize(rows: list[dict], name: str) -> dict[str, float]:

@@ -21,7 +21,6 @@ and the "Silent-aware BO on SNN problems" section of benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import json
 import math
@@ -34,7 +33,7 @@ from pathlib import Path
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import numpy as np  # noqa: E402
-from results_md import replace_section  # noqa: E402
+from results_io import read_csv, replace_section, write_csv  # noqa: E402
 from snn_peers import PEERS, PEERS_PYTHON, PeerOptimizer, available_peers  # noqa: E402
 
 from jaxsnn.snnbench import PROBLEMS, get_problem  # noqa: E402
@@ -76,18 +75,6 @@ def run_problem(problem_name: str, args: argparse.Namespace, peers: dict) -> tup
             print(f"{problem_name} {method} seed {seed}: best {best:.3f} in {len(trace)} trials "
                   f"({time.perf_counter() - t:.0f} s)", flush=True)
     return traces, budget
-
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def read_csv(path: Path) -> list[dict]:
-    with path.open() as f:
-        return list(csv.DictReader(f))
 
 
 def load_traces(path: Path) -> dict[str, dict[str, list[list[TraceRow]]]]:

@@ -56,7 +56,7 @@ def test_replay_stops_where_the_live_detector_stops():
     live = SilentNetworkDetector(k=1, p=0.5, update_interval=4)
     decisions = [live.update(b, {}) for b in batches]
     first = next(i for i, d in enumerate(decisions) if d is not None)
-    assert stop == {"stopped": 1, "stop_samples": 8, "stop_time_s": 2.0} and first == 1 and live.seen == 8
+    assert stop == {"stopped": 1, "stop_batch": 2, "stop_samples": 8, "stop_time_s": 2.0} and first == 1 and live.seen == 8
 
 
 def test_rows_are_fixed_by_seed_and_index():

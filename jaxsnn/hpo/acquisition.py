@@ -92,6 +92,17 @@ def constrained_log_ei(args: tuple[GP, tuple[GP, ...], jax.Array, jax.Array], X:
     return jnp.where(any_feasible, lei + lpof, lpof)
 
 
+def log_ei_per_second(args: tuple[GP, tuple[GP, ...], jax.Array, jax.Array, GP], X: jax.Array) -> jax.Array:
+    """Constrained log-EI minus the predicted log trial seconds: expected improvement per second
+    (Snoek et al. 2012), for budgets counted in compute rather than in trials.
+
+    ``args = (objective, constraints, best, any_feasible, log_cost)``; ``log_cost`` models
+    ``log(cost_s)``. The mean over hyperparameter samples of its posterior mean is the penalty.
+    """
+    *rest, log_cost = args
+    return constrained_log_ei(tuple(rest), X) - jnp.mean(predict_samples(log_cost, X)[0], axis=0)
+
+
 def violation(C: np.ndarray) -> np.ndarray:
     """Total violation per row: the sum of the *positive parts* ``max(g_j, 0)``.
 

@@ -23,6 +23,7 @@ from jaxsnn.snnbench.surrogate import SurrogateBenchmark
 OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "random": ("random", "detector", {}),
     "logei": ("logei", "detector", {}),
+    "logei-cost": ("logei", "detector", {"cost_aware": True}),
     "scbo": ("scbo", "detector", {}),
     "logei-no-detector": ("logei", "no_detector", {}),
     "logei-dropped": ("logei", "dropped", {}),

@@ -51,11 +51,12 @@ class SpikeRecorder:
 
 
 def replay(detector: SilentNetworkDetector, counts: Sequence[np.ndarray], times: Sequence[float]) -> dict[str, Any]:
-    """Where ``detector`` stops on recorded batches (samples seen, wall time), or that it does not."""
-    for c, t in zip(counts, times):
+    """Where ``detector`` stops on recorded batches (batch, samples seen, wall time), or that it
+    does not."""
+    for batch, (c, t) in enumerate(zip(counts, times), 1):
         if detector.update(c, {}) is not None:
-            return {"stopped": 1, "stop_samples": detector.seen, "stop_time_s": t}
-    return {"stopped": 0, "stop_samples": "", "stop_time_s": ""}
+            return {"stopped": 1, "stop_batch": batch, "stop_samples": detector.seen, "stop_time_s": t}
+    return {"stopped": 0, "stop_batch": "", "stop_samples": "", "stop_time_s": ""}
 
 
 def check_fractions(counts: np.ndarray, k: int, interval: int) -> list[float]:
@@ -88,7 +89,7 @@ def run_row(problem: SNNProblem, index: int, seed: int = 0, params: dict[str, An
         "samples": int(counts.size),
         "silent_fraction": round(float(np.mean(counts < preset.k)), 4) if counts.size else "",
         "checks": json.dumps(check_fractions(counts, preset.k, preset.update_interval)),
-        **replay(detector, recorder.counts, recorder.times),
+        **{k: v for k, v in replay(detector, recorder.counts, recorder.times).items() if k != "stop_batch"},
         "error": (record.error or "")[:160],
         "params": json.dumps(params),
     }
