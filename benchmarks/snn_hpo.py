@@ -43,6 +43,7 @@ from jaxsnn.snnbench.tables import read_rows  # noqa: E402
 
 TABLES = Path(__file__).parent / "tables"
 RESULTS = Path(__file__).parent / "results"
+TRACES = RESULTS / "snn_hpo"
 SECTION = "## Silent-aware BO on SNN problems"
 
 
@@ -54,15 +55,24 @@ def validate(problem_name: str, rows: list[dict]) -> dict:
     return {"problem": problem_name, **dataclasses.asdict(bench.validate([rows[i] for i in order[cut:]]))}
 
 
-def run_problem(problem_name: str, args: argparse.Namespace, peers: dict) -> tuple[list[TraceRow], float]:
-    rows = read_rows(TABLES / f"{problem_name}.csv.gz")
-    bench = SurrogateBenchmark(get_problem(problem_name), rows)
-    mean_random = float(np.mean([bench(r["params"]).cost_s for r in rows[:200]]))
-    budget = args.budget_trials * mean_random
-    traces: list[TraceRow] = []
+def budget_s(bench: SurrogateBenchmark, trials: int) -> float:
+    """``trials`` times the mean surrogate cost of a random trial with the detector."""
+    return trials * float(np.mean([bench(r["params"]).cost_s for r in bench.rows[:200]]))
+
+
+def run_problem(problem_name: str, args: argparse.Namespace, peers: dict) -> None:
+    """Every requested method on one problem; each method's traces go to their own CSV as soon
+    as its seeds are done, so methods can run in separate processes and an interrupted run
+    keeps what finished."""
+    bench = SurrogateBenchmark(get_problem(problem_name), read_rows(TABLES / f"{problem_name}.csv.gz"))
+    budget = budget_s(bench, args.budget_trials)
+    folder = TRACES / problem_name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "budget.json").write_text(json.dumps({"budget_s": budget, "budget_trials": args.budget_trials}))
     methods = [(m, False) for m in OURS if not args.methods or m in args.methods]
     methods += [(p, True) for p in PEERS if peers.get(p) is None and (not args.methods or p in args.methods)]
     for method, is_peer in methods:
+        traces: list[TraceRow] = []
         for seed in range(args.peer_seeds if is_peer else args.seeds):
             t = time.perf_counter()
             if is_peer:
@@ -74,17 +84,19 @@ def run_problem(problem_name: str, args: argparse.Namespace, peers: dict) -> tup
             best = best_curve(trace, np.array([budget]))[0]
             print(f"{problem_name} {method} seed {seed}: best {best:.3f} in {len(trace)} trials "
                   f"({time.perf_counter() - t:.0f} s)", flush=True)
-    return traces, budget
+            write_csv(folder / f"{method}.csv", [dataclasses.asdict(row) for row in traces])
 
 
-def load_traces(path: Path) -> dict[str, dict[str, list[list[TraceRow]]]]:
-    """``{problem: {method: [runs]}}`` from the traces CSV."""
-    out: dict[str, dict[str, dict[int, list[TraceRow]]]] = {}
-    for r in read_csv(path):
-        row = TraceRow(r["method"], int(r["seed"]), int(r["trial"]), float(r["compute_s"]), r["status"],
-                       float(r["accuracy"]), r["feasible"] == "True", r["phase"], float(r["ask_s"]))
-        out.setdefault(r["problem"], {}).setdefault(row.method, {}).setdefault(row.seed, []).append(row)
-    return {p: {m: list(runs.values()) for m, runs in methods.items()} for p, methods in out.items()}
+def load_traces(problem_name: str) -> dict[str, list[list[TraceRow]]]:
+    """``{method: [runs]}`` of one problem from its per-method trace CSVs."""
+    out: dict[str, dict[int, list[TraceRow]]] = {}
+    for path in sorted((TRACES / problem_name).glob("*.csv")):
+        for r in read_csv(path):
+            row = TraceRow(r["method"], int(r["seed"]), int(r["trial"]), float(r["compute_s"]), r["status"],
+                           float(r["accuracy"]), r["feasible"] == "True", r["phase"], float(r["ask_s"]))
+            out.setdefault(row.method, {}).setdefault(row.seed, []).append(row)
+    order = [m for m in (*OURS, *PEERS) if m in out]
+    return {m: list(out[m].values()) for m in order}
 
 
 def plot(problem_name: str, traces: dict[str, list[list[TraceRow]]], budget: float, path: Path) -> None:
@@ -128,20 +140,26 @@ def fmt_s(value: float) -> str:
 
 def section(validation: list[dict], summaries: dict[str, list[dict]], meta: dict) -> str:
     lines = [SECTION, "",
-             f"Machine: {meta['machine']}; load average {meta['load']} at the end. Command: `{meta['command']}` "
-             f"(wall {meta['wall_min']:.0f} min). Tables: `python benchmarks/snn_tables.py <problem> --rows N` "
-             "(real trials, see below); peers: `benchmarks/snn_peers.py` (venv build command there).", "",
-             "Surrogate validation (random forests fitted on 80 % of the rows, scored on the other 20 %; targets: "
-             "Spearman >= 0.8 on the accuracy of networks the detector keeps, silent/kept agreement >= 90 %):", "",
-             "| problem | rows fitted | rows held out | accuracy Spearman | silent agreement | cost Spearman |",
+             f"Machine: {meta['machine']}; load average {meta['load']} when the report was written; the "
+             "tables and runs shared the 2 cores with each other. Commands: the tables with "
+             "`python benchmarks/snn_tables.py <problem> --rows N` (real trials), the runs with "
+             "`cd benchmarks && python snn_hpo.py --problems <p> --methods <m> --seeds N`, this report with "
+             "`python snn_hpo.py --report-only`; peers in their venv (build command in `benchmarks/snn_peers.py`).", "",
+             "Surrogate validation (forests fitted on 80 % of a table, scored on the other 20 %; targets: accuracy "
+             "Spearman >= 0.8, silent/kept agreement >= 90 %). The accuracy Spearman is given over the held-out "
+             "networks the detector keeps and over all held-out rows:", "",
+             "| problem | rows fitted | rows held out | accuracy Spearman, kept / all | silent agreement "
+             "| cost Spearman |",
              "|---|---|---|---|---|---|"]
     for v in validation:
-        lines.append(f"| {v['problem']} | {v['n_train']} | {v['n_test']} | {float(v['accuracy_spearman']):.2f} "
+        lines.append(f"| {v['problem']} | {v['n_train']} | {v['n_test']} | {float(v['accuracy_spearman']):.2f} / "
+                     f"{float(v['accuracy_spearman_all']):.2f} "
                      f"| {float(v['silent_agreement']):.1%} | {float(v['cost_spearman']):.2f} |")
     for problem_name, rows in summaries.items():
-        budget = meta["budgets"][problem_name]
+        budget = meta["budgets"][problem_name]["budget_s"]
         lines += ["", f"### {problem_name}: {get_problem(problem_name).description}", "",
-                  f"Budget {budget:.0f} s of trial compute per run (about {meta['budget_trials']} random trials "
+                  f"Budget {budget:.0f} s of trial compute per run (about {meta['budgets'][problem_name]['budget_trials']} "
+                  f"random trials "
                   f"with the detector). Best = median over seeds of the best feasible accuracy; reach = median "
                   f"compute until a run first matches random search's median final best; silent = share of "
                   f"trials stopped as silent in the first {N_INITIAL} trials / after them.", "",
@@ -170,39 +188,32 @@ def main() -> None:
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
-    traces_path, meta_path = RESULTS / "snn_hpo_traces.csv", RESULTS / "snn_hpo_meta.json"
-    start = time.time()
     if not args.report_only:
         peers = available_peers(args.peers_python)
         for peer, problem in peers.items():
             if problem is not None:
                 print(f"skipping {peer}: {problem}", file=sys.stderr)
-        validation = [validate(p, read_rows(TABLES / f"{p}.csv.gz")) for p in args.problems]
-        write_csv(RESULTS / "snn_hpo_validation.csv", validation)
-        rows, budgets = [], {}
         for problem_name in args.problems:
-            traces, budgets[problem_name] = run_problem(problem_name, args, peers)
-            rows += [{"problem": problem_name, **dataclasses.asdict(t)} for t in traces]
-            write_csv(traces_path, rows)  # what finished survives an interrupted run
-        meta = {"command": "python benchmarks/snn_hpo.py " + " ".join(sys.argv[1:]), "budgets": budgets,
-                "budget_trials": args.budget_trials, "wall_min": (time.time() - start) / 60,
-                "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, no GPU",
-                "load": "/".join(f"{x:.1f}" for x in os.getloadavg())}  # fmt: skip
-        meta_path.write_text(json.dumps(meta, indent=1))
-    meta = json.loads(meta_path.read_text())
-    validation = read_csv(RESULTS / "snn_hpo_validation.csv")
-    summaries = {}
-    for problem_name, traces in load_traces(traces_path).items():
-        budget = meta["budgets"][problem_name]
-        summaries[problem_name] = summarise(traces, budget)
+            run_problem(problem_name, args, peers)
+    validation = [validate(p, read_rows(TABLES / f"{p}.csv.gz")) for p in args.problems]
+    write_csv(RESULTS / "snn_hpo_validation.csv", validation)
+    summaries, budgets = {}, {}
+    for problem_name in args.problems:
+        traces = load_traces(problem_name)
+        if "random" not in traces:
+            continue
+        budgets[problem_name] = json.loads((TRACES / problem_name / "budget.json").read_text())
+        summaries[problem_name] = summarise(traces, budgets[problem_name]["budget_s"])
         write_csv(RESULTS / f"snn_hpo_summary_{problem_name}.csv", summaries[problem_name])
-        plot(problem_name, traces, budget, RESULTS / f"snn_hpo_{problem_name}.png")
+        plot(problem_name, traces, budgets[problem_name]["budget_s"], RESULTS / f"snn_hpo_{problem_name}.png")
     notes_path = Path(__file__).parent / "snn_hpo_notes.md"
-    meta["notes"] = notes_path.read_text() if notes_path.exists() else ""
+    meta = {"budgets": budgets, "notes": notes_path.read_text() if notes_path.exists() else "",
+            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, no GPU",
+            "load": "/".join(f"{x:.1f}" for x in os.getloadavg())}
     replace_section(SECTION, section(validation, summaries, meta))
     for problem_name, rows in summaries.items():
         for r in rows:
-            print(problem_name, r)
+            print(problem_name, {k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()})
 
 
 if __name__ == "__main__":

@@ -11,12 +11,13 @@ from jaxsnn.hpo.acquisition import (
     constrained_log_ei,
     feasibility_order,
     log_ei,
+    log_ei_per_second,
     log_h,
     maximize,
     total_log_pof,
     violation,
 )
-from jaxsnn.hpo.gp import fit_gps
+from jaxsnn.hpo.gp import fit_gps, predict
 from jaxsnn.hpo.space import CategoricalParam, FloatParam, Space
 
 
@@ -102,3 +103,18 @@ def test_maximize_returns_valid_points_best_first():
     np.testing.assert_allclose(space.project(X[:50]), X[:50])
     best = space.decode(X[0])
     assert best["c"] == "z" and best["a"] == pytest.approx(0.37, abs=1e-3) and best["b"] == pytest.approx(0.81, abs=1e-3)
+
+
+def test_log_ei_per_second_divides_ei_by_the_predicted_seconds():
+    """Per-second ranking: the same constrained log-EI, less the cost GP's mean log seconds, so a
+    point predicted e times dearer needs e times the improvement to rank equal."""
+    with jax.enable_x64(True):
+        X = np.random.default_rng(0).uniform(size=(12, 2))
+        y, g, log_cost = np.sin(4 * X[:, 0]), X[:, 1] - 0.7, 3.0 * X[:, 0]
+        objective, constraint, cost = fit_gps(X, np.column_stack([y, g, log_cost]), jax.random.PRNGKey(0))
+        Xq = jnp.asarray([[0.1, 0.2], [0.9, 0.2], [0.5, 0.9]])
+        args = (objective, (constraint,), jnp.asarray(float(y.max())), jnp.asarray(True))
+        plain = np.asarray(constrained_log_ei(args, Xq))
+        per_second = np.asarray(log_ei_per_second((*args, cost), Xq))
+        np.testing.assert_allclose(plain - per_second, np.asarray(predict(cost, Xq)[0]), rtol=1e-9)
+    assert per_second[0] - plain[0] > per_second[1] - plain[1]  # the cheap end gains on the dear one

@@ -48,7 +48,7 @@ def test_hpo_entry_point_runs_a_small_study(tmp_path):
         sys.executable, str(REPO / "experiments" / "hpo.py"),
         f"hydra.run.dir={tmp_path}", "progress=false",
         "hpo.optimizer=random", "hpo.n_trials=2", "hpo.executor=thread",
-        "hpo.bounds.epochs=[1,2]", "hpo.bounds.n_hidden=[8,32]", "hpo.bounds.time_steps=[10,12]",
+        "hpo.bounds.epochs=[1,2]", "hpo.bounds.n_hidden=[8,32]", "hpo.bounds.time_steps=[10,12]", "hpo.enqueue=[]",
     ]
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -85,3 +85,27 @@ def test_slayer_moo_preset_prints_the_front_and_compares_it_with_its_reference(t
     assert summary["reference"]["objectives"]["inference_steps"] == 10
     assert summary["chosen_trial"] is None or summary["chosen_trial"] in front
     assert (tmp_path / "pareto.png").stat().st_size > 0
+
+
+def test_single_objective_presets_enqueue_the_documented_defaults():
+    """What the presets' comments promise: trial 1 is the trainer's documented default network,
+    a valid point of the preset's own space."""
+    from omegaconf import OmegaConf
+
+    from jaxsnn.spaces import search_space, sg_run, stdp_config
+    from jaxsnn.train.config import ModelConfig, TrainerConfig
+    from jaxsnn.train.stdp import STDPConfig
+
+    def preset(name: str) -> tuple[dict, dict]:
+        spec = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "hpo" / f"{name}.yaml"))
+        space = search_space(spec["trainer"], spec["exclude"], **{k: tuple(v) for k, v in spec["bounds"].items()})
+        (point,) = spec["enqueue"]
+        space.validate(point)
+        return spec, point
+
+    _, stdp_point = preset("silent_stdp")
+    assert stdp_config(stdp_point) == STDPConfig()
+    _, sg_point = preset("silent_sg")
+    run = sg_run(sg_point)
+    assert run.model == ModelConfig()
+    assert run.trainer == TrainerConfig(epochs=6) and run.time_steps == 25 and run.data_options == {"max_rate": 0.5}

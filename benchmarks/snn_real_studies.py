@@ -1,0 +1,81 @@
+"""Real studies of the demo problem: the surrogate benchmark's claim checked on trained networks.
+
+Runs ``experiments/hpo.py`` (the ``silent_sg`` preset: 40 trials, 2 workers, every trial a real
+network with the real detector) for each optimizer and seed, then compares the studies at equal
+compute: best feasible accuracy after 25/50/100 % of random search's median compute, compute to
+reach random's median final best, and the silent share of the first 10 trials vs the rest.
+
+    python benchmarks/snn_real_studies.py --optimizers logei random --seeds 0 1 2
+    python benchmarks/snn_real_studies.py --report-only
+
+Studies go to ``outputs/real_studies/<optimizer>_<seed>/study.sqlite`` (an existing one is kept,
+not rerun); the summary to ``benchmarks/results/snn_real_studies.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from results_io import write_csv
+
+from jaxsnn.hpo.study import Study
+
+REPO = Path(__file__).resolve().parent.parent
+OUT = REPO / "outputs" / "real_studies"
+
+
+def run_study(optimizer: str, seed: int) -> Path:
+    folder = OUT / f"{optimizer}_{seed}"
+    if not (folder / "study.sqlite").exists():
+        subprocess.run([sys.executable, str(REPO / "experiments" / "hpo.py"), f"hydra.run.dir={folder}",
+                        "progress=false", f"hpo.optimizer={optimizer}", f"hpo.seed={seed}"],
+                       check=True, cwd=REPO)  # fmt: skip
+    return folder / "study.sqlite"
+
+
+def trace(path: Path) -> list[tuple[float, float, bool]]:
+    """(cumulative compute, accuracy if feasible else 0, silent) per trial in id order."""
+    with Study.open(path) as study:
+        records = [t.record for t in sorted(study.finished(), key=lambda t: t.id)]
+    compute = np.cumsum([r.cost_s for r in records])
+    return [(c, float(r.objectives["accuracy"]) if r.feasible else 0.0, r.status == "silent_stopped")
+            for c, r in zip(compute, records)]
+
+
+def best_at(rows: list[tuple[float, float, bool]], budget: float) -> float:
+    return max([a for c, a, _ in rows if c <= budget], default=0.0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--optimizers", nargs="*", default=["logei", "random"])
+    parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
+    parser.add_argument("--report-only", action="store_true")
+    args = parser.parse_args()
+    studies = {(o, s): run_study(o, s) if not args.report_only else OUT / f"{o}_{s}" / "study.sqlite"
+               for o in args.optimizers for s in args.seeds}  # fmt: skip
+    traces = {key: trace(path) for key, path in studies.items() if path.exists()}
+    random_runs = [t for (o, _), t in traces.items() if o == "random"]
+    budget = float(np.median([t[-1][0] for t in random_runs]))
+    target = float(np.median([best_at(t, budget) for t in random_runs]))
+    rows = []
+    for (optimizer, seed), t in traces.items():
+        reach = next((c for c, a, _ in t if a >= target), float("inf"))
+        rows.append({"optimizer": optimizer, "seed": seed, "trials": len(t), "compute_s": round(t[-1][0], 1),
+                     "best_25": best_at(t, 0.25 * budget), "best_50": best_at(t, 0.5 * budget),
+                     "best_100": best_at(t, budget), "best_final": best_at(t, float("inf")),
+                     "reach_random_best_s": round(reach, 1), "reach_ratio": round(reach / budget, 3),
+                     "silent_first_10": float(np.mean([s for *_, s in t[:10]])),
+                     "silent_after": float(np.mean([s for *_, s in t[10:]]))})  # fmt: skip
+    write_csv(REPO / "benchmarks" / "results" / "snn_real_studies.csv", rows)
+    print(f"random search's median compute {budget:.0f} s, its median best {target:.3f}")
+    for r in rows:
+        print(r)
+
+
+if __name__ == "__main__":
+    main()
