@@ -173,6 +173,22 @@ def section(validation: list[dict], summaries: dict[str, list[dict]], meta: dict
                 f"| {float(r['best_100']):.3f} ({float(r['best_100_q25']):.3f}-{float(r['best_100_q75']):.3f}) "
                 f"| {float(r['silent_initial']):.0%} / {float(r['silent_model']):.0%} | {float(r['ask_s_median']):.2f} |")
         lines += ["", f"Plot: `benchmarks/results/snn_hpo_{problem_name}.png`."]
+    real = RESULTS / "snn_real_studies.csv"
+    if real.exists():
+        lines += ["", "### Real studies of the demo problem (`python benchmarks/snn_real_studies.py`)", "",
+                  "Every trial trains a network with the live detector: `experiments/hpo.py` with the `silent_sg` "
+                  "preset searched from scratch (`hpo.enqueue=[]`), 40 trials on 2 workers, one row per optimizer "
+                  "seed. Compute is the sum of trial seconds; columns as above, random search's median compute as "
+                  "the budget.", "",
+                  "| optimizer | seed | trials | compute s | best @25 % | best @50 % | best @100 % | best at the end "
+                  "| reach random's best s (x random) | silent first 10 / after |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in read_csv(real):
+            lines.append(f"| {r['optimizer']} | {r['seed']} | {r['trials']} | {float(r['compute_s']):.0f} "
+                         f"| {float(r['best_25']):.3f} | {float(r['best_50']):.3f} | {float(r['best_100']):.3f} "
+                         f"| {float(r['best_final']):.3f} | {fmt_s(float(r['reach_random_best_s']))} "
+                         f"({float(r['reach_ratio']):.2f}) | {float(r['silent_first_10']):.0%} / "
+                         f"{float(r['silent_after']):.0%} |")
     lines += ["", meta.get("notes", ""), ""]
     return "\n".join(lines)
 

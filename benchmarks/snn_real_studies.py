@@ -1,8 +1,8 @@
 """Real studies of the demo problem: the surrogate benchmark's claim checked on trained networks.
 
-Runs ``experiments/hpo.py`` (the ``silent_sg`` preset: 40 trials, 2 workers, every trial a real
-network with the real detector) for each optimizer and seed, then compares the studies at equal
-compute: best feasible accuracy after 25/50/100 % of random search's median compute, compute to
+Runs ``experiments/hpo.py`` (the ``silent_sg`` preset searched from scratch, ``hpo.enqueue=[]``:
+40 trials, 2 workers, every trial a real network with the real detector) for each optimizer and
+seed, then compares the studies at equal compute: best feasible accuracy after 25/50/100 % of random search's median compute, compute to
 reach random's median final best, and the silent share of the first 10 trials vs the rest.
 
     python benchmarks/snn_real_studies.py --optimizers logei random --seeds 0 1 2
@@ -32,7 +32,7 @@ def run_study(optimizer: str, seed: int) -> Path:
     folder = OUT / f"{optimizer}_{seed}"
     if not (folder / "study.sqlite").exists():
         subprocess.run([sys.executable, str(REPO / "experiments" / "hpo.py"), f"hydra.run.dir={folder}",
-                        "progress=false", f"hpo.optimizer={optimizer}", f"hpo.seed={seed}"],
+                        "progress=false", "hpo.enqueue=[]", f"hpo.optimizer={optimizer}", f"hpo.seed={seed}"],
                        check=True, cwd=REPO)  # fmt: skip
     return folder / "study.sqlite"
 

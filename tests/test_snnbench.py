@@ -129,7 +129,8 @@ def test_runs_spend_the_budget_and_summaries_compare_methods(bench):
         curve = best_curve(trace, np.linspace(0, 40, 50))
         assert np.all(np.diff(curve) >= 0)
     summary = summarise(traces, 40.0)[0]
-    assert summary["reach_ratio"] == 1.0 and summary["seeds"] == 3
+    reach = [compute_to_reach(t, summary["best_100"]) for t in traces["random"]]
+    assert summary["reach_ratio"] == pytest.approx(np.median(reach) / 40.0) and summary["seeds"] == 3
     assert compute_to_reach(traces["random"][0], 2.0) == math.inf
     assert silent_rate(traces["random"][0], "initial") == np.mean([not t.feasible for t in traces["random"][0][:N_INITIAL]])
 
