@@ -107,6 +107,8 @@ def summarise(traces: Mapping[str, Sequence[Sequence[TraceRow]]], budget_s: floa
     for method, runs in traces.items():
         curves = np.array([best_curve(r, budget_s * np.array([0.25, 0.5, 1.0])) for r in runs])
         reach = np.array([compute_to_reach(r, random_final) for r in runs])
+        if method == "random":  # by definition its median final best costs it the whole budget
+            reach = np.full(len(runs), budget_s)
         out.append({
             "method": method, "seeds": len(runs),
             "reach_random_best_s": float(np.median(reach)),

@@ -66,7 +66,8 @@ PROBLEMS: dict[str, SNNProblem] = {
             "stdp_digits", "stdp", {"n_neurons": (10, 200), "epochs": (1, 2), "presentation_ms": (50.0, 150.0)},
             evaluation={"dataset": "digits", "time_budget_s": 240}, detector="mnist_stdp",
             drive=(("input_rate_hz", "w_norm"), ("threshold_mv",)),
-            description="Diehl & Cook STDP network on embedded digits, the 18-D space of hpo=silent_stdp",
+            description="Diehl & Cook STDP network on embedded digits, the 18-D space of hpo=silent_stdp with "
+            "presentations up to 150 ms (the preset searches up to 400)",
         ),
         SNNProblem(
             "sg_randman", "sg", SG_COST_BOUNDS, exclude=("input_rate",),
