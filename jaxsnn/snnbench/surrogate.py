@@ -42,15 +42,12 @@ kept networks' accuracy better than random forests or gradient boosting (Spearma
 classifies the detector's stop best (94 %)."""
 
 
-def _fraction_at(row: Mapping[str, Any]) -> float:
-    """Silent fraction at the check where the detector stopped (checks are equally spaced)."""
+def _fraction_at(row: Mapping[str, Any], interval: int) -> float:
+    """Silent fraction at the check where the detector stopped (a check every ``interval`` samples)."""
     checks = row["checks"]
     if not checks:
         return float(row["silent_fraction"])
-    samples = row["samples"]
-    interval = samples // len(checks) if len(checks) else samples
-    index = min(len(checks), max(1, round(row["stop_samples"] / max(1, interval)))) - 1
-    return float(checks[index])
+    return float(checks[min(len(checks), max(1, int(row["stop_samples"]) // interval)) - 1])
 
 
 @dataclasses.dataclass
@@ -111,7 +108,8 @@ class SurrogateBenchmark:
         self.full = ExtraTreesRegressor(**_REGRESSOR).fit(
             X, [[r["accuracy"], r["silent_fraction"], math.log(r["cost_s"])] for r in usable])
         self.stop = ExtraTreesRegressor(**_REGRESSOR).fit(
-            X[stopped], [[_fraction_at(r), math.log(r["stop_time_s"])] for r, s in zip(usable, stopped) if s])
+            X[stopped], [[_fraction_at(r, problem.preset.update_interval), math.log(r["stop_time_s"])]
+                         for r, s in zip(usable, stopped) if s])
         self._ranges = {p.name: (p.low, p.high) for p in self.space.params if hasattr(p, "low")}
 
     def features(self, params: Mapping[str, Any]) -> np.ndarray:
