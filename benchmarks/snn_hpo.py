@@ -4,7 +4,8 @@ Each problem is a table of real trials (``benchmarks/snn_tables.py``) and the ra
 surrogate fitted on it (``jaxsnn.snnbench.surrogate``). Methods, all with the same seeds and the
 same compute budget (``--budget-trials`` times the mean cost of a random trial with the detector):
 
-- ours with the detector and the silent constraint: ``logei``, ``scbo``; ``random`` with the detector;
+- ours with the detector and the silent constraint: ``logei``, ``logei-cost`` (log-EI per predicted
+  second), ``scbo``; ``random`` with the detector;
 - ``logei-no-detector`` (silent networks train to the end) and ``logei-dropped`` (stopped networks
   are told as pruned, never modelled, as Optuna and Ax treat them);
 - peers in their own venv (``benchmarks/snn_peers.py``): Optuna TPE and GPSampler with
@@ -14,8 +15,9 @@ same compute budget (``--budget-trials`` times the mean cost of a random trial w
     python benchmarks/snn_hpo.py --problems sg_digits --seeds 20 --peer-seeds 5
     python benchmarks/snn_hpo.py --report-only         # tables, plots and RESULTS.md from the CSVs
 
-Writes ``benchmarks/results/snn_hpo_{validation,traces,summary}.csv``, ``snn_hpo_<problem>.png``
-and the "Silent-aware BO on SNN problems" section of benchmarks/RESULTS.md.
+Writes the traces of each method to ``benchmarks/results/snn_hpo/<problem>/<method>.csv`` (so
+methods can run in separate processes), ``snn_hpo_validation.csv``, ``snn_hpo_summary_<problem>.csv``,
+``snn_hpo_<problem>.png`` and the "Silent-aware BO on SNN problems" section of benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from results_io import read_csv, replace_section, write_csv  # noqa: E402
 from snn_peers import PEERS, PEERS_PYTHON, PeerOptimizer, available_peers  # noqa: E402
 
 from jaxsnn.snnbench import PROBLEMS, get_problem  # noqa: E402
-from jaxsnn.snnbench.compare import N_INITIAL, OURS, TraceRow, best_curve, run, summarise  # noqa: E402
+from jaxsnn.snnbench.compare import N_INITIAL, OURS, TraceRow, best_curve, run, silent_rate, summarise  # noqa: E402
 from jaxsnn.snnbench.surrogate import SurrogateBenchmark  # noqa: E402
 from jaxsnn.snnbench.tables import read_rows  # noqa: E402
 
@@ -121,8 +123,7 @@ def plot(problem_name: str, traces: dict[str, list[list[TraceRow]]], budget: flo
     names = list(traces)
     x = np.arange(len(names))
     for offset, phase in ((-0.2, "initial"), (0.2, "model")):
-        rates = [np.nanmean([np.mean([not t.feasible for t in r if t.phase == phase] or [np.nan]) for r in runs])
-                 for runs in traces.values()]
+        rates = [np.nanmean([silent_rate(r, phase) for r in runs]) for runs in traces.values()]
         right.bar(x + offset, rates, 0.4, label="initial design" if phase == "initial" else "after it")
     right.set_xticks(x, names, rotation=45, ha="right", fontsize=7)
     right.set_ylabel("share of trials silent")

@@ -77,10 +77,8 @@ def _forest_mean(forest: ExtraTreesRegressor | RandomForestClassifier, x: np.nda
     ``predict_proba``.
     """
     x32 = np.asarray(x, dtype=np.float32).reshape(1, -1)
-    leaves = np.stack([tree.tree_.predict(x32)[0] for tree in forest.estimators_])  # (trees, outputs[, classes])
+    leaves = np.stack([tree.tree_.predict(x32)[0] for tree in forest.estimators_])  # (trees, classes or outputs)
     if isinstance(forest, RandomForestClassifier):
-        leaves = leaves[0] if leaves.ndim == 3 and leaves.shape[1] == 1 else leaves
-        leaves = leaves.reshape(len(forest.estimators_), -1)
         leaves = leaves / leaves.sum(axis=1, keepdims=True)
     return leaves.mean(axis=0).reshape(-1)
 
