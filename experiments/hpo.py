@@ -12,7 +12,8 @@ ranked results table (and with several objectives the Pareto front) is printed a
 feasibility (/ Pareto) plots are saved. A preset with a ``reference`` (a documented default, a
 full point of the space) runs it as the study's first trial and at the end shows it beside the
 front point its rule picks (``jaxsnn.experiments.pareto``); the comparison is kept in
-``reference.json`` beside the study.
+``reference.json`` beside the study. Compiled programs are kept in JAX's persistent cache
+(``compilation_cache``, default ``outputs/jax_cache``; ``compilation_cache=null`` turns it off).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
+from jaxsnn.compile_cache import use_compilation_cache
 from jaxsnn.evaluate import TrialObjective
 from jaxsnn.experiments.pareto import Reference, compare_with_reference, savings_rows, seed_with_reference
 from jaxsnn.experiments.tables import rich_table
@@ -51,6 +53,7 @@ def report_reference(study: Study, rule: Reference, folder: Path, console: Conso
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="hpo")
 def main(cfg: DictConfig) -> float:
+    use_compilation_cache(cfg.compilation_cache)  # before any worker starts: they inherit it
     spec = OmegaConf.to_container(cfg.hpo, resolve=True)
     space = search_space(spec["trainer"], spec["exclude"], **{k: tuple(v) for k, v in spec["bounds"].items()})
     objective = TrialObjective({"trainer": spec["trainer"], **spec["evaluation"]})

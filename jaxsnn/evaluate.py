@@ -47,6 +47,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from jaxsnn.compile_cache import compilation_counts
 from jaxsnn.core import BACKENDS
 from jaxsnn.data import IMAGE_DATASETS, SPIKE_DATASETS, load_dataset, load_images
 from jaxsnn.record import EvaluationRecord
@@ -93,6 +94,26 @@ class _Deadline:
     def ended(self, record: EvaluationRecord) -> bool:
         """Whether this deadline (not another stopper deciding at the same batch) ended the run."""
         return self.decision is not None and record.metrics.get("stop_reason") == self.decision.reason
+
+    def constraints(self) -> dict[str, float]:
+        return {}
+
+
+class _FirstBatch:
+    """A stopper that never stops: it notes when the first training batch ended.
+
+    The time from the trial's start to then is its *setup* (data, network, compilation), the
+    part that a warm worker and the compilation cache shrink; it is kept in the record as
+    ``metrics["first_batch_s"]``.
+    """
+
+    def __init__(self, start: float) -> None:
+        self.start = start
+        self.elapsed_s: float | None = None
+
+    def update(self, output_spike_counts: np.ndarray, mean_rates: dict[str, float]) -> None:
+        if self.elapsed_s is None:
+            self.elapsed_s = time.perf_counter() - self.start
 
     def constraints(self) -> dict[str, float]:
         return {}
@@ -285,16 +306,25 @@ def evaluate(config: Mapping[str, Any], *, stoppers: Sequence[EarlyStopper] = ()
 
     ``stoppers`` are extra stoppers (e.g. a recorder of per-batch spike counts) consulted after
     the configured ones. ``cost_s`` is the trial's whole wall time: data, compilation, training
-    and testing, which is what a worker actually spends on it.
+    and testing, which is what a worker actually spends on it. ``metrics`` tell where setup time
+    went: ``first_batch_s`` (start to the end of the first training batch) and the executables
+    XLA ``compiled`` or ``loaded`` from the persistent cache meanwhile (``xla_compiled``,
+    ``xla_loaded``).
     """
     trial = _validate(config)
     start = time.perf_counter()
+    before = compilation_counts()
+    first = _FirstBatch(start)
     deadline = [_Deadline(trial.budget_s, start)] if trial.budget_s is not None else []
     try:
-        record = trial.run([*trial.stoppers, *stoppers, *deadline])
+        record = trial.run([*trial.stoppers, *stoppers, first, *deadline])
     except Exception as error:  # a bad trial, never a reason to stop the study
         return EvaluationRecord.failure(trial.params, _summary(error), time.perf_counter() - start)
     cost = time.perf_counter() - start
+    after = compilation_counts()
+    record = dataclasses.replace(record, metrics={
+        **(record.metrics or {}), "first_batch_s": first.elapsed_s,
+        **{f"xla_{kind}": after[kind] - before[kind] for kind in after}})  # fmt: skip
     if deadline and deadline[0].ended(record):
         return EvaluationRecord.failure(trial.params, record.metrics["stop_reason"], cost,
                                         epochs_run=record.epochs_run, metrics=record.metrics, spikes=record.spikes)

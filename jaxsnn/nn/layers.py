@@ -14,12 +14,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 from jaxsnn.core import LIFOutput, Surrogate
+from jaxsnn.nn.init import draw, scaled_lecun
 from jaxsnn.nn.neuron import LIFNeurons, LIFSpec
-
-
-def scaled_lecun(weight_scale: float) -> nnx.Initializer:
-    """LeCun-normal weights times ``weight_scale``: the knob that sets the initial firing rate."""
-    return nnx.initializers.variance_scaling(weight_scale**2, "fan_in", "truncated_normal")
 
 
 class LIFDense(nnx.Module):
@@ -71,8 +67,7 @@ class LIFRecurrent(LIFDense):
             in_features, out_features, neuron, surrogate, rngs=rngs, weight_scale=weight_scale
         )
         std = 1.0 / math.sqrt(out_features) if rec_std is None else rec_std
-        noise = jax.random.normal(rngs.params(), (out_features, out_features), jnp.float32)
-        self.w_rec = nnx.Param(rec_mean + std * noise)
+        self.w_rec = nnx.Param(draw(rngs.params(), (out_features, out_features), "normal", std, rec_mean))
 
     def __call__(self, x: jax.Array) -> LIFOutput:
         return self.neurons(self.linear(x), self.w_rec[...])

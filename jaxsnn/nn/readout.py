@@ -13,7 +13,7 @@ import jax.numpy as jnp
 from flax import nnx
 from jax import lax
 
-from jaxsnn.nn.layers import scaled_lecun
+from jaxsnn.nn.init import scaled_lecun
 from jaxsnn.nn.neuron import Hyper
 
 READOUTS: tuple[str, ...] = ("spike_count", "max_membrane", "mean_membrane")

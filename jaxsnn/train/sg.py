@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -35,7 +35,8 @@ from jaxsnn.train.metrics import (
     correct_predictions,
     layer_rates,
 )
-from jaxsnn.train.sparsity import SparsitySchedule
+from jaxsnn.train.programs import ProgramCache
+from jaxsnn.train.sparsity import rate_penalty
 from jaxsnn.train.stopping import EarlyStopper
 
 
@@ -53,49 +54,77 @@ class Member:
     lr: float | None = None
 
 
-def make_optimizer(cfg: TrainerConfig, steps_per_epoch: int) -> optax.GradientTransformation:
-    """The update *direction* times the schedule's shape (peak 1); the train step applies ``-lr``.
+@dataclasses.dataclass(frozen=True)
+class OptimizerSpec:
+    """Everything the update rule's code depends on, hashable: part of a compiled step's key.
 
-    The learning rate stays out of the transformation so that it is a traced per-member value and
-    one compiled step serves a learning-rate sweep.
+    A constant schedule does not depend on the run's length (``total_steps`` is then 0), so
+    trials that differ only in ``epochs`` share one compiled step.
     """
-    total = cfg.epochs * steps_per_epoch
-    warmup = round(cfg.warmup_epochs * steps_per_epoch)
-    if cfg.schedule == "cosine":
-        shape = optax.cosine_decay_schedule(1.0, total - warmup)
-    else:
-        shape = optax.constant_schedule(1.0)
-    if warmup:
-        shape = optax.join_schedules([optax.linear_schedule(0.0, 1.0, warmup), shape], [warmup])
-    direction = {
-        "adam": optax.scale_by_adam(),
-        "adamw": optax.chain(optax.scale_by_adam(), optax.add_decayed_weights(cfg.weight_decay)),
-        "sgd": optax.identity(),
-    }[cfg.optimizer]
-    clip = [optax.clip_by_global_norm(cfg.grad_clip)] if cfg.grad_clip else []
-    return optax.chain(*clip, direction, optax.scale_by_schedule(shape))
+
+    optimizer: str
+    schedule: str
+    total_steps: int
+    warmup_steps: int
+    grad_clip: float | None
+    weight_decay: float
+
+    @classmethod
+    def of(cls, cfg: TrainerConfig, steps_per_epoch: int) -> OptimizerSpec:
+        total = cfg.epochs * steps_per_epoch if cfg.schedule == "cosine" else 0
+        warmup = round(cfg.warmup_epochs * steps_per_epoch)
+        return cls(cfg.optimizer, cfg.schedule, total, warmup, cfg.grad_clip, cfg.weight_decay)
+
+    def transform(self) -> optax.GradientTransformation:
+        """The update *direction* times the schedule's shape (peak 1); the step applies ``-lr``.
+
+        The learning rate stays out of the transformation so that it is a traced per-member
+        value and one compiled step serves every learning rate.
+        """
+        warmup = self.warmup_steps
+        if self.schedule == "cosine":
+            shape = optax.cosine_decay_schedule(1.0, self.total_steps - warmup)
+        else:
+            shape = optax.constant_schedule(1.0)
+        if warmup:
+            shape = optax.join_schedules(
+                [optax.linear_schedule(0.0, 1.0, warmup), shape], [warmup]
+            )
+        direction = {
+            "adam": optax.scale_by_adam(),
+            "adamw": optax.chain(
+                optax.scale_by_adam(), optax.add_decayed_weights(self.weight_decay)
+            ),
+            "sgd": optax.identity(),
+        }[self.optimizer]
+        clip = [optax.clip_by_global_norm(self.grad_clip)] if self.grad_clip else []
+        return optax.chain(*clip, direction, optax.scale_by_schedule(shape))
+
+
+def make_optimizer(cfg: TrainerConfig, steps_per_epoch: int) -> optax.GradientTransformation:
+    """The optimiser of a run of ``cfg`` with ``steps_per_epoch`` (see ``OptimizerSpec``)."""
+    return OptimizerSpec.of(cfg, steps_per_epoch).transform()
 
 
 def _loss(
     graphdef: nnx.GraphDef,
-    sparsity: SparsitySchedule,
     params: nnx.State,
     rest: nnx.State,
     x: jax.Array,
     y: jax.Array,
-    switch: jax.Array,
+    sparsity: tuple[jax.Array, jax.Array, jax.Array],
 ) -> tuple[jax.Array, BatchStats]:
-    """Softmax cross-entropy on the readout plus the annealed sparsity penalty on hidden layers."""
+    """Softmax cross-entropy on the readout plus the annealed sparsity penalty on hidden layers;
+    ``sparsity`` is (switch, weight, target)."""
     out = nnx.merge(graphdef, params, rest)(x)
     loss = optax.softmax_cross_entropy_with_integer_labels(out.logits, y).mean()
-    loss = loss + sparsity.penalty(layer_rates(out.hidden_spikes), switch)
+    loss = loss + rate_penalty(layer_rates(out.hidden_spikes), *sparsity)
     return loss, batch_stats(out, y, loss, layer_rates(out.spikes))
 
 
 def _train_step(
     graphdef: nnx.GraphDef,
     tx: optax.GradientTransformation,
-    sparsity: SparsitySchedule,
     params: nnx.State,
     rest: nnx.State,
     opt_state: optax.OptState,
@@ -103,12 +132,13 @@ def _train_step(
     active: jax.Array,
     x: jax.Array,
     y: jax.Array,
-    switch: jax.Array,
+    sparsity: tuple[jax.Array, jax.Array, jax.Array],
 ) -> tuple[nnx.State, optax.OptState, BatchStats]:
     """One BPTT update of one member; an inactive member keeps its parameters and optimiser
-    state."""
-    grads, stats = jax.grad(functools.partial(_loss, graphdef, sparsity), has_aux=True)(
-        params, rest, x, y, switch
+    state. Every hyperparameter that does not change shapes or code is an argument (``lr``,
+    the sparsity weight and target here, leaks, thresholds and surrogate values in ``rest``)."""
+    grads, stats = jax.grad(functools.partial(_loss, graphdef), has_aux=True)(
+        params, rest, x, y, sparsity
     )
     updates, new_opt_state = tx.update(grads, opt_state, params)
     new_params = optax.apply_updates(params, jax.tree.map(lambda u: -lr * u, updates))
@@ -140,8 +170,9 @@ def _padded_batches(
 
 
 def _stack(states: Sequence[nnx.State]) -> nnx.State:
-    """Stack same-structured states on a new leading (member) axis."""
-    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
+    """Stack same-structured states on a new leading (member) axis, on the host: a JAX
+    ``stack`` would compile once per new shape."""
+    return jax.tree.map(lambda *leaves: jnp.asarray(np.stack(leaves)), *states)
 
 
 def _member(tree: Any, i: int) -> Any:
@@ -149,12 +180,64 @@ def _member(tree: Any, i: int) -> Any:
     return jax.tree.map(lambda leaf: leaf[i], tree)
 
 
-class _Population:
-    """The stacked state of all members and their two compiled programs (train step, test step).
+@dataclasses.dataclass(frozen=True)
+class _Programs:
+    """The three compiled programs of a population: optimiser init, train step, test step."""
 
-    Both programs are compiled ahead of time, once, for the fixed batch shapes (training drops the
-    last short batch, the test pass pads it), so no step ever recompiles; ``compile_time_s`` says
-    what that cost.
+    init_opt: Callable[[nnx.State], optax.OptState]
+    train: Callable[..., tuple[nnx.State, optax.OptState, BatchStats]]
+    test: Callable[..., tuple[jax.Array, jax.Array]]
+
+
+PROGRAMS: ProgramCache[_Programs] = ProgramCache(maxsize=16)
+"""This process's compiled populations, by static configuration: a long-lived study worker
+trains every trial of an already seen shape without compiling."""
+
+
+def _compile(
+    graphdef: nnx.GraphDef,
+    spec: OptimizerSpec,
+    params: nnx.State,
+    rest: nnx.State,
+    batch: tuple[int, ...],
+    test_batch: tuple[int, ...],
+) -> _Programs:
+    """Compile the programs for stacked states like ``params``/``rest`` and input shapes
+    ``batch`` / ``test_batch`` (batch size, time steps, features...)."""
+    members = len(jax.tree.leaves(params)[0])
+    spec_of = lambda *shape, dtype=jnp.float32: jax.ShapeDtypeStruct(shape, dtype)  # noqa: E731
+    tx = spec.transform()
+    init_opt = jax.jit(jax.vmap(tx.init)).lower(params)
+    opt_state = jax.eval_shape(jax.vmap(tx.init), params)
+    step = functools.partial(_train_step, graphdef, tx)
+    train = jax.jit(jax.vmap(step, in_axes=(0, 0, 0, 0, 0, None, None, None))).lower(
+        params,
+        rest,
+        opt_state,
+        spec_of(members),
+        spec_of(members, dtype=bool),
+        spec_of(*batch),
+        spec_of(batch[0], dtype=jnp.int32),
+        (spec_of(), spec_of(), spec_of()),
+    )
+    evaluate = jax.vmap(functools.partial(_eval_step, graphdef), in_axes=(0, 0, None, None, None))
+    test = jax.jit(evaluate).lower(
+        params,
+        rest,
+        spec_of(*test_batch),
+        spec_of(test_batch[0], dtype=jnp.int32),
+        spec_of(test_batch[0], dtype=bool),
+    )
+    return _Programs(init_opt.compile(), train.compile(), test.compile())
+
+
+class _Population:
+    """The stacked state of all members and their compiled programs.
+
+    The programs are compiled ahead of time for the fixed batch shapes (training drops the last
+    short batch, the test pass pads it), so no step ever recompiles, and are taken from
+    ``PROGRAMS`` when this process has compiled them for an earlier run of the same shapes;
+    ``compile_time_s`` says what getting them cost.
     """
 
     def __init__(self, members: Sequence[Member], cfg: TrainerConfig, data: DataSplits) -> None:
@@ -176,52 +259,44 @@ class _Population:
                 )
         self.params = _stack([s[1] for s in splits])
         self.rest = _stack([s[2] for s in splits])
-        tx = make_optimizer(cfg, self.steps_per_epoch)
-        self.opt_state = jax.vmap(tx.init)(self.params)
         self.lrs = jnp.asarray([m.lr for m in members], jnp.float32)
+        self.sparsity = (np.float32(cfg.sparsity.weight), np.float32(cfg.sparsity.target))
         self.test_batch = min(cfg.eval_batch_size, len(test))
 
         sample = (train.time_steps, *train.sample_shape)
-        spec = lambda *shape, dtype=jnp.float32: jax.ShapeDtypeStruct(shape, dtype)  # noqa: E731
+        spec = OptimizerSpec.of(cfg, self.steps_per_epoch)
+        states = (self.params, self.rest)
+        shapes = tuple((leaf.shape, leaf.dtype.name) for leaf in jax.tree.leaves(states))
+        key = (self.graphdef, jax.tree.structure(states), shapes, spec, cfg.batch_size, sample,
+               self.test_batch)  # fmt: skip
         start = time.perf_counter()
-        step = functools.partial(_train_step, self.graphdef, tx, cfg.sparsity)
-        self._train = (
-            jax.jit(jax.vmap(step, in_axes=(0, 0, 0, 0, 0, None, None, None)))
-            .lower(
+        self.programs = PROGRAMS.get(
+            key,
+            lambda: _compile(
+                self.graphdef,
+                spec,
                 self.params,
                 self.rest,
-                self.opt_state,
-                self.lrs,
-                np.ones(len(members), bool),
-                spec(cfg.batch_size, *sample),
-                spec(cfg.batch_size, dtype=jnp.int32),
-                spec(),
-            )
-            .compile()
-        )
-        self._test = (
-            jax.jit(
-                jax.vmap(
-                    functools.partial(_eval_step, self.graphdef), in_axes=(0, 0, None, None, None)
-                )
-            )
-            .lower(
-                self.params,
-                self.rest,
-                spec(self.test_batch, *sample),
-                spec(self.test_batch, dtype=jnp.int32),
-                spec(self.test_batch, dtype=bool),
-            )
-            .compile()
+                (cfg.batch_size, *sample),
+                (self.test_batch, *sample),
+            ),
         )
         self.compile_time_s = time.perf_counter() - start
+        self.opt_state = self.programs.init_opt(self.params)
 
     def train_batch(
         self, active: np.ndarray, x: np.ndarray, y: np.ndarray, switch: float
     ) -> BatchStats:
         """Update the ``active`` members on one batch; return every member's stats on the host."""
-        self.params, self.opt_state, stats = self._train(
-            self.params, self.rest, self.opt_state, self.lrs, active, x, y, np.float32(switch)
+        self.params, self.opt_state, stats = self.programs.train(
+            self.params,
+            self.rest,
+            self.opt_state,
+            self.lrs,
+            active,
+            x,
+            y,
+            (np.float32(switch), *self.sparsity),
         )
         return jax.device_get(stats)
 
@@ -229,7 +304,7 @@ class _Population:
         """Per member: test accuracy and output spikes per sample."""
         correct, spikes = 0.0, 0.0
         for x, y, valid in _padded_batches(dataset, self.test_batch):
-            hits, counts = jax.device_get(self._test(self.params, self.rest, x, y, valid))
+            hits, counts = jax.device_get(self.programs.test(self.params, self.rest, x, y, valid))
             correct, spikes = correct + hits, spikes + counts
         return np.asarray(correct) / len(dataset), np.asarray(spikes) / len(dataset)
 

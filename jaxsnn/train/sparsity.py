@@ -50,5 +50,16 @@ class SparsitySchedule:
 
     def penalty(self, rates: Mapping[str, jax.Array], switch: jax.Array) -> jax.Array:
         """The loss term for per-layer mean rates at switch value ``switch``."""
-        total = sum(((rate - self.target) ** 2 for rate in rates.values()), jnp.zeros(()))
-        return self.weight * switch * total
+        return rate_penalty(rates, switch, self.weight, self.target)
+
+
+def rate_penalty(
+    rates: Mapping[str, jax.Array],
+    switch: jax.Array,
+    weight: jax.Array | float,
+    target: jax.Array | float,
+) -> jax.Array:
+    """``weight * switch * sum_layers (rate - target)^2`` with ``weight`` and ``target`` possibly
+    traced: a compiled train step then serves every sparsity setting."""
+    total = sum(((rate - target) ** 2 for rate in rates.values()), jnp.zeros(()))
+    return weight * switch * total

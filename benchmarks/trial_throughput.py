@@ -1,0 +1,242 @@
+"""Trial throughput of a study on embedded digits: today's path against warm workers + caches.
+
+Issue 17. One study, run three ways, each in its own process with fresh workers:
+
+``today``   the code at ``--baseline`` (the commit before issue 17), run from an extracted copy
+            of that tree: every trial draws its initial weights with one compilation per weight
+            shape and compiles its train and test programs.
+``warm``    this code with an empty persistent compilation cache: workers keep compiled programs
+            (by static configuration) and the bucketed weight draws in memory, and write every
+            program to the cache.
+``rerun``   this code again on the cache ``warm`` filled: a rerun or resume of the study.
+
+The study is the ``silent_sg`` preset's (space, evaluation, 2 process workers, its enqueued
+default first) with *random search* at a fixed seed instead of ``logei``, so that every variant
+trains the same points and the comparison is one of throughput alone (the best accuracy must
+then agree). Per trial, measured the same way in every variant by this script's objective:
+setup (start of ``evaluate`` to the end of the first training batch, the definition of
+``silent_savings.py``), executables compiled and loaded (``jaxsnn.compile_cache``'s counter,
+copied into the baseline tree as an instrument), cost, status. Per variant: trials per minute of
+study wall time (worker start included), median setup, compilations per study, silent share of
+worker time.
+
+    .venv/bin/python benchmarks/trial_throughput.py                  # 40 trials per variant
+    .venv/bin/python benchmarks/trial_throughput.py --report-only    # tables and plot from the CSV
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import numpy as np  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
+
+from results_io import read_csv, replace_section, write_csv  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).parent / "results"
+CSV = RESULTS / "trial_throughput.csv"
+PLOT = RESULTS / "trial_throughput.png"
+HEADING = "## Trial throughput: warm workers and the compilation cache (issue 17)"
+BASELINE = "31cc630"
+"""The last commit before issue 17's work: today's path."""
+VARIANTS = ("today", "warm", "rerun")
+
+
+@dataclasses.dataclass(frozen=True)
+class MeasuredObjective:
+    """The preset's trial objective plus what this benchmark measures, identically in both code
+    trees (the worker imports whichever ``jaxsnn`` its path holds)."""
+
+    base: dict[str, Any]
+
+    def __call__(self, params: dict[str, Any]) -> Any:
+        from jaxsnn.compile_cache import compilation_counts
+        from jaxsnn.evaluate import evaluate
+        from jaxsnn.snnbench.tables import SpikeRecorder
+
+        recorder, before = SpikeRecorder(), compilation_counts()
+        record = evaluate({**self.base, "params": params}, stoppers=[recorder])
+        after = compilation_counts()
+        bench = {"setup_s": recorder.times[0] if recorder.times else record.cost_s,
+                 **{kind: after[kind] - before[kind] for kind in after}}  # fmt: skip
+        return dataclasses.replace(record, metrics={**(record.metrics or {}), "bench": bench})
+
+
+def preset() -> dict[str, Any]:
+    return OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "hpo" / "silent_sg.yaml"), resolve=True)
+
+
+def run_variant(n_trials: int, out: Path, cache: Path | None) -> None:
+    """One study in this process (whose ``jaxsnn`` the caller chose) through the persistent
+    compilation ``cache`` if one is given: rows to ``out``."""
+    if cache is not None:
+        from jaxsnn.compile_cache import use_compilation_cache
+
+        use_compilation_cache(cache)
+    from jaxsnn.hpo.executors import ProcessExecutor
+    from jaxsnn.hpo.loop import run_study
+    from jaxsnn.hpo.study import Study
+    from jaxsnn.spaces import search_space
+
+    spec = preset()
+    space = search_space(spec["trainer"], spec["exclude"], **{k: tuple(v) for k, v in spec["bounds"].items()})
+    with tempfile.TemporaryDirectory() as folder:
+        study = Study.create(Path(folder) / "study.sqlite", space, spec["objectives"], spec["constraints"],
+                             optimizer="random", seed=spec["seed"])  # fmt: skip
+        for point in spec["enqueue"]:
+            study.enqueue_new(point)
+        start = time.perf_counter()
+        executor = ProcessExecutor(spec["n_workers"])
+        try:
+            run_study(study, MeasuredObjective({"trainer": spec["trainer"], **spec["evaluation"]}), executor,
+                      n_trials, spec["n_workers"], timeout_s=spec["timeout_s"], progress=False)  # fmt: skip
+        finally:
+            executor.shutdown()
+        wall = time.perf_counter() - start
+        rows = [{"trial": t.id, "status": t.record.status, "accuracy": t.record.objectives.get("accuracy", ""),
+                 "cost_s": round(t.record.cost_s, 4), **{k: round(v, 4) for k, v in t.record.metrics["bench"].items()},
+                 "study_wall_s": round(wall, 2), "params": json.dumps(t.params)}
+                for t in study.finished()]  # fmt: skip
+        study.close()
+    out.write_text(json.dumps(rows))
+
+
+def baseline_tree(commit: str, folder: Path) -> Path:
+    """``jaxsnn`` at ``commit`` in ``folder``, with this build's kernels and the compile counter."""
+    archive = subprocess.run(["git", "archive", commit, "jaxsnn"], cwd=REPO, check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    kernels = next((REPO / "build").glob("*/jaxsnn/core/kernels/_lif_ffi*.so"))
+    shutil.copy(kernels, folder / "jaxsnn" / "core" / "kernels")
+    shutil.copy(REPO / "jaxsnn" / "compile_cache.py", folder / "jaxsnn")
+    return folder
+
+
+def launch(variant: str, n_trials: int, work: Path, baseline: str) -> list[dict[str, Any]]:
+    """Run one variant in a child process; ``today`` imports the baseline tree instead of this one
+    (the editable install's finder is told to stand aside for it)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_COMPILATION", "JAX_PERSISTENT"))}
+    command = [sys.executable, __file__, "--variant", variant, "--trials", str(n_trials), "--out", str(work / variant)]
+    if variant == "today":
+        tree = baseline_tree(baseline, work / "baseline")
+        env["PYTHONPATH"] = os.pathsep.join([str(tree), str(Path(__file__).parent)])
+        env["SKBUILD_EDITABLE_SKIP"] = os.pathsep.join(str(p) for p in (REPO / "build").glob("cp*"))
+    else:
+        command += ["--cache", str(work / "jax_cache")]
+    load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    subprocess.run(command, env=env, check=True)
+    return [{"variant": variant, "load": load, **row} for row in json.loads((work / variant).read_text())]
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, float]:
+    cost = np.array([float(r["cost_s"]) for r in rows])
+    silent = np.array([r["status"] == "silent_stopped" for r in rows])
+    accuracy = [float(r["accuracy"]) for r in rows if r["accuracy"] not in ("", None) and r["status"] == "complete"]
+    wall = float(rows[0]["study_wall_s"])
+    return {
+        "trials": len(rows),
+        "study_wall_s": wall,
+        "trials_per_min": 60 * len(rows) / wall,
+        "median_setup_s": float(np.median([float(r["setup_s"]) for r in rows])),
+        "median_cost_s": float(np.median(cost)),
+        "compiled": int(sum(int(r["compiled"]) for r in rows)),
+        "loaded": int(sum(int(r["loaded"]) for r in rows)),
+        "silent_trials": int(silent.sum()),
+        "silent_share": float(cost[silent].sum() / cost.sum()),
+        "best_accuracy": max(accuracy, default=float("nan")),
+    }
+
+
+def plot(summaries: dict[str, dict[str, float]], rows: list[dict[str, Any]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    names = list(summaries)
+    left.bar(names, [summaries[n]["trials_per_min"] for n in names], color=["0.6", "tab:blue", "tab:green"])
+    left.set_ylabel("trials per minute (2 workers)")
+    left.set_title("study throughput")
+    for name in names:
+        setup = np.sort([float(r["setup_s"]) for r in rows if r["variant"] == name])
+        right.plot(setup, np.arange(1, len(setup) + 1) / len(setup), label=name)
+    right.axvline(0.5, color="k", ls=":", lw=1, label="target 0.5 s")
+    right.set_xscale("log")
+    right.set_xlabel("setup per trial, s (start to end of first batch)")
+    right.set_ylabel("fraction of trials")
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(PLOT, dpi=120)
+
+
+def report(rows: list[dict[str, Any]], command: str) -> str:
+    summaries = {v: summarize([r for r in rows if r["variant"] == v]) for v in VARIANTS if any(r["variant"] == v for r in rows)}
+    plot(summaries, rows)
+    today = summaries["today"]
+    lines = [
+        HEADING, "",
+        f"`{command}` on {platform.node()} ({os.cpu_count()} cores, {platform.processor() or platform.machine()}). "
+        "Load (`uptime`) as each variant started: "
+        + "; ".join(f"{v}: `{next(r['load'] for r in rows if r['variant'] == v).split('load average: ')[-1]}`"
+                    for v in summaries) + ".",
+        "One study per variant (preset `silent_sg`: its space, evaluation and 2 process workers, its enqueued "
+        f"default first; random search, seed 0, so every variant trains the same {today['trials']} points). "
+        f"`today` is commit {BASELINE} run from an extracted copy; `warm` is this code with an empty "
+        "persistent compilation cache, `rerun` the same study again on that cache. Setup: start of the trial to "
+        "the end of its first training batch. Silent share: silent-stopped trials' share of worker time.", "",
+        "| variant | trials/min | vs today | median setup s | median trial s | XLA compiled / loaded per study "
+        "| silent trials | silent share of wall | best accuracy |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
+    for name, s in summaries.items():
+        lines.append(f"| {name} | {s['trials_per_min']:.1f} | {s['trials_per_min'] / today['trials_per_min']:.2f}x "
+                     f"| {s['median_setup_s']:.2f} | {s['median_cost_s']:.2f} | {s['compiled']} / {s['loaded']} "
+                     f"| {s['silent_trials']} | {s['silent_share']:.0%} | {s['best_accuracy']:.3f} |")  # fmt: skip
+    lines += ["", f"CSV: `benchmarks/results/{CSV.name}` (one row per trial); plot: `benchmarks/results/{PLOT.name}`.", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--trials", type=int, default=40)
+    parser.add_argument("--baseline", default=BASELINE, help="commit of today's path")
+    parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)  # a child's job
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--cache", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.variant:
+        run_variant(args.trials, args.out, args.cache)
+        return
+    command = "python benchmarks/trial_throughput.py" + (f" --trials {args.trials}" if args.trials != 40 else "")
+    if args.report_only:
+        rows = read_csv(CSV)
+    else:
+        with tempfile.TemporaryDirectory() as work:
+            rows = [row for v in VARIANTS for row in launch(v, args.trials, Path(work), args.baseline)]
+        RESULTS.mkdir(exist_ok=True)
+        write_csv(CSV, rows)
+    block = report(rows, command)
+    print(block)
+    replace_section(HEADING, block)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""Trial throughput (issue 17): compiled programs reused across trials, initial weights drawn
+without per-shape compilation, JAX's persistent cache loaded across processes (with the C++ FFI
+kernels) and survived when corrupt; records stay the same whichever way a program was obtained."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from jaxsnn.compile_cache import compilation_counts
+from jaxsnn.core import Surrogate
+from jaxsnn.data import DataSplits, SpikeDataset
+from jaxsnn.nn import LIFSpec
+from jaxsnn.nn.init import draw, scaled_lecun
+from jaxsnn.record import EvaluationRecord
+from jaxsnn.train.config import ModelConfig, TrainerConfig
+from jaxsnn.train.sg import PROGRAMS, OptimizerSpec, train_sg
+from jaxsnn.train.sparsity import SparsitySchedule
+
+
+def _toy(n: int, seed: int) -> SpikeDataset:
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, n).astype(np.int32)
+    rates = np.where(np.arange(12)[None] // 4 == labels[:, None], 0.6, 0.05)
+    return SpikeDataset((rng.random((n, 8, 12)) < rates[:, None]).astype(np.float32), labels, 3, "toy")
+
+
+DATA = DataSplits(_toy(96, 0), _toy(48, 1))
+
+
+def _same_run(a: EvaluationRecord, b: EvaluationRecord) -> None:
+    """Everything a run measured, timings aside, is equal."""
+    assert a.status == b.status and a.objectives["accuracy"] == b.objectives["accuracy"]
+    assert a.spikes == b.spikes and a.constraints == b.constraints
+    untimed = [{k: v for k, v in h.items() if k != "epoch_time_s"} for h in a.metrics["history"]]
+    assert untimed == [{k: v for k, v in h.items() if k != "epoch_time_s"} for h in b.metrics["history"]]
+
+
+@pytest.mark.parametrize("shape", [(12, 16), (3, 3, 2, 5), (40, 40)])
+def test_bucketed_draws_equal_jax_draws_of_the_exact_shape(shape):
+    key = jax.random.key(sum(shape))
+    jax_init = nnx.initializers.variance_scaling(0.7**2, "fan_in", "truncated_normal")
+    np.testing.assert_array_equal(scaled_lecun(0.7)(key, shape, jnp.float32), jax_init(key, shape, jnp.float32))
+    std = 1 / math.sqrt(shape[-1])
+    np.testing.assert_array_equal(draw(key, shape, "normal", std, 0.25),
+                                  0.25 + std * jax.random.normal(key, shape, jnp.float32))
+
+
+def test_trials_differing_in_traced_hyperparameters_share_one_program_and_keep_their_records():
+    model = ModelConfig(hidden=(16,), neuron=LIFSpec(backend="xla"))
+    first = train_sg(model, TrainerConfig(epochs=2, batch_size=32), DATA, progress=False)
+    other = dataclasses.replace(model, weight_scale=1.7, neuron=LIFSpec(alpha=0.7, theta=0.6, backend="xla"),
+                                surrogate=Surrogate("fast_sigmoid", gamma=0.5, beta=3.0))
+    trainer = TrainerConfig(epochs=3, batch_size=32, lr=5e-3, sparsity=SparsitySchedule(weight=3.0, target=0.05))
+    misses, before = PROGRAMS.misses, compilation_counts()
+    reused = train_sg(other, trainer, DATA, seed=4, progress=False)
+    assert PROGRAMS.misses == misses, "a traced hyperparameter changed the program's key"
+    assert compilation_counts()["compiled"] == before["compiled"], "XLA compiled during a reused trial"
+    assert reused.objectives != first.objectives
+
+    PROGRAMS.clear()
+    jax.clear_caches()
+    fresh = train_sg(other, trainer, DATA, seed=4, progress=False)
+    assert PROGRAMS.misses == misses + 1
+    _same_run(reused, fresh)
+
+
+def test_shape_changing_hyperparameters_get_their_own_program():
+    model = ModelConfig(hidden=(16,), neuron=LIFSpec(backend="xla"))
+    train_sg(model, TrainerConfig(epochs=1, batch_size=32), DATA, progress=False)
+    misses = PROGRAMS.misses
+    train_sg(dataclasses.replace(model, hidden=(9,)), TrainerConfig(epochs=1, batch_size=32), DATA, progress=False)
+    train_sg(model, TrainerConfig(epochs=1, batch_size=24), DATA, progress=False)
+    assert PROGRAMS.misses == misses + 2
+
+
+def test_only_a_schedule_that_depends_on_the_run_length_puts_epochs_in_the_key():
+    assert OptimizerSpec.of(TrainerConfig(epochs=2), 5) == OptimizerSpec.of(TrainerConfig(epochs=7), 5)
+    cosine = [OptimizerSpec.of(TrainerConfig(epochs=e, schedule="cosine"), 5) for e in (2, 7)]
+    assert cosine[0] != cosine[1]
+
+
+_CACHE_SCRIPT = """
+import json, sys, warnings
+from pathlib import Path
+import jax
+from jaxsnn.compile_cache import compilation_counts, use_compilation_cache
+from jaxsnn.evaluate import evaluate
+from jaxsnn.train.sg import PROGRAMS
+
+folder = use_compilation_cache(sys.argv[1])
+config = {"trainer": "sg", "backend": "ffi", "params": {"n_hidden": 8, "epochs": 1, "time_steps": 10,
+          "batch_size": 128, "theta": 0.5}}
+out = {}
+for run in ("cold", "loaded", "corrupt"):
+    if run == "corrupt":
+        for entry in folder.iterdir():
+            entry.write_bytes(entry.read_bytes()[: len(entry.read_bytes()) // 2] + b"garbage")
+    PROGRAMS.clear()
+    jax.clear_caches()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        record = evaluate(config)
+    out[run] = {"metrics": {k: record.metrics[k] for k in ("xla_compiled", "xla_loaded", "history")},
+                "accuracy": record.objectives["accuracy"], "spikes": record.spikes, "backend": record.metrics["backend"],
+                "warnings": [str(w.message) for w in caught if "compilation cache" in str(w.message)]}
+print(json.dumps(out, default=float))
+"""
+
+
+def test_ffi_programs_load_from_the_persistent_cache_and_a_corrupt_entry_only_warns(tmp_path):
+    """One fresh process (the cache settings are global): a cold trial writes the cache, the same
+    trial with every in-memory cache cleared loads it, and after every entry is corrupted it
+    warns, compiles afresh and still measures the same run."""
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(_CACHE_SCRIPT), str(tmp_path / "cache")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = json.loads(done.stdout.strip().splitlines()[-1])
+    cold, loaded, corrupt = runs["cold"], runs["loaded"], runs["corrupt"]
+    assert cold["backend"] == "ffi" and cold["metrics"]["xla_compiled"] > 0
+    assert loaded["metrics"]["xla_compiled"] == 0 and loaded["metrics"]["xla_loaded"] > 0
+    assert corrupt["warnings"] and corrupt["metrics"]["xla_compiled"] > 0
+    for run in (loaded, corrupt):
+        assert (run["accuracy"], run["spikes"]) == (cold["accuracy"], cold["spikes"])
+        strip = lambda history: [{k: v for k, v in h.items() if k != "epoch_time_s"} for h in history]  # noqa: E731
+        assert strip(run["metrics"]["history"]) == strip(cold["metrics"]["history"])
