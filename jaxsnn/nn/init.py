@@ -51,7 +51,7 @@ def draw(
     length = 1 << max(size - 1, 0).bit_length()
     flat = np.asarray(_draw(key, length=length, distribution=distribution, dtype=jnp.dtype(dtype)))
     values = flat[:size].reshape(shape) * np.asarray(scale, dtype)
-    return jnp.asarray(values + np.asarray(shift, dtype) if shift else values)
+    return jax.device_put(values + np.asarray(shift, dtype) if shift else values)
 
 
 def scaled_lecun(weight_scale: float) -> nnx.Initializer:

@@ -8,6 +8,12 @@ learning rates. One loop for both means a sweep member is trained exactly like a
 After every batch each member's stoppers see its output spike counts and layer rates. A member
 that is stopped (``StopDecision``) or whose loss turns non-finite is frozen (its updates are
 masked out) and gets its record at once; the others go on.
+
+Compiled programs are kept per static configuration (``PROGRAMS``): a later run in the same
+process whose network, batches and optimiser have the same shapes and code reuses them, whatever
+its seeds, learning rates, leaks, thresholds, surrogate values, weight scale, sparsity weight and
+target, or (constant schedule) number of epochs. That is what makes a long-lived study worker
+fast on trials of an already seen shape.
 """
 
 from __future__ import annotations
@@ -170,9 +176,9 @@ def _padded_batches(
 
 
 def _stack(states: Sequence[nnx.State]) -> nnx.State:
-    """Stack same-structured states on a new leading (member) axis, on the host: a JAX
-    ``stack`` would compile once per new shape."""
-    return jax.tree.map(lambda *leaves: jnp.asarray(np.stack(leaves)), *states)
+    """Stack same-structured states on a new leading (member) axis, on the host: ``jnp.stack``
+    (even ``jnp.asarray``) would compile once per new shape; ``device_put`` does not."""
+    return jax.tree.map(lambda *leaves: jax.device_put(np.stack(leaves)), *states)
 
 
 def _member(tree: Any, i: int) -> Any:
@@ -180,13 +186,24 @@ def _member(tree: Any, i: int) -> Any:
     return jax.tree.map(lambda leaf: leaf[i], tree)
 
 
-@dataclasses.dataclass(frozen=True)
 class _Programs:
-    """The three compiled programs of a population: optimiser init, train step, test step."""
+    """A population's compiled programs: optimiser init, train step and test step.
 
-    init_opt: Callable[[nnx.State], optax.OptState]
-    train: Callable[..., tuple[nnx.State, optax.OptState, BatchStats]]
-    test: Callable[..., tuple[jax.Array, jax.Array]]
+    The test step is compiled on first use: a run stopped as silent never tests, and in a study
+    most early trials are silent.
+    """
+
+    def __init__(
+        self,
+        init_opt: Callable[[nnx.State], optax.OptState],
+        train: Callable[..., tuple[nnx.State, optax.OptState, BatchStats]],
+        build_test: Callable[[], Callable[..., tuple[jax.Array, jax.Array]]],
+    ) -> None:
+        self.init_opt, self.train, self._build_test = init_opt, train, build_test
+
+    @functools.cached_property
+    def test(self) -> Callable[..., tuple[jax.Array, jax.Array]]:
+        return self._build_test()
 
 
 PROGRAMS: ProgramCache[_Programs] = ProgramCache(maxsize=16)
@@ -221,14 +238,14 @@ def _compile(
         (spec_of(), spec_of(), spec_of()),
     )
     evaluate = jax.vmap(functools.partial(_eval_step, graphdef), in_axes=(0, 0, None, None, None))
-    test = jax.jit(evaluate).lower(
-        params,
-        rest,
+    shapes = jax.eval_shape(lambda: (params, rest))  # the test step must not keep the arrays alive
+    test = lambda: jax.jit(evaluate).lower(  # noqa: E731
+        *shapes,
         spec_of(*test_batch),
         spec_of(test_batch[0], dtype=jnp.int32),
         spec_of(test_batch[0], dtype=bool),
-    )
-    return _Programs(init_opt.compile(), train.compile(), test.compile())
+    ).compile()
+    return _Programs(init_opt.compile(), train.compile(), test)
 
 
 class _Population:
