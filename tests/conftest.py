@@ -1,5 +1,27 @@
-"""Test-wide settings: CPU only, float32 default kept (no x64)."""
+"""Test-wide settings: CPU only, float32 default kept (no x64), compiled kernels required, and one
+JAX compilation cache shared by this process and every child process it starts.
 
+These run before any test module imports jax, and child processes (worker pools, driver and
+entry-point subprocesses) inherit them through the environment.
+"""
+
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+# `make test` and plain `pytest` alike demand the compiled LIF kernels: without them the kernel
+# parity tests fail instead of skipping. Only an explicit JAXSNN_REQUIRE_KERNELS=0 lets them skip.
+os.environ.setdefault("JAXSNN_REQUIRE_KERNELS", "1")
+
+# A persistent compilation cache for the session: a program compiled once (here, in a worker or in
+# an entry-point subprocess) is loaded, not recompiled, by the next process that needs it. Fresh
+# per session unless JAX_COMPILATION_CACHE_DIR is set, so a run never depends on an earlier one.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    _cache = tempfile.mkdtemp(prefix="jaxsnn-test-jax-cache-")
+    atexit.register(shutil.rmtree, _cache, ignore_errors=True)
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _cache
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")

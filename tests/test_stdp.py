@@ -97,19 +97,34 @@ def bars(n: int, seed: int) -> ImageDataset:
     return ImageDataset(images, labels, 2, "bars")
 
 
-def test_stdp_network_learns_a_toy_problem_unsupervised():
-    cfg = STDPConfig(n_neurons=4, input_rate_hz=300.0, presentation_ms=100.0, w_norm=0.5, chunk=20)
-    record = train_stdp(cfg, bars(60, 0), bars(40, 1), progress=False)
-    assert record.status == "complete" and record.epochs_run == 1
-    assert record.objectives["accuracy"] == 1.0
-    assert record.spikes > 1 and record.metrics["samples_seen"] == 60
+@pytest.fixture(scope="module")
+def digit_images():
+    return load_images("digits", seed=0)
+
+
+FROZEN = dict(nu_pre=1e-12, nu_post=1e-12, theta_plus_mv=1e-12)
+"""Plasticity and threshold adaptation switched off: the same network keeps its random weights."""
+
+
+def test_stdp_learns_digits_where_the_frozen_network_does_not(digit_images):
+    """A small network (20 neurons, 150 ms presentations) on all embedded digits, one epoch:
+    measured 0.76-0.84 on seeds 0-2 against 0.29-0.33 with plasticity off (labels are assigned
+    and voted the same way in both, so the gap is what STDP learned)."""
+    train, test = digit_images
+    cfg = STDPConfig(n_neurons=20, presentation_ms=150.0)
+    record = train_stdp(cfg, train, test, progress=False)
+    frozen = train_stdp(dataclasses.replace(cfg, **FROZEN), train, test, progress=False)
+    assert record.status == frozen.status == "complete" and record.epochs_run == 1
+    assert record.metrics["samples_seen"] == len(train) and record.spikes > 1
+    assert record.objectives["accuracy"] > 0.65
+    assert record.objectives["accuracy"] > frozen.objectives["accuracy"] + 0.25, (record.objectives, frozen.objectives)
 
 
 @pytest.mark.slow
-def test_stdp_learns_embedded_digits():
+def test_stdp_learns_embedded_digits(digit_images):
     """The default configuration on embedded digits: the first mark from the issue (> 80 %).
     Slow (about 15-35 s on 2 cores): one epoch of 1437 images x 350 steps, sequential by nature."""
-    train, test = load_images("digits", seed=0)
+    train, test = digit_images
     record = train_stdp(STDPConfig(), train, test, progress=False)
     assert record.status == "complete"
     assert record.objectives["accuracy"] > 0.8
@@ -124,9 +139,9 @@ def test_weights_stay_normalized_and_bounded_through_training():
     assert float(fit.w.min()) >= 0 and fit.decision is None and fit.samples_seen == 32
 
 
-def test_silent_stdp_network_is_stopped_after_one_interval():
+def test_silent_stdp_network_is_stopped_after_one_interval(digit_images):
     """A threshold no input can reach: the paper's Exp 1 situation, caught by the detector."""
-    train, test = load_images("digits", seed=0)
+    train, test = digit_images
     cfg = STDPConfig(n_neurons=10, threshold_mv=500.0, presentation_ms=50.0, chunk=25, epochs=3)
     detector = SilentNetworkDetector.preset("mnist_stdp", update_interval=50)
     record = train_stdp(cfg, train, test, stoppers=[detector], progress=False)

@@ -157,13 +157,19 @@ def test_optimizer_is_rebuilt_by_replaying_the_records(study):
 
 
 # --- results --------------------------------------------------------------------------------------
+def silent(x: float, score: float, violation: float) -> tuple[dict, EvaluationRecord]:
+    """A silent-stopped trial at ``x`` whose score is whatever the test needs (often the best)."""
+    params = {"x": x, "lr": 0.01}
+    return params, EvaluationRecord(params, {"score": score}, {"silent": violation}, status="silent_stopped")
+
+
 def test_best_ignores_infeasible_and_failed_trials(study):
     finish(study, {"x": 0.6, "lr": 0.01})
-    finish(study, {"x": 0.9, "lr": 0.01})  # silent: infeasible
+    finish(study, *silent(0.9, score=1.0, violation=0.1))  # the highest score, but infeasible
     finish(study, {"x": 0.31, "lr": 0.01}, EvaluationRecord.failure({"x": 0.31, "lr": 0.01}, "crash"))
     finish(study, {"x": 0.5, "lr": 0.01})
     assert study.best().params["x"] == 0.5
-    assert study.best(feasible=False).params["x"] == 0.5
+    assert study.best(feasible=False).params["x"] == 0.9  # informative, so it counts when asked
     assert study.counts()["silent_stopped"] == 1 and study.counts()["failed"] == 1
 
 
@@ -207,8 +213,10 @@ def test_report_ranks_feasible_first_and_writes_the_plots(study, tmp_path):
 
     from jaxsnn.hpo.report import print_results, ranked, save_plots
 
-    for x in (0.9, 0.1, 0.35, 0.85):
-        finish(study, {"x": x, "lr": 0.01})
+    finish(study, *silent(0.9, score=1.0, violation=0.3))  # infeasible ones rank below every
+    finish(study, {"x": 0.1, "lr": 0.01})  # feasible one whatever their score, and among
+    finish(study, {"x": 0.35, "lr": 0.01})  # themselves by violation, not by score
+    finish(study, *silent(0.85, score=0.5, violation=0.05))
     finish(study, {"x": 0.5, "lr": 0.01}, EvaluationRecord.failure({"x": 0.5, "lr": 0.01}, "boom"))
     assert [t.params["x"] for t in ranked(study)] == [0.35, 0.1, 0.85, 0.9, 0.5]
     console = Console(record=True, width=200)

@@ -12,13 +12,14 @@ import optax
 import pytest
 from flax import nnx
 
+from jaxsnn.compile_cache import compilation_counts
 from jaxsnn.core import Surrogate
 from jaxsnn.data import DataSplits, SpikeDataset
 from jaxsnn.nn import ConvSpec, LIFSpec
 from jaxsnn.record import EvaluationRecord
 from jaxsnn.train.config import ModelConfig, TrainerConfig
 from jaxsnn.train.multi import sweep, train_multi
-from jaxsnn.train.sg import Member, fit, make_optimizer, train_sg
+from jaxsnn.train.sg import PROGRAMS, Member, fit, make_optimizer, train_sg
 from jaxsnn.train.sparsity import SparsitySchedule
 from jaxsnn.train.stopping import StopDecision
 
@@ -185,6 +186,22 @@ def test_vmapped_population_equals_separate_runs():
         assert together.objectives["accuracy"] == alone.objectives["accuracy"]
         assert together.params == alone.params
     assert len({tuple(losses(r)) for r in records[:3]}) == 3
+
+
+def test_population_sweeping_surrogate_settings_compiles_once():
+    """A second population of other seeds, gammas, betas, qs and learning rates runs on the
+    programs compiled for the first: XLA compiles nothing more."""
+    cfg = TrainerConfig(epochs=1, batch_size=32)
+
+    def population(settings):
+        return [Member(dataclasses.replace(TINY, surrogate=Surrogate("q_pseudo_spike", g, b, q)), seed, lr=lr)
+                for seed, (g, b, q, lr) in enumerate(settings)]  # fmt: skip
+
+    first = train_multi(population([(0.5, 1.0, 1.5, 1e-2), (1.0, 2.0, 3.0, 1e-3)]), cfg, DATA, progress=False)
+    misses, compiled = PROGRAMS.misses, compilation_counts()["compiled"]
+    second = train_multi(population([(2.0, 0.5, 1.2, 5e-3), (0.3, 1.5, 4.0, 2e-2)]), cfg, DATA, progress=False)
+    assert PROGRAMS.misses == misses and compilation_counts()["compiled"] == compiled
+    assert [losses(r) for r in first] != [losses(r) for r in second]
 
 
 def test_sweep_grid_and_structure_checks():

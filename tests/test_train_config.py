@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from entry_points import run_script
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
@@ -85,33 +83,16 @@ def test_defaults_and_overrides_reach_the_run_config():
         RunConfig.from_dict(composed("trainer.lr=-0.1"))
 
 
-def test_entry_point_trains_end_to_end_and_writes_the_record(tmp_path):
-    overrides = [
-        "data=randman",
-        "data.time_steps=10",
-        "data.options.samples_per_class=12",
-        "surrogate=triangle",
-        "model.hidden=[8]",
-        "model.neuron.backend=xla",
-        "trainer.epochs=2",
-        "trainer.batch_size=32",
-        "progress=false",
-        f"hydra.run.dir={tmp_path}",
-    ]
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    done = subprocess.run(
-        [sys.executable, str(REPO / "experiments" / "train.py"), *overrides],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "Training history" in done.stdout and "Evaluation record" in done.stdout
+def test_entry_point_trains_the_default_network_to_the_digits_headline(tmp_path, capsys):
+    """``python experiments/train.py`` as the README runs it: the default LIF network on embedded
+    digits reaches the headline >= 90 % test accuracy (0.933 measured) and writes its record."""
+    run_script("train.py", "progress=false", f"hydra.run.dir={tmp_path}")
+    stdout = capsys.readouterr().out
+    assert "Training history" in stdout and "Evaluation record" in stdout
     record = json.loads((tmp_path / "record.json").read_text())
-    assert record["status"] == "complete" and record["epochs_run"] == 2
-    assert 0.0 <= record["objectives"]["accuracy"] <= 1.0
-    assert record["params"]["model"]["surrogate"]["shape"] == "triangular"
-    assert record["params"]["data"]["name"] == "randman"
-    assert len(record["metrics"]["history"]) == 2
+    default = RunConfig.from_dict(composed())
+    assert record["status"] == "complete" and record["epochs_run"] == default.trainer.epochs
+    assert record["params"]["data"]["name"] == "digits" and record["params"]["model"]["hidden"] == [128]
+    history = record["metrics"]["history"]
+    assert len(history) == default.trainer.epochs and record["objectives"]["accuracy"] == history[-1]["test_accuracy"]
+    assert record["objectives"]["accuracy"] >= 0.90, record["objectives"]
