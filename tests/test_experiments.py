@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from entry_points import run_script
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 
@@ -70,35 +71,46 @@ def test_every_launcher_composes_except_the_uninstalled_submitit():
             compose("stability_sweep", ["launcher=submitit_slurm"], return_hydra_config=True)
 
 
-def test_joblib_multirun_of_the_stability_sweep_is_summarized(tmp_path):
-    sweep_dir = tmp_path / "multirun"
-    command = [
-        sys.executable,
-        str(REPO / "experiments" / "stability_sweep.py"),
-        "-m",
-        "hydra/launcher=joblib",
-        "init=stable,default",
-        "trainer.epochs=1",
-        "model.hidden=[16]",
-        "sample_size=64",
-        f"hydra.sweep.dir={sweep_dir}",
-    ]
-    subprocess.run(command, cwd=tmp_path, env=ENV, check=True, capture_output=True, timeout=240)
+SWEEP = ["init=stable,default", "trainer.epochs=1", "model.hidden=[16]", "sample_size=64"]
+
+
+def check_sweep_summary(sweep_dir: Path, summarize) -> None:
+    """Both jobs of SWEEP left a complete record, in job order, and ``summarize.py`` tables them."""
     headers, rows = collect(sweep_dir)
     assert len(rows) == 2
     assert [row[headers.index("init")] for row in rows] == ["stable", "default"]
     assert all(row[headers.index("status")] == "complete" for row in rows)
-    result = subprocess.run(
-        [sys.executable, str(REPO / "experiments" / "summarize.py"), str(sweep_dir)],
-        env=ENV,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert "2 jobs" in result.stdout
+    assert "2 jobs" in summarize(sweep_dir)
     markdown = (sweep_dir / "summary.md").read_text().splitlines()
     assert len(markdown) == 2 + 2  # header, rule, one line per job
+
+
+def test_multirun_of_the_stability_sweep_is_summarized(tmp_path, capsys):
+    """The sweep and its summary in this process (Hydra's basic launcher runs the jobs in turn);
+    the joblib launcher's worker processes are exercised by the slow twin below."""
+    sweep_dir = tmp_path / "multirun"
+    run_script("stability_sweep.py", "-m", *SWEEP, f"hydra.sweep.dir={sweep_dir}")
+
+    def summarize(folder: Path) -> str:
+        capsys.readouterr()
+        run_script("summarize.py", str(folder))
+        return capsys.readouterr().out
+
+    check_sweep_summary(sweep_dir, summarize)
+
+
+@pytest.mark.slow
+def test_joblib_multirun_of_the_stability_sweep_is_summarized(tmp_path):
+    sweep_dir = tmp_path / "multirun"
+    command = [sys.executable, str(REPO / "experiments" / "stability_sweep.py"), "-m", "hydra/launcher=joblib",
+               *SWEEP, f"hydra.sweep.dir={sweep_dir}"]  # fmt: skip
+    subprocess.run(command, cwd=tmp_path, env=ENV, check=True, capture_output=True, timeout=240)
+
+    def summarize(folder: Path) -> str:
+        return subprocess.run([sys.executable, str(REPO / "experiments" / "summarize.py"), str(folder)], env=ENV,
+                              check=True, capture_output=True, text=True, timeout=60).stdout  # fmt: skip
+
+    check_sweep_summary(sweep_dir, summarize)
 
 
 PRESETS = {
@@ -119,28 +131,26 @@ PRESETS = {
 }
 
 
-def run_preset(study: str, out: Path) -> None:
-    command = [
-        sys.executable,
-        str(REPO / "experiments" / "reproduce.py"),
-        f"experiment={study}",
-        f"results_dir={out}",
-        f"hydra.run.dir={out / 'hydra'}",
-        *PRESETS[study],
-    ]
-    subprocess.run(command, cwd=out.parent, env=ENV, check=True, capture_output=True, timeout=300)
+def run_preset(study: str, out: Path, in_process: bool = False) -> None:
+    args = [f"experiment={study}", f"results_dir={out}", f"hydra.run.dir={out / 'hydra'}", *PRESETS[study]]
+    if in_process:
+        run_script("reproduce.py", *args)
+    else:
+        command = [sys.executable, str(REPO / "experiments" / "reproduce.py"), *args]
+        subprocess.run(command, cwd=out.parent, env=ENV, check=True, capture_output=True, timeout=300)
     table = (out / f"{study}.md").read_text()
     assert table.count("\n|") >= 3  # header, rule and at least one row
     assert (out / f"{study}.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_stability_init_preset_writes_table_and_figure(tmp_path):
-    run_preset("stability_init", tmp_path / "results")
+    run_preset("stability_init", tmp_path / "results", in_process=True)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("study", ["gamma_beta_q", "sg_shape_lr"])
+@pytest.mark.parametrize("study", PRESETS)
 def test_preset_writes_table_and_figure(tmp_path, study):
+    """Every preset as its own command line (a fresh process), at the small grid."""
     run_preset(study, tmp_path / "results")
 
 
