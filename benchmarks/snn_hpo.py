@@ -15,9 +15,10 @@ same compute budget (``--budget-trials`` times the mean cost of a random trial w
     python benchmarks/snn_hpo.py --problems sg_digits --seeds 20 --peer-seeds 5
     python benchmarks/snn_hpo.py --report-only         # tables, plots and RESULTS.md from the CSVs
 
-Writes the traces of each method to ``benchmarks/results/snn_hpo/<problem>/<method>.csv`` (so
-methods can run in separate processes), ``snn_hpo_validation.csv``, ``snn_hpo_summary_<problem>.csv``,
-``snn_hpo_<problem>.png`` and the "Silent-aware BO on SNN problems" section of benchmarks/RESULTS.md.
+Writes the traces of each method to ``benchmarks/results/snn_hpo/<run>/<method>.csv``, one run
+folder per problem and budget (``<problem>_b<budget trials>``, so methods can run in separate
+processes and budgets sit side by side), ``snn_hpo_validation.csv``, ``snn_hpo_summary_<run>.csv``,
+``snn_hpo_<run>.png`` and the "Silent-aware BO on SNN problems" section of benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from snn_peers import PEERS, PEERS_PYTHON, PeerOptimizer, available_peers  # noq
 
 from jaxsnn.snnbench import PROBLEMS, get_problem  # noqa: E402
 from jaxsnn.snnbench.compare import N_INITIAL, OURS, TraceRow, best_curve, run, silent_rate, summarise  # noqa: E402
-from jaxsnn.snnbench.surrogate import SurrogateBenchmark  # noqa: E402
+from jaxsnn.snnbench.surrogate import SurrogateBenchmark, cross_validate  # noqa: E402
 from jaxsnn.snnbench.tables import read_rows  # noqa: E402
 
 TABLES = Path(__file__).parent / "tables"
@@ -50,11 +51,8 @@ SECTION = "## Silent-aware BO on SNN problems"
 
 
 def validate(problem_name: str, rows: list[dict]) -> dict:
-    """Fit on a random 80 % of the rows, score on the other 20 %."""
-    order = np.random.default_rng(0).permutation(len(rows))
-    cut = int(0.8 * len(rows))
-    bench = SurrogateBenchmark(get_problem(problem_name), [rows[i] for i in order[:cut]])
-    return {"problem": problem_name, **dataclasses.asdict(bench.validate([rows[i] for i in order[cut:]]))}
+    """5-fold cross-validation of the surrogate on its own table."""
+    return {"problem": problem_name, **dataclasses.asdict(cross_validate(get_problem(problem_name), rows))}
 
 
 def budget_s(bench: SurrogateBenchmark, trials: int) -> float:
@@ -68,14 +66,18 @@ def run_problem(problem_name: str, args: argparse.Namespace, peers: dict) -> Non
     keeps what finished."""
     bench = SurrogateBenchmark(get_problem(problem_name), read_rows(TABLES / f"{problem_name}.csv.gz"))
     budget = budget_s(bench, args.budget_trials)
-    folder = TRACES / problem_name
+    folder = TRACES / f"{problem_name}_b{args.budget_trials}"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "budget.json").write_text(json.dumps({"budget_s": budget, "budget_trials": args.budget_trials}))
+    (folder / "budget.json").write_text(json.dumps({"budget_s": budget, "budget_trials": args.budget_trials,
+                                                    "problem": problem_name}))
     methods = [(m, False) for m in OURS if not args.methods or m in args.methods]
     methods += [(p, True) for p in PEERS if peers.get(p) is None and (not args.methods or p in args.methods)]
     for method, is_peer in methods:
-        traces: list[TraceRow] = []
+        done = load_traces(folder).get(method, [])  # a rerun continues where an interrupted one stopped
+        traces: list[TraceRow] = [row for run in done for row in run]
         for seed in range(args.peer_seeds if is_peer else args.seeds):
+            if any(run[0].seed == seed for run in done):
+                continue
             t = time.perf_counter()
             if is_peer:
                 with PeerOptimizer(args.peers_python, method, bench.space, seed, N_INITIAL) as peer:
@@ -89,10 +91,10 @@ def run_problem(problem_name: str, args: argparse.Namespace, peers: dict) -> Non
             write_csv(folder / f"{method}.csv", [dataclasses.asdict(row) for row in traces])
 
 
-def load_traces(problem_name: str) -> dict[str, list[list[TraceRow]]]:
-    """``{method: [runs]}`` of one problem from its per-method trace CSVs."""
+def load_traces(folder: Path) -> dict[str, list[list[TraceRow]]]:
+    """``{method: [runs]}`` of one run folder from its per-method trace CSVs."""
     out: dict[str, dict[int, list[TraceRow]]] = {}
-    for path in sorted((TRACES / problem_name).glob("*.csv")):
+    for path in sorted(folder.glob("*.csv")):
         for r in read_csv(path):
             row = TraceRow(r["method"], int(r["seed"]), int(r["trial"]), float(r["compute_s"]), r["status"],
                            float(r["accuracy"]), r["feasible"] == "True", r["phase"], float(r["ask_s"]))
@@ -101,7 +103,7 @@ def load_traces(problem_name: str) -> dict[str, list[list[TraceRow]]]:
     return {m: list(out[m].values()) for m in order}
 
 
-def plot(problem_name: str, traces: dict[str, list[list[TraceRow]]], budget: float, path: Path) -> None:
+def plot(run_name: str, traces: dict[str, list[list[TraceRow]]], budget: float, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -118,7 +120,7 @@ def plot(problem_name: str, traces: dict[str, list[list[TraceRow]]], budget: flo
                           color=line.get_color(), alpha=0.12)
     left.set_xlabel("compute spent (s, surrogate of real trial seconds)")
     left.set_ylabel("best feasible test accuracy")
-    left.set_title(f"{problem_name}: median and interquartile band over seeds")
+    left.set_title(f"{run_name}: median and interquartile band over seeds")
     left.legend(fontsize=7)
     names = list(traces)
     x = np.arange(len(names))
@@ -146,20 +148,22 @@ def section(validation: list[dict], summaries: dict[str, list[dict]], meta: dict
              "`python benchmarks/snn_tables.py <problem> --rows N` (real trials), the runs with "
              "`cd benchmarks && python snn_hpo.py --problems <p> --methods <m> --seeds N`, this report with "
              "`python snn_hpo.py --report-only`; peers in their venv (build command in `benchmarks/snn_peers.py`).", "",
-             "Surrogate validation (forests fitted on 80 % of a table, scored on the other 20 %; targets: accuracy "
-             "Spearman >= 0.8, silent/kept agreement >= 90 %). The accuracy Spearman is given over the held-out "
-             "networks the detector keeps and over all held-out rows:", "",
-             "| problem | rows fitted | rows held out | accuracy Spearman, kept / all | silent agreement "
+             "Surrogate validation (5-fold cross-validation: each row predicted by forests fitted on the other "
+             "four fifths; targets: accuracy Spearman >= 0.8, silent/kept agreement >= 90 %). The accuracy "
+             "Spearman is given over the networks the detector keeps and over all rows:", "",
+             "| problem | rows fitted per fold | rows predicted | accuracy Spearman, kept / all | silent agreement "
              "| cost Spearman |",
              "|---|---|---|---|---|---|"]
     for v in validation:
         lines.append(f"| {v['problem']} | {v['n_train']} | {v['n_test']} | {float(v['accuracy_spearman']):.2f} / "
                      f"{float(v['accuracy_spearman_all']):.2f} "
                      f"| {float(v['silent_agreement']):.1%} | {float(v['cost_spearman']):.2f} |")
-    for problem_name, rows in summaries.items():
-        budget = meta["budgets"][problem_name]["budget_s"]
-        lines += ["", f"### {problem_name}: {get_problem(problem_name).description}", "",
-                  f"Budget {budget:.0f} s of trial compute per run (about {meta['budgets'][problem_name]['budget_trials']} "
+    for run_name, rows in summaries.items():
+        run = meta["budgets"][run_name]
+        budget = run["budget_s"]
+        lines += ["", f"### {run['problem']}, {run['budget_trials']}-trial budget: "
+                  f"{get_problem(run['problem']).description}", "",
+                  f"Budget {budget:.0f} s of trial compute per run (about {run['budget_trials']} "
                   f"random trials "
                   f"with the detector). Best = median over seeds of the best feasible accuracy; reach = median "
                   f"compute until a run first matches random search's median final best; silent = share of "
@@ -173,7 +177,7 @@ def section(validation: list[dict], summaries: dict[str, list[dict]], meta: dict
                 f"({float(r['reach_ratio']):.2f}) | {float(r['best_25']):.3f} | {float(r['best_50']):.3f} "
                 f"| {float(r['best_100']):.3f} ({float(r['best_100_q25']):.3f}-{float(r['best_100_q75']):.3f}) "
                 f"| {float(r['silent_initial']):.0%} / {float(r['silent_model']):.0%} | {float(r['ask_s_median']):.2f} |")
-        lines += ["", f"Plot: `benchmarks/results/snn_hpo_{problem_name}.png`."]
+        lines += ["", f"Plot: `benchmarks/results/snn_hpo_{run_name}.png`."]
     real = RESULTS / "snn_real_studies.csv"
     if real.exists():
         lines += ["", "### Real studies of the demo problem (`python benchmarks/snn_real_studies.py`)", "",
@@ -215,22 +219,22 @@ def main() -> None:
     validation = [validate(p, read_rows(TABLES / f"{p}.csv.gz")) for p in args.problems]
     write_csv(RESULTS / "snn_hpo_validation.csv", validation)
     summaries, budgets = {}, {}
-    for problem_name in args.problems:
-        traces = load_traces(problem_name)
-        if "random" not in traces:
+    for folder in sorted(TRACES.glob("*/budget.json")):
+        run, traces = folder.parent.name, load_traces(folder.parent)
+        budgets[run] = json.loads(folder.read_text())
+        if "random" not in traces or budgets[run]["problem"] not in args.problems:
             continue
-        budgets[problem_name] = json.loads((TRACES / problem_name / "budget.json").read_text())
-        summaries[problem_name] = summarise(traces, budgets[problem_name]["budget_s"])
-        write_csv(RESULTS / f"snn_hpo_summary_{problem_name}.csv", summaries[problem_name])
-        plot(problem_name, traces, budgets[problem_name]["budget_s"], RESULTS / f"snn_hpo_{problem_name}.png")
+        summaries[run] = summarise(traces, budgets[run]["budget_s"])
+        write_csv(RESULTS / f"snn_hpo_summary_{run}.csv", summaries[run])
+        plot(run, traces, budgets[run]["budget_s"], RESULTS / f"snn_hpo_{run}.png")
     notes_path = Path(__file__).parent / "snn_hpo_notes.md"
     meta = {"budgets": budgets, "notes": notes_path.read_text() if notes_path.exists() else "",
             "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, no GPU",
             "load": "/".join(f"{x:.1f}" for x in os.getloadavg())}
     replace_section(SECTION, section(validation, summaries, meta))
-    for problem_name, rows in summaries.items():
+    for run, rows in summaries.items():
         for r in rows:
-            print(problem_name, {k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()})
+            print(run, {k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()})
 
 
 if __name__ == "__main__":

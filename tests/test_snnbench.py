@@ -14,7 +14,7 @@ from jaxsnn.hpo.space import FloatParam, Space
 from jaxsnn.record import EvaluationRecord
 from jaxsnn.snnbench import get_problem
 from jaxsnn.snnbench.compare import N_INITIAL, best_curve, compute_to_reach, run, silent_rate, summarise
-from jaxsnn.snnbench.surrogate import SurrogateBenchmark
+from jaxsnn.snnbench.surrogate import SurrogateBenchmark, cross_validate
 from jaxsnn.snnbench.tables import append_rows, check_fractions, read_rows, replay, row_params, run_row, write_table
 from jaxsnn.train.silent import SilentNetworkDetector
 
@@ -99,6 +99,17 @@ def test_surrogate_is_deterministic_and_validated(bench):
     validation = bench.validate(synthetic_rows(200, seed=3))
     assert validation.silent_agreement >= 0.9 and validation.accuracy_spearman >= 0.8, validation
     assert validation.meets_targets()
+
+
+def test_cross_validation_predicts_every_row_from_forests_that_never_saw_it():
+    rows = synthetic_rows(150, seed=5)
+    validation = cross_validate(PROBLEM, rows, folds=5)
+    assert validation.n_test == 150 and validation.n_train == 120 and validation.meets_targets(), validation
+    # Accuracies drawn independently of the parameters cannot be predicted, only memorised: forests
+    # scored on rows they were fitted on would rank them well.
+    draws = np.random.default_rng(6).random(len(rows))
+    noise = [{**r, "accuracy": float(a)} for r, a in zip(rows, draws)]
+    assert abs(cross_validate(PROBLEM, noise).accuracy_spearman_all) < 0.3
 
 
 def test_surrogate_modes_account_for_the_detector(bench):

@@ -162,14 +162,36 @@ class SurrogateBenchmark:
 
     def validate(self, held_out: Sequence[Mapping[str, Any]]) -> Validation:
         """Quality on rows it was not fitted on (the targets: Spearman >= 0.8, agreement >= 90 %)."""
-        rows = [r for r in held_out if r["status"] == "complete" and math.isfinite(r["accuracy"])]
-        preds = [self.predict(r["params"]) for r in rows]
-        agree = np.mean([(p["p_silent"] >= 0.5) == r["stopped"] for p, r in zip(preds, rows)])
-        kept = [(p["accuracy"], r["accuracy"]) for p, r in zip(preds, rows) if not r["stopped"]]
-        rho = spearmanr(*zip(*kept)).statistic if len(kept) > 2 else float("nan")
-        cost = spearmanr([p["cost_s"] for p in preds], [r["cost_s"] for r in rows]).statistic
-        rho_all = spearmanr([p["accuracy"] for p in preds], [r["accuracy"] for r in rows]).statistic
-        return Validation(len(self.rows), len(rows), float(rho), float(agree), float(cost), float(rho_all))
+        rows = _usable(held_out)
+        return _score([self.predict(r["params"]) for r in rows], rows, len(self.rows))
+
+
+def cross_validate(problem: SNNProblem, rows: Sequence[Mapping[str, Any]], folds: int = 5, seed: int = 0) -> Validation:
+    """``folds``-fold cross-validation: every row is predicted once by forests that never saw it,
+    and the scores are computed over all of them pooled (a single 80/20 split of a 1,000-row
+    table moves the kept networks' Spearman by +-0.07 from split to split)."""
+    rows = _usable(rows)
+    order = np.random.default_rng(seed).permutation(len(rows))
+    preds: list[dict[str, float] | None] = [None] * len(rows)
+    for held in np.array_split(order, folds):
+        held_set = set(held.tolist())
+        bench = SurrogateBenchmark(problem, [r for i, r in enumerate(rows) if i not in held_set])
+        for i in held:
+            preds[i] = bench.predict(rows[i]["params"])
+    return _score(preds, rows, len(rows) - len(rows) // folds)
+
+
+def _usable(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [r for r in rows if r["status"] == "complete" and math.isfinite(r["accuracy"])]
+
+
+def _score(preds: Sequence[Mapping[str, float]], rows: Sequence[Mapping[str, Any]], n_train: int) -> Validation:
+    agree = np.mean([(p["p_silent"] >= 0.5) == r["stopped"] for p, r in zip(preds, rows)])
+    kept = [(p["accuracy"], r["accuracy"]) for p, r in zip(preds, rows) if not r["stopped"]]
+    rho = spearmanr(*zip(*kept)).statistic if len(kept) > 2 else float("nan")
+    cost = spearmanr([p["cost_s"] for p in preds], [r["cost_s"] for r in rows]).statistic
+    rho_all = spearmanr([p["accuracy"] for p in preds], [r["accuracy"] for r in rows]).statistic
+    return Validation(n_train, len(rows), float(rho), float(agree), float(cost), float(rho_all))
 
 
 def _unit(value: float) -> float:

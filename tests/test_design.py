@@ -1,0 +1,47 @@
+"""The initial design of model-based optimizers: how long it lasts before the model takes over."""
+
+from __future__ import annotations
+
+import pytest
+
+from jaxsnn.hpo.optimizers import make_optimizer
+from jaxsnn.hpo.space import FloatParam, Space
+from jaxsnn.record import EvaluationRecord
+
+SPACE = Space([FloatParam("x", 0.0, 1.0), FloatParam("y", 0.0, 1.0)])
+
+
+def record(params: dict, feasible: bool) -> EvaluationRecord:
+    return EvaluationRecord(params, {"f": params["x"]}, {"g": -1.0 if feasible else 1.0}, cost_s=1.0)
+
+
+def asks(optimizer, feasible_at: set[int], n: int) -> list[dict]:
+    """``n`` sequential asks, trial ``i`` told feasible iff ``i in feasible_at``."""
+    out = []
+    for i in range(n):
+        params = optimizer.ask()
+        optimizer.tell(record(params, i in feasible_at))
+        out.append(params)
+    return out
+
+
+def build(**options):
+    return make_optimizer("logei", SPACE, {"f": "max"}, ["g"], seed=3, **options)
+
+
+def test_design_goes_on_until_enough_feasible_points_or_twice_its_size():
+    design = asks(build(n_initial=100), set(), 12)  # a design that never ends: the Sobol points
+    # One feasible point in the first five: the design continues to 2 * n_initial.
+    lonely = asks(build(n_initial=5, min_feasible=3), {1}, 12)
+    assert lonely[:10] == design[:10] and lonely[10] != design[10]
+    # Three feasible points by trial 6: the model takes over at the 7th ask.
+    found = asks(build(n_initial=5, min_feasible=3), {1, 4, 6}, 8)
+    assert found[:7] == design[:7] and found[7] != design[7]
+    # The old rule: the model takes over after n_initial whatever was found.
+    plain = asks(build(n_initial=5, min_feasible=0), {1}, 6)
+    assert plain[:5] == design[:5] and plain[5] != design[5]
+
+
+def test_min_feasible_must_be_non_negative():
+    with pytest.raises(ValueError, match="min_feasible must be >= 0"):
+        build(min_feasible=-1)
