@@ -27,8 +27,8 @@ def test_a_healthy_sg_trial_is_complete_with_flat_params_and_the_silent_constrai
     assert record.status == "complete", record.error
     assert record.params == SMALL_SG
     assert record.metrics["resolved"]["model"]["hidden"] == (16,)
-    assert record.constraints["silent"] <= 0 and record.feasible
-    assert 0.0 <= record.objectives["accuracy"] <= 1.0 and record.cost_s > 0
+    assert record.constraints["silent"] <= 0 and record.feasible and record.cost_s > 0
+    assert record.objectives["accuracy"] > 0.2  # chance is 0.1; 0.29 measured after one epoch
 
 
 def test_a_silent_sg_trial_is_stopped_and_informative():
@@ -76,12 +76,19 @@ def test_the_time_budget_stops_a_trial_cleanly_as_failed():
     assert record.epochs_run == 0 and record.cost_s < 120
 
 
-def test_stdp_trial_on_embedded_digits_with_its_default_detector():
-    record = evaluate({"trainer": "stdp", "params": SMALL_STDP, "stdp": {"chunk": 25}})
-    assert record.status in ("complete", "silent_stopped")
-    assert set(record.constraints) == {"silent"} and record.params == SMALL_STDP
+def test_stdp_trials_on_embedded_digits_learn_or_are_stopped_by_the_default_detector():
+    """A network that fires is trained, labelled and tested (0.77 measured; chance 0.1); one that
+    cannot fire is stopped by the default detector (``mnist_stdp``: none is configured here).
+    The learning one runs with a looser detector: 20 neurons shown a digit for 150 ms fire fewer
+    than the default's 5 spikes on about 7 % of the digits, more than its p = 5 %."""
+    params = {"n_neurons": 20, "presentation_ms": 150.0, "epochs": 1}
+    record = evaluate({"trainer": "stdp", "params": params, "silent": {"k": 1, "p": 0.3, "update_interval": 100}})
+    assert record.status == "complete", (record.status, record.metrics.get("stop_reason"))
+    assert record.constraints["silent"] <= 0 and record.params == params
+    assert record.objectives["accuracy"] > 0.6
     silent = evaluate({"trainer": "stdp", "params": {**SMALL_STDP, "threshold_mv": 50.0, "input_rate_hz": 5.0}})
-    assert silent.status == "silent_stopped" and silent.constraints["silent"] > 0
+    assert silent.status == "silent_stopped" and set(silent.constraints) == {"silent"}
+    assert silent.constraints["silent"] > 0 and "5 output spikes" in silent.metrics["stop_reason"]
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import signal
 import time
 
 import dask
+import distributed
 import psutil
 import pytest
 from hpo_workers import (
@@ -113,7 +114,7 @@ def test_killed_driver_takes_its_workers_with_it(tmp_path):
         pytest.fail("driver did not start two trials")
     driver.send_signal(signal.SIGKILL)
     driver.wait()
-    assert _gone(workers, within_s=10), "orphaned worker processes outlived their driver"
+    assert _gone(workers, within_s=60), "orphaned worker processes outlived their driver"  # a bound, not a speed
 
 
 def test_submit_after_shutdown_is_refused():
@@ -143,7 +144,6 @@ def test_make_executor_rejects_unknown_kinds():
 # --- dask -----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def dask_executor():
-    distributed = pytest.importorskip("distributed")
     # One failure is enough for a worker death to surface as KilledWorker instead of 3 retries.
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         cluster = local_dask_cluster(2)  # LocalCluster(n_workers=2, processes=True, threads_per_worker=1)

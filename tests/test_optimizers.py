@@ -205,6 +205,13 @@ TWO_OBJECTIVE = Problem("two", Space([FloatParam("x0", -0.5, 1.5), FloatParam("x
                         {"f1": "min", "f2": "min"}, ("c",), _two_objective)
 
 
+def front_hypervolume(records, ref=(3.0, 3.0)) -> float:
+    """Hypervolume of the feasible non-dominated records of TWO_OBJECTIVE (both minimised)."""
+    front = pareto_front(records, TWO_OBJECTIVE.objectives)
+    Y = -np.array([[r.objectives["f1"], r.objectives["f2"]] for r in front]).reshape(-1, 2)
+    return hypervolume(Y, -np.asarray(ref))
+
+
 @pytest.mark.parametrize("parego", [False, True])
 def test_mobo_returns_a_good_feasible_non_dominated_front(parego):
     ref = {"f1": 3.0, "f2": 3.0}
@@ -217,4 +224,11 @@ def test_mobo_returns_a_good_feasible_non_dominated_front(parego):
     # true front: (x^2, (x-1)^2) for x in [0.2, 1]; its hypervolume w.r.t. (3, 3) is about 8.74
     xs = np.linspace(0.2, 1.0, 401)
     best = hypervolume(-np.c_[xs**2, (xs - 1) ** 2], -np.array([3.0, 3.0]))
-    assert hypervolume(Y, -np.array([3.0, 3.0])) > 0.95 * best
+    found = front_hypervolume(records)
+    # Random search with the same 20 trials: 0.958 of the best at the median, 0.978 at most over
+    # 50 seeds; EHVI reaches 0.997 and ParEGO 0.981-0.987 on seeds 0-1. Both must beat every one
+    # of 20 random searches.
+    randoms = [front_hypervolume(run(make_optimizer("random", TWO_OBJECTIVE.space, TWO_OBJECTIVE.objectives,
+                                                    ["c"], seed=s), TWO_OBJECTIVE, 20)) for s in range(20)]
+    assert found > max(randoms), (found / best, max(randoms) / best)
+    assert found > 0.98 * best

@@ -12,7 +12,8 @@ from omegaconf import OmegaConf
 from jaxsnn.experiments.pareto import Reference, compare_with_reference, savings_rows, seed_with_reference, select
 from jaxsnn.hpo.executors import ThreadExecutor
 from jaxsnn.hpo.loop import run_study
-from jaxsnn.hpo.moo import hypervolume, non_dominated
+from jaxsnn.hpo import make_optimizer
+from jaxsnn.hpo.moo import hypervolume, non_dominated, pareto_front
 from jaxsnn.hpo.study import Study
 from jaxsnn.record import EvaluationRecord
 from jaxsnn.spaces import hybrid_config, search_space, slayer_config
@@ -28,13 +29,16 @@ def record(accuracy: float, time_s: float, steps: float, silent: float = -0.3) -
                             {"silent": silent}, status=status)  # fmt: skip
 
 
-def test_the_loop_with_mobo_returns_a_feasible_non_dominated_front_and_keeps_silent_trials(tmp_path):
+@pytest.mark.parametrize("n_trials", [pytest.param(22, marks=pytest.mark.slow), 9])
+def test_the_loop_with_mobo_returns_a_feasible_non_dominated_front_and_keeps_silent_trials(tmp_path, n_trials):
+    """9 trials (3 model-guided) check the bookkeeping; the slow 22 also the front's quality,
+    which test_optimizers checks in the fast suite without the loop."""
     with Study.create(tmp_path / "m.db", SPACE, TWO_OBJECTIVES, CONSTRAINTS, optimizer="mobo", seed=0,
                       options={"n_initial": 6, "ref_point": {"f1": 1.1, "f2": 1.2}}) as study:  # fmt: skip
-        run_study(study, pareto_silent, ThreadExecutor(), n_trials=22, n_workers=2, progress=False)
+        run_study(study, pareto_silent, ThreadExecutor(), n_trials=n_trials, n_workers=2, progress=False)
         finished = study.finished()
         front = study.pareto_front()
-    assert len(finished) == 22
+    assert len(finished) == n_trials
     silent = [t for t in finished if t.record.status == "silent_stopped"]
     assert silent and all(t.record.constraints["silent"] > 0 for t in silent)  # stored, not dropped
     # the study's front is exactly the non-dominated subset of the feasible trials
@@ -42,12 +46,28 @@ def test_the_loop_with_mobo_returns_a_feasible_non_dominated_front_and_keeps_sil
     Y = -np.array([[t.record.objectives[n] for n in TWO_OBJECTIVES] for t in feasible])
     assert {t.id for t in front} == {t.id for t, keep in zip(feasible, non_dominated(Y)) if keep}
     assert all(t.params["x"] >= SILENT_BELOW for t in front)
+    if n_trials < 22:
+        return
     # and close to the true front f2 = (1 - f1)^2 + 1e-4, f1 in [0.2, 1]
     x = np.linspace(SILENT_BELOW, 1.0, 801)
     ref = -np.array([1.1, 1.2])
     true = hypervolume(-np.c_[x, (1 - x) ** 2 + 1e-4], ref)
     found = hypervolume(-np.array([[t.record.objectives[n] for n in TWO_OBJECTIVES] for t in front]), ref)
-    assert found > 0.9 * true
+    # and better than random search with the same 22 trials: 0.94 of the true front at the median,
+    # 0.973 at most over 200 seeds; beating all of 20 seeds by chance has odds 1 in 21
+    randoms = [random_search_hypervolume(seed, 22, ref) for seed in range(20)]
+    assert found > max(randoms), (found / true, max(randoms) / true)
+    assert found > 0.95 * true
+
+
+def random_search_hypervolume(seed: int, n_trials: int, ref: np.ndarray) -> float:
+    optimizer = make_optimizer("random", SPACE, TWO_OBJECTIVES, CONSTRAINTS, seed=seed)
+    records = []
+    for _ in range(n_trials):
+        records.append(pareto_silent(optimizer.ask()))
+        optimizer.tell(records[-1])
+    front = pareto_front(records, TWO_OBJECTIVES)
+    return hypervolume(-np.array([[r.objectives[n] for n in TWO_OBJECTIVES] for r in front]).reshape(-1, 2), ref)
 
 
 def accurate_but_slow(params: dict) -> EvaluationRecord:

@@ -244,6 +244,7 @@ def test_conv_network_trains_on_event_camera_frames():
         SpikeDataset(frames[32:], labels[32:], 2, "frames"),
     )
     model = dataclasses.replace(TINY, conv=(ConvSpec(4, 3, 2),), hidden=(8,), weight_scale=2.0)
-    record = train_sg(model, TrainerConfig(epochs=2, batch_size=16), data, progress=False)
+    record = train_sg(model, TrainerConfig(epochs=4, batch_size=16), data, progress=False)
     assert record.status == "complete"
     assert set(record.metrics["history"][-1]["rates"]) == {"conv0", "hidden0"}
+    assert losses(record)[-1] < losses(record)[0] - 0.05  # it learns: 1.101 -> 0.944 measured
