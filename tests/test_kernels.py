@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from jaxsnn.core import SHAPES, LIFParams, LIFState, Surrogate, kernels, lif_scan
@@ -120,11 +120,26 @@ def assert_close(actual, desired, what: str = "", scale: float | None = None) ->
         np.testing.assert_allclose(np.asarray(a), np.asarray(d), rtol=RTOL, atol=atol, err_msg=what)
 
 
+def _rich(shape: str, seed: int) -> dict:
+    """A recurrent case with per-neuron leak and threshold; odd seeds take the zero reset, even
+    ones the subtractive reset with a detached reset (the seeds are ones without near-ties)."""
+    odd = seed % 2 == 1
+    return {"shape": shape, "case": Case(12, 3, 9, True, "zero" if odd else "subtract", not odd, True, True, seed)}
+
+
 @needs_kernels
-@pytest.mark.parametrize("shape", SHAPES)
-@SETTINGS
-@given(case=cases)
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+@given(shape=st.sampled_from(SHAPES), case=cases)
+@example(**_rich("gaussian", 1))
+@example(**_rich("fast_sigmoid", 2))
+@example(**_rich("triangular", 3))
+@example(**_rich("q_pseudo_spike", 4))
+@example(**_rich("rectangular", 5))
+@example(**_rich("sigmoid_derivative", 6))
+@example(**_rich("exponential", 7))
 def test_forward_and_gradients_match_reference(shape: str, case: Case) -> None:
+    """Random problems, the surrogate shape drawn with them (a parametrization would repeat the
+    same derandomized cases for every shape); the explicit examples cover every shape."""
     params, currents, state, surrogate, weights = _problem(case, shape)
     ref = lif_scan_xla(params, currents, state, surrogate, case.reset, case.detach_reset, True)
     assume(_decisive(ref.voltages, params.theta, surrogate))
