@@ -19,12 +19,15 @@ setup: $(VENV)/.installed
 demo: setup
 	$(PY) experiments/hpo.py
 
-## The test suite (fast tests; `make test-slow` for the long ones).
+## The test suite (fast tests; `make test-slow` for the long ones). tests/conftest.py requires the
+## compiled kernels whatever the runner; two pytest-xdist workers, one test file each at a time.
+PYTEST_WORKERS ?= 2
+
 test: setup
-	JAXSNN_REQUIRE_KERNELS=1 $(PY) -m pytest
+	JAXSNN_REQUIRE_KERNELS=1 $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test-slow: setup
-	$(PY) -m pytest -m slow
+	JAXSNN_REQUIRE_KERNELS=1 $(PY) -m pytest -m slow -n $(PYTEST_WORKERS) --dist loadfile
 
 clean:
 	rm -rf $(VENV) build outputs multirun
