@@ -56,16 +56,21 @@ HEADING = "## Trial throughput: warm workers and the compilation cache (issue 17
 BASELINE = "31cc630"
 """The last commit before issue 17's work: today's path."""
 VARIANTS = ("today", "warm", "rerun")
+COLORS = {"today": "0.5", "warm": "tab:blue", "rerun": "tab:green"}
 NOTES = """\
 Why the first run gains less than a rerun: in this space nearly every trial has shapes of its
 own (`n_hidden` 8-256, `batch_size` 32-128, `time_steps` 10-30, layers, readout and surrogate
 shape drawn per trial), so a warm worker rarely meets a shape twice and still compiles each
 trial's train step. What the first run saves is what does not depend on the shape any more:
 initial weights drawn at power-of-two lengths (no compilation per weight matrix), the test step
-compiled only when a trial tests (silent-stopped trials never do), states stacked on the host
-(today's workers are long-lived too: imports were already paid once per worker). A rerun or resume of the study loads every program from the persistent cache. Reaching
-the targets in a first run needs shape buckets (hidden width, batch and time steps padded with
-exact masking), which is not built."""
+compiled only when a trial tests (silent-stopped trials never do), states stacked on the host.
+(Today's workers are long-lived too: imports were already paid once per worker.) A rerun or
+resume of the study loads every program from the persistent cache; what is left of its setup
+is tracing and lowering the steps (the cache is keyed by the lowered program), loading them,
+building the network and encoding the data. Reaching the targets in a first run needs shape
+buckets (hidden width, batch and time steps padded with exact masking), which is not built.
+The absolute seconds are those of a machine loaded 4-5x over its two cores by other jobs;
+the ratios are within one run."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,17 +195,17 @@ def plot(summaries: dict[str, dict[str, float]], rows: list[dict[str, Any]]) -> 
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
     names = list(summaries)
-    left.bar(names, [summaries[n]["trials_per_min"] for n in names], color=["0.6", "tab:blue", "tab:green"])
+    left.bar(names, [summaries[n]["trials_per_min"] for n in names], color=[COLORS[n] for n in names])
     left.set_ylabel("trials per minute (2 workers)")
     left.set_title("study throughput")
     for name in names:
         setup = np.sort([float(r["setup_s"]) for r in rows if r["variant"] == name])
-        right.plot(setup, np.arange(1, len(setup) + 1) / len(setup), label=name)
+        right.plot(setup, np.arange(1, len(setup) + 1) / len(setup), label=name, color=COLORS[name])
     right.axvline(0.5, color="k", ls=":", lw=1, label="target 0.5 s")
     right.set_xscale("log")
     right.set_xlabel("setup per trial, s (start to end of first batch)")
     right.set_ylabel("fraction of trials")
-    right.legend()
+    right.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(PLOT, dpi=120)
 
@@ -216,7 +221,8 @@ def report(rows: list[dict[str, Any]], command: str) -> str:
         + "; ".join(f"{v}: `{next(r['load'] for r in rows if r['variant'] == v).split('load average: ')[-1]}`"
                     for v in summaries) + ".",
         "One study per variant (preset `silent_sg`: its space, evaluation and 2 process workers, its enqueued "
-        f"default first; random search, seed 0, so every variant trains the same {today['trials']} points). "
+        f"default first; random search, seed 0, so the variants train the same points, but for one or two that "
+        "the asynchronous loop's ask-ahead draws differently). "
         f"`today` is commit {BASELINE} run from an extracted copy; `warm` is this code with an empty "
         "persistent compilation cache, `rerun` the same study again on that cache. Setup: start of the trial to "
         "the end of its first training batch. Silent share: silent-stopped trials' share of worker time.", "",
