@@ -6,6 +6,13 @@
     python experiments/hpo.py hpo=hybrid_moo           # HYBRID: accuracy / time steps / training time
     python experiments/hpo.py study=<path>/study.sqlite  # resume: no finished trial is redone
 
+The whole ``hpo`` spec is checked before the study file is created or a worker starts (every
+problem is listed under its key) and is stored in the study, so ``study=<path>`` alone resumes it
+whatever preset and overrides created it; an override that would change it is refused (only
+``hpo.n_workers``, ``hpo.executor`` and ``hpo.dask_address`` may differ). On an event dataset
+(shd, nmnist, dvs_gesture) the rate-coding parameter ``input_rate`` is left out of the search.
+A run whose every trial failed exits non-zero with the distinct errors.
+
 Every trial ends as an evaluation record in a SQLite study inside the Hydra run directory;
 silent networks are stopped early by the detector and kept as constraint data. At the end the
 ranked results table (and with several objectives the Pareto front) is printed and convergence /
@@ -22,19 +29,19 @@ import json
 from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from jaxsnn.compile_cache import use_compilation_cache
-from jaxsnn.evaluate import TrialObjective
 from jaxsnn.experiments.pareto import Reference, compare_with_reference, savings_rows, seed_with_reference
+from jaxsnn.experiments.study_spec import prepare, resume_spec
 from jaxsnn.experiments.tables import rich_table
 from jaxsnn.hpo.executors import make_executor
 from jaxsnn.hpo.loop import run_study
 from jaxsnn.hpo.optimizers import DEFAULT_N_INITIAL
-from jaxsnn.hpo.report import print_results, save_plots, silent_report
+from jaxsnn.hpo.report import failure_summary, print_results, save_plots, silent_report
 from jaxsnn.hpo.study import Study
-from jaxsnn.spaces import search_space
 
 
 def report_reference(study: Study, rule: Reference, folder: Path, console: Console) -> None:
@@ -53,32 +60,41 @@ def report_reference(study: Study, rule: Reference, folder: Path, console: Conso
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="hpo")
 def main(cfg: DictConfig) -> float:
-    use_compilation_cache(cfg.compilation_cache)  # before any worker starts: they inherit it
     spec = OmegaConf.to_container(cfg.hpo, resolve=True)
-    space = search_space(spec["trainer"], spec["exclude"], **{k: tuple(v) for k, v in spec["bounds"].items()})
-    objective = TrialObjective({"trainer": spec["trainer"], **spec["evaluation"]})
-    rule = None if spec["reference"] is None else Reference.from_dict(spec["reference"], spec["objectives"])
+    if Path(cfg.study).exists():  # resuming: the study's own spec, whatever this command composed
+        with Study.open(cfg.study) as existing:
+            stored = existing.config
+        if stored is not None:  # None: a study from before specs were stored, resumed as composed
+            spec = resume_spec(spec, HydraConfig.get().overrides.task, stored)
+    plan = prepare(spec)
+    console = Console()
+    for note in plan.notes:
+        console.print(note)
+    use_compilation_cache(cfg.compilation_cache)  # before any worker starts: they inherit it
     study = Study.create(
         cfg.study,
-        space,
+        plan.space,
         spec["objectives"],
         spec["constraints"],
         optimizer=spec["optimizer"],
         seed=spec["seed"],
         options=spec["options"],
         exist_ok=True,
+        config=spec,
     )
-    if rule is not None:
-        seed_with_reference(study, rule)
-    for point in spec["enqueue"]:  # known configurations (a documented default) run first
+    if plan.reference is not None:
+        seed_with_reference(study, plan.reference)
+    for point in plan.enqueue:  # known configurations (a documented default) run first
         study.enqueue_new(point)
     executor = make_executor(spec["executor"], spec["n_workers"], spec["dask_address"])
     try:
-        run_study(study, objective, executor, spec["n_trials"], spec["n_workers"],
+        run_study(study, plan.objective, executor, spec["n_trials"], spec["n_workers"],
                   timeout_s=spec["timeout_s"], progress=cfg.progress)
     finally:
         executor.shutdown(wait=False, cancel_futures=True)
-    console = Console()
+    failures = failure_summary(study)
+    if failures is not None:  # nothing measured: exit non-zero; the study file keeps every record
+        raise SystemExit(failures)
     print_results(study, console=console)
     plots = save_plots(study, Path(cfg.study).parent)
     optimizer = study.fresh_optimizer()
@@ -86,8 +102,8 @@ def main(cfg: DictConfig) -> float:
         # Random search has no design phase: split it where a model-based method would switch.
         console.print(silent_report(study, getattr(optimizer, "n_initial", DEFAULT_N_INITIAL)))
     console.print(f"study: {cfg.study}\nplots: {', '.join(str(p) for p in plots)}")
-    if rule is not None:
-        report_reference(study, rule, Path(cfg.study).parent, console)
+    if plan.reference is not None:
+        report_reference(study, plan.reference, Path(cfg.study).parent, console)
     first = next(iter(spec["objectives"]))
     best = study.best(first)
     return float("nan") if best is None else float(best.record.objectives[first])

@@ -49,7 +49,7 @@ import numpy as np
 
 from jaxsnn.compile_cache import compilation_counts
 from jaxsnn.core import BACKENDS
-from jaxsnn.data import IMAGE_DATASETS, SPIKE_DATASETS, load_dataset, load_images
+from jaxsnn.data import EMBEDDED, IMAGE_DATASETS, SPIKE_DATASETS, load_dataset, load_images
 from jaxsnn.record import EvaluationRecord
 from jaxsnn.spaces import TRAINERS, hybrid_config, sg_run, slayer_config, stdp_config
 from jaxsnn.train.hybrid import train_hybrid
@@ -61,6 +61,13 @@ from jaxsnn.train.stopping import EarlyStopper, StopDecision
 
 DEFAULT_PRESET = {"sg": "dvs_slayer", "stdp": "mnist_stdp", "slayer": "dvs_slayer", "hybrid": "dvs_slayer"}
 STDP_DATASETS: tuple[str, ...] = (*IMAGE_DATASETS, "mnist")
+OBJECTIVES: dict[str, tuple[str, ...]] = {
+    "sg": ("accuracy", "train_accuracy", "train_time_s"),
+    "stdp": ("accuracy", "train_accuracy"),
+    "slayer": ("accuracy", "train_time_s", "inference_steps", "spikes_per_sample"),
+    "hybrid": ("accuracy", "train_time_s", "inference_steps", "spikes_per_sample"),
+}
+"""The objectives every informative record of each trainer carries: what a study of it may declare."""
 _TRAINER_KEYS: dict[str, tuple[str, ...]] = {
     "stdp": ("stdp",), "slayer": ("slayer",), "hybrid": ("hybrid",), "backend": ("sg", "hybrid"),
     "progress": ("sg", "stdp"), "data_time_steps": ("slayer",), "data_options": ("sg", "slayer"),
@@ -293,6 +300,33 @@ def _validate(config: Mapping[str, Any]) -> _Trial:
     return _Trial(params, run, stoppers, budget)
 
 
+def reported(config: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The objective and constraint names an informative trial of ``config`` records.
+
+    Constraints come from the configured stoppers (``silent``, ``activity``), so a study can
+    check the names it declares before any trial runs instead of failing every trial on them.
+    """
+    trial = _validate({**config, "params": {}})
+    return OBJECTIVES[config["trainer"]], tuple(name for s in trial.stoppers for name in s.constraints())
+
+
+def probe_data(config: Mapping[str, Any]) -> None:
+    """Read ``config``'s dataset once, as little of it as its loader allows (one sample per split
+    of a file spike dataset), so a missing or unreadable dataset raises its ``DatasetError``
+    (naming the path and how to get the data) before a study starts, not once per trial.
+    Embedded datasets need no check."""
+    _validate({**config, "params": {}})
+    trainer, dataset, root = config["trainer"], config.get("dataset", "digits"), config.get("data_root")
+    if dataset in EMBEDDED:
+        return
+    if trainer in ("sg", "slayer"):
+        load_dataset(dataset, time_steps=1, root=root, **{**config.get("data_options", {}), "max_samples": 1})
+    elif dataset == "mnist":
+        load_mnist(root)
+    else:
+        load_images(dataset, root=root)
+
+
 def _summary(error: BaseException, frames: int = 3) -> str:
     """``Type: message`` and the innermost frames: enough to tell bugs apart in a study table."""
     where = traceback.extract_tb(error.__traceback__)[-frames:]
@@ -345,6 +379,11 @@ class TrialObjective:
 
     def __post_init__(self) -> None:
         _validate({**self.base, "params": {}})  # a bad base config fails before any trial runs
+
+    def check(self, params: Mapping[str, Any]) -> None:
+        """Build the trial of ``params`` without running it: ``ValueError`` naming what a config
+        class rejects, so a study can test its bounds before any worker starts."""
+        _validate({**self.base, "params": dict(params)})
 
     def __call__(self, params: dict[str, Any]) -> EvaluationRecord:
         return evaluate({**self.base, "params": params})

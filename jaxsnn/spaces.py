@@ -13,10 +13,12 @@ Names a point leaves out take the trainer's default, so hand-written configs may
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from jaxsnn.core import SHAPES, Surrogate
+from jaxsnn.data import SPIKE_DATASETS
 from jaxsnn.hpo.space import CategoricalParam, Condition, FloatParam, IntParam, Param, Space
 from jaxsnn.nn.neuron import LIFSpec
 from jaxsnn.train.config import DataConfig, ModelConfig, TrainerConfig
@@ -119,12 +121,30 @@ _HYBRID_PARAMS: tuple[Param, ...] = (
 ``time_steps`` (the inference-latency objective) and the fine-tuning (epochs, 0 = conversion only;
 learning rate; leak, 1 = IF as converted; SG)."""
 
+_DATA_OPTIONS: dict[str, str] = {"input_rate": "max_rate"}
+"""Searched parameters that are options of the dataset's loader (``input_rate`` sets the rate
+code's ``max_rate``): they mean something only for datasets whose loader takes that option."""
+
 _PARAMS = {"sg": _SG_PARAMS, "stdp": _STDP_PARAMS, "slayer": _SLAYER_PARAMS, "hybrid": _HYBRID_PARAMS}
 
 
 def _check_trainer(trainer: str) -> None:
     if trainer not in TRAINERS:
         raise ValueError(f"unknown trainer {trainer!r}; valid trainers: {', '.join(TRAINERS)}")
+
+
+def inapplicable(trainer: str, dataset: str) -> list[str]:
+    """The parameters of ``trainer``'s space that ``dataset`` has no use for, in space order.
+
+    ``input_rate`` sets the rate code's ``max_rate``: event datasets (SHD, N-MNIST, DVS Gesture)
+    are spikes already and Randman is spike-time data, so their loaders take no such option and
+    every trial searching it would fail. A study leaves such parameters out instead.
+    """
+    _check_trainer(trainer)
+    if dataset not in SPIKE_DATASETS:
+        return []
+    accepted = inspect.signature(SPIKE_DATASETS[dataset]).parameters
+    return [p.name for p in _PARAMS[trainer] if p.name in _DATA_OPTIONS and _DATA_OPTIONS[p.name] not in accepted]
 
 
 def search_space(trainer: str, exclude: Sequence[str] = (), **bounds: tuple[float, float]) -> Space:
@@ -212,7 +232,7 @@ def sg_run(params: Mapping[str, Any], *, backend: str = "auto") -> SGRun:
             lr=get("lr", trainer.lr),
         ),
         time_steps=get("time_steps", DataConfig().time_steps),
-        data_options={"max_rate": params["input_rate"]} if "input_rate" in params else {},
+        data_options={option: params[name] for name, option in _DATA_OPTIONS.items() if name in params},
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections import Counter
 from pathlib import Path
 
 from matplotlib.figure import Figure
@@ -42,6 +43,18 @@ def ranked(study: Study) -> list[Trial]:
         return 2, float(t.id)
 
     return sorted(study.finished(), key=key)
+
+
+def failure_summary(study: Study) -> str | None:
+    """When the study has finished trials and every one failed: its distinct errors, most
+    frequent first, so a run that measured nothing says why instead of ending quietly; else
+    ``None``."""
+    finished = study.finished()
+    if not finished or any(t.status != "failed" for t in finished):
+        return None
+    errors = Counter((t.record.error or "unknown failure").splitlines()[0] for t in finished)
+    lines = [f"{count} x {error}" for error, count in errors.most_common()]
+    return f"every trial of study {study.path} failed ({len(finished)}):\n  " + "\n  ".join(lines)
 
 
 def _fmt(value: object) -> str:

@@ -131,6 +131,7 @@ class Study:
         self.seed: int = json.loads(meta["seed"])
         self.options: dict[str, Any] = json.loads(meta["options"])
         self._space_dict: dict[str, Any] = json.loads(meta["space"])
+        self.config: dict[str, Any] | None = json.loads(meta.get("config", "null"))
 
     # --- creation and opening -------------------------------------------------------------------
     @classmethod
@@ -145,12 +146,15 @@ class Study:
         options: Mapping[str, Any] | None = None,
         *,
         exist_ok: bool = False,
+        config: Mapping[str, Any] | None = None,
     ) -> "Study":
         """Write a new study file; with ``exist_ok`` open an existing one if its spec is identical.
 
         ``objectives`` maps each objective name to ``"max"`` or ``"min"``; ``constraints`` names the
         ``g(x) <= 0`` constraints every informative record must carry. ``optimizer``, ``seed`` and
         ``options`` are what ``make_optimizer`` needs to rebuild the optimizer on resume.
+        ``config`` is the caller's whole run config (JSON-able), kept as :attr:`config` so that
+        the file alone is enough to resume the study; it is stored once and never compared.
         """
         objectives = dict(objectives)
         constraints = list(constraints)
@@ -167,6 +171,10 @@ class Study:
             options_json = json.dumps(options)
         except TypeError as e:
             raise ValueError(f"optimizer options must be JSON-able to be stored: {e}") from None
+        try:
+            config_json = json.dumps(None if config is None else dict(config), allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"a study's config must be JSON-able to be stored: {e}") from None
         meta = {
             "format": FORMAT,
             "schema_version": str(SCHEMA_VERSION),
@@ -177,6 +185,7 @@ class Study:
             "seed": json.dumps(int(seed)),
             "options": options_json,
             "created_at": json.dumps(time.time()),
+            "config": config_json,
         }
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,222 @@
+"""The spec of an ``experiments/hpo.py`` study (its ``hpo`` config group): checked whole before
+anything is created, stored in the study file, and taken back from it on resume.
+
+Why check up front: a mistake in the spec (an unknown optimizer, a negative bound, a constraint
+no trainer records, a wrong data root) otherwise surfaces after the study file is written and
+the workers have started, or worse, as every trial failing one by one while the run exits 0.
+``prepare`` runs every check that needs no training and reports all problems at once, each
+under the key to change.
+
+Why store the spec: ``experiments/hpo.py study=<path>`` alone then resumes a study, whatever
+preset and overrides created it; ``resume_spec`` refuses a command that would change it.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar, get_args
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+
+from jaxsnn.data import DatasetError
+from jaxsnn.evaluate import TrialObjective, probe_data, reported
+from jaxsnn.experiments.pareto import Reference
+from jaxsnn.hpo.executors import ExecutorKind
+from jaxsnn.hpo.optimizers import make_optimizer
+from jaxsnn.hpo.space import CategoricalParam, Space
+from jaxsnn.hpo.study import DIRECTIONS
+from jaxsnn.spaces import TRAINERS, inapplicable, search_space
+
+DRIVER_KEYS: tuple[str, ...] = ("n_workers", "executor", "dask_address")
+"""How this driver runs the study, not what the study is: a resuming command may change them."""
+
+_T = TypeVar("_T")
+_MISSING = object()
+
+
+class SpecError(ValueError):
+    """A study spec that cannot run; the message lists every problem under its ``hpo.`` key."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """A checked spec and what it builds: the study starts from this and nothing else."""
+
+    spec: dict[str, Any]
+    space: Space
+    objective: TrialObjective
+    reference: Reference | None
+    enqueue: list[dict[str, Any]]
+    notes: tuple[str, ...]
+    """One line per automatic change to the spec (parameters left out for the dataset)."""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class _Problems(list):
+    """The problems found so far, each ``hpo.<key>: <message>``."""
+
+    def check(self, ok: bool, key: str, message: str) -> None:
+        if not ok:
+            self.append(f"hpo.{key}: {message}")
+
+    def attempt(self, key: str, build: Callable[[], _T], errors: tuple[type[Exception], ...] = (ValueError, TypeError)) -> _T | None:
+        """``build()``, or ``None`` with its error noted under ``key``."""
+        try:
+            return build()
+        except errors as e:
+            self.append(f"hpo.{key}: {e}")
+            return None
+
+
+def _space(spec: Mapping[str, Any], problems: _Problems, dataset: str) -> tuple[Space | None, list[str]]:
+    """The searched space and the parameters left out because ``dataset`` has no use for them.
+
+    A parameter the spec narrows explicitly is not left out silently: that is refused.
+    """
+    trainer, exclude, bounds = spec["trainer"], list(spec["exclude"]), dict(spec["bounds"])
+    found = len(problems)
+    dropped = [name for name in inapplicable(trainer, dataset) if name not in exclude]
+    narrowed = [name for name in dropped if name in bounds]
+    problems.check(not narrowed, "bounds", f"{narrowed} do not apply to dataset {dataset!r} (no rate coding): "
+                   "remove their bounds")  # fmt: skip
+    for name, pair in bounds.items():
+        problems.check(isinstance(pair, (list, tuple)) and len(pair) == 2, f"bounds.{name}",
+                       f"must be [low, high], got {pair!r}")  # fmt: skip
+    if len(problems) > found:
+        return None, dropped
+    narrow = {name: tuple(pair) for name, pair in bounds.items()}
+    return problems.attempt("bounds", lambda: search_space(trainer, [*exclude, *dropped], **narrow)), dropped
+
+
+def _check_bounds(space: Space, bounds: Mapping[str, Any], objective: TrialObjective, problems: _Problems) -> None:
+    """Each narrowed bound must be a value the trainer's config accepts (a negative ``epochs`` or
+    ``sg_gamma`` would otherwise fail every trial that draws near it)."""
+    for name in bounds:
+        param = space[name]
+        parent = {} if param.condition is None else {param.condition.parent: param.condition.values[0]}
+        for value in (param.low, param.high):
+            problems.attempt(f"bounds.{name}", lambda: objective.check({**parent, name: value}))
+
+
+def _check_names(spec: Mapping[str, Any], objective: TrialObjective, problems: _Problems) -> None:
+    """Declared objectives and constraints against the names the trainer's records carry: a
+    name it never records fails every trial, one it records undeclared too."""
+    objectives, constraints = dict(spec["objectives"]), list(spec["constraints"])
+    problems.check(bool(objectives) and all(d in DIRECTIONS for d in objectives.values()), "objectives",
+                   f"must map objective names to 'max' or 'min', got {objectives}")  # fmt: skip
+    has, records = reported(objective.base)
+    unknown = [name for name in objectives if name not in has]
+    problems.check(not unknown, "objectives", f"{unknown} not recorded by trainer {spec['trainer']!r}; "
+                   f"it records {list(has)}")  # fmt: skip
+    unknown = [name for name in constraints if name not in records]
+    problems.check(not unknown, "constraints", f"{unknown} not recorded by this evaluation; its stoppers record "
+                   f"{list(records)} (hpo.evaluation.silent, hpo.evaluation.activity)")  # fmt: skip
+    undeclared = [name for name in records if name not in constraints]
+    problems.check(not undeclared, "constraints", f"the evaluation records {undeclared}: declare them, or turn "
+                   "their stopper off (e.g. hpo.evaluation.silent=null)")  # fmt: skip
+
+
+def _points(spec: Mapping[str, Any], space: Space, dropped: Sequence[str], problems: _Problems
+            ) -> tuple[Reference | None, list[dict[str, Any]]]:  # fmt: skip
+    """The reference and enqueued points without the dropped parameters, each a point of ``space``."""
+
+    def keep(point: Any) -> Any:
+        return {k: v for k, v in point.items() if k not in dropped} if isinstance(point, Mapping) else point
+
+    reference = None
+    if spec["reference"] is not None:
+        block = {**spec["reference"], "params": keep(spec["reference"].get("params") or {})}
+        reference = problems.attempt("reference", lambda: Reference.from_dict(block, spec["objectives"]))
+        if reference is not None:
+            problems.attempt("reference.params", lambda: space.validate(reference.params))
+    enqueue = [keep(point) for point in spec["enqueue"]]
+    for i, point in enumerate(enqueue):
+        problems.attempt(f"enqueue[{i}]", lambda: space.validate(point))
+    return reference, enqueue
+
+
+def prepare(spec: Mapping[str, Any]) -> Plan:
+    """Check ``spec`` (the ``hpo`` group as a dict) and build the study's parts; ``SpecError``
+    lists every problem. Nothing is written and no worker starts; the dataset is opened once
+    (``probe_data``) after every other check passed, because it is the slowest."""
+    spec = copy.deepcopy(dict(spec))
+    problems = _Problems()
+    for key in ("n_trials", "n_workers"):
+        problems.check(_is_int(spec[key]) and spec[key] >= 1, key, f"must be a positive integer, got {spec[key]!r}")
+    problems.check(_is_int(spec["seed"]), "seed", f"must be an integer, got {spec['seed']!r}")
+    timeout = spec["timeout_s"]
+    problems.check(timeout is None or (isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
+                                       and timeout > 0), "timeout_s", f"must be a positive number or null, got {timeout!r}")  # fmt: skip
+    executors = get_args(ExecutorKind)
+    problems.check(spec["executor"] in executors, "executor", f"must be one of {list(executors)}, got {spec['executor']!r}")
+    problems.check(spec["trainer"] in TRAINERS, "trainer", f"must be one of {list(TRAINERS)}, got {spec['trainer']!r}")
+    if problems:
+        raise SpecError(_message(problems))
+    objective = problems.attempt("evaluation", lambda: TrialObjective({"trainer": spec["trainer"], **spec["evaluation"]}))
+    dataset = spec["evaluation"].get("dataset", "digits")
+    space, dropped = _space(spec, problems, dataset)
+    if objective is not None:
+        _check_names(spec, objective, problems)
+        if space is not None:
+            _check_bounds(space, spec["bounds"], objective, problems)
+    if space is not None:
+        reference, enqueue = _points(spec, space, dropped, problems)
+        problems.attempt("optimizer", lambda: make_optimizer(spec["optimizer"], space, dict(spec["objectives"]),
+                                                         list(spec["constraints"]), seed=spec["seed"],
+                                                         **spec["options"]))  # fmt: skip
+    if not problems:
+        problems.attempt("evaluation.data_root", lambda: probe_data(objective.base), (DatasetError, OSError, ValueError))
+    if problems:
+        raise SpecError(_message(problems))
+    notes = (f"note: {', '.join(dropped)} left out of the search: dataset {dataset!r} has no rate coding",) if dropped else ()
+    return Plan(spec, space, objective, reference, enqueue, notes)
+
+
+def _message(problems: Sequence[str]) -> str:
+    return "the study cannot start:\n  - " + "\n  - ".join(problems)
+
+
+def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Dotted paths to leaves (lists and empty dicts are leaves)."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping) and value:
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _overridden(overrides: Sequence[str]) -> list[str]:
+    """The ``hpo`` paths a command line sets, relative to ``hpo`` (``""``: the whole group, ``hpo=<preset>``)."""
+    keys = [o.key_or_group for o in OverridesParser.create().parse_overrides(list(overrides))]
+    return [key[len("hpo."):] if key != "hpo" else "" for key in keys if key == "hpo" or key.startswith("hpo.")]
+
+
+def resume_spec(composed: Mapping[str, Any], overrides: Sequence[str], stored: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec of a command run on an existing study: the ``stored`` one, with the command's
+    overrides of ``DRIVER_KEYS`` applied. ``composed`` is the command's ``hpo`` config and
+    ``overrides`` its command-line overrides; any override that changes the stored spec
+    (outside ``DRIVER_KEYS``) is refused with a ``SpecError`` listing each difference."""
+    paths = _overridden(overrides)
+    given, kept = _flatten(composed), _flatten(stored)
+
+    def touched(path: str) -> bool:
+        return any(not p or path == p or path.startswith(p + ".") for p in paths)
+
+    differences = [
+        f"hpo.{path}: the study has {kept.get(path, '(unset)')!r}, this command gives {given.get(path, '(unset)')!r}"
+        for path in sorted(set(given) | set(kept))
+        if touched(path) and path.split(".")[0] not in DRIVER_KEYS and given.get(path, _MISSING) != kept.get(path, _MISSING)
+    ]  # fmt: skip
+    if differences:
+        raise SpecError("this command would change the study it resumes; drop these overrides "
+                        "(or pick another study= path for a new study):\n  - " + "\n  - ".join(differences))  # fmt: skip
+    spec = copy.deepcopy(dict(stored))
+    spec.update({key: composed[key] for key in DRIVER_KEYS if touched(key)})
+    return spec
