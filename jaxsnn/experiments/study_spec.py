@@ -90,7 +90,7 @@ def _space(spec: Mapping[str, Any], problems: _Problems, dataset: str) -> tuple[
     if len(problems) > found:
         return None, dropped
     narrow = {name: tuple(pair) for name, pair in bounds.items()}
-    return problems.attempt("bounds", lambda: search_space(trainer, [*exclude, *dropped], **narrow)), dropped
+    return problems.attempt("bounds / hpo.exclude", lambda: search_space(trainer, [*exclude, *dropped], **narrow)), dropped
 
 
 def _check_bounds(space: Space, bounds: Mapping[str, Any], objective: TrialObjective, problems: _Problems) -> None:

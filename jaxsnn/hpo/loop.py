@@ -11,8 +11,11 @@ happens to a trial it ends as exactly one stored record:
   executor reports the task running (a process worker that is still starting up does not eat
   into the trial's time). Executors that can (process, dask) kill the task's worker; the thread
   executor cannot stop a thread, so that task runs on unseen while its slot is reused;
-- it returns non-finite objectives, misses a declared objective/constraint, or returns something
-  that is not an ``EvaluationRecord`` -> ``failed`` with the reason;
+- it returns non-finite objectives -> ``failed`` with the reason;
+- it breaks the objective's contract (returns something that is not an ``EvaluationRecord``,
+  misses a declared objective/constraint, records an undeclared constraint): a bug of the
+  objective that every trial would repeat -> stored ``failed``, then the study stops with an
+  ``ObjectiveContractError`` naming the contract;
 - ``silent_stopped`` records are stored and told exactly like complete ones.
 
 The optimizer is told records *from the study*, in completion order, never directly: a resumed
@@ -69,25 +72,46 @@ def evaluate(objective: Objective, params: dict[str, Any]) -> EvaluationRecord |
     return result
 
 
+class ObjectiveContractError(TypeError):
+    """The objective broke its contract: it must return an ``EvaluationRecord`` whose informative
+    outcomes carry every declared objective and constraint and no undeclared constraint."""
+
+
+def contract_breach(result: Any, study: Study) -> str | None:
+    """How ``result`` breaks the objective's contract, or ``None``.
+
+    A breach is a bug of the objective, not a property of the point: every trial would fail the
+    same way, so ``run_study`` stops at the first one instead of failing them all quietly.
+    """
+    if not isinstance(result, EvaluationRecord):
+        return f"objective returned {type(result).__name__}, expected EvaluationRecord"
+    if not result.informative:
+        return None
+    values = {**result.objectives, **result.constraints}
+    problems = []
+    missing = [n for n in (*study.objectives, *study.constraints) if n not in values]
+    if missing:
+        problems.append(f"missing declared objectives/constraints {missing}")
+    undeclared = sorted(set(result.constraints) - set(study.constraints))
+    if undeclared:
+        problems.append(f"undeclared constraints {undeclared}")
+    return "; ".join(problems) or None
+
+
 def admit(result: Any, params: dict[str, Any], study: Study) -> EvaluationRecord:
     """The record to store for a trial, turned ``failed`` when it is not usable data.
 
     The stored params are always the trial's own (extras an objective wants to keep belong in
     ``metrics``), so the optimizer can always be told the record.
     """
+    breach = contract_breach(result, study)
     if not isinstance(result, EvaluationRecord):
-        return EvaluationRecord.failure(params, f"objective returned {type(result).__name__}, expected EvaluationRecord")
+        return EvaluationRecord.failure(params, breach)
     record = dataclasses.replace(result, params=dict(params)) if result.params != params else result
     if not record.informative:
         return record
     values = {**record.objectives, **record.constraints}
-    problems = []
-    missing = [n for n in (*study.objectives, *study.constraints) if n not in values]
-    if missing:
-        problems.append(f"missing declared objectives/constraints {missing}")
-    undeclared = sorted(set(record.constraints) - set(study.constraints))
-    if undeclared:
-        problems.append(f"undeclared constraints {undeclared}")
+    problems = [breach] if breach else []
     bad = {k: v for k, v in values.items() if not math.isfinite(float(v))}
     if bad:
         problems.append(f"non-finite values {bad}")
@@ -257,12 +281,20 @@ def run_study(
             for future in done:
                 run = running[future]
                 exc = future.exception()
-                record = (
-                    EvaluationRecord.failure(run.params, _failure_reason(exc), cost_s=time.monotonic() - run.submitted)
-                    if exc is not None
-                    else admit(future.result(), run.params, study)
-                )
-                finish(future, run, record)
+                if exc is not None:
+                    cost = time.monotonic() - run.submitted
+                    finish(future, run, EvaluationRecord.failure(run.params, _failure_reason(exc), cost_s=cost))
+                    continue
+                result = future.result()
+                finish(future, run, admit(result, run.params, study))
+                breach = contract_breach(result, study)
+                if breach is not None:  # stored as failed above: nothing is lost, the study stops
+                    raise ObjectiveContractError(
+                        f"trial {run.trial_id}: {breach}. An objective must return an EvaluationRecord "
+                        f"carrying the objectives {list(study.objectives)} and the constraints "
+                        f"{list(study.constraints)} (failed and pruned records may omit them); the study "
+                        "stops at the first trial that does not."
+                    )
             for future, run in list(running.items()):
                 if run.deadline is None or time.monotonic() < run.deadline:
                     continue

@@ -1,0 +1,134 @@
+"""A study spec is checked whole before anything is created or started (issue 15): every mistake
+a new user makes is named under its ``hpo.`` key, and a run that measured nothing exits non-zero."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from entry_points import run_script
+from fixtures_data import write_shd
+from omegaconf import OmegaConf
+
+import jaxsnn.hpo.executors
+from jaxsnn.experiments.study_spec import SpecError, prepare
+from jaxsnn.hpo.study import Study
+from jaxsnn.record import EvaluationRecord
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def preset(name: str = "silent_sg") -> dict:
+    return OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "hpo" / f"{name}.yaml"))
+
+
+def with_evaluation(spec: dict, **evaluation) -> dict:
+    return {**spec, "evaluation": {**spec["evaluation"], **evaluation}}
+
+
+def write_tiny_shd(root: Path, n_train: int = 8, n_test: int = 4) -> Path:
+    """SHD-format files of random 30-spike recordings (20 classes, 700 channels)."""
+    rng = np.random.default_rng(0)
+    for split, n in (("train", n_train), ("test", n_test)):
+        times = [np.sort(rng.uniform(0.0, 1.0, 30)) for _ in range(n)]
+        units = [rng.integers(0, 700, 30) for _ in range(n)]
+        write_shd(root, split, times, units, list(rng.integers(0, 20, n)))
+    return root
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"optimizer": "nope"}, "hpo.optimizer: unknown optimizer 'nope'"),
+        ({"options": {"n_initail": 3}}, "hpo.optimizer: unknown options ['n_initail']"),
+        ({"n_trials": -3}, "hpo.n_trials: must be a positive integer, got -3"),
+        ({"n_workers": 0}, "hpo.n_workers: must be a positive integer, got 0"),
+        ({"timeout_s": 0}, "hpo.timeout_s: must be a positive number or null, got 0"),
+        ({"seed": "abc"}, "hpo.seed: must be an integer, got 'abc'"),
+        ({"executor": "mpi"}, "hpo.executor: must be one of"),
+        ({"constraints": ["silent", "foo"]}, "hpo.constraints: ['foo'] not recorded by this evaluation"),
+        ({"constraints": []}, "hpo.constraints: the evaluation records ['silent']"),
+        ({"objectives": {"acc": "max"}}, "hpo.objectives: ['acc'] not recorded by trainer 'sg'"),
+        ({"objectives": {"accuracy": "up"}}, "hpo.objectives: must map objective names to 'max' or 'min'"),
+        ({"bounds": {"sg_gamma": [-1.0, 2.0]}}, "hpo.bounds.sg_gamma: bad evaluate() config: surrogate gamma must be > 0.0"),
+        ({"bounds": {"epochs": [-2, 3]}, "enqueue": []}, "hpo.bounds.epochs: bad evaluate() config: trainer.epochs"),
+        ({"bounds": {"epochs": 3}}, "hpo.bounds.epochs: must be [low, high], got 3"),
+        ({"exclude": ["gama"]}, "hpo.bounds / hpo.exclude: cannot narrow or exclude unknown sg parameter(s) ['gama']"),
+        ({"enqueue": [{"n_hidden": 4}]}, "hpo.enqueue[0]: invalid params"),
+        ({"evaluation": {"dataset": "digits", "silent": "nope"}}, "hpo.evaluation: bad evaluate() config: unknown silent preset"),
+    ],
+)  # fmt: skip
+def test_each_spec_mistake_is_named_under_its_key(change, expected):
+    with pytest.raises(SpecError) as error:
+        prepare({**preset(), **change})
+    assert expected in str(error.value)
+
+
+def test_all_problems_are_listed_at_once():
+    spec = {**preset(), "optimizer": "nope", "constraints": ["foo", "silent"], "bounds": {"sg_gamma": [-1.0, 2.0]}}
+    with pytest.raises(SpecError) as error:
+        prepare(spec)
+    assert [line.split(":")[0] for line in str(error.value).splitlines()[1:]] == [
+        "  - hpo.constraints", "  - hpo.bounds.sg_gamma", "  - hpo.optimizer"]  # fmt: skip
+
+
+def test_the_presets_pass():
+    for name in ("silent_sg", "silent_stdp", "slayer_moo", "hybrid_moo"):
+        assert prepare(preset(name)).notes == ()
+
+
+def test_a_missing_or_unreadable_dataset_is_found_before_the_study_starts(tmp_path):
+    with pytest.raises(SpecError, match=r"hpo.evaluation.data_root: shd train data not found: expected .*shd_train.h5"):
+        prepare(with_evaluation(preset(), dataset="shd", data_root=str(tmp_path)))
+    write_tiny_shd(tmp_path)
+    (tmp_path / "SHD" / "shd_train.h5").write_bytes(b"")  # an interrupted download
+    with pytest.raises(SpecError, match=r"hpo.evaluation.data_root: cannot read shd data"):
+        prepare(with_evaluation(preset(), dataset="shd", data_root=str(tmp_path)))
+    with pytest.raises(SpecError, match=r"hpo.evaluation.data_root: MNIST file .*train-images-idx3-ubyte.* not found"):
+        prepare(with_evaluation(preset("silent_stdp"), dataset="mnist", data_root=str(tmp_path)))
+
+
+def test_an_event_dataset_leaves_the_rate_code_out_of_the_space(tmp_path):
+    """Issue 14: ``input_rate`` sets the rate code's ``max_rate``, which SHD does not have; the
+    space leaves it out (with a note) and so do the preset's enqueued point, instead of every
+    trial failing on it."""
+    spec = with_evaluation(preset(), dataset="shd", data_root=str(write_tiny_shd(tmp_path)))
+    plan = prepare(spec)
+    assert "input_rate" not in plan.space.names and "input_rate" in prepare(preset()).space.names
+    assert plan.notes == ("note: input_rate left out of the search: dataset 'shd' has no rate coding",)
+    (point,) = plan.enqueue
+    assert "input_rate" not in point and point["n_hidden"] == 128
+    plan.objective.check(point)  # the point builds a valid trial now
+    with pytest.raises(SpecError, match=r"hpo.bounds: \['input_rate'\] do not apply to dataset 'shd'"):
+        prepare({**spec, "bounds": {**spec["bounds"], "input_rate": [0.1, 0.5]}})
+
+
+def test_a_mistake_stops_the_entry_point_before_the_study_file_or_a_worker(tmp_path, monkeypatch):
+    def no_workers(*args, **kwargs):
+        raise AssertionError("a worker was started")
+
+    monkeypatch.setattr(jaxsnn.hpo.executors, "make_executor", no_workers)
+    for override in ("hpo.optimizer=nope", "hpo.n_trials=-3", "hpo.timeout_s=0", "hpo.seed=abc",
+                     "hpo.constraints=[foo]", "hpo.bounds.epochs=[-1,3]"):  # fmt: skip
+        with pytest.raises(SpecError, match=override.split("=")[0].replace("[", r"\[")):
+            run_script("hpo.py", f"hydra.run.dir={tmp_path}", "compilation_cache=null", override)
+        assert not list(tmp_path.glob("*.sqlite*")), override
+
+
+def test_a_run_whose_every_trial_failed_exits_non_zero_with_the_distinct_errors(tmp_path):
+    """The study is complete already (3 failed trials): the entry point resumes it from its path,
+    runs nothing, and exits 1 naming each distinct error once with its count; the file stays."""
+    spec = {**preset(), "n_trials": 3, "executor": "thread", "enqueue": []}
+    plan = prepare(spec)
+    path = tmp_path / "study.sqlite"
+    with Study.create(path, plan.space, spec["objectives"], spec["constraints"], optimizer=spec["optimizer"],
+                      config=spec) as study:  # fmt: skip
+        for i, error in enumerate(["ValueError: boom", "ValueError: boom", "timeout after 240s"]):
+            params = plan.space.sample(np.random.default_rng(i), 1)[0]
+            study.finish_trial(study.start_trial(params), EvaluationRecord.failure(params, error))
+    with pytest.raises(SystemExit) as exit_:
+        run_script("hpo.py", f"study={path}", f"hydra.run.dir={tmp_path}", "progress=false", "compilation_cache=null")
+    assert str(exit_.value) == f"every trial of study {path} failed (3):\n  2 x ValueError: boom\n  1 x timeout after 240s"
+    with Study.open(path) as study:
+        assert study.counts()["failed"] == 3

@@ -1,0 +1,93 @@
+"""A study stores its whole spec, so README's resume line, ``experiments/hpo.py study=<path>``,
+resumes it as it was created; a command that would change it is refused (issue 15)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from entry_points import run_script
+from test_fail_early import preset
+
+import jaxsnn.hpo.loop
+from jaxsnn.experiments.study_spec import SpecError, prepare, resume_spec
+from jaxsnn.hpo.study import Study
+from jaxsnn.record import EvaluationRecord
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def created(path: Path, n_finished: int = 1) -> dict:
+    """A study created as ``experiments/hpo.py hpo=silent_stdp hpo.optimizer=random hpo.seed=5
+    hpo.n_trials=4 hpo.timeout_s=99 hpo.executor=thread`` would, with ``n_finished`` trials done;
+    returns its spec. Nothing of it is the entry point's default preset (silent_sg)."""
+    spec = {**preset("silent_stdp"), "optimizer": "random", "seed": 5, "n_trials": 4, "timeout_s": 99,
+            "executor": "thread"}  # fmt: skip
+    plan = prepare(spec)
+    with Study.create(path, plan.space, spec["objectives"], spec["constraints"], optimizer=spec["optimizer"],
+                      seed=spec["seed"], options=spec["options"], config=spec) as study:  # fmt: skip
+        for i in range(n_finished):
+            params = plan.space.sample(np.random.default_rng(i), 1)[0]
+            record = EvaluationRecord(params, {"accuracy": 0.5, "train_accuracy": 0.5}, {"silent": -0.05})
+            study.finish_trial(study.start_trial(params), record)
+    return spec
+
+
+@pytest.fixture
+def runs(monkeypatch) -> list[dict]:
+    """What ``experiments/hpo.py`` hands the loop, instead of running trials."""
+    calls: list[dict] = []
+
+    def run_study(study, objective, executor, n_trials, n_workers, timeout_s=None, progress=True):
+        calls.append({"optimizer": study.optimizer_name, "seed": study.seed, "n_trials": n_trials,
+                      "n_workers": n_workers, "timeout_s": timeout_s, "base": dict(objective.base)})  # fmt: skip
+        return study
+
+    monkeypatch.setattr(jaxsnn.hpo.loop, "run_study", run_study)
+    return calls
+
+
+def test_the_readme_resume_line_resumes_the_study_from_its_path_alone(tmp_path, runs):
+    resume = next(line for line in README.read_text().splitlines() if "# resume a killed study" in line)
+    assert "experiments/hpo.py study=outputs/hpo/<run>/study.sqlite" in resume
+    path = tmp_path / "run" / "study.sqlite"
+    path.parent.mkdir()
+    spec = created(path)
+    run_script("hpo.py", f"study={path}", f"hydra.run.dir={tmp_path}", "progress=false", "compilation_cache=null")
+    assert runs == [{"optimizer": "random", "seed": 5, "n_trials": 4, "n_workers": 2, "timeout_s": 99,
+                     "base": {"trainer": "stdp", **spec["evaluation"]}}]  # fmt: skip
+    with Study.open(path) as study:
+        assert study.config == spec and len(study.finished()) == 1
+        assert study.pending()[0].params["n_neurons"] == 100  # the preset's enqueued default, queued once
+
+
+def test_overrides_that_keep_the_spec_or_set_how_the_driver_runs_are_accepted(tmp_path, runs):
+    path = tmp_path / "study.sqlite"
+    created(path)
+    run_script("hpo.py", f"study={path}", f"hydra.run.dir={tmp_path}", "progress=false", "compilation_cache=null",
+               "hpo.seed=5", "hpo=silent_stdp", "hpo.optimizer=random", "hpo.n_trials=4", "hpo.timeout_s=99",
+               "hpo.executor=thread", "hpo.n_workers=1")  # fmt: skip
+    assert [(r["optimizer"], r["n_trials"], r["n_workers"]) for r in runs] == [("random", 4, 1)]
+
+
+def test_overrides_that_change_the_spec_are_refused_listing_each_difference(tmp_path, runs):
+    path = tmp_path / "study.sqlite"
+    created(path)
+    with pytest.raises(SpecError) as error:
+        run_script("hpo.py", f"study={path}", f"hydra.run.dir={tmp_path}", "compilation_cache=null",
+                   "hpo.optimizer=logei", "hpo.bounds.epochs=[1,3]", "hpo.n_workers=1")  # fmt: skip
+    assert str(error.value).splitlines()[1:] == [
+        "  - hpo.bounds.epochs: the study has [1, 2], this command gives [1, 3]",
+        "  - hpo.optimizer: the study has 'random', this command gives 'logei'",
+    ]
+    assert runs == []
+
+
+def test_a_preset_named_on_resume_is_compared_whole():
+    stored = {**preset("silent_stdp"), "seed": 5}
+    with pytest.raises(SpecError) as error:
+        resume_spec(preset("silent_stdp"), ["hpo=silent_stdp"], stored)
+    assert str(error.value).splitlines()[1:] == ["  - hpo.seed: the study has 5, this command gives 0"]
+    command = {**preset(), "n_workers": 3}  # silent_sg: only the overridden key is taken from it
+    assert resume_spec(command, ["hpo.n_workers=3", "progress=false", "study=x"], stored) == {**stored, "n_workers": 3}
