@@ -9,7 +9,9 @@ reach random's median final best, and the silent share of the first 10 trials vs
     python benchmarks/snn_real_studies.py --report-only
 
 Studies go to ``outputs/real_studies/<optimizer>_<seed>/study.sqlite`` (an existing one is kept,
-not rerun); the summary to ``benchmarks/results/snn_real_studies.csv``.
+not rerun), each with its own compilation cache, so that every study pays what a first run pays
+and none profits from the programs another compiled; the summary to
+``benchmarks/results/snn_real_studies.csv``.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ def run_study(optimizer: str, seed: int) -> Path:
     folder = OUT / f"{optimizer}_{seed}"
     if not (folder / "study.sqlite").exists():
         subprocess.run([sys.executable, str(REPO / "experiments" / "hpo.py"), f"hydra.run.dir={folder}",
-                        "progress=false", "hpo.enqueue=[]", f"hpo.optimizer={optimizer}", f"hpo.seed={seed}"],
+                        "progress=false", "hpo.enqueue=[]", f"hpo.optimizer={optimizer}", f"hpo.seed={seed}",
+                        f"compilation_cache={folder / 'jax_cache'}"],
                        check=True, cwd=REPO)  # fmt: skip
     return folder / "study.sqlite"
 
