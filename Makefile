@@ -20,14 +20,15 @@ demo: setup
 	$(PY) experiments/hpo.py
 
 ## The test suite (fast tests; `make test-slow` for the long ones). tests/conftest.py requires the
-## compiled kernels whatever the runner; two pytest-xdist workers, one test file each at a time.
+## compiled kernels whatever the runner; two pytest-xdist workers share the tests (work stealing:
+## a long file no longer runs alone at the end) and one JAX compilation cache.
 PYTEST_WORKERS ?= 2
 
 test: setup
-	JAXSNN_REQUIRE_KERNELS=1 $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile
+	JAXSNN_REQUIRE_KERNELS=1 $(PY) -m pytest -n $(PYTEST_WORKERS) --dist worksteal
 
 test-slow: setup
-	JAXSNN_REQUIRE_KERNELS=1 $(PY) -m pytest -m slow -n $(PYTEST_WORKERS) --dist loadfile
+	JAXSNN_REQUIRE_KERNELS=1 $(PY) -m pytest -m slow -n $(PYTEST_WORKERS) --dist worksteal
 
 clean:
 	rm -rf $(VENV) build outputs multirun

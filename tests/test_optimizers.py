@@ -120,7 +120,7 @@ def test_scbo_centre_is_best_feasible_else_least_positive_violation():
 
 
 def test_scbo_proposes_inside_the_trust_region_around_the_centre():
-    opt = make_optimizer("scbo", SPACE, {"f": "min"}, ["c"], seed=2, n_initial=6)
+    opt = make_optimizer("scbo", SPACE, {"f": "min"}, ["c"], seed=2, n_initial=6, min_feasible=0)  # model phase now
     run(opt, QUADRATIC2D, 6)
     opt.region.length = 0.1
     X, Y, C = opt.data()
