@@ -62,6 +62,14 @@ def test_the_readme_resume_line_resumes_the_study_from_its_path_alone(tmp_path, 
         assert study.pending()[0].params["n_neurons"] == 100  # the preset's enqueued default, queued once
 
 
+@pytest.mark.filterwarnings("ignore:No artists with labels:UserWarning")  # the plots of a study with no trial
+def test_the_entry_point_stores_the_spec_it_ran(tmp_path, runs):
+    run_script("hpo.py", f"hydra.run.dir={tmp_path}", "progress=false", "compilation_cache=null", "hpo=silent_stdp",
+               "hpo.seed=7", "hpo.bounds.epochs=[1,3]")  # fmt: skip
+    with Study.open(tmp_path / "study.sqlite") as study:
+        assert study.config == {**preset("silent_stdp"), "seed": 7, "bounds": {**preset("silent_stdp")["bounds"], "epochs": [1, 3]}}
+
+
 def test_overrides_that_keep_the_spec_or_set_how_the_driver_runs_are_accepted(tmp_path, runs):
     path = tmp_path / "study.sqlite"
     created(path)
