@@ -187,7 +187,8 @@ def run_study(
     ``executor`` ``None`` starts a :class:`ProcessExecutor` of ``n_workers`` and shuts it down at
     the end. On an existing study this resumes: running trials of dead processes are requeued and
     evaluated first, and the optimizer is rebuilt from the stored records. Several drivers may
-    run on one study at once; together they stop at ``n_trials``. ``ask_ahead`` prepares the
+    run on one study at once; together they stop at ``n_trials``, and a driver that runs out of
+    new trials to start takes over the running trials of a driver that died. ``ask_ahead`` prepares the
     next point while all workers are busy (module docstring); the price is at most one unused
     ask at the end of the study.
 
@@ -226,6 +227,10 @@ def run_study(
     def next_trial(worker: str) -> tuple[int, dict[str, Any]] | None:
         nonlocal asked_ahead
         claimed = study.claim_pending(worker)
+        if claimed is None and study.n_stored() >= n_trials and study.requeue_running():
+            # Another driver died mid-run with trials running: they are pending again and this
+            # driver takes them over, or the study would end short of n_trials finished.
+            claimed = study.claim_pending(worker)
         if claimed is not None:
             return claimed.id, claimed.params
         if study.n_stored() >= n_trials:  # cheap check first: do not pay for an ask that cannot be used

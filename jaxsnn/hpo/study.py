@@ -29,7 +29,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -193,22 +193,25 @@ class Study:
         # a study appears complete or not at all, even when two drivers create it at once.
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         if not path.exists():
-            conn = cls._connect(tmp)
             try:
-                with _transaction(conn, durable=True):
-                    for statement in _SCHEMA.strip().split(";"):
-                        if statement.strip():
-                            conn.execute(statement)
-                    conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
-            finally:
-                conn.close()  # checkpoints the WAL into the file and removes it
-            try:
+                conn = cls._connect(tmp)
+                try:
+                    with _transaction(conn, durable=True):
+                        for statement in _SCHEMA.strip().split(";"):
+                            if statement.strip():
+                                conn.execute(statement)
+                        conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
+                finally:
+                    conn.close()  # checkpoints the WAL into the file and removes it
                 os.link(tmp, path)
                 return cls.open(path)
             except FileExistsError:
                 pass
-            finally:
-                tmp.unlink()
+            except sqlite3.Error as e:
+                raise StudyError(f"cannot create study {path} ({e}); nothing was written there") from e
+            finally:  # the file aside, and its WAL and shared memory if SQLite failed before closing
+                for leftover in (tmp, tmp.with_name(f"{tmp.name}-wal"), tmp.with_name(f"{tmp.name}-shm")):
+                    leftover.unlink(missing_ok=True)
         if not exist_ok:
             raise FileExistsError(f"study {path} already exists; use Study.open() to resume it")
         study = cls.open(path)
@@ -221,22 +224,21 @@ class Study:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no study file at {path}; create one with Study.create()")
-        conn = cls._connect(path)
+        # Read the marker through a read-only connection first: switching to WAL writes to the
+        # file, and a file that is not a study (empty, foreign, damaged) must be left as it was.
         try:
-            rows = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as probe:
+                rows = dict(probe.execute("SELECT key, value FROM meta").fetchall())
         except sqlite3.DatabaseError as e:
-            conn.close()
             raise StudyError(f"{path} is not a jaxsnn study ({e})") from None
         if rows.get("format") != FORMAT:
-            conn.close()
             raise StudyError(f"{path} is not a jaxsnn study (no '{FORMAT}' marker)")
         if rows.get("schema_version") != str(SCHEMA_VERSION):
-            conn.close()
             raise StudyError(
                 f"{path} has study schema version {rows.get('schema_version')}, "
                 f"this jaxsnn reads version {SCHEMA_VERSION}"
             )
-        return cls(path, conn)
+        return cls(path, cls._connect(path))
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
@@ -292,8 +294,20 @@ class Study:
 
     # --- writing trials -------------------------------------------------------------------------
     @contextmanager
+    def _storage_errors(self) -> Iterator[None]:
+        """SQLite's errors and unreadable rows as ``StudyError`` naming the file and what to do
+        next: a raw ``database disk image is malformed`` says neither which study nor whether
+        work is lost."""
+        try:
+            yield
+        except (sqlite3.Error, json.JSONDecodeError) as e:
+            step = ("free disk space and run again: every finished trial is kept" if "full" in str(e)
+                    else "finished trials committed before this error are kept")  # fmt: skip
+            raise StudyError(f"study {self.path}: {e}; {step}") from e
+
+    @contextmanager
     def _write(self, durable: bool = False) -> Iterator[sqlite3.Connection]:
-        with self._lock, _transaction(self._conn, durable):
+        with self._lock, self._storage_errors(), _transaction(self._conn, durable):
             yield self._conn
 
     def start_trial(self, params: Mapping[str, Any], worker: str = "", *, limit: int | None = None) -> int | None:
@@ -372,7 +386,7 @@ class Study:
         Called on resume. A live owner's trials are left alone, so a second driver starting on a
         shared study never steals work in progress.
         """
-        with self._lock:
+        with self._lock, self._storage_errors():
             rows = self._conn.execute("SELECT id, owner FROM trials WHERE status = 'running'").fetchall()
         return self.release([i for i, owner in rows if owner != self._owner and not _owner_alive(owner)])
 
@@ -395,27 +409,28 @@ class Study:
 
     # --- reading --------------------------------------------------------------------------------
     def _select(self, where: str, args: Sequence[Any] = (), order: str = "id") -> list[Trial]:
-        with self._lock:
+        with self._lock, self._storage_errors():
             rows = self._conn.execute(
                 "SELECT id, params, status, record, worker, owner, attempts, started_at, finished_at, seq "
                 f"FROM trials WHERE {where} ORDER BY {order}",
                 tuple(args),
             ).fetchall()
-        return [
-            Trial(
-                id=r[0],
-                params=json.loads(r[1]),
-                status=r[2],
-                record=EvaluationRecord.from_json(r[3]) if r[3] is not None else None,
-                worker=r[4],
-                owner=r[5],
-                attempts=r[6],
-                started_at=r[7],
-                finished_at=r[8],
-                seq=r[9],
-            )
-            for r in rows
-        ]
+            return [self._trial(r) for r in rows]
+
+    @staticmethod
+    def _trial(r: Sequence[Any]) -> Trial:
+        return Trial(
+            id=r[0],
+            params=json.loads(r[1]),
+            status=r[2],
+            record=EvaluationRecord.from_json(r[3]) if r[3] is not None else None,
+            worker=r[4],
+            owner=r[5],
+            attempts=r[6],
+            started_at=r[7],
+            finished_at=r[8],
+            seq=r[9],
+        )
 
     def trial(self, trial_id: int) -> Trial:
         found = self._select("id = ?", (trial_id,))
@@ -445,7 +460,7 @@ class Study:
 
     def counts(self) -> dict[str, int]:
         """Number of trials per status (all statuses present, zeros included)."""
-        with self._lock:
+        with self._lock, self._storage_errors():
             rows = dict(self._conn.execute("SELECT status, COUNT(*) FROM trials GROUP BY status").fetchall())
         return {s: int(rows.get(s, 0)) for s in TRIAL_STATUSES}
 
@@ -522,6 +537,7 @@ def _transaction(conn: sqlite3.Connection, durable: bool = False) -> Iterator[No
     try:
         yield
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # SQLite has rolled back already on some errors (a full disk)
+            conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
