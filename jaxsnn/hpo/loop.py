@@ -206,6 +206,7 @@ def run_study(
         executor = ProcessExecutor(n_workers)
     driver = f"{socket.gethostname()}:{os.getpid()}"
     study.requeue_running()
+    study.join_as_driver()  # its own random stream when other drivers run beside it
     optimizer = study.fresh_optimizer()
     told_seq = 0
     bar = _Progress(study, n_trials, progress)
@@ -324,6 +325,7 @@ def run_study(
         raise
     finally:
         bar.close()
+        study.leave_as_driver()
         if own_executor:
             executor.shutdown(wait=not running, cancel_futures=True)
     return study

@@ -33,6 +33,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import psutil
 
 from jaxsnn.record import STATUSES, EvaluationRecord
@@ -101,13 +102,15 @@ def _owner_alive(owner: str) -> bool:
     """Whether the process that claimed a trial still exists.
 
     An owner on another host counts as dead: SQLite WAL cannot be shared across hosts, so a
-    process there cannot be writing to this file any more (the file was moved).
+    process there cannot be writing to this file any more (the file was moved). So does a
+    zombie: it has exited, only its parent has not collected its exit status yet.
     """
     host, pid, created = owner.rsplit(":", 2)
     if host != socket.gethostname():
         return False
     try:
-        return f"{psutil.Process(int(pid)).create_time():.3f}" == created
+        process = psutil.Process(int(pid))
+        return f"{process.create_time():.3f}" == created and process.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
 
@@ -132,6 +135,8 @@ class Study:
         self.options: dict[str, Any] = json.loads(meta["options"])
         self._space_dict: dict[str, Any] = json.loads(meta["space"])
         self.config: dict[str, Any] | None = json.loads(meta.get("config", "null"))
+        self.stream = 0
+        """This handle's random stream as a driver (see :meth:`join_as_driver`); 0: the study's seed."""
 
     # --- creation and opening -------------------------------------------------------------------
     @classmethod
@@ -278,12 +283,41 @@ class Study:
         return Space.from_dict(self._space_dict)
 
     def fresh_optimizer(self) -> "Optimizer":
-        """The study's optimizer as constructed, before any record is told."""
+        """The study's optimizer as constructed, before any record is told, drawing from this
+        handle's :attr:`stream` (the study's own seed unless it joined beside other drivers)."""
         from jaxsnn.hpo.optimizers import make_optimizer
 
-        return make_optimizer(
-            self.optimizer_name, self.space, self.objectives, self.constraints, seed=self.seed, **self.options
-        )
+        seed = self.seed if not self.stream else int(np.random.SeedSequence([self.seed, self.stream]).generate_state(1)[0])
+        return make_optimizer(self.optimizer_name, self.space, self.objectives, self.constraints, seed=seed, **self.options)
+
+    def join_as_driver(self) -> int:
+        """Register this handle as a driver of the study and take the smallest random stream no
+        other live driver holds; return it (also kept as :attr:`stream`).
+
+        Why: drivers built from the same seed propose the same points. A lone driver, the usual
+        case and every resume included, gets stream 0 and so the study's own seed. Registrations
+        of dead processes are dropped here; :meth:`leave_as_driver` drops this one.
+        """
+        with self._write() as conn:
+            taken = set()
+            for key, value in conn.execute("SELECT key, value FROM meta WHERE key LIKE 'driver:%'").fetchall():
+                if _owner_alive(key.removeprefix("driver:").rsplit(":", 1)[0]):
+                    taken.add(int(value))
+                else:
+                    conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+            self.stream = min(set(range(len(taken) + 1)) - taken)
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (self._driver_key(), str(self.stream)))
+        return self.stream
+
+    def leave_as_driver(self) -> None:
+        """Give this handle's stream back (a driver that ends)."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM meta WHERE key = ?", (self._driver_key(),))
+        self.stream = 0
+
+    def _driver_key(self) -> str:
+        """``driver:<process identity>:<thread>``: drivers may share a process, one per thread."""
+        return f"driver:{self._owner}:{threading.get_ident()}"
 
     def optimizer(self) -> "Optimizer":
         """The optimizer rebuilt by replaying every stored record in completion order."""
