@@ -9,9 +9,6 @@ import numpy as np
 import pytest
 
 from jaxsnn.evaluate import evaluate
-from jaxsnn.hpo.optimizers import make_optimizer
-from jaxsnn.hpo.space import FloatParam, Space
-from jaxsnn.record import EvaluationRecord
 from jaxsnn.snnbench import get_problem
 from jaxsnn.snnbench.compare import N_INITIAL, best_curve, compute_to_reach, run, silent_rate, summarise
 from jaxsnn.snnbench.surrogate import SurrogateBenchmark, cross_validate
@@ -146,39 +143,3 @@ def test_runs_spend_the_budget_and_summaries_compare_methods(bench):
     assert other["reach_ratio"] == pytest.approx(reach / 40.0)
     assert compute_to_reach(traces["random"][0], 2.0) == math.inf
     assert silent_rate(traces["random"][0], "initial") == np.mean([not t.feasible for t in traces["random"][0][:N_INITIAL]])
-
-
-SILENT_SPACE = Space([FloatParam("x0", 0.0, 1.0), FloatParam("x1", 0.0, 1.0), FloatParam("x2", 0.0, 1.0)])
-SILENT_AREA = 1 - 0.9**2 / 2
-"""Share of the cube where ``x0 + x1 < 1.1``: the silent region, next to the best networks."""
-
-
-def synthetic_trial(params: dict, silent_as: str) -> EvaluationRecord:
-    """Silent below the diagonal, reporting chance accuracy as a live stopped SG run does; the
-    best accuracy sits right at the silent boundary, so a search must learn where it is."""
-    s = params["x0"] + params["x1"]
-    if s < 1.1:
-        if silent_as == "pruned":  # how Optuna / Ax keep a stopped trial: no data for the model
-            return EvaluationRecord(params, {}, {}, status="pruned", metrics={"stop_reason": "silent"})
-        return EvaluationRecord(params, {"accuracy": 0.1}, {"silent": 0.6}, status="silent_stopped")
-    return EvaluationRecord(params, {"accuracy": 0.9 - 0.3 * (s - 1.1) - (params["x2"] - 0.3) ** 2}, {"silent": -0.3})
-
-
-def model_phase_silent_rate(silent_as: str, trials: int = 22, n_initial: int = 8) -> float:
-    optimizer = make_optimizer("logei", SILENT_SPACE, {"accuracy": "max"}, ["silent"], seed=0, n_initial=n_initial)
-    silent = []
-    for _ in range(trials):
-        record = synthetic_trial(optimizer.ask(), silent_as)
-        optimizer.tell(record)
-        silent.append(record.status != "complete")
-    return float(np.mean(silent[n_initial:]))
-
-
-def test_silent_data_keeps_the_model_guided_phase_out_of_the_silent_region():
-    """Random search lands in the silent region 60 % of the time; told the silent trials, the
-    model-guided phase rarely does; with them dropped (the constraint data switched off) it keeps
-    proposing silent networks."""
-    kept = model_phase_silent_rate("silent_stopped")
-    dropped = model_phase_silent_rate("pruned")
-    assert kept <= 0.25 < SILENT_AREA - 0.3
-    assert dropped >= kept + 0.25, (kept, dropped)
