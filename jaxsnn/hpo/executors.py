@@ -94,6 +94,10 @@ def _describe_exit(code: int) -> str:
 
 # --- process executor: the worker side ----------------------------------------------------------
 _READY = b"ready"
+STARTUP_TIMEOUT_S = 600.0
+"""How long a worker may take to become ready (start the interpreter, import JAX; a minute on a
+loaded machine). Past it the worker is killed and its task fails, instead of a stuck or stopped
+worker blocking its slot for good."""
 _WORKER_BOOT = "import sys; from jaxsnn.hpo.executors import _worker_main; _worker_main(*map(int, sys.argv[1:]))"
 
 
@@ -169,14 +173,19 @@ class _Worker:
         self.tx = Connection(to_child_w, readable=False)
         self.rx = Connection(from_child_r, writable=False)
 
-    def handshake(self) -> bool:
-        """Send the driver's ``sys.path`` and block until the interpreter is ready (JAX imported);
-        ``False`` if it died first."""
+    def handshake(self, timeout_s: float) -> str | None:
+        """Send the driver's ``sys.path`` and wait up to ``timeout_s`` until the interpreter is
+        ready (JAX imported); ``None`` when it is, else why not (it died; or it was not ready in
+        time, and is then killed so that it cannot outlive the driver stopped or stuck)."""
         try:
             self.tx.send_bytes(cloudpickle.dumps(list(sys.path)))
-            return self.rx.recv_bytes() == _READY
+            if self.rx.poll(timeout_s) and self.rx.recv_bytes() == _READY:
+                return None
         except (EOFError, OSError):
-            return False
+            return _describe_exit(self.close())
+        self.kill()
+        self.close()
+        return f"not ready within {timeout_s:g} s of starting"
 
     def run(self, payload: bytes) -> bytes:
         """Send one task and block until its pickled reply; ``EOFError``/``OSError`` when the worker died."""
@@ -206,10 +215,13 @@ class ProcessExecutor(Executor):
     is replaced immediately, before the slot takes another task.
     """
 
-    def __init__(self, n_workers: int, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, n_workers: int, env: Mapping[str, str] | None = None, startup_timeout_s: float = STARTUP_TIMEOUT_S
+    ) -> None:
         if n_workers < 1:
             raise ValueError(f"n_workers must be >= 1, got {n_workers}")
         self.n_workers = n_workers
+        self.startup_timeout_s = startup_timeout_s
         self._env = worker_environment(env)
         self._queue: SimpleQueue[tuple[Future, bytes] | None] = SimpleQueue()
         self._lock = threading.Lock()
@@ -248,9 +260,8 @@ class ProcessExecutor(Executor):
             worker = _Worker(self._env)
         except OSError as e:
             return None, str(e)
-        if worker.handshake():
-            return worker, ""
-        return None, _describe_exit(worker.close())
+        failure = worker.handshake(self.startup_timeout_s)
+        return (worker, "") if failure is None else (None, failure)
 
     def _serve(self) -> None:
         """One worker slot: take a task only when the slot's worker is ready, so that a task's
