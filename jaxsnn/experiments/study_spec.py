@@ -42,9 +42,8 @@ class SpecError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
-    """A checked spec and what it builds: the study starts from this and nothing else."""
+    """What a checked spec builds: the study starts from this and nothing else."""
 
-    spec: dict[str, Any]
     space: Space
     objective: TrialObjective
     reference: Reference | None
@@ -57,14 +56,16 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-class _Problems(list):
+class _Problems(list[str]):
     """The problems found so far, each ``hpo.<key>: <message>``."""
 
     def check(self, ok: bool, key: str, message: str) -> None:
         if not ok:
             self.append(f"hpo.{key}: {message}")
 
-    def attempt(self, key: str, build: Callable[[], _T], errors: tuple[type[Exception], ...] = (ValueError, TypeError)) -> _T | None:
+    def attempt(
+        self, key: str, build: Callable[[], _T], errors: tuple[type[Exception], ...] = (ValueError, TypeError)
+    ) -> _T | None:
         """``build()``, or ``None`` with its error noted under ``key``."""
         try:
             return build()
@@ -90,7 +91,8 @@ def _space(spec: Mapping[str, Any], problems: _Problems, dataset: str) -> tuple[
     if len(problems) > found:
         return None, dropped
     narrow = {name: tuple(pair) for name, pair in bounds.items()}
-    return problems.attempt("bounds / hpo.exclude", lambda: search_space(trainer, [*exclude, *dropped], **narrow)), dropped
+    space = problems.attempt("bounds / hpo.exclude", lambda: search_space(trainer, [*exclude, *dropped], **narrow))
+    return space, dropped
 
 
 def _check_bounds(space: Space, bounds: Mapping[str, Any], objective: TrialObjective, problems: _Problems) -> None:
@@ -144,20 +146,21 @@ def prepare(spec: Mapping[str, Any]) -> Plan:
     """Check ``spec`` (the ``hpo`` group as a dict) and build the study's parts; ``SpecError``
     lists every problem. Nothing is written and no worker starts; the dataset is opened once
     (``probe_data``) after every other check passed, because it is the slowest."""
-    spec = copy.deepcopy(dict(spec))
     problems = _Problems()
     for key in ("n_trials", "n_workers"):
         problems.check(_is_int(spec[key]) and spec[key] >= 1, key, f"must be a positive integer, got {spec[key]!r}")
     problems.check(_is_int(spec["seed"]), "seed", f"must be an integer, got {spec['seed']!r}")
     timeout = spec["timeout_s"]
-    problems.check(timeout is None or (isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
-                                       and timeout > 0), "timeout_s", f"must be a positive number or null, got {timeout!r}")  # fmt: skip
+    positive = isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0
+    problems.check(timeout is None or positive, "timeout_s", f"must be a positive number or null, got {timeout!r}")
     executors = get_args(ExecutorKind)
-    problems.check(spec["executor"] in executors, "executor", f"must be one of {list(executors)}, got {spec['executor']!r}")
+    problems.check(spec["executor"] in executors, "executor",
+                   f"must be one of {list(executors)}, got {spec['executor']!r}")  # fmt: skip
     problems.check(spec["trainer"] in TRAINERS, "trainer", f"must be one of {list(TRAINERS)}, got {spec['trainer']!r}")
     if problems:
         raise SpecError(_message(problems))
-    objective = problems.attempt("evaluation", lambda: TrialObjective({"trainer": spec["trainer"], **spec["evaluation"]}))
+    base = {"trainer": spec["trainer"], **spec["evaluation"]}
+    objective = problems.attempt("evaluation", lambda: TrialObjective(base))
     dataset = spec["evaluation"].get("dataset", "digits")
     space, dropped = _space(spec, problems, dataset)
     if objective is not None:
@@ -170,11 +173,11 @@ def prepare(spec: Mapping[str, Any]) -> Plan:
                                                          list(spec["constraints"]), seed=spec["seed"],
                                                          **spec["options"]))  # fmt: skip
     if not problems:
-        problems.attempt("evaluation.data_root", lambda: probe_data(objective.base), (DatasetError, OSError, ValueError))
+        problems.attempt("evaluation.data_root", lambda: probe_data(base), (DatasetError, OSError, ValueError))
     if problems:
         raise SpecError(_message(problems))
-    notes = (f"note: {', '.join(dropped)} left out of the search: dataset {dataset!r} has no rate coding",) if dropped else ()
-    return Plan(spec, space, objective, reference, enqueue, notes)
+    note = f"note: {', '.join(dropped)} left out of the search: dataset {dataset!r} has no rate coding"
+    return Plan(space, objective, reference, enqueue, (note,) if dropped else ())
 
 
 def _message(problems: Sequence[str]) -> str:
@@ -212,11 +215,12 @@ def resume_spec(composed: Mapping[str, Any], overrides: Sequence[str], stored: M
     differences = [
         f"hpo.{path}: the study has {kept.get(path, '(unset)')!r}, this command gives {given.get(path, '(unset)')!r}"
         for path in sorted(set(given) | set(kept))
-        if touched(path) and path.split(".")[0] not in DRIVER_KEYS and given.get(path, _MISSING) != kept.get(path, _MISSING)
+        if touched(path) and path.split(".")[0] not in DRIVER_KEYS
+        and given.get(path, _MISSING) != kept.get(path, _MISSING)
     ]  # fmt: skip
     if differences:
-        raise SpecError("this command would change the study it resumes; drop these overrides "
-                        "(or pick another study= path for a new study):\n  - " + "\n  - ".join(differences))  # fmt: skip
+        raise SpecError("this command would change the study it resumes; drop these overrides (or pick "
+                        "another study= path for a new study):\n  - " + "\n  - ".join(differences))  # fmt: skip
     spec = copy.deepcopy(dict(stored))
     spec.update({key: composed[key] for key in DRIVER_KEYS if touched(key)})
     return spec

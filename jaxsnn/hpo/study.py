@@ -287,8 +287,12 @@ class Study:
         handle's :attr:`stream` (the study's own seed unless it joined beside other drivers)."""
         from jaxsnn.hpo.optimizers import make_optimizer
 
-        seed = self.seed if not self.stream else int(np.random.SeedSequence([self.seed, self.stream]).generate_state(1)[0])
-        return make_optimizer(self.optimizer_name, self.space, self.objectives, self.constraints, seed=seed, **self.options)
+        seed = self.seed
+        if self.stream:
+            seed = int(np.random.SeedSequence([self.seed, self.stream]).generate_state(1)[0])
+        return make_optimizer(
+            self.optimizer_name, self.space, self.objectives, self.constraints, seed=seed, **self.options
+        )
 
     def join_as_driver(self) -> int:
         """Register this handle as a driver of the study and take the smallest random stream no
@@ -306,7 +310,9 @@ class Study:
                 else:
                     conn.execute("DELETE FROM meta WHERE key = ?", (key,))
             self.stream = min(set(range(len(taken) + 1)) - taken)
-            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (self._driver_key(), str(self.stream)))
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (self._driver_key(), str(self.stream))
+            )
         return self.stream
 
     def leave_as_driver(self) -> None:
