@@ -66,3 +66,16 @@ def test_an_unreadable_trial_row_names_the_study(tmp_path):
         conn.close()
         with pytest.raises(StudyError, match=f"study {study.path}: Expecting value"):
             study.trials()
+
+
+def test_a_study_in_a_read_only_folder_opens_read_only_and_says_so(tmp_path, monkeypatch):
+    """The folder's permission is what ``os.access`` reports (this test may run as root, whom
+    permissions do not stop): the study is read and reported; a write names the reason."""
+    with create(tmp_path / "study.sqlite") as study:
+        params = {"x": 0.1, "lr": 0.01}
+        study.finish_trial(study.start_trial(params), quadratic(params))
+    monkeypatch.setattr(jaxsnn.hpo.study.os, "access", lambda path, mode: False)
+    with Study.open(tmp_path / "study.sqlite") as study:
+        assert study.read_only and len(study.finished()) == 1
+        with pytest.raises(StudyError, match="was opened read-only \\(its folder is not writable\\): copy the file"):
+            study.start_trial(params)

@@ -29,7 +29,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -115,6 +115,20 @@ def _owner_alive(owner: str) -> bool:
         return False
 
 
+def _check_marker(path: Path, conn: sqlite3.Connection) -> None:
+    """``StudyError`` unless ``conn`` reads a study of this schema version."""
+    try:
+        rows = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    except sqlite3.DatabaseError as e:
+        raise StudyError(f"{path} is not a jaxsnn study ({e})") from None
+    if rows.get("format") != FORMAT:
+        raise StudyError(f"{path} is not a jaxsnn study (no '{FORMAT}' marker)")
+    if rows.get("schema_version") != str(SCHEMA_VERSION):
+        raise StudyError(
+            f"{path} has study schema version {rows.get('schema_version')}, this jaxsnn reads version {SCHEMA_VERSION}"
+        )
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, allow_nan=True, sort_keys=False, default=float)
 
@@ -136,6 +150,8 @@ class Study:
         self._space_dict: dict[str, Any] = json.loads(meta["space"])
         self.config: dict[str, Any] | None = json.loads(meta.get("config", "null"))
         self.stream = 0
+        self.read_only = False
+        """Opened in a folder this process cannot write to: readable, any write raises ``StudyError``."""
         """This handle's random stream as a driver (see :meth:`join_as_driver`); 0: the study's seed."""
 
     # --- creation and opening -------------------------------------------------------------------
@@ -231,19 +247,21 @@ class Study:
             raise FileNotFoundError(f"no study file at {path}; create one with Study.create()")
         # Read the marker through a read-only connection first: switching to WAL writes to the
         # file, and a file that is not a study (empty, foreign, damaged) must be left as it was.
+        # In a folder this process cannot write to (WAL needs files beside the study) that
+        # connection stays the study's: it can be read and reported, not run.
+        read_only = not os.access(path.parent, os.W_OK)
+        probe = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
+                                check_same_thread=False)  # fmt: skip
         try:
-            with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as probe:
-                rows = dict(probe.execute("SELECT key, value FROM meta").fetchall())
-        except sqlite3.DatabaseError as e:
-            raise StudyError(f"{path} is not a jaxsnn study ({e})") from None
-        if rows.get("format") != FORMAT:
-            raise StudyError(f"{path} is not a jaxsnn study (no '{FORMAT}' marker)")
-        if rows.get("schema_version") != str(SCHEMA_VERSION):
-            raise StudyError(
-                f"{path} has study schema version {rows.get('schema_version')}, "
-                f"this jaxsnn reads version {SCHEMA_VERSION}"
-            )
-        return cls(path, cls._connect(path))
+            _check_marker(path, probe)
+        except StudyError:
+            probe.close()
+            raise
+        if not read_only:
+            probe.close()
+        study = cls(path, probe if read_only else cls._connect(path))
+        study.read_only = read_only
+        return study
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
@@ -320,6 +338,8 @@ class Study:
         with self._write() as conn:
             conn.execute("DELETE FROM meta WHERE key = ?", (self._driver_key(),))
         self.stream = 0
+        self.read_only = False
+        """Opened in a folder this process cannot write to: readable, any write raises ``StudyError``."""
 
     def _driver_key(self) -> str:
         """``driver:<process identity>:<thread>``: drivers may share a process, one per thread."""
@@ -347,6 +367,9 @@ class Study:
 
     @contextmanager
     def _write(self, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        if self.read_only:
+            raise StudyError(f"study {self.path} was opened read-only (its folder is not writable): "
+                             "copy the file to a writable folder to run or change it")  # fmt: skip
         with self._lock, self._storage_errors(), _transaction(self._conn, durable):
             yield self._conn
 
