@@ -144,10 +144,19 @@ def test_trust_region_expands_shrinks_and_restarts():
 
 
 # --- convergence on problems with known optima --------------------------------------------------
-@pytest.mark.parametrize("name", ["logei", "scbo"])
-def test_finds_constrained_optimum_of_quadratic(name):
-    opt = make_optimizer(name, SPACE, {"f": "min"}, ["c"], seed=0)
-    records = run(opt, QUADRATIC2D, 35)
+# The fast variants fit the GP hyperparameters from one MAP start instead of three (on seed 0 the
+# trajectories agree to 1e-4 and it halves the cost) and stop at 25 / 32 trials, so that the padded
+# GP programs compile for two sizes (16, 32) rather than three. Measured gaps to the optimum on
+# seed 0: LogEI 0.0027 after 25 trials, SCBO 0.0082 after 30; random search needs thousands of
+# trials to come within 0.01. The full-size runs (three starts, 35 trials) are kept as slow.
+@pytest.mark.parametrize(
+    "name, n, restarts",
+    [("logei", 25, 1), ("scbo", 32, 1),
+     pytest.param("logei", 35, 3, marks=pytest.mark.slow), pytest.param("scbo", 35, 3, marks=pytest.mark.slow)],
+)
+def test_finds_constrained_optimum_of_quadratic(name, n, restarts):
+    opt = make_optimizer(name, SPACE, {"f": "min"}, ["c"], seed=0, restarts=restarts)
+    records = run(opt, QUADRATIC2D, n)
     assert best_feasible_value(records) < QUADRATIC2D.optimum + 0.01
 
 
@@ -171,7 +180,13 @@ def test_constraint_model_keeps_logei_out_of_a_silent_region_with_misleading_obj
     assert best_feasible_value(guided) < -0.85  # and it still optimises the healthy region
 
 
-def test_logei_handles_mixed_conditional_space():
+@pytest.mark.parametrize(
+    "n, restarts", [(16, 1), pytest.param(30, 3, marks=pytest.mark.slow)]
+)
+def test_logei_handles_mixed_conditional_space(n, restarts):
+    """Fast variant: 16 trials (one padded GP size) and one MAP start; seed 0 reaches the optimum
+    (kind=bowl, n=3, f < 0.01) after 12. Random search gets f < 0.01 within 16 trials about 6 %
+    of the time (x within 0.1 decades of 0.01, kind and n right: p = 0.0037 per trial)."""
     space = Space([
         CategoricalParam("kind", ("flat", "bowl")),
         FloatParam("x", 1e-3, 1.0, log=True, condition=Condition("kind", ("bowl",))),
@@ -183,11 +198,11 @@ def test_logei_handles_mixed_conditional_space():
         return {"f": core + 0.1 * (p["n"] - 3) ** 2}, {}
 
     problem = Problem("mixed", space, {"f": "min"}, (), fn, optimum=0.0)
-    opt = make_optimizer("logei", space, {"f": "min"}, seed=0, n_initial=6)
-    records = run(opt, problem, 30)
+    opt = make_optimizer("logei", space, {"f": "min"}, seed=0, n_initial=6, restarts=restarts)
+    records = run(opt, problem, n)
     best = min(records, key=lambda r: r.objectives["f"])
     assert best.params["kind"] == "bowl" and best.params["n"] == 3
-    assert best.objectives["f"] < 0.05
+    assert best.objectives["f"] < 0.01
 
 
 # --- several objectives -------------------------------------------------------------------------
@@ -232,12 +247,19 @@ def front_hypervolume(records, ref=(3.0, 3.0)) -> float:
     return hypervolume(Y, -np.asarray(ref))
 
 
-@pytest.mark.parametrize("parego", [False, True])
-def test_mobo_returns_a_good_feasible_non_dominated_front(parego):
+@pytest.mark.parametrize(
+    "parego, n, restarts",
+    [(False, 14, 1), (True, 14, 1),
+     pytest.param(False, 20, 3, marks=pytest.mark.slow), pytest.param(True, 20, 3, marks=pytest.mark.slow)],
+)
+def test_mobo_returns_a_good_feasible_non_dominated_front(parego, n, restarts):
+    """Fast variants: 14 trials (one padded GP size) and one MAP start. Measured on seed 0 with
+    one start, as a fraction of the true front's hypervolume after 14 trials: EHVI 0.993, ParEGO
+    0.984, against 0.975 for the best of 20 (and of 50) random searches of 14 trials."""
     ref = {"f1": 3.0, "f2": 3.0}
     opt = make_optimizer("mobo", TWO_OBJECTIVE.space, TWO_OBJECTIVE.objectives, ["c"], seed=0,
-                         n_initial=5, parego=parego, ref_point=ref)
-    records = run(opt, TWO_OBJECTIVE, 20)
+                         n_initial=5, parego=parego, ref_point=ref, restarts=restarts)
+    records = run(opt, TWO_OBJECTIVE, n)
     front = pareto_front(records, TWO_OBJECTIVE.objectives)
     Y = -np.array([[r.objectives["f1"], r.objectives["f2"]] for r in front])
     assert all(r.feasible for r in front) and non_dominated(Y).all()
@@ -247,8 +269,8 @@ def test_mobo_returns_a_good_feasible_non_dominated_front(parego):
     found = front_hypervolume(records)
     # Random search with the same 20 trials: 0.958 of the best at the median, 0.978 at most over
     # 50 seeds; EHVI reaches 0.997 and ParEGO 0.981-0.987 on seeds 0-1. Both must beat every one
-    # of 20 random searches.
+    # of 20 random searches with the same budget.
     randoms = [front_hypervolume(run(make_optimizer("random", TWO_OBJECTIVE.space, TWO_OBJECTIVE.objectives,
-                                                    ["c"], seed=s), TWO_OBJECTIVE, 20)) for s in range(20)]
+                                                    ["c"], seed=s), TWO_OBJECTIVE, n)) for s in range(20)]
     assert found > max(randoms), (found / best, max(randoms) / best)
     assert found > 0.98 * best
