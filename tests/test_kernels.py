@@ -128,7 +128,7 @@ def _rich(shape: str, seed: int) -> dict:
 
 
 @needs_kernels
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 @given(shape=st.sampled_from(SHAPES), case=cases)
 @example(**_rich("gaussian", 1))
 @example(**_rich("fast_sigmoid", 2))
