@@ -146,7 +146,7 @@ def section(validation: list[dict], summaries: dict[str, list[dict]], meta: dict
              f"Machine: {meta['machine']}; load average {meta['load']} when the report was written; the "
              "tables and runs shared the 2 cores with each other. Commands: the tables with "
              "`python benchmarks/snn_tables.py <problem> --rows N` (real trials), the runs with "
-             "`cd benchmarks && python snn_hpo.py --problems <p> --methods <m> --seeds N`, this report with "
+             "`cd benchmarks && python snn_hpo.py --problems <p> --methods <m> --seeds N --budget-trials B`, this report with "
              "`python snn_hpo.py --report-only`; peers in their venv (build command in `benchmarks/snn_peers.py`).", "",
              "Surrogate validation (5-fold cross-validation: each row predicted by forests fitted on the other "
              "four fifths; targets: accuracy Spearman >= 0.8, silent/kept agreement >= 90 %). The accuracy "
@@ -182,8 +182,8 @@ def section(validation: list[dict], summaries: dict[str, list[dict]], meta: dict
     if real.exists():
         lines += ["", "### Real studies of the demo problem (`python benchmarks/snn_real_studies.py`)", "",
                   "Every trial trains a network with the live detector: `experiments/hpo.py` with the `silent_sg` "
-                  "preset searched from scratch (`hpo.enqueue=[]`), 40 trials on 2 workers, one row per optimizer "
-                  "seed. Compute is the sum of trial seconds; columns as above, random search's median compute as "
+                  "preset searched from scratch (`hpo.enqueue=[]`), 40 trials on 2 workers, each study with its own "
+                  "empty compilation cache, one row per optimizer seed. Compute is the sum of trial seconds; columns as above, random search's median compute as "
                   "the budget.", "",
                   "| optimizer | seed | trials | compute s | best @25 % | best @50 % | best @100 % | best at the end "
                   "| reach random's best s (x random) | silent first 10 / after |",
