@@ -461,7 +461,8 @@ class DaskExecutor(Executor):
         if task is None:
             return False
         running_on = [w for w, keys in self.client.processing().items() if task.key in keys]
-        task.cancel()
+        # Kill first, cancel after the scheduler dropped the worker: cancelling first marks the
+        # worker idle while it still runs, and a waiting trial sent there dies with it.
         for address in running_on:
             try:
                 pid = self.client.run(os.getpid, workers=[address])[address]
@@ -469,12 +470,13 @@ class DaskExecutor(Executor):
             except Exception as e:  # no nanny, or the worker went away meanwhile
                 print(f"jaxsnn: could not stop dask worker {address}: {e!r}", file=sys.stderr)
         self._await_removal(running_on)
+        task.cancel()
         with self._lock:
             if not future.done():
                 future.set_exception(WorkerDied(f"dask task {task.key} aborted by the driver"))
         return True
 
-    def _await_removal(self, addresses: list[str], limit_s: float = 10.0) -> None:
+    def _await_removal(self, addresses: list[str], limit_s: float = 60.0) -> None:
         """Block until the scheduler has dropped the killed workers.
 
         Until it notices a death, the scheduler still sees the worker as idle and may hand it
