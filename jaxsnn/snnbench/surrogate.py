@@ -94,7 +94,7 @@ class SurrogateBenchmark:
     def __init__(self, problem: SNNProblem, rows: Sequence[Mapping[str, Any]]) -> None:
         self.problem = problem
         self.space: Space = problem.space()
-        usable = [r for r in rows if r["status"] == "complete" and math.isfinite(r["accuracy"])]
+        usable = _usable(rows)
         stopped = np.array([bool(r["stopped"]) for r in usable])
         if len(usable) < 20 or stopped.sum() < 5 or (~stopped).sum() < 5:
             raise ValueError(f"{problem.name}: a surrogate needs >= 20 complete rows with >= 5 stopped and >= 5 "
