@@ -220,10 +220,13 @@ def main() -> None:
     write_csv(RESULTS / "snn_hpo_validation.csv", validation)
     summaries, budgets = {}, {}
     for folder in sorted(TRACES.glob("*/budget.json")):
-        run, traces = folder.parent.name, load_traces(folder.parent)
-        budgets[run] = json.loads(folder.read_text())
-        if "random" not in traces or budgets[run]["problem"] not in args.problems:
+        run, budget = folder.parent.name, json.loads(folder.read_text())
+        if budget["problem"] not in args.problems:
             continue
+        traces = load_traces(folder.parent)
+        if "random" not in traces:
+            continue
+        budgets[run] = budget
         summaries[run] = summarise(traces, budgets[run]["budget_s"])
         write_csv(RESULTS / f"snn_hpo_summary_{run}.csv", summaries[run])
         plot(run, traces, budgets[run]["budget_s"], RESULTS / f"snn_hpo_{run}.png")
