@@ -113,11 +113,11 @@ class SCBO(BayesianOptimizer):
             length_init, length_min, length_max, success_tolerance,
             failure_tolerance if failure_tolerance is not None else max(4, space.dim),
         )
-        self._n_informative = 0
         self._best = -math.inf  # best feasible objective (maximised) so far
         self._least_violation = math.inf
 
     def tell(self, record: EvaluationRecord) -> None:
+        designed = not self.design_done(self.data()[2])  # the design is not the region's doing
         super().tell(record)
         if not record.informative:
             return  # a crash says nothing about the region's quality
@@ -129,8 +129,7 @@ class SCBO(BayesianOptimizer):
         else:
             success = not math.isfinite(self._best) and v < self._least_violation * (1 - 1e-3)
         self._least_violation = min(self._least_violation, v)
-        self._n_informative += 1
-        if self._n_informative > self.n_initial:  # the initial design is not the region's doing
+        if not designed:
             self.region.update(success)
 
     @staticmethod
