@@ -59,18 +59,6 @@ def test_schema_rejects_unknown_init_mode_and_size():
         composed("reproduce", "experiment=sg_shape_lr", "size=huge")
 
 
-def test_every_launcher_composes_except_the_uninstalled_submitit():
-    register()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        for launcher, target in [("basic", "BasicLauncher"), ("joblib", "JoblibLauncher")]:
-            cfg = compose("stability_sweep", [f"launcher={launcher}"], return_hydra_config=True)
-            assert cfg.hydra.launcher._target_.endswith(target)
-        cfg = compose("stability_sweep", ["launcher=joblib"], return_hydra_config=True)
-        assert (cfg.hydra.launcher.n_jobs, cfg.hydra.launcher.backend) == (2, "loky")
-        with pytest.raises(Exception, match="submitit_slurm"):
-            compose("stability_sweep", ["launcher=submitit_slurm"], return_hydra_config=True)
-
-
 SWEEP = ["init=stable,default", "trainer.epochs=1", "model.hidden=[16]", "sample_size=64"]
 
 

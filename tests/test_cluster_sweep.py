@@ -1,0 +1,51 @@
+"""Hydra sweeps through submitit (issue 19): the SLURM launcher config composes, and the same
+sweep runs through ``submitit_local`` - submitit's own machinery (pickled jobs, job folders, one
+process per job) on this machine - and is summarised like the joblib one."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from hydra import compose, initialize_config_dir
+from test_experiments import CONF, ENV, REPO, SWEEP, check_sweep_summary
+
+from jaxsnn.train.schema import register
+
+
+def launcher_config(name: str):
+    register()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("stability_sweep", [f"launcher={name}"], return_hydra_config=True).hydra.launcher
+
+
+def test_every_launcher_composes_with_its_plugin():
+    assert launcher_config("basic")._target_.endswith("BasicLauncher")
+    joblib = launcher_config("joblib")
+    assert joblib._target_.endswith("JoblibLauncher") and (joblib.n_jobs, joblib.backend) == (2, "loky")
+    local = launcher_config("submitit_local")
+    assert local._target_.endswith("submitit_launcher.LocalLauncher") and local.cpus_per_task == 1
+    slurm = launcher_config("submitit_slurm")
+    assert slurm._target_.endswith("submitit_launcher.SlurmLauncher")
+    assert (slurm.cpus_per_task, slurm.mem_gb, slurm.timeout_min) == (4, 16, 60)
+    assert "export XLA_PYTHON_CLIENT_PREALLOCATE=false" in slurm.setup
+    assert slurm.submitit_folder.endswith("/.submitit/%j")
+
+
+@pytest.mark.slow
+def test_submitit_local_multirun_of_the_stability_sweep_is_summarized(tmp_path):
+    """Two jobs, each a process that submitit starts from its pickled job; their outputs land in
+    the sweep's job folders, and summarize.py tables them as it does the joblib sweep's."""
+    sweep_dir = tmp_path / "multirun"
+    command = [sys.executable, str(REPO / "experiments" / "stability_sweep.py"), "-m", "launcher=submitit_local",
+               *SWEEP, f"hydra.sweep.dir={sweep_dir}"]  # fmt: skip
+    subprocess.run(command, cwd=tmp_path, env=ENV, check=True, capture_output=True, timeout=300)
+    job_logs = sorted(p.name for p in (sweep_dir / ".submitit").glob("*/*_log.out"))
+    assert len(job_logs) == 2, job_logs  # submitit ran two jobs, each with its own log
+
+    def summarize(folder) -> str:
+        return subprocess.run([sys.executable, str(REPO / "experiments" / "summarize.py"), str(folder)], env=ENV,
+                              check=True, capture_output=True, text=True, timeout=60).stdout  # fmt: skip
+
+    check_sweep_summary(sweep_dir, summarize)
