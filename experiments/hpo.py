@@ -9,7 +9,7 @@
 The whole ``hpo`` spec is checked before the study file is created or a worker starts (every
 problem is listed under its key) and is stored in the study, so ``study=<path>`` alone resumes it
 whatever preset and overrides created it; an override that would change it is refused (only
-``hpo.n_workers``, ``hpo.executor`` and ``hpo.dask_address`` may differ). On an event dataset
+``hpo.n_workers``, ``hpo.executor``, ``hpo.dask_address`` and ``hpo.cluster`` may differ). On an event dataset
 (shd, nmnist, dvs_gesture) the rate-coding parameter ``input_rate`` is left out of the search.
 A run whose every trial failed exits non-zero with the distinct errors.
 
@@ -86,7 +86,7 @@ def main(cfg: DictConfig) -> float:
         seed_with_reference(study, plan.reference)
     for point in plan.enqueue:  # known configurations (a documented default) run first
         study.enqueue_new(point)
-    executor = make_executor(spec["executor"], spec["n_workers"], spec["dask_address"])
+    executor = make_executor(spec["executor"], spec["n_workers"], spec["dask_address"], spec.get("cluster"))
     try:
         run_study(study, plan.objective, executor, spec["n_trials"], spec["n_workers"],
                   timeout_s=spec["timeout_s"], progress=cfg.progress)

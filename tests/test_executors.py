@@ -137,8 +137,8 @@ def test_thread_executor_runs_tasks_in_process_without_blocking_on_a_stuck_one()
 
 
 def test_make_executor_rejects_unknown_kinds():
-    with pytest.raises(ValueError, match="process, dask, thread"):
-        make_executor("slurm", 2)
+    with pytest.raises(ValueError, match="process, dask, thread, slurm"):
+        make_executor("mpi", 2)
 
 
 # --- dask -----------------------------------------------------------------------------------------

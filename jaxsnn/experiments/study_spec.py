@@ -29,7 +29,7 @@ from jaxsnn.hpo.space import CategoricalParam, Space
 from jaxsnn.hpo.study import DIRECTIONS
 from jaxsnn.spaces import TRAINERS, inapplicable, search_space
 
-DRIVER_KEYS: tuple[str, ...] = ("n_workers", "executor", "dask_address")
+DRIVER_KEYS: tuple[str, ...] = ("n_workers", "executor", "dask_address", "cluster")
 """How this driver runs the study, not what the study is: a resuming command may change them."""
 
 _T = TypeVar("_T")
@@ -156,6 +156,11 @@ def prepare(spec: Mapping[str, Any]) -> Plan:
     executors = get_args(ExecutorKind)
     problems.check(spec["executor"] in executors, "executor",
                    f"must be one of {list(executors)}, got {spec['executor']!r}")  # fmt: skip
+    if spec["executor"] == "slurm":  # imported here: only this executor needs dask's cluster machinery
+        from jaxsnn.hpo.cluster import MissingExtra, SlurmJobs, require_extra
+
+        problems.attempt("executor", require_extra, (MissingExtra,))
+        problems.attempt("cluster", lambda: SlurmJobs.from_spec(spec.get("cluster")))
     problems.check(spec["trainer"] in TRAINERS, "trainer", f"must be one of {list(TRAINERS)}, got {spec['trainer']!r}")
     if problems:
         raise SpecError(_message(problems))

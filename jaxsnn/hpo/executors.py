@@ -22,6 +22,7 @@ Three kinds, one interface (``submit`` -> ``concurrent.futures.Future``):
     Adapts a ``distributed.Client`` (a ``LocalCluster`` or a remote scheduler) to
     ``concurrent.futures`` futures. Dask's nannies already replace dead workers; ``abort`` cancels
     the task and has the nanny SIGKILL the worker process running it.
+    ``make_executor("slurm")`` starts its workers as SLURM jobs (``jaxsnn.hpo.cluster``).
 
 ``ThreadExecutor``
     In-process, one daemon thread per task, for tests and debugging. Threads cannot be killed:
@@ -49,7 +50,7 @@ import cloudpickle
 if TYPE_CHECKING:
     import distributed
 
-ExecutorKind = Literal["process", "dask", "thread"]
+ExecutorKind = Literal["process", "dask", "thread", "slurm"]
 
 
 def worker_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -524,7 +525,12 @@ def local_dask_cluster(n_workers: int) -> "distributed.LocalCluster":
         )
 
 
-def make_executor(kind: ExecutorKind = "process", n_workers: int = 1, address: str | None = None) -> Executor:
+def make_executor(
+    kind: ExecutorKind = "process",
+    n_workers: int = 1,
+    address: str | None = None,
+    cluster: Mapping[str, Any] | None = None,
+) -> Executor:
     """The executor for ``run_study``.
 
     ``process``: ``n_workers`` local worker processes. ``thread``: in-process threads.
@@ -532,6 +538,8 @@ def make_executor(kind: ExecutorKind = "process", n_workers: int = 1, address: s
     ``LocalCluster`` of ``n_workers`` single-threaded worker processes (closed on shutdown).
     Remote dask workers take their environment from whoever starts them; set
     ``XLA_PYTHON_CLIENT_PREALLOCATE=false`` there when they share a GPU.
+    ``slurm``: dask workers in SLURM jobs shaped by ``cluster`` (the ``hpo.cluster`` block, see
+    ``jaxsnn.hpo.cluster``); needs the ``cluster`` extra.
     """
     if kind == "process":
         return ProcessExecutor(n_workers)
@@ -543,4 +551,8 @@ def make_executor(kind: ExecutorKind = "process", n_workers: int = 1, address: s
         if address is not None:
             return DaskExecutor(distributed.Client(address), close_client=True)
         return DaskExecutor(distributed.Client(local_dask_cluster(n_workers)), close_client=True)
-    raise ValueError(f"unknown executor kind {kind!r}; valid: process, dask, thread")
+    if kind == "slurm":
+        from jaxsnn.hpo.cluster import SlurmJobs, slurm_executor
+
+        return slurm_executor(SlurmJobs.from_spec(cluster))
+    raise ValueError(f"unknown executor kind {kind!r}; valid: process, dask, thread, slurm")

@@ -1,0 +1,155 @@
+"""HPO studies on SLURM (issue 19): the job shape from the config, the missing extra, and a study
+that survives lost jobs, run on a ``distributed.LocalCluster`` standing in for ``SLURMCluster``
+(``slurm_executor`` with the cluster factory swapped, everything else as on SLURM)."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import dask
+import distributed
+import pytest
+from hpo_workers import CONSTRAINTS, OBJECTIVES, SPACE, sleepy
+from test_fail_early import preset
+
+from jaxsnn.experiments.study_spec import SpecError, prepare
+from jaxsnn.hpo.cluster import INSTALL, MissingExtra, SlurmJobs, require_extra, slurm_cluster, slurm_executor
+from jaxsnn.hpo.executors import DaskExecutor
+from jaxsnn.hpo.loop import run_study
+from jaxsnn.hpo.study import Study
+from jaxsnn.record import EvaluationRecord
+
+
+def test_the_job_script_has_the_shape_of_the_config():
+    jobs = SlurmJobs.from_spec({"jobs": 3, "cores": 8, "memory": "32GB", "walltime": "02:00:00", "gpus_per_job": 2,
+                                "workers_per_gpu": 2, "queue": "gpu", "account": "lab",
+                                "job_extra_directives": ["--qos=high"]})  # fmt: skip
+    cluster = slurm_cluster(jobs)
+    try:
+        script = cluster.job_script()
+    finally:
+        cluster.close()
+    for line in ["#SBATCH -p gpu", "#SBATCH -A lab", "#SBATCH --cpus-per-task=8", "#SBATCH --mem=30G",
+                 "#SBATCH -t 02:00:00", "#SBATCH --qos=high", "#SBATCH --gres=gpu:2"]:  # fmt: skip
+        assert line in script.splitlines(), (line, script)
+    assert "--nworkers 4" in script and "--nthreads 2" in script  # 2 GPUs x 2 workers, 8 cores shared
+
+
+def test_a_cluster_block_that_cannot_run_is_refused_before_the_study_starts():
+    with pytest.raises(ValueError, match=r"cores \(2\) must be at least the 4 worker processes"):
+        SlurmJobs.from_spec({"cores": 2, "gpus_per_job": 4})
+    spec = {**preset(), "executor": "slurm", "cluster": {"gpus": 1}}
+    with pytest.raises(SpecError, match=r"hpo.cluster: .*unexpected keyword argument 'gpus'"):
+        prepare(spec)
+
+
+def test_a_missing_extra_names_the_install_command(monkeypatch):
+    monkeypatch.setitem(sys.modules, "dask_jobqueue", None)  # as if not installed: its import fails
+    for attempt in (require_extra, lambda: slurm_cluster(SlurmJobs())):
+        with pytest.raises(MissingExtra, match="dask-jobqueue") as info:
+            attempt()
+        assert INSTALL in str(info.value) and INSTALL == 'pip install "jaxsnn-hpo[cluster]"'
+    with pytest.raises(SpecError, match=r"hpo.executor: .*pip install \"jaxsnn-hpo\[cluster\]\""):
+        prepare({**preset(), "executor": "slurm"})
+
+
+# --- a study through lost jobs --------------------------------------------------------------------
+def logged_sleepy(params: dict, log: str, delay_s: float) -> EvaluationRecord:
+    """``sleepy``, noting each start in ``log`` and keeping which worker ran it, on which GPU."""
+    with open(log, "a") as f:
+        f.write(f"{params['x']!r}\n")
+    record = sleepy(params, delay_s)
+    where = {"gpu": os.environ.get("CUDA_VISIBLE_DEVICES"), "worker": distributed.get_worker().address}
+    return dataclasses.replace(record, metrics={**record.metrics, **where})
+
+
+def lose_two_jobs(client: distributed.Client, lose: Callable[[str], None], lost: list[str]) -> None:
+    """Twice: wait for a trial to run, then lose the job of the worker running it (into ``lost``)."""
+    deadline = time.monotonic() + 120
+    while len(lost) < 2 and time.monotonic() < deadline:
+        running = [address for address, keys in client.processing().items() if keys and address not in lost]
+        if running:
+            time.sleep(0.3)  # well inside the trial
+            lost.append(running[0])
+            lose(running[0])
+        time.sleep(0.05)
+
+
+def study_through_lost_jobs(path: Path, executor: DaskExecutor, lose: Callable[[str], None]
+                            ) -> tuple[Study, list[str], list[str]]:  # fmt: skip
+    """Six 1.5 s trials on two workers while two jobs are lost: the study, every trial start and
+    the workers lost."""
+    study = Study.create(path, SPACE, OBJECTIVES, CONSTRAINTS, optimizer="random", seed=0)
+    log = path.with_suffix(".log")
+    lost: list[str] = []
+    killer = threading.Thread(target=lose_two_jobs, args=(executor.client, lose, lost), daemon=True)
+    killer.start()
+    objective = functools.partial(logged_sleepy, log=str(log), delay_s=1.5)
+    try:
+        run_study(study, objective, executor, n_trials=6, n_workers=2, progress=False)
+    finally:
+        killer.join(timeout=60)
+        executor.shutdown()
+    assert len(lost) == 2
+    return study, log.read_text().split(), lost
+
+
+def check_every_trial_finished_once(study: Study, starts: list[str]) -> None:
+    """Six trials stored, none left running or waiting; the two whose job was lost failed (and
+    the study asked for others in their place), none was silently run a second time."""
+    trials = study.finished()
+    assert len(trials) == 6 and not study.running() and not study.pending()
+    failed = [t for t in trials if t.status == "failed"]
+    assert len(failed) == 2 and all("KilledWorker" in t.record.error for t in failed), [t.record.error for t in failed]
+    assert all(t.status in ("complete", "silent_stopped") for t in trials if t not in failed)
+    assert sorted(starts) == sorted(repr(t.params["x"]) for t in trials)  # each trial ran exactly once
+
+
+def test_a_study_survives_two_lost_jobs(tmp_path, monkeypatch):
+    """Two one-worker jobs, as threads: losing a job is closing its worker for good, and ``adapt``
+    starts another for the trials still to come."""
+    monkeypatch.setenv("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # in-process workers: undone after the test
+
+    def threads(jobs: SlurmJobs) -> distributed.LocalCluster:
+        return distributed.LocalCluster(n_workers=0, threads_per_worker=1, processes=False, dashboard_address=None)
+
+    executor = slurm_executor(SlurmJobs(jobs=2, cores=1), factory=threads)
+    cluster = executor.client.cluster
+
+    def close_job(address: str) -> None:
+        cluster.sync(next(w for w in cluster.workers.values() if w.address == address).close)
+
+    with dask.config.set({"distributed.deploy.lost-worker-timeout": "100ms"}):  # replace a lost job at once
+        study, starts, lost = study_through_lost_jobs(tmp_path / "s.db", executor, close_job)
+    check_every_trial_finished_once(study, starts)
+    ran_on = {t.record.metrics["worker"] for t in study.finished() if t.status != "failed"}
+    assert len(ran_on | set(lost)) >= 3, (ran_on, lost)  # never more than 2 at once: lost jobs were replaced
+
+
+@pytest.mark.slow
+def test_a_study_on_two_faked_gpus_survives_two_killed_workers(tmp_path):
+    """One job of two GPUs ("3" and "5", as SLURM would list them) and a worker process on each:
+    every trial ran on its worker's own GPU, also after each worker was SIGKILLed and restarted."""
+
+    def job_with_two_gpus(jobs: SlurmJobs) -> distributed.LocalCluster:
+        return distributed.LocalCluster(n_workers=0, threads_per_worker=1, processes=True, dashboard_address=None,
+                                         env={"CUDA_VISIBLE_DEVICES": "3,5"})  # fmt: skip
+
+    executor = slurm_executor(SlurmJobs(jobs=1, cores=2, gpus_per_job=2), factory=job_with_two_gpus)
+    client = executor.client
+
+    def kill_worker(address: str) -> None:
+        os.kill(client.run(os.getpid, workers=[address])[address], signal.SIGKILL)
+
+    study, starts, _ = study_through_lost_jobs(tmp_path / "s.db", executor, kill_worker)
+    check_every_trial_finished_once(study, starts)
+    gpus = [t.record.metrics["gpu"] for t in study.finished() if t.status != "failed"]
+    assert set(gpus) <= {"3", "5"} and len(gpus) == 4
