@@ -17,12 +17,15 @@ from pathlib import Path
 import dask
 import distributed
 import pytest
+from entry_points import run_script
 from hpo_workers import CONSTRAINTS, OBJECTIVES, SPACE, sleepy
 from test_fail_early import preset
+from test_study_spec import created, runs  # noqa: F401 - runs is a fixture
 
-from jaxsnn.experiments.study_spec import SpecError, prepare
+import jaxsnn.hpo.executors
+from jaxsnn.experiments.study_spec import SpecError, prepare, resume_spec
 from jaxsnn.hpo.cluster import INSTALL, MissingExtra, SlurmJobs, require_extra, slurm_cluster, slurm_executor
-from jaxsnn.hpo.executors import DaskExecutor
+from jaxsnn.hpo.executors import DaskExecutor, ThreadExecutor
 from jaxsnn.hpo.loop import run_study
 from jaxsnn.hpo.study import Study
 from jaxsnn.record import EvaluationRecord
@@ -59,6 +62,28 @@ def test_a_missing_extra_names_the_install_command(monkeypatch):
         assert INSTALL in str(info.value) and INSTALL == 'pip install "jaxsnn-hpo[cluster]"'
     with pytest.raises(SpecError, match=r"hpo.executor: .*pip install \"jaxsnn-hpo\[cluster\]\""):
         prepare({**preset(), "executor": "slurm"})
+
+
+def test_a_study_resumes_on_the_cluster_with_the_commands_cluster_block(tmp_path, runs, monkeypatch):  # noqa: F811
+    """``hpo.cluster`` is how a driver runs the study, not what it is: a resume may set it, and
+    the entry point hands it to the executor."""
+    path = tmp_path / "run" / "study.sqlite"
+    path.parent.mkdir()
+    created(path)  # a study of a thread executor and no cluster block
+    made: list[tuple] = []
+    monkeypatch.setattr(jaxsnn.hpo.executors, "make_executor", lambda *args: made.append(args) or ThreadExecutor())
+    run_script("hpo.py", f"study={path}", "hpo.executor=slurm", "hpo.cluster.gpus_per_job=2", "hpo.cluster.cores=8",
+               f"hydra.run.dir={tmp_path}", "progress=false", "compilation_cache=null")  # fmt: skip
+    (kind, n_workers, _, cluster), = made
+    assert (kind, n_workers, len(runs)) == ("slurm", 2, 1)
+    assert cluster == {"gpus_per_job": 2, "cores": 8}  # the parts given; the study had no block: defaults for the rest
+
+
+def test_a_resume_changes_only_the_parts_of_the_cluster_block_it_names():
+    stored = {**preset(), "executor": "slurm", "cluster": {"jobs": 2, "queue": "gpu"}}
+    composed = {**preset(), "cluster": {"jobs": 8, "queue": None}}
+    spec = resume_spec(composed, ["hpo.cluster.jobs=8"], stored)
+    assert (spec["executor"], spec["cluster"]) == ("slurm", {"jobs": 8, "queue": "gpu"})
 
 
 # --- a study through lost jobs --------------------------------------------------------------------

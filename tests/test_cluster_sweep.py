@@ -4,20 +4,28 @@ process per job) on this machine - and is summarised like the joblib one."""
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
+
+from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
 from test_experiments import CONF, ENV, REPO, SWEEP, check_sweep_summary
 
+from jaxsnn.hpo.cluster import SlurmJobs
 from jaxsnn.train.schema import register
 
 
-def launcher_config(name: str):
+def composed(config: str, overrides: list[str]):
     register()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose("stability_sweep", [f"launcher={name}"], return_hydra_config=True).hydra.launcher
+        return compose(config, overrides, return_hydra_config=True)
+
+
+def launcher_config(name: str):
+    return composed("stability_sweep", [f"launcher={name}"]).hydra.launcher
 
 
 def test_every_launcher_composes_with_its_plugin():
@@ -49,3 +57,22 @@ def test_submitit_local_multirun_of_the_stability_sweep_is_summarized(tmp_path):
                               check=True, capture_output=True, text=True, timeout=60).stdout  # fmt: skip
 
     check_sweep_summary(sweep_dir, summarize)
+
+
+def readme_cluster_commands() -> dict[str, list[str]]:
+    """The commands of README's "On a cluster" section: script name -> its overrides (of a sweep,
+    its first point)."""
+    section = (REPO / "README.md").read_text().split("## On a cluster")[1].split("\n## ")[0]
+    block = section.split("```bash")[1].split("```")[0].replace("\\\n", " ").replace("<partition>", "gpu")
+    commands = [shlex.split(line) for line in block.splitlines() if line.startswith(".venv/bin/python")]
+    return {Path(c[1]).stem: [arg.split(",")[0] for arg in c[2:] if arg != "-m"] for c in commands}
+
+
+def test_the_readme_cluster_commands_compose_as_documented():
+    commands = readme_cluster_commands()
+    launcher = composed("stability_sweep", commands["stability_sweep"]).hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher") and (launcher.partition, launcher.gpus_per_node) == ("gpu", 1)
+    hpo = composed("hpo", commands["hpo"]).hpo
+    jobs = SlurmJobs.from_spec(hpo.cluster)
+    assert hpo.executor == "slurm" and (jobs.queue, jobs.gpus_per_job, jobs.walltime) == ("gpu", 1, "04:00:00")
+    assert hpo.n_workers == jobs.jobs * jobs.processes  # as the README says to set it

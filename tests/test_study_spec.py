@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 from entry_points import run_script
 from test_fail_early import preset
 
@@ -67,7 +68,9 @@ def test_the_entry_point_stores_the_spec_it_ran(tmp_path, runs):
     run_script("hpo.py", f"hydra.run.dir={tmp_path}", "progress=false", "compilation_cache=null", "hpo=silent_stdp",
                "hpo.seed=7", "hpo.bounds.epochs=[1,3]")  # fmt: skip
     with Study.open(tmp_path / "study.sqlite") as study:
-        assert study.config == {**preset("silent_stdp"), "seed": 7, "bounds": {**preset("silent_stdp")["bounds"], "epochs": [1, 3]}}
+        cluster = OmegaConf.to_container(OmegaConf.load(README.parent / "conf" / "hpo.yaml").hpo.cluster)  # every preset's
+        assert study.config == {**preset("silent_stdp"), "seed": 7, "bounds": {**preset("silent_stdp")["bounds"], "epochs": [1, 3]},
+                                "cluster": cluster}  # fmt: skip
 
 
 def test_overrides_that_keep_the_spec_or_set_how_the_driver_runs_are_accepted(tmp_path, runs):

@@ -228,4 +228,17 @@ def resume_spec(composed: Mapping[str, Any], overrides: Sequence[str], stored: M
                         "another study= path for a new study):\n  - " + "\n  - ".join(differences))  # fmt: skip
     spec = copy.deepcopy(dict(stored))
     spec.update({key: composed[key] for key in DRIVER_KEYS if touched(key)})
+    for path in paths:  # a part of a driver key's block (hpo.cluster.jobs=8): that part alone
+        if path.split(".")[0] in DRIVER_KEYS and not touched(path.split(".")[0]):
+            _assign(spec, path, composed)
     return spec
+
+
+def _assign(tree: dict[str, Any], path: str, source: Mapping[str, Any]) -> None:
+    """Copy the value at the dotted ``path`` of ``source`` into ``tree``, making blocks on the way."""
+    *parents, leaf = path.split(".")
+    for key in parents:
+        if not isinstance(tree.get(key), dict):
+            tree[key] = {}
+        tree, source = tree[key], source[key]
+    tree[leaf] = copy.deepcopy(source[leaf])
