@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 import types
+from pathlib import Path
 
 import pytest
 
+import jaxsnn.hpo.executors
 from jaxsnn.hpo import devices
 from jaxsnn.hpo.cluster import NOTICE_TOPIC, PinDevices, _Notices, worker_slot
-from jaxsnn.hpo.devices import gpu_environment, gpu_of, visible_gpus
+from jaxsnn.hpo.devices import gpu_environment, gpu_of, local_gpu_environments, visible_gpus
+from jaxsnn.hpo.executors import ProcessExecutor, WorkerDied
 
 
 @pytest.fixture(autouse=True)
@@ -30,9 +35,9 @@ def test_small_trials_share_a_gpu_in_consecutive_slots():
     assert [gpu_of(slot, ["4", "6"], workers_per_gpu=3) for slot in range(6)] == ["4"] * 3 + ["6"] * 3
 
 
-def test_more_workers_than_gpu_places_is_refused_not_doubled_up():
-    with pytest.raises(ValueError, match=r"worker slot 4 has no GPU: 2 GPU\(s\) \['0', '1'\] x 2"):
-        gpu_of(4, ["0", "1"], workers_per_gpu=2)
+def test_more_workers_than_gpu_places_share_them_evenly_not_all_on_the_first():
+    assert [gpu_of(slot, ["0", "1"]) for slot in range(5)] == ["0", "1", "0", "1", "0"]
+    assert [gpu_of(slot, ["0", "1"], workers_per_gpu=2) for slot in range(6)] == ["0", "0", "1", "1", "0", "0"]
     with pytest.raises(ValueError, match="workers_per_gpu must be >= 1"):
         gpu_of(0, ["0"], workers_per_gpu=0)
 
@@ -96,3 +101,54 @@ def test_cpu_jobs_do_not_look_for_gpus(monkeypatch):
     worker = FakeWorker("SLURMCluster-1")
     PinDevices(per_job=1, gpus=False, workers_per_gpu=1).setup(worker)
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "0,1" and worker.events == []
+
+
+def test_local_workers_are_spread_round_robin_over_the_machines_gpus():
+    environments = local_gpu_environments(3, {"CUDA_VISIBLE_DEVICES": "0,1"})
+    assert [env.get("CUDA_VISIBLE_DEVICES") for env in environments] == ["0", "1", "0"]
+    assert local_gpu_environments(2, {"CUDA_VISIBLE_DEVICES": ""}) == [{"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}] * 2
+
+
+def gpu_once_both_run(rendezvous: str) -> str:
+    """Report this worker's GPU once two workers are running this at once (so both slots answer)."""
+    Path(rendezvous, str(os.getpid())).touch()
+    deadline = time.monotonic() + 120
+    while len(os.listdir(rendezvous)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return os.environ["CUDA_VISIBLE_DEVICES"]
+
+
+def test_each_process_worker_slot_asks_for_its_workers_with_its_own_gpu(monkeypatch):
+    """The slot plumbing without processes: every worker a slot starts, also each retry after a
+    failed start, gets that slot's GPU (a real process per slot: the slow twin below)."""
+    started: list[tuple[str, dict[str, str]]] = []
+
+    class NeverStarts:
+        def __init__(self, env: dict[str, str]) -> None:
+            started.append((threading.current_thread().name, dict(env)))
+
+        def handshake(self, timeout_s: float) -> str:
+            return "not started: a test stand-in"
+
+    monkeypatch.setattr(jaxsnn.hpo.executors, "_Worker", NeverStarts)
+    executor = ProcessExecutor(2, slot_env=[{"CUDA_VISIBLE_DEVICES": "3"}, {"CUDA_VISIBLE_DEVICES": "5"}])
+    try:
+        for future in [executor.submit(os.getpid) for _ in range(4)]:
+            with pytest.raises(WorkerDied, match="not started: a test stand-in"):
+                future.result(timeout=60)
+    finally:
+        executor.shutdown()
+    assert len(started) == 2 + 4  # each slot once at the start, then once more for each task it took
+    own = {"jaxsnn-worker-slot-0": "3", "jaxsnn-worker-slot-1": "5"}
+    assert all(env["CUDA_VISIBLE_DEVICES"] == own[slot] for slot, env in started), started
+    assert all(env["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false" for _, env in started)
+
+
+@pytest.mark.slow
+def test_each_process_worker_slot_starts_its_workers_on_its_own_gpu(tmp_path):
+    executor = ProcessExecutor(2, slot_env=[{"CUDA_VISIBLE_DEVICES": "3"}, {"CUDA_VISIBLE_DEVICES": "5"}])
+    try:
+        futures = [executor.submit(gpu_once_both_run, str(tmp_path)) for _ in range(2)]
+        assert sorted(f.result(timeout=300) for f in futures) == ["3", "5"]
+    finally:
+        executor.shutdown()

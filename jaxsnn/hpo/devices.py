@@ -12,6 +12,7 @@ The assignment is a pure function of the visible device list, so it is tested on
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -24,25 +25,27 @@ def gpu_of(slot: int, devices: Sequence[str], workers_per_gpu: int = 1) -> str |
     """The device of worker ``slot`` (0-based, within one node or job): ``workers_per_gpu``
     consecutive slots share a device; ``None`` when ``devices`` is empty (the worker uses the CPU).
 
-    A slot beyond ``len(devices) * workers_per_gpu`` is an error rather than a silent extra
-    tenant on some GPU: the caller sized the workers from the devices it expected.
+    Slots beyond ``len(devices) * workers_per_gpu`` start over at the first device: more workers
+    than GPU places share them evenly rather than all landing on GPU 0.
     """
     if workers_per_gpu < 1:
         raise ValueError(f"workers_per_gpu must be >= 1, got {workers_per_gpu}")
-    if not devices:
-        return None
-    if not 0 <= slot < len(devices) * workers_per_gpu:
-        raise ValueError(
-            f"worker slot {slot} has no GPU: {len(devices)} GPU(s) {list(devices)} x {workers_per_gpu} "
-            "worker(s) per GPU"
-        )
-    return devices[slot // workers_per_gpu]
+    if slot < 0:
+        raise ValueError(f"worker slot must be >= 0, got {slot}")
+    return devices[(slot // workers_per_gpu) % len(devices)] if devices else None
 
 
 def gpu_environment(slot: int, devices: Sequence[str], workers_per_gpu: int = 1) -> dict[str, str]:
     """The environment changes for worker ``slot``: its one device (if any) and shared memory."""
     device = gpu_of(slot, devices, workers_per_gpu)
     return SHARED_MEMORY if device is None else {**SHARED_MEMORY, "CUDA_VISIBLE_DEVICES": device}
+
+
+def local_gpu_environments(n_workers: int, environ: Mapping[str, str] | None = None) -> list[dict[str, str]]:
+    """Environment changes of ``n_workers`` worker processes on this machine: one GPU each, round
+    robin over the visible GPUs (``environ``, default ``os.environ``); none on a machine without."""
+    devices = visible_gpus(os.environ if environ is None else environ)
+    return [gpu_environment(slot, devices) for slot in range(n_workers)]
 
 
 def visible_gpus(environ: Mapping[str, str]) -> list[str]:

@@ -13,7 +13,8 @@ Three kinds, one interface (``submit`` -> ``concurrent.futures.Future``):
     Workers are fresh interpreters (spawn semantics: nothing forked from a parent that runs JAX
     threads) started with ``subprocess`` so that their environment is exact *before* the
     interpreter starts: ``XLA_PYTHON_CLIENT_PREALLOCATE=false`` (several workers share one GPU)
-    and the parent's ``JAX_PLATFORMS``. Tasks travel with ``cloudpickle``, so closures and
+    and the parent's ``JAX_PLATFORMS`` (and, from ``make_executor``, each worker its own GPU of a
+    multi-GPU machine: ``jaxsnn.hpo.devices``). Tasks travel with ``cloudpickle``, so closures and
     functions defined in ``__main__`` work, and the parent's ``sys.path`` is sent along so test
     and script modules import. Workers ignore SIGINT (the driver decides) and exit when their
     parent dies, even mid-task.
@@ -39,13 +40,15 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import BrokenExecutor, CancelledError, Executor, Future
 from multiprocessing.connection import Connection
 from queue import SimpleQueue
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import cloudpickle
+
+from jaxsnn.hpo.devices import local_gpu_environments
 
 if TYPE_CHECKING:
     import distributed
@@ -217,20 +220,27 @@ class ProcessExecutor(Executor):
     """
 
     def __init__(
-        self, n_workers: int, env: Mapping[str, str] | None = None, startup_timeout_s: float = STARTUP_TIMEOUT_S
+        self,
+        n_workers: int,
+        env: Mapping[str, str] | None = None,
+        startup_timeout_s: float = STARTUP_TIMEOUT_S,
+        slot_env: Sequence[Mapping[str, str]] = (),
     ) -> None:
+        """``slot_env[i]``, when given, adds to the environment of slot ``i``'s workers (its GPU,
+        see ``jaxsnn.hpo.devices``), also of each replacement after a crash."""
         if n_workers < 1:
             raise ValueError(f"n_workers must be >= 1, got {n_workers}")
         self.n_workers = n_workers
         self.startup_timeout_s = startup_timeout_s
         self._env = worker_environment(env)
+        self._slot_env = [dict(slot_env[i]) if i < len(slot_env) else {} for i in range(n_workers)]
         self._queue: SimpleQueue[tuple[Future, bytes] | None] = SimpleQueue()
         self._lock = threading.Lock()
         self._busy: dict[Future, _Worker] = {}
         self._aborted: set[Future] = set()
         self._shutdown = False
         self._slots = [
-            threading.Thread(target=self._serve, name=f"jaxsnn-worker-slot-{i}", daemon=True)
+            threading.Thread(target=self._serve, args=(i,), name=f"jaxsnn-worker-slot-{i}", daemon=True)
             for i in range(n_workers)
         ]
         for t in self._slots:
@@ -255,32 +265,32 @@ class ProcessExecutor(Executor):
             worker.kill()
             return True
 
-    def _start_worker(self) -> tuple[_Worker | None, str]:
-        """A started, ready worker, or ``None`` and why not."""
+    def _start_worker(self, slot: int) -> tuple[_Worker | None, str]:
+        """A started, ready worker for ``slot``, or ``None`` and why not."""
         try:
-            worker = _Worker(self._env)
+            worker = _Worker({**self._env, **self._slot_env[slot]})
         except OSError as e:
             return None, str(e)
         failure = worker.handshake(self.startup_timeout_s)
         return (worker, "") if failure is None else (None, failure)
 
-    def _serve(self) -> None:
+    def _serve(self, slot: int) -> None:
         """One worker slot: take a task only when the slot's worker is ready, so that a task's
         future turns ``running`` when it really starts (the loop's timeout clock starts there)."""
-        worker, failure = self._start_worker()
+        worker, failure = self._start_worker(slot)
         while (item := self._queue.get()) is not None:
             future, payload = item
             if worker is None or worker.proc.poll() is not None:  # never started, or died while idle
                 if worker is not None:
                     worker.close()
-                worker, failure = self._start_worker()
+                worker, failure = self._start_worker(slot)
             if not future.set_running_or_notify_cancel():
                 continue
             if worker is None:
                 future.set_exception(WorkerDied(f"no worker process could be started ({failure})"))
             elif not self._run(worker, future, payload):
                 # Replace it now, so that it is warm before the next task - unless shutting down.
-                worker, failure = (None, "executor shut down") if self._shutdown else self._start_worker()
+                worker, failure = (None, "executor shut down") if self._shutdown else self._start_worker(slot)
         if worker is not None:
             worker.close()
 
@@ -533,7 +543,8 @@ def make_executor(
 ) -> Executor:
     """The executor for ``run_study``.
 
-    ``process``: ``n_workers`` local worker processes. ``thread``: in-process threads.
+    ``process``: ``n_workers`` local worker processes, spread over this machine's GPUs (if any)
+    one GPU each, round robin. ``thread``: in-process threads.
     ``dask``: a client of the scheduler at ``address``, or with no address a fresh
     ``LocalCluster`` of ``n_workers`` single-threaded worker processes (closed on shutdown).
     Remote dask workers take their environment from whoever starts them; set
@@ -542,7 +553,7 @@ def make_executor(
     ``jaxsnn.hpo.cluster``); needs the ``cluster`` extra.
     """
     if kind == "process":
-        return ProcessExecutor(n_workers)
+        return ProcessExecutor(n_workers, slot_env=local_gpu_environments(n_workers))
     if kind == "thread":
         return ThreadExecutor()
     if kind == "dask":
