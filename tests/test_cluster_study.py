@@ -8,6 +8,7 @@ import dataclasses
 import functools
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -138,15 +139,17 @@ def check_every_trial_finished_once(study: Study, starts: list[str]) -> None:
     assert sorted(starts) == sorted(repr(t.params["x"]) for t in trials)  # each trial ran exactly once
 
 
-def test_a_study_survives_two_lost_jobs(tmp_path, monkeypatch):
-    """Two one-worker jobs, as threads: losing a job is closing its worker for good, and ``adapt``
-    starts another for the trials still to come."""
-    monkeypatch.setenv("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # in-process workers: undone after the test
+def test_a_study_survives_two_lost_jobs_and_runs_on_cpu_where_no_gpu_is(tmp_path, monkeypatch, caplog):
+    """Two one-GPU jobs of one worker, as threads on this GPU-less machine: losing a job is closing
+    its worker for good, and ``adapt`` starts another for the trials still to come; the trials run
+    on the CPU, and the driver says so."""
+    for name in ("CUDA_VISIBLE_DEVICES", "XLA_PYTHON_CLIENT_PREALLOCATE"):  # in-process workers set them
+        monkeypatch.setenv(name, "")  # undone after the test; no GPU visible
 
     def threads(jobs: SlurmJobs) -> distributed.LocalCluster:
         return distributed.LocalCluster(n_workers=0, threads_per_worker=1, processes=False, dashboard_address=None)
 
-    executor = slurm_executor(SlurmJobs(jobs=2, cores=1), factory=threads)
+    executor = slurm_executor(SlurmJobs(jobs=2, cores=1, gpus_per_job=1), factory=threads)
     cluster = executor.client.cluster
 
     def close_job(address: str) -> None:
@@ -157,6 +160,8 @@ def test_a_study_survives_two_lost_jobs(tmp_path, monkeypatch):
     check_every_trial_finished_once(study, starts)
     ran_on = {t.record.metrics["worker"] for t in study.finished() if t.status != "failed"}
     assert len(ran_on | set(lost)) >= 3, (ran_on, lost)  # never more than 2 at once: lost jobs were replaced
+    notices = [r.getMessage() for r in caplog.records if r.name == "jaxsnn.hpo.cluster"]
+    assert notices == [f"jaxsnn: no GPU visible on {socket.gethostname()}: its trials run on the CPU"]
 
 
 @pytest.mark.slow
