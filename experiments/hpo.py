@@ -106,6 +106,10 @@ def main(cfg: DictConfig) -> float:
         report_reference(study, plan.reference, Path(cfg.study).parent, console)
     first = next(iter(spec["objectives"]))
     best = study.best(first)
+    command = None if best is None else plan.objective.retrain_command(best.record.params)
+    if command is not None:
+        console.print(f"retrain the best trial (#{best.id}):")
+        console.print(command, soft_wrap=True, highlight=False, markup=False)  # one line, pasteable
     return float("nan") if best is None else float(best.record.objectives[first])
 
 

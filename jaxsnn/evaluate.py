@@ -40,6 +40,7 @@ import dataclasses
 import inspect
 import math
 import os
+import shlex
 import time
 import traceback
 from collections.abc import Mapping, Sequence
@@ -51,7 +52,7 @@ from jaxsnn.compile_cache import compilation_counts
 from jaxsnn.core import BACKENDS
 from jaxsnn.data import EMBEDDED, IMAGE_DATASETS, SPIKE_DATASETS, load_dataset, load_images
 from jaxsnn.record import EvaluationRecord
-from jaxsnn.spaces import TRAINERS, hybrid_config, sg_run, slayer_config, stdp_config
+from jaxsnn.spaces import TRAINERS, hybrid_config, sg_run, slayer_config, stdp_config, train_overrides
 from jaxsnn.train.hybrid import train_hybrid
 from jaxsnn.train.sg import train_sg
 from jaxsnn.train.silent import PRESETS, ActivityGuard, SilentNetworkDetector
@@ -387,3 +388,10 @@ class TrialObjective:
 
     def __call__(self, params: dict[str, Any]) -> EvaluationRecord:
         return evaluate({**self.base, "params": params})
+
+    def retrain_command(self, params: Mapping[str, Any]) -> str | None:
+        """The ``experiments/train.py`` command that retrains the trial of ``params`` exactly, or
+        None where train.py cannot: it trains SG networks only."""
+        if self.base.get("trainer") != "sg":
+            return None
+        return " ".join(["python experiments/train.py", *map(shlex.quote, train_overrides(params, self.base))])

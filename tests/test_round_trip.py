@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
-from jaxsnn.evaluate import evaluate
+from jaxsnn.evaluate import TrialObjective, evaluate
 from jaxsnn.spaces import search_space, sg_run, train_overrides
 from jaxsnn.train.schema import register, run_config
 from jaxsnn.train.sg import train_sg
@@ -48,3 +49,14 @@ def test_pasted_overrides_retrain_the_same_accuracy():
     retrained = train_sg(run.model, run.trainer, run.data.load(), seed=run.seed, progress=False)
     assert retrained.objectives["accuracy"] == record.objectives["accuracy"]
     assert retrained.objectives["accuracy"] > 0.3  # a network that learned: equality of two chance runs proves little
+
+
+def test_a_study_prints_a_retrain_command_that_composes_to_the_trial():
+    """The command experiments/hpo.py prints for the best trial, split as a shell would."""
+    point = search_space("sg").sample(np.random.default_rng(7), 1)[0]
+    base = {"trainer": "sg", "dataset": "digits", "silent": "dvs_slayer", "data_root": "/data/with space"}
+    words = shlex.split(TrialObjective(base).retrain_command(point))
+    assert words[:2] == ["python", "experiments/train.py"]
+    run = train_run(words[2:])
+    assert (run.model, run.trainer, run.data.root) == (sg_run(point).model, sg_run(point).trainer, "/data/with space")
+    assert TrialObjective({"trainer": "stdp", "dataset": "digits"}).retrain_command({}) is None  # train.py is SG only
