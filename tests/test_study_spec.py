@@ -82,6 +82,14 @@ def test_overrides_that_keep_the_spec_or_set_how_the_driver_runs_are_accepted(tm
     assert [(r["optimizer"], r["n_trials"], r["n_workers"]) for r in runs] == [("random", 4, 1)]
 
 
+def test_a_resume_may_give_the_study_more_trials(tmp_path, runs):
+    path = tmp_path / "study.sqlite"
+    created(path)
+    run_script("hpo.py", f"study={path}", f"hydra.run.dir={tmp_path}", "progress=false", "compilation_cache=null",
+               "hpo.n_trials=10")  # fmt: skip
+    assert [(r["optimizer"], r["seed"], r["n_trials"]) for r in runs] == [("random", 5, 10)]
+
+
 def test_overrides_that_change_the_spec_are_refused_listing_each_difference(tmp_path, runs):
     path = tmp_path / "study.sqlite"
     created(path)

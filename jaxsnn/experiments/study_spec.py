@@ -29,8 +29,9 @@ from jaxsnn.hpo.space import CategoricalParam, Space
 from jaxsnn.hpo.study import DIRECTIONS
 from jaxsnn.spaces import TRAINERS, inapplicable, search_space
 
-DRIVER_KEYS: tuple[str, ...] = ("n_workers", "executor", "dask_address", "cluster")
-"""How this driver runs the study, not what the study is: a resuming command may change them."""
+DRIVER_KEYS: tuple[str, ...] = ("n_trials", "n_workers", "executor", "dask_address", "cluster")
+"""How this driver runs the study, not what the study is: a resuming command may change them
+(``n_trials``: a study that ended may be given more trials; the finished ones count)."""
 
 _T = TypeVar("_T")
 _MISSING = object()
