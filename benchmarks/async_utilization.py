@@ -83,7 +83,7 @@ def warm_up_jit(optimizer_name: str, n_trials: int, n_workers: int) -> float:
     Otherwise the first GP run in the process pays every compilation and the runs after it
     none, and comparing them would measure the order. Returns the seconds spent.
     """
-    from jaxsnn.hpo.optimizers import make_optimizer
+    from jaxsnn.hpo.registry import make_optimizer
 
     start = time.perf_counter()
     opt = make_optimizer(optimizer_name, SPACE, {"score": "max"}, ["silent"], seed=1)
@@ -197,7 +197,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
-    from jaxsnn.hpo.optimizers import make_optimizer
+    from jaxsnn.hpo.registry import make_optimizer
 
     runs = [("async-random", "async", "random"), ("batch-random", "batch", "random")]
     if args.gp:

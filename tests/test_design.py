@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jaxsnn.hpo.optimizers import make_optimizer
+from jaxsnn.hpo.registry import make_optimizer
 from jaxsnn.hpo.space import FloatParam, Space
 from jaxsnn.record import EvaluationRecord
 

@@ -24,7 +24,7 @@ from jaxsnn.data import DatasetError
 from jaxsnn.evaluate import TrialObjective, probe_data, reported
 from jaxsnn.experiments.pareto import Reference
 from jaxsnn.hpo.executors import ExecutorKind
-from jaxsnn.hpo.optimizers import make_optimizer
+from jaxsnn.hpo.registry import make_optimizer
 from jaxsnn.hpo.space import CategoricalParam, Space
 from jaxsnn.hpo.study import DIRECTIONS
 from jaxsnn.spaces import TRAINERS, inapplicable, search_space

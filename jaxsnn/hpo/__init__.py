@@ -6,12 +6,14 @@ Entry point: ``make_optimizer(name, space, objectives, constraints, seed, **opti
 """
 
 from jaxsnn.hpo.moo import MOBO, hypervolume, pareto_front
-from jaxsnn.hpo.optimizers import BayesianOptimizer, LogEIOptimizer, Optimizer, RandomSearch, make_optimizer
+from jaxsnn.hpo.optimizers import BayesianOptimizer, LogEIOptimizer, Optimizer, RandomSearch
+from jaxsnn.hpo.registry import OPTIMIZERS, make_optimizer
 from jaxsnn.hpo.scbo import SCBO
 from jaxsnn.hpo.space import CategoricalParam, Condition, FloatParam, IntParam, Space
 
 __all__ = [
     "MOBO",
+    "OPTIMIZERS",
     "SCBO",
     "BayesianOptimizer",
     "CategoricalParam",

@@ -12,7 +12,6 @@ seconds for a few hundred records). Nothing else needs to be stored.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -302,41 +301,3 @@ def propose_logei(space: Space, objective: GP, constraints: Sequence[GP], X: np.
     if log_cost is not None:
         return maximize(log_ei_per_second, (*args, log_cost), space, rng, anchors)[0]
     return maximize(constrained_log_ei, args, space, rng, anchors)[0]
-
-
-def _registry() -> dict[str, type]:
-    # Imported here: scbo and moo build on the classes above.
-    from jaxsnn.hpo.moo import MOBO
-    from jaxsnn.hpo.scbo import SCBO
-
-    return {"random": RandomSearch, "logei": LogEIOptimizer, "scbo": SCBO, "mobo": MOBO}
-
-
-def make_optimizer(
-    name: str,
-    space: Space,
-    objectives: dict[str, str],
-    constraints: Sequence[str] = (),
-    seed: int = 0,
-    **options: Any,
-) -> Optimizer:
-    """Build an optimizer by name: ``random``, ``logei``, ``scbo`` or ``mobo``.
-
-    ``options`` are the keyword-only arguments of the chosen class (see its docstring);
-    an unknown one is a ``ValueError`` naming the valid ones.
-    """
-    registry = _registry()
-    if name not in registry:
-        raise ValueError(f"unknown optimizer {name!r}; valid: {', '.join(registry)}")
-    cls = registry[name]
-    valid = sorted(
-        p.name
-        for klass in cls.__mro__
-        if "__init__" in vars(klass)
-        for p in inspect.signature(vars(klass)["__init__"]).parameters.values()
-        if p.kind is inspect.Parameter.KEYWORD_ONLY
-    )
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise ValueError(f"unknown options {unknown} for optimizer {name!r}; valid: {valid or 'none'}")
-    return cls(space, objectives, constraints, seed=seed, **options)

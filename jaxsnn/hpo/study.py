@@ -303,7 +303,7 @@ class Study:
     def fresh_optimizer(self) -> "Optimizer":
         """The study's optimizer as constructed, before any record is told, drawing from this
         handle's :attr:`stream` (the study's own seed unless it joined beside other drivers)."""
-        from jaxsnn.hpo.optimizers import make_optimizer
+        from jaxsnn.hpo.registry import make_optimizer
 
         seed = self.seed
         if self.stream:

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from jaxsnn.hpo.optimizers import Optimizer, make_optimizer
+from jaxsnn.hpo.optimizers import Optimizer
+from jaxsnn.hpo.registry import make_optimizer
 from jaxsnn.record import EvaluationRecord
 from jaxsnn.snnbench.surrogate import SurrogateBenchmark
 
