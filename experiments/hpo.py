@@ -37,7 +37,7 @@ from jaxsnn.compile_cache import use_compilation_cache
 from jaxsnn.experiments.pareto import Reference, compare_with_reference, savings_rows, seed_with_reference
 from jaxsnn.experiments.study_spec import prepare, resume_spec
 from jaxsnn.experiments.tables import rich_table
-from jaxsnn.hpo.executors import make_executor
+from jaxsnn.hpo.executor_registry import make_executor
 from jaxsnn.hpo.loop import run_study
 from jaxsnn.hpo.optimizers import DEFAULT_N_INITIAL
 from jaxsnn.hpo.report import failure_summary, print_results, save_plots, silent_report

@@ -71,7 +71,7 @@ def drive(path: str, n_trials: int, n_workers: int, delay_s: float, executor: st
     """Driver process: run (or resume) the study at ``path`` with the ``sleepy`` objective."""
     import functools
 
-    from jaxsnn.hpo.executors import make_executor
+    from jaxsnn.hpo.executor_registry import make_executor
     from jaxsnn.hpo.loop import run_study
     from jaxsnn.hpo.study import Study
 

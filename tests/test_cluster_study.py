@@ -23,7 +23,7 @@ from hpo_workers import CONSTRAINTS, OBJECTIVES, SPACE, sleepy
 from test_fail_early import preset
 from test_study_spec import created, runs  # noqa: F401 - runs is a fixture
 
-import jaxsnn.hpo.executors
+import jaxsnn.hpo.executor_registry
 from jaxsnn.experiments.study_spec import SpecError, prepare, resume_spec
 from jaxsnn.hpo.cluster import INSTALL, MissingExtra, SlurmJobs, require_extra, slurm_cluster, slurm_executor
 from jaxsnn.hpo.executors import DaskExecutor, ThreadExecutor
@@ -72,7 +72,7 @@ def test_a_study_resumes_on_the_cluster_with_the_commands_cluster_block(tmp_path
     path.parent.mkdir()
     created(path)  # a study of a thread executor and no cluster block
     made: list[tuple] = []
-    monkeypatch.setattr(jaxsnn.hpo.executors, "make_executor", lambda *args: made.append(args) or ThreadExecutor())
+    monkeypatch.setattr(jaxsnn.hpo.executor_registry, "make_executor", lambda *args: made.append(args) or ThreadExecutor())
     run_script("hpo.py", f"study={path}", "hpo.executor=slurm", "hpo.cluster.gpus_per_job=2", "hpo.cluster.cores=8",
                f"hydra.run.dir={tmp_path}", "progress=false", "compilation_cache=null")  # fmt: skip
     (kind, n_workers, _, cluster), = made

@@ -28,8 +28,8 @@ from jaxsnn.hpo.executors import (
     ThreadExecutor,
     WorkerDied,
     local_dask_cluster,
-    make_executor,
 )
+from jaxsnn.hpo.executor_registry import make_executor
 from jaxsnn.hpo.loop import run_study
 from jaxsnn.hpo.study import Study
 

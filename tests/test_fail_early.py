@@ -11,7 +11,7 @@ from entry_points import run_script
 from fixtures_data import write_shd
 from omegaconf import OmegaConf
 
-import jaxsnn.hpo.executors
+import jaxsnn.hpo.executor_registry
 from jaxsnn.experiments.study_spec import SpecError, prepare
 from jaxsnn.hpo.study import Study
 from jaxsnn.record import EvaluationRecord
@@ -108,7 +108,7 @@ def test_a_mistake_stops_the_entry_point_before_the_study_file_or_a_worker(tmp_p
     def no_workers(*args, **kwargs):
         raise AssertionError("a worker was started")
 
-    monkeypatch.setattr(jaxsnn.hpo.executors, "make_executor", no_workers)
+    monkeypatch.setattr(jaxsnn.hpo.executor_registry, "make_executor", no_workers)
     for override in ("hpo.optimizer=nope", "hpo.n_trials=-3", "hpo.timeout_s=0", "hpo.seed=abc",
                      "hpo.constraints=[foo]", "hpo.bounds.epochs=[-1,3]"):  # fmt: skip
         with pytest.raises(SpecError, match=override.split("=")[0].replace("[", r"\[")):

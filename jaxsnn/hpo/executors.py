@@ -13,7 +13,7 @@ Three kinds, one interface (``submit`` -> ``concurrent.futures.Future``):
     Workers are fresh interpreters (spawn semantics: nothing forked from a parent that runs JAX
     threads) started with ``subprocess`` so that their environment is exact *before* the
     interpreter starts: ``XLA_PYTHON_CLIENT_PREALLOCATE=false`` (several workers share one GPU)
-    and the parent's ``JAX_PLATFORMS`` (and, from ``make_executor``, each worker its own GPU of a
+    and the parent's ``JAX_PLATFORMS`` (and, from ``executor_registry.make_executor``, each worker its own GPU of a
     multi-GPU machine: ``jaxsnn.hpo.devices``). Tasks travel with ``cloudpickle``, so closures and
     functions defined in ``__main__`` work, and the parent's ``sys.path`` is sent along so test
     and script modules import. Workers ignore SIGINT (the driver decides) and exit when their
@@ -23,7 +23,7 @@ Three kinds, one interface (``submit`` -> ``concurrent.futures.Future``):
     Adapts a ``distributed.Client`` (a ``LocalCluster`` or a remote scheduler) to
     ``concurrent.futures`` futures. Dask's nannies already replace dead workers; ``abort`` cancels
     the task and has the nanny SIGKILL the worker process running it.
-    ``make_executor("slurm")`` starts its workers as SLURM jobs (``jaxsnn.hpo.cluster``).
+    ``executor_registry.make_executor("slurm")`` starts its workers as SLURM jobs (``jaxsnn.hpo.cluster``).
 
 ``ThreadExecutor``
     In-process, one daemon thread per task, for tests and debugging. Threads cannot be killed:
@@ -48,7 +48,6 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import cloudpickle
 
-from jaxsnn.hpo.devices import local_gpu_environments
 
 if TYPE_CHECKING:
     import distributed
@@ -533,37 +532,3 @@ def local_dask_cluster(n_workers: int) -> "distributed.LocalCluster":
             env={"XLA_PYTHON_CLIENT_PREALLOCATE": "false"},
             dashboard_address=None,
         )
-
-
-def make_executor(
-    kind: ExecutorKind = "process",
-    n_workers: int = 1,
-    address: str | None = None,
-    cluster: Mapping[str, Any] | None = None,
-) -> Executor:
-    """The executor for ``run_study``.
-
-    ``process``: ``n_workers`` local worker processes, spread over this machine's GPUs (if any)
-    one GPU each, round robin. ``thread``: in-process threads.
-    ``dask``: a client of the scheduler at ``address``, or with no address a fresh
-    ``LocalCluster`` of ``n_workers`` single-threaded worker processes (closed on shutdown).
-    Remote dask workers take their environment from whoever starts them; set
-    ``XLA_PYTHON_CLIENT_PREALLOCATE=false`` there when they share a GPU.
-    ``slurm``: dask workers in SLURM jobs shaped by ``cluster`` (the ``hpo.cluster`` block, see
-    ``jaxsnn.hpo.cluster``); needs the ``cluster`` extra.
-    """
-    if kind == "process":
-        return ProcessExecutor(n_workers, slot_env=local_gpu_environments(n_workers))
-    if kind == "thread":
-        return ThreadExecutor()
-    if kind == "dask":
-        import distributed
-
-        if address is not None:
-            return DaskExecutor(distributed.Client(address), close_client=True)
-        return DaskExecutor(distributed.Client(local_dask_cluster(n_workers)), close_client=True)
-    if kind == "slurm":
-        from jaxsnn.hpo.cluster import SlurmJobs, slurm_executor
-
-        return slurm_executor(SlurmJobs.from_spec(cluster))
-    raise ValueError(f"unknown executor kind {kind!r}; valid: process, dask, thread, slurm")
