@@ -1,4 +1,10 @@
-"""Acquisitions: stable log-EI, constrained log-EI edge cases, feasibility ranking, the optimiser."""
+"""Acquisitions: stable log-EI, constrained log-EI edge cases, feasibility ranking, the optimiser.
+
+The acquisitions are evaluated through ``jax.jit`` (as ``maximize`` does): one compiled program
+per call instead of one per primitive. Their GP models are posteriors at fixed hyperparameters
+(the MAP fits of the same data, rounded): fitting is test_gp's business, and a fit costs seconds
+of compilation per shape.
+"""
 
 import jax
 import jax.numpy as jnp
@@ -17,17 +23,25 @@ from jaxsnn.hpo.acquisition import (
     total_log_pof,
     violation,
 )
-from jaxsnn.hpo.gp import fit_gps, predict
+from jaxsnn.hpo.gp import Hyper, posterior, predict
 from jaxsnn.hpo.space import CategoricalParam, FloatParam, Space
+
+
+def gp_at(X, y, lengthscale, outputscale, noise, mean):
+    """The GP posterior of ``(X, y)`` at the given hyperparameters (standardised units)."""
+    d = X.shape[1]
+    hyper = Hyper(jnp.asarray([lengthscale], jnp.float64).reshape(1, d), jnp.asarray([outputscale], jnp.float64),
+                  jnp.asarray([noise], jnp.float64), jnp.asarray([mean], jnp.float64), jnp.ones((1, d)), jnp.ones((1, d)))
+    return posterior(hyper, X, y)
 
 
 def test_log_h_matches_closed_form_and_stays_finite_far_out():
     with jax.enable_x64(True):
         z = np.linspace(-8.0, 5.0, 200)
-        np.testing.assert_allclose(log_h(jnp.asarray(z)), np.log(norm.pdf(z) + z * norm.cdf(z)), rtol=1e-9)
         far = jnp.asarray([-1e12, -1e9, -1e5, -300.0, -40.0, -1.0 - 1e-9, -1.0, 40.0])
-        values = np.asarray(log_h(far))
-        grads = np.asarray(jax.vmap(jax.grad(log_h))(far))
+        np.testing.assert_allclose(jax.jit(log_h)(jnp.asarray(z)), np.log(norm.pdf(z) + z * norm.cdf(z)), rtol=1e-9)
+        values = np.asarray(jax.jit(log_h)(far))
+        grads = np.asarray(jax.jit(jax.vmap(jax.grad(log_h)))(far))
     assert np.all(np.isfinite(values)) and np.all(np.isfinite(grads))
     assert np.all(np.diff(values) > 0)  # h is increasing
     assert values[3] == pytest.approx(-0.5 * 300**2 - 0.5 * np.log(2 * np.pi) - 2 * np.log(300), rel=1e-6)
@@ -38,7 +52,7 @@ def test_log_ei_equals_log_of_analytic_ei():
     s = np.sqrt(var)
     z = (mean - best) / s
     with jax.enable_x64(True):
-        ours = np.asarray(log_ei(jnp.asarray(mean), jnp.asarray(var), best))
+        ours = np.asarray(jax.jit(log_ei)(jnp.asarray(mean), jnp.asarray(var), best))
     np.testing.assert_allclose(ours, np.log(s * (norm.pdf(z) + z * norm.cdf(z))), rtol=1e-10)
 
 
@@ -57,7 +71,9 @@ def infeasible_models():
     X = np.linspace(0.5, 1.0, 8)[:, None]
     y = np.sin(5 * X[:, 0])
     c = X[:, 0] - 0.3
-    objective, constraint = fit_gps(X, np.c_[y, c], jax.random.PRNGKey(0))
+    with jax.enable_x64(True):
+        objective = gp_at(X, y, 0.4136, 1.2324, 0.002, 0.3977)
+        constraint = gp_at(X, c, 0.634, 1.9592, 0.0015, 0.0001)
     return objective, constraint, y, c
 
 
@@ -66,9 +82,9 @@ def test_no_feasible_point_gives_finite_log_pof_preferring_feasible_region(infea
     grid = np.linspace(0.0, 1.0, 101)[:, None]
     with jax.enable_x64(True):
         args = (objective, (constraint,), jnp.asarray(0.0), jnp.asarray(False))
-        acq = np.asarray(constrained_log_ei(args, jnp.asarray(grid)))
-        lpof = np.asarray(total_log_pof((constraint,), jnp.asarray(grid)))
-        grad = np.asarray(jax.grad(lambda X: constrained_log_ei(args, X).sum())(jnp.asarray(grid)))
+        acq = np.asarray(jax.jit(constrained_log_ei)(args, jnp.asarray(grid)))
+        lpof = np.asarray(jax.jit(total_log_pof)((constraint,), jnp.asarray(grid)))
+        grad = np.asarray(jax.jit(jax.grad(lambda args, X: constrained_log_ei(args, X).sum(), argnums=1))(args, jnp.asarray(grid)))
     assert np.all(np.isfinite(acq)) and np.all(np.isfinite(grad))
     np.testing.assert_allclose(acq, lpof)
     assert grid[np.argmax(acq), 0] < 0.3  # the predicted feasible side
@@ -79,12 +95,13 @@ def test_all_feasible_equals_unconstrained_log_ei():
     X = np.linspace(0.0, 1.0, 8)[:, None]
     y = np.sin(5 * X[:, 0])
     c = -100.0 - X[:, 0]  # satisfied everywhere, by far
-    objective, constraint = fit_gps(X, np.c_[y, c], jax.random.PRNGKey(1))
     grid = jnp.asarray(np.linspace(0.0, 1.0, 51)[:, None])
     with jax.enable_x64(True):
+        objective, constraint = gp_at(X, y, 0.3891, 0.8636, 0.0043, -0.3234), gp_at(X, c, 1.211, 1.8543, 0.0015, 0.0)
         best = jnp.asarray(y.max())
-        constrained = constrained_log_ei((objective, (constraint,), best, jnp.asarray(True)), grid)
-        plain = constrained_log_ei((objective, (), best, jnp.asarray(True)), grid)
+        acquisition = jax.jit(constrained_log_ei)
+        constrained = acquisition((objective, (constraint,), best, jnp.asarray(True)), grid)
+        plain = acquisition((objective, (), best, jnp.asarray(True)), grid)
     np.testing.assert_allclose(constrained, plain, atol=1e-9)
     assert np.all(np.isfinite(np.asarray(plain)))
 
@@ -111,10 +128,12 @@ def test_log_ei_per_second_divides_ei_by_the_predicted_seconds():
     with jax.enable_x64(True):
         X = np.random.default_rng(0).uniform(size=(12, 2))
         y, g, log_cost = np.sin(4 * X[:, 0]), X[:, 1] - 0.7, 3.0 * X[:, 0]
-        objective, constraint, cost = fit_gps(X, np.column_stack([y, g, log_cost]), jax.random.PRNGKey(0))
+        objective = gp_at(X, y, [0.3924, 14.27], 1.4075, 0.0012, -0.4363)
+        constraint = gp_at(X, g, [20.80, 1.239], 1.5737, 0.0005, 0.0826)
+        cost = gp_at(X, log_cost, [0.9885, 17.17], 1.5067, 0.0004, -0.1817)
         Xq = jnp.asarray([[0.1, 0.2], [0.9, 0.2], [0.5, 0.9]])
         args = (objective, (constraint,), jnp.asarray(float(y.max())), jnp.asarray(True))
-        plain = np.asarray(constrained_log_ei(args, Xq))
-        per_second = np.asarray(log_ei_per_second((*args, cost), Xq))
+        plain = np.asarray(jax.jit(constrained_log_ei)(args, Xq))
+        per_second = np.asarray(jax.jit(log_ei_per_second)((*args, cost), Xq))
         np.testing.assert_allclose(plain - per_second, np.asarray(predict(cost, Xq)[0]), rtol=1e-9)
     assert per_second[0] - plain[0] > per_second[1] - plain[1]  # the cheap end gains on the dear one
