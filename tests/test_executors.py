@@ -50,6 +50,13 @@ def _gone(pids: list[int], within_s: float) -> bool:
     return False
 
 
+def _all_threaded(pids: list[int]) -> bool:
+    try:
+        return all(psutil.Process(p).num_threads() >= 2 for p in pids)
+    except psutil.NoSuchProcess:
+        return False
+
+
 def _n_running(path) -> int:
     with Study.open(path) as study:
         return len(study.running())
@@ -101,17 +108,20 @@ def test_abort_kills_exactly_the_worker_running_the_task(pool):
 
 
 def test_killed_driver_takes_its_workers_with_it(tmp_path):
-    """SIGKILL leaves no time to clean up: the workers notice their parent is gone and exit."""
+    """SIGKILL leaves no time to clean up: the kernel kills the workers with their driver, even
+    one that is stopped (SIGSTOP) and so cannot notice that its parent is gone."""
     path = tmp_path / "s.db"
     driver = spawn(f"drive({str(path)!r}, 100, 2, 30.0, 'process')")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         workers = [c.pid for c in psutil.Process(driver.pid).children()]
-        if len(workers) == 2 and path.exists() and _n_running(path) == 2:
+        # two threads: past the boot lines that ask the kernel to kill the worker with the driver
+        if len(workers) == 2 and path.exists() and _n_running(path) == 2 and _all_threaded(workers):
             break
         time.sleep(0.2)
     else:
         pytest.fail("driver did not start two trials")
+    os.kill(workers[0], signal.SIGSTOP)  # a stopped worker cannot watch its parent: the kernel must end it
     driver.send_signal(signal.SIGKILL)
     driver.wait()
     assert _gone(workers, within_s=60), "orphaned worker processes outlived their driver"  # a bound, not a speed

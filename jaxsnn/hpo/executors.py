@@ -101,7 +101,20 @@ STARTUP_TIMEOUT_S = 600.0
 """How long a worker may take to become ready (start the interpreter, import JAX; a minute on a
 loaded machine). Past it the worker is killed and its task fails, instead of a stuck or stopped
 worker blocking its slot for good."""
-_WORKER_BOOT = "import sys; from jaxsnn.hpo.executors import _worker_main; _worker_main(*map(int, sys.argv[1:]))"
+_WORKER_BOOT = """
+import os, sys
+if sys.platform.startswith("linux"):
+    import ctypes, signal
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != int(sys.argv[3]):  # the driver died before that took effect
+        os._exit(1)
+from jaxsnn.hpo.executors import _worker_main
+_worker_main(*map(int, sys.argv[1:]))
+"""
+"""A worker's first lines, before it imports anything heavy. On Linux the kernel SIGKILLs it when
+the driver's thread that started it (a slot thread, alive as long as the executor) ends, which
+also reaches a worker that is stopped (SIGSTOP) and cannot run the parent watch of
+:func:`_exit_with_parent`, the fallback elsewhere."""
 
 
 def _exit_with_parent(parent_pid: int, period_s: float = 0.5) -> None:
