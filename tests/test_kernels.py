@@ -19,6 +19,7 @@ that "spikes identical" is a meaningful assertion rather than a coin flip.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import warnings
 
@@ -127,6 +128,18 @@ def _rich(shape: str, seed: int) -> dict:
     return {"shape": shape, "case": Case(12, 3, 9, True, "zero" if odd else "subtract", not odd, True, True, seed)}
 
 
+@functools.partial(jax.jit, static_argnames="case")
+def _forward_and_gradients(params, currents, state, surrogate, weights, case: Case):
+    """Both forward passes and both gradients of one problem as one compiled program per example
+    (run op by op, the two gradients compiled dozens of small programs each)."""
+    args = (params, currents, state, surrogate, case.reset, case.detach_reset, True)
+    grads = {
+        name: jax.grad(_loss, argnums=(1, 2, 3))(scan, params, currents, state, surrogate, weights, case)
+        for name, scan in (("ffi", kernels.lif_scan_ffi), ("xla", lif_scan_xla))
+    }
+    return lif_scan_xla(*args), kernels.lif_scan_ffi(*args), grads
+
+
 @needs_kernels
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 @given(shape=st.sampled_from(SHAPES), case=cases)
@@ -141,17 +154,12 @@ def test_forward_and_gradients_match_reference(shape: str, case: Case) -> None:
     """Random problems, the surrogate shape drawn with them (a parametrization would repeat the
     same derandomized cases for every shape); the explicit examples cover every shape."""
     params, currents, state, surrogate, weights = _problem(case, shape)
-    ref = lif_scan_xla(params, currents, state, surrogate, case.reset, case.detach_reset, True)
+    ref, out, grads = _forward_and_gradients(params, currents, state, surrogate, weights, case)
     assume(_decisive(ref.voltages, params.theta, surrogate))
-    out = kernels.lif_scan_ffi(params, currents, state, surrogate, case.reset, case.detach_reset, True)
     np.testing.assert_array_equal(out.spikes, ref.spikes)
     np.testing.assert_array_equal(out.state.z, ref.state.z)
     assert_close((out.voltages, out.state.v), (ref.voltages, ref.state.v), "voltages")
 
-    grads = {
-        name: jax.grad(_loss, argnums=(1, 2, 3))(scan, params, currents, state, surrogate, weights, case)
-        for name, scan in (("ffi", kernels.lif_scan_ffi), ("xla", lif_scan_xla))
-    }
     (p_ffi, c_ffi, s_ffi), (p_xla, c_xla, s_xla) = grads["ffi"], grads["xla"]
     scale = _scale(grads["xla"])
     assert_close(c_ffi, c_xla, "dL/dcurrents", scale)
@@ -296,6 +304,15 @@ def test_unsupported_inputs_raise_clear_errors() -> None:
 # --- event-driven projection ------------------------------------------------------------------
 
 
+@jax.jit
+def _projections_and_gradients(x, w, g):
+    """The kernel's projection and the kernel's and XLA's gradients, one program per example."""
+    loss = lambda project, x, w: jnp.sum(g * project(x, w))  # noqa: E731
+    event = jax.grad(loss, argnums=(1, 2))(kernels.event_project, x, w)
+    dense = jax.grad(loss, argnums=(1, 2))(jnp.matmul, x, w)
+    return kernels.event_project(x, w), event, dense
+
+
 @needs_kernels
 @SETTINGS
 @given(
@@ -312,10 +329,8 @@ def test_event_project_matches_dense_matmul(rows, k, n, density, binary, seed) -
     x = jnp.asarray(active * (1.0 if binary else rng.normal(size=active.shape)), jnp.float32)
     w = jnp.asarray(rng.normal(size=(k, n)), jnp.float32)
     g = jnp.asarray(rng.normal(size=(rows, 2, n)), jnp.float32)
-    assert_close(kernels.event_project(x, w), x @ w, "x @ w")
-    loss = lambda project, x, w: jnp.sum(g * project(x, w))  # noqa: E731
-    event = jax.grad(loss, argnums=(1, 2))(kernels.event_project, x, w)
-    dense = jax.grad(loss, argnums=(1, 2))(jnp.matmul, x, w)
+    projected, event, dense = _projections_and_gradients(x, w, g)
+    assert_close(projected, x @ w, "x @ w")
     assert_close(event, dense, "dx, dw")
 
 
