@@ -47,3 +47,29 @@ def test_design_goes_on_until_enough_feasible_points_or_twice_its_size():
 def test_min_feasible_must_be_non_negative():
     with pytest.raises(ValueError, match="min_feasible must be >= 0"):
         build(min_feasible=-1)
+
+
+def test_exploring_asks_spread_over_the_predicted_feasible_region():
+    """``explore=1``: every model ask is a random point the constraint model predicts feasible.
+    Feasible is ``y < 0.5`` and the objective pulls to ``x = 1``: exploitation would stay at the
+    right edge, while these points stay below the boundary and spread over ``x``."""
+    opt = build(n_initial=8, explore=1.0)
+
+    def told(params: dict) -> EvaluationRecord:
+        return record(params, params["y"] < 0.5)
+
+    for _ in range(8):
+        opt.tell(told(opt.ask()))
+    explored = []
+    for _ in range(12):
+        params = opt.ask()
+        opt.tell(told(params))
+        explored.append(params)
+    assert sum(p["y"] < 0.5 for p in explored) >= 11  # random points would be half silent
+    xs = sorted(p["x"] for p in explored)
+    assert xs[2] < 0.4 and xs[-3] > 0.6  # spread, not clustered at the objective's edge
+
+
+def test_explore_must_be_a_probability():
+    with pytest.raises(ValueError, match=r"explore must be a probability in \[0, 1\]"):
+        build(explore=1.5)

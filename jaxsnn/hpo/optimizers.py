@@ -12,6 +12,7 @@ seconds for a few hundred records). Nothing else needs to be stored.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -25,6 +26,7 @@ from jaxsnn.hpo.acquisition import (
     log_ei_per_second,
     maximize,
     sobol,
+    total_log_pof,
     violation,
 )
 from jaxsnn.hpo.gp import GP, GPConfig, ScheduledGPs, believe, float64, predict
@@ -259,12 +261,18 @@ class LogEIOptimizer(BayesianOptimizer):
     ``cost_aware=True`` models ``log(cost_s)`` of the informative trials with one more GP and
     ranks by log-EI per predicted second: for a budget of compute seconds, where a wide space's
     trials differ in cost by 10x (width, depth, epochs, window).
+
+    ``explore``: the probability that an ask returns a random predicted-feasible point instead
+    (see :func:`predicted_feasible`).
     """
 
-    def __init__(self, *args: Any, cost_aware: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, cost_aware: bool = False, explore: float = 0.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.single_objective()
         self.cost_aware = bool(cost_aware)
+        if not 0.0 <= float(explore) <= 1.0:
+            raise ValueError(f"explore must be a probability in [0, 1], got {explore}")
+        self.explore = float(explore)
 
     def propose(self, X: np.ndarray, Y: np.ndarray, C: np.ndarray, X_pending: np.ndarray,
                 rng: np.random.Generator) -> np.ndarray:
@@ -274,8 +282,23 @@ class LogEIOptimizer(BayesianOptimizer):
             outputs.append(np.log(np.maximum(costs, 1e-3))[:, None])
         gps = self.models(X, np.column_stack(outputs))
         n = 1 + C.shape[1]
+        if self.explore and rng.random() < self.explore:
+            return predicted_feasible(self.space, gps[1:n], rng)
         return propose_logei(self.space, gps[0], gps[1:n], X, Y[:, 0], C, X_pending, rng,
                              log_cost=gps[n] if self.cost_aware else None)
+
+
+def predicted_feasible(space: Space, constraints: Sequence[GP], rng: np.random.Generator, n: int = 1024) -> np.ndarray:
+    """Uniform random points the constraint models predict feasible (probability >= 1/2), in
+    random order; all ``n`` drawn where none is.
+
+    Interleaving random configurations is how SMAC keeps a model that found a plateau from
+    sampling it forever; drawing them among the predicted-feasible ones keeps the silent
+    networks out of that exploration.
+    """
+    X = space.project(rng.random((n, space.dim)))
+    feasible = X[np.asarray(total_log_pof(constraints, jnp.asarray(X))) >= math.log(0.5)]
+    return rng.permutation(feasible if len(feasible) else X)
 
 
 def propose_logei(space: Space, objective: GP, constraints: Sequence[GP], X: np.ndarray, y: np.ndarray,

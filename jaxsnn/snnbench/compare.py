@@ -25,6 +25,8 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "random": ("random", "detector", {}),
     "logei": ("logei", "detector", {}),
     "logei-cost": ("logei", "detector", {"cost_aware": True}),
+    "logei-explore": ("logei", "detector", {"explore": 0.2}),
+    "logei-cost-explore": ("logei", "detector", {"cost_aware": True, "explore": 0.2}),
     "scbo": ("scbo", "detector", {}),
     "logei-no-detector": ("logei", "no_detector", {}),
     "logei-dropped": ("logei", "dropped", {}),
