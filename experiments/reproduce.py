@@ -10,6 +10,7 @@ The studies live in ``jaxsnn.experiments.reproduce``; presets in ``conf/experime
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import hydra
@@ -18,6 +19,7 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.markdown import Markdown
 
+from jaxsnn.experiments.launchers import require_launcher_plugins
 from jaxsnn.experiments.reproduce import reproduce
 from jaxsnn.train.schema import plain, register, run_config
 
@@ -41,4 +43,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    require_launcher_plugins(sys.argv[1:])  # before Hydra, whose own error names no install
     main()

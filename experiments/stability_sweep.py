@@ -13,6 +13,7 @@ directory; the test accuracy is returned for Hydra sweepers.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from pathlib import Path
 
 import hydra
@@ -20,6 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 from rich.console import Console
 
+from jaxsnn.experiments.launchers import require_launcher_plugins
 from jaxsnn.experiments.stability import stable_model
 from jaxsnn.train.schema import register, run_config
 from jaxsnn.train.sg import train_sg
@@ -52,4 +54,5 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    require_launcher_plugins(sys.argv[1:])  # before Hydra, whose own error names no install
     main()

@@ -4,6 +4,7 @@ process per job) on this machine - and is summarised like the joblib one."""
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 import sys
@@ -12,7 +13,11 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
+from entry_points import run_script
 from test_experiments import CONF, ENV, REPO, SWEEP, check_sweep_summary
+
+import jaxsnn.experiments.launchers
+from jaxsnn.experiments.launchers import require_launcher_plugins
 
 from jaxsnn.hpo.cluster import SlurmJobs
 from jaxsnn.train.schema import register
@@ -76,3 +81,17 @@ def test_the_readme_cluster_commands_compose_as_documented():
     jobs = SlurmJobs.from_spec(hpo.cluster)
     assert hpo.executor == "slurm" and (jobs.queue, jobs.gpus_per_job, jobs.walltime) == ("gpu", 1, "04:00:00")
     assert hpo.n_workers == jobs.jobs * jobs.processes  # as the README says to set it
+
+
+@pytest.mark.parametrize("script", ["stability_sweep.py", "reproduce.py"])
+def test_a_missing_launcher_plugin_names_the_install_command(script, monkeypatch):
+    """Hydra's own error ("Could not find 'hydra/launcher/submitit_slurm'") names no install."""
+    monkeypatch.setattr(jaxsnn.experiments.launchers, "_installed", lambda module: False)
+    with pytest.raises(SystemExit, match=re.escape('launcher=submitit_slurm needs the Hydra submitit launcher plugin '
+                                                   'of the cluster extra: pip install "jaxsnn-hpo[cluster]"')):
+        run_script(script, "-m", "launcher=basic,submitit_slurm", "experiment=sg_shape_lr")
+
+
+def test_the_launcher_check_passes_installed_plugins_and_other_launchers():
+    require_launcher_plugins(["-m", "launcher=submitit_local", "trainer.epochs=1"])  # installed with the dev extra
+    require_launcher_plugins(["launcher=joblib"])

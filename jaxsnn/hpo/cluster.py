@@ -32,13 +32,13 @@ import dask
 import distributed
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from jaxsnn.experiments.launchers import CLUSTER_INSTALL as INSTALL
 from jaxsnn.hpo.devices import gpu_environment, visible_gpus
 from jaxsnn.hpo.executors import DaskExecutor
 
 if TYPE_CHECKING:
     from distributed.deploy import Cluster
 
-INSTALL = 'pip install "jaxsnn-hpo[cluster]"'
 NOTICE_TOPIC = "jaxsnn-device-notice"
 logger = logging.getLogger(__name__)
 
