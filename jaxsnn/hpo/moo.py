@@ -76,10 +76,12 @@ def hypervolume(Y: np.ndarray, ref: np.ndarray) -> float:
 
 
 def improvement_cells(front: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Non-dominated cells, padded with empty ones to a power-of-two count (stable jit shapes)."""
+    """Non-dominated cells, padded with empty ones to a power-of-two count, at least 64 (stable jit
+    shapes: a two-objective front of up to 8 points needs one EHVI program, not four; an empty
+    cell adds exactly 0 to the improvement, so the padding changes no value)."""
     lower, upper, dominated = _cells(np.asarray(front, dtype=float).reshape(-1, len(ref)), np.asarray(ref, dtype=float))
     lower, upper = lower[~dominated], upper[~dominated]
-    size = 1 << max(3, math.ceil(math.log2(len(lower))))
+    size = 1 << max(6, math.ceil(math.log2(len(lower))))
     pad = size - len(lower)
     return np.concatenate([lower, np.zeros((pad, len(ref)))]), np.concatenate([upper, np.zeros((pad, len(ref)))])
 
