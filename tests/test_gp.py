@@ -121,9 +121,10 @@ def test_refit_schedule_and_scheduled_fits_are_deterministic():
     rng = np.random.default_rng(4)
     X = rng.uniform(size=(23, 2))
     Y = np.c_[X.sum(1), X[:, 0] - X[:, 1]]
-    # 21 scheduled fits per history: 10 L-BFGS steps from two starts (the median and one seeded
-    # prior draw, so the seed matters) halve the cost of the default 60 steps from three starts
-    config = GPConfig(restarts=2, map_steps=10)
+    # 21 scheduled fits per history: 10 L-BFGS steps from one start, the prior median, which
+    # init_to_median estimates from draws of the seed (so the seed matters). The L-BFGS budget is
+    # not part of the compiled programs: these are those of test_optimizers' 2-D two-output runs.
+    config = GPConfig(restarts=1, map_steps=10)
     a, b = ScheduledGPs(config, seed=7)(X, Y), ScheduledGPs(config, seed=7)(X, Y)
     for ga, gb in zip(a, b):
         np.testing.assert_array_equal(np.asarray(ga.hyper.lengthscale), np.asarray(gb.hyper.lengthscale))

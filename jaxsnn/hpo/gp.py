@@ -314,6 +314,13 @@ def _unconstrain(sites: dict, X: jax.Array, mask: jax.Array, config: GPConfig) -
     return jax.vmap(lambda si: unconstrain_fn(gp_model, (X, y, mask, config), {}, si))(sites)
 
 
+def _jit_config(config: GPConfig) -> GPConfig:
+    """``config`` as a static argument of the jitted MAP functions: only the model (prior, warping)
+    and the number of starts shape their programs, so fits that differ in the L-BFGS budget (or in
+    NUTS settings) share the compiled ones instead of compiling their own."""
+    return GPConfig(prior=config.prior, warp=config.warp, restarts=config.restarts)
+
+
 def _fit_map(X: jax.Array, Y: jax.Array, mask: jax.Array, keys: jax.Array, config: GPConfig,
              init: dict | None = None) -> dict:
     """MAP sample sites (constrained, leading axis = outputs) for each column of ``Y``.
@@ -322,6 +329,7 @@ def _fit_map(X: jax.Array, Y: jax.Array, mask: jax.Array, keys: jax.Array, confi
     drives the jitted value-and-gradient; unconstrained coordinates are boxed to ``[-12, 12]`` so
     that a flat likelihood cannot push a lengthscale or noise to 0 or infinity.
     """
+    budget, config = config.map_steps, _jit_config(config)
     u0 = _map_starts(keys, X, Y, mask, config)
     if init is not None:
         warm = _unconstrain(init, X, mask, config)
@@ -341,7 +349,7 @@ def _fit_map(X: jax.Array, Y: jax.Array, mask: jax.Array, keys: jax.Array, confi
         jac=True,
         method="L-BFGS-B",
         bounds=[(-12.0, 12.0)] * flat0.size,
-        options={"maxiter": config.map_steps, "ftol": 1e-7},
+        options={"maxiter": budget, "ftol": 1e-7},
     )
     u = unravel(jnp.asarray(res.x))
     losses = _map_value_and_grad(u, X, Y, mask, config)[2]
