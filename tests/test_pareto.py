@@ -62,6 +62,19 @@ def test_the_loop_with_mobo_returns_a_feasible_non_dominated_front_and_keeps_sil
     assert found > 0.95 * true
 
 
+def test_the_study_front_leaves_out_dominated_and_infeasible_trials(tmp_path):
+    """Known records (the loop test's 9 trials happen to leave no feasible trial dominated)."""
+    values = [(0.3, 0.5, -1.0), (0.5, 0.2, -1.0), (0.6, 0.6, -1.0), (0.1, 0.1, 1.0), (0.3, 0.5, -1.0)]
+    with Study.create(tmp_path / "f.db", SPACE, TWO_OBJECTIVES, CONSTRAINTS, optimizer="random") as study:
+        for i, (f1, f2, silent) in enumerate(values):
+            params = {"x": 0.1 + 0.1 * i, "lr": 0.01}
+            status = "silent_stopped" if silent > 0 else "complete"
+            study.finish_trial(study.start_trial(params, "w"),
+                               EvaluationRecord(params, {"f1": f1, "f2": f2}, {"silent": silent}, status=status))
+        # 3 is dominated by 1 and 2, 4 (the best values) is silent, 5 ties 1 and stays
+        assert [t.id for t in study.pareto_front()] == [1, 2, 5]
+
+
 def random_search_hypervolume(seed: int, n_trials: int, ref: np.ndarray) -> float:
     optimizer = make_optimizer("random", SPACE, TWO_OBJECTIVES, CONSTRAINTS, seed=seed)
     records = []
