@@ -53,19 +53,19 @@ def test_exploring_asks_spread_over_the_predicted_feasible_region():
     """``explore=1``: every model ask is a random point the constraint model predicts feasible.
     Feasible is ``y < 0.5`` and the objective pulls to ``x = 1``: exploitation would stay at the
     right edge, while these points stay below the boundary and spread over ``x``."""
-    opt = build(n_initial=8, explore=1.0)
+    opt = build(n_initial=6, explore=1.0)  # 16 observations in all: the GP programs of the test above
 
     def told(params: dict) -> EvaluationRecord:
         return record(params, params["y"] < 0.5)
 
-    for _ in range(8):
+    for _ in range(6):
         opt.tell(told(opt.ask()))
     explored = []
-    for _ in range(12):
+    for _ in range(10):
         params = opt.ask()
         opt.tell(told(params))
         explored.append(params)
-    assert sum(p["y"] < 0.5 for p in explored) >= 11  # random points would be half silent
+    assert sum(p["y"] < 0.5 for p in explored) >= 9  # random points would be half silent
     xs = sorted(p["x"] for p in explored)
     assert xs[2] < 0.4 and xs[-3] > 0.6  # spread, not clustered at the objective's edge
 
