@@ -6,7 +6,8 @@ seed, then compares the studies at equal compute: best feasible accuracy after 2
 reach random's median final best, and the silent share of the first 10 trials vs the rest.
 
     python benchmarks/snn_real_studies.py --optimizers logei random --seeds 0 1 2
-    python benchmarks/snn_real_studies.py --report-only
+    python benchmarks/snn_real_studies.py --optimizers scbo          # more optimizers later
+    python benchmarks/snn_real_studies.py --report-only              # every study on disk
 
 Studies go to ``outputs/real_studies/<optimizer>_<seed>/study.sqlite`` (an existing one is kept,
 not rerun), each with its own compilation cache, so that every study pays what a first run pays
@@ -59,10 +60,17 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args()
-    studies = {(o, s): run_study(o, s) if not args.report_only else OUT / f"{o}_{s}" / "study.sqlite"
-               for o in args.optimizers for s in args.seeds}  # fmt: skip
-    traces = {key: trace(path) for key, path in studies.items() if path.exists()}
+    if not args.report_only:
+        for optimizer in args.optimizers:
+            for seed in args.seeds:
+                run_study(optimizer, seed)
+    # The summary covers every study on disk, not only this command's: random search's median
+    # compute is the budget of all of them.
+    traces = {(path.parent.name.rsplit("_", 1)[0], int(path.parent.name.rsplit("_", 1)[1])): trace(path)
+              for path in sorted(OUT.glob("*_*/study.sqlite"))}  # fmt: skip
     random_runs = [t for (o, _), t in traces.items() if o == "random"]
+    if not random_runs:
+        raise SystemExit(f"no random-search study under {OUT}: run --optimizers random first (the budget)")
     budget = float(np.median([t[-1][0] for t in random_runs]))
     target = float(np.median([best_at(t, budget) for t in random_runs]))
     rows = []

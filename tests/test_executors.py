@@ -188,5 +188,9 @@ def test_dask_timeout_restarts_the_worker_and_the_study_goes_on(tmp_path, dask_e
     run_study(study, hang_above_half, dask_executor, n_trials=4, n_workers=2, timeout_s=2.0, progress=False)
     trials = study.finished()
     assert len(trials) == 4
-    assert all((t.record.error == "timeout after 2s") == (t.params["x"] > 0.5) for t in trials), [(t.params["x"], t.record.error) for t in trials]
-    assert any(t.params["x"] > 0.5 for t in trials)
+    outcomes = [(t.params["x"], t.record.error) for t in trials]
+    # No trial that would finish is killed with a timed-out one; every hanging one fails. Under
+    # load a hanging trial can meet a worker the scheduler is still replacing and fail as
+    # KilledWorker before its own timeout: a label race, not a lost or innocent trial.
+    assert all((error is None) == (x <= 0.5) for x, error in outcomes), outcomes
+    assert any(error == "timeout after 2s" for _, error in outcomes), outcomes
