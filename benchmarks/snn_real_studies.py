@@ -66,8 +66,10 @@ def main() -> None:
                 run_study(optimizer, seed)
     # The summary covers every study on disk, not only this command's: random search's median
     # compute is the budget of all of them.
-    traces = {(path.parent.name.rsplit("_", 1)[0], int(path.parent.name.rsplit("_", 1)[1])): trace(path)
-              for path in sorted(OUT.glob("*_*/study.sqlite"))}  # fmt: skip
+    traces = {}
+    for path in sorted(OUT.glob("*_*/study.sqlite")):
+        optimizer, seed = path.parent.name.rsplit("_", 1)
+        traces[optimizer, int(seed)] = trace(path)
     random_runs = [t for (o, _), t in traces.items() if o == "random"]
     if not random_runs:
         raise SystemExit(f"no random-search study under {OUT}: run --optimizers random first (the budget)")

@@ -9,7 +9,8 @@
 The whole ``hpo`` spec is checked before the study file is created or a worker starts (every
 problem is listed under its key) and is stored in the study, so ``study=<path>`` alone resumes it
 whatever preset and overrides created it; an override that would change it is refused (only
-``hpo.n_workers``, ``hpo.executor``, ``hpo.dask_address`` and ``hpo.cluster`` may differ). On an event dataset
+``hpo.n_trials``, ``hpo.n_workers``, ``hpo.executor``, ``hpo.dask_address`` and ``hpo.cluster``
+may differ). On an event dataset
 (shd, nmnist, dvs_gesture) the rate-coding parameter ``input_rate`` is left out of the search.
 A run whose every trial failed exits non-zero with the distinct errors.
 

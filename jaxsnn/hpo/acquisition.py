@@ -40,7 +40,7 @@ def _log1mexp(x: jax.Array) -> jax.Array:
 _TAIL = -12.0
 """Below this ``z`` log_h uses its asymptotic series. ``erfcx``'s derivative overflows where
 ``exp(x^2)`` does (``z`` about -13.3 in float32, -37.6 in float64) and gave NaN gradients there;
-at ``|z| >= 12`` four terms of the series are exact to 2e-7 of ``h``."""
+at ``|z| >= 12`` the first omitted term, ``945 / z^8``, is below 2.2e-6 of ``h``."""
 
 
 def log_h(z: jax.Array) -> jax.Array:

@@ -48,7 +48,6 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import cloudpickle
 
-
 if TYPE_CHECKING:
     import distributed
 
