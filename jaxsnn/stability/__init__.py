@@ -2,6 +2,13 @@
 before training, so that a recurrent LIF layer starts near firing rate 1/2 with gradients that
 neither vanish nor explode through time."""
 
+from jaxsnn.stability.backward import (
+    backward_growth,
+    centred_voltages,
+    crossing,
+    mean_square_gain,
+    pullback,
+)
 from jaxsnn.stability.conditions import (
     TARGET_RATE,
     dampening_gamma,
@@ -26,9 +33,14 @@ __all__ = [
     "StableInit",
     "VoltageRange",
     "Weights",
+    "backward_growth",
+    "centred_voltages",
+    "crossing",
     "dampening_gamma",
     "draw_weights",
+    "mean_square_gain",
     "measure_voltage_range",
+    "pullback",
     "recurrent_weight_mean",
     "recurrent_weight_variance",
     "sharpness_residual",
