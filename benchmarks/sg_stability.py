@@ -12,16 +12,22 @@ and where each crosses 1 in ``beta``. Networks: ``default`` (the model's own ini
 weights, ``W_rec ~ N(0, 1/N)``), ``driven`` (the same x ``weight_scale`` 5, so the hidden layer
 fires) and ``stable`` (conditions I/II weights from ``stable_init``).
 
-    python benchmarks/sg_stability.py            # ~1 min on 2 cores: CSVs + PNG in results/
+    python benchmarks/sg_stability.py growth                 # ~1 min: CSVs + PNG in results/
+    python benchmarks/sg_stability.py write-shd /tmp/randman_shd   # full-size task as SHD files
+    python benchmarks/sg_stability.py load-shd /tmp/randman_shd    # ... read by the SHD loader
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
+import resource
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
@@ -35,7 +41,8 @@ import numpy as np  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from jaxsnn.core import LIFParams, Surrogate  # noqa: E402
-from jaxsnn.data import load_dataset  # noqa: E402
+from jaxsnn.data import DataSplits, load_dataset  # noqa: E402
+from jaxsnn.data.shd_writer import write_shd  # noqa: E402
 from jaxsnn.stability import (  # noqa: E402
     NoSolutionError,
     sharpness_residual,
@@ -48,7 +55,8 @@ from jaxsnn.stability.backward import (  # noqa: E402
     crossing,
     mean_square_gain,
 )
-from jaxsnn.train.config import ModelConfig  # noqa: E402
+from jaxsnn.train.config import ModelConfig, TrainerConfig  # noqa: E402
+from jaxsnn.train.multi import sweep, train_multi  # noqa: E402
 from results_io import write_csv  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
@@ -168,13 +176,8 @@ def plot(rows: list[dict], found: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--samples", type=int, default=64, help="batch of inputs simulated")
-    parser.add_argument("--gammas", type=float, nargs="+", default=[0.5, 1.0, 1.5, 3.0])
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+def growth(args: argparse.Namespace) -> None:
+    """Part 1: the condition IV check, CSVs + PNG."""
     start = time.perf_counter()
     betas = np.geomspace(0.05, 20.0, 27)
     inputs = sample_inputs(args.samples, args.seed)
@@ -190,13 +193,163 @@ def main() -> None:
                  u_median=float(jnp.median(u)), **r)
             for r in roots(measured, stats, (betas[0], betas[-1]))
         ]
-    RESULTS.mkdir(exist_ok=True)
-    write_csv(RESULTS / "sg_stability_growth.csv", rows)
-    write_csv(RESULTS / "sg_stability_roots.csv", found)
-    plot(rows, found, RESULTS / "sg_stability_growth.png")
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_csv(args.out / "sg_stability_growth.csv", rows)
+    write_csv(args.out / "sg_stability_roots.csv", found)
+    plot(rows, found, args.out / "sg_stability_growth.png")
     for f in found:
         print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in f.items()})
     print(f"wall {time.perf_counter() - start:.1f} s")
+
+
+def peak_rss_gb() -> float:
+    """This process's peak resident memory (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def write_full_shd(args: argparse.Namespace) -> None:
+    """Part 2a: the full-size hard task (8,156 / 2,264) written as SHD files under ``root``."""
+    preset = OmegaConf.to_container(OmegaConf.load(PRESET))
+    start = time.perf_counter()
+    data = load_dataset("randman", time_steps=preset["time_steps"], seed=0, **preset["options"])
+    generated = time.perf_counter()
+    paths = write_shd(args.root, data, step_s=0.01)
+    written = time.perf_counter()
+    report(
+        "write",
+        train=len(data.train),
+        test=len(data.test),
+        generate_s=generated - start,
+        write_s=written - generated,
+        files_mb=sum(p.stat().st_size for p in paths) / 2**20,
+        peak_rss_gb=peak_rss_gb(),
+    )
+
+
+def load_full_shd(args: argparse.Namespace) -> None:
+    """Part 2b: read the files back through the real SHD loader (tonic + binning)."""
+    start = time.perf_counter()
+    data = load_dataset("shd", root=args.root, time_steps=100, duration=1.0)
+    report(
+        "load",
+        train=len(data.train),
+        test=len(data.test),
+        load_s=time.perf_counter() - start,
+        arrays_gb=(data.train.inputs.nbytes + data.test.inputs.nbytes) / 2**30,
+        peak_rss_gb=peak_rss_gb(),
+        input_rate=float(data.train.inputs.mean()),
+    )
+
+
+def report(phase: str, **values: float) -> None:
+    """Print one phase's numbers and keep them in ``sg_stability_shd.json`` (both phases)."""
+    row = {k: round(v, 4) for k, v in values.items()}
+    print(phase, row)
+    path = RESULTS / "sg_stability_shd.json"
+    phases = json.loads(path.read_text()) if path.exists() else {}
+    path.write_text(json.dumps({**phases, phase: row}, indent=1) + "\n")
+
+
+SHAPES = (
+    "fast_sigmoid",
+    "triangular",
+    "exponential",
+    "gaussian",
+    "sigmoid_derivative",
+    "rectangular",
+    "q_pseudo_spike",
+)
+SWEEPS: dict[str, list[dict[str, Any]]] = {
+    "gamma": [{"gamma": g} for g in (0.25, 0.5, 1.0, 1.5)],
+    "beta": [{"beta": b} for b in (0.25, 0.5, 1.0, 1.5)],
+    "shape": [{"shape": shape} for shape in SHAPES],
+    "q": [{"shape": "q_pseudo_spike", "q": q} for q in (1.1166, 1.5995, 4.0824, 16.8489)],
+    "shape_lr1e-2": [{"shape": shape, "lr": 1e-2} for shape in SHAPES],
+}
+"""Part 3, in the order run: each entry (one surrogate / LR setting) trains all seeds as the
+members of one vmapped call and is saved on its own, so an interrupted sweep resumes there."""
+
+
+def chunk_name(study: str, setting: dict[str, Any]) -> str:
+    return study + "__" + "_".join(f"{k}={v}" for k, v in setting.items())
+
+
+def train_setting(
+    setting: dict[str, Any], data: DataSplits, seeds: list[int], epochs: int
+) -> list[dict[str, Any]]:
+    """Train the default recurrent net with one surrogate/LR setting for every seed."""
+    lr = setting.get("lr")
+    surrogate = dataclasses.replace(Surrogate(), **{k: v for k, v in setting.items() if k != "lr"})
+    model = ModelConfig(hidden=(128,), recurrent=True, surrogate=surrogate)
+    members = sweep(model, seeds=seeds, lrs=[lr])
+    records = train_multi(members, TrainerConfig(epochs=epochs), data, progress=False)
+    return [
+        {
+            "seed": member.seed,
+            "status": record.status,
+            "accuracy": record.objectives.get("accuracy", float("nan")),
+            "test_curve": [h.get("test_accuracy") for h in record.metrics.get("history", [])],
+            "train_curve": [h["train_accuracy"] for h in record.metrics.get("history", [])],
+            "rate_curve": [
+                float(np.mean(list(h["rates"].values()))) for h in record.metrics.get("history", [])
+            ],
+        }
+        for member, record in zip(members, records)
+    ]
+
+
+def run_sweeps(args: argparse.Namespace) -> None:
+    """Part 3: the surrogate sweeps on a subset of the hard task, resumable (one JSON each)."""
+    preset = OmegaConf.to_container(OmegaConf.load(PRESET))
+    options = {**preset["options"], "samples_per_class": args.samples_per_class}
+    data = load_dataset("randman", time_steps=preset["time_steps"], seed=0, **options)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for study in args.studies:
+        for setting in SWEEPS[study]:
+            path = args.out / f"{chunk_name(study, setting)}.json"
+            if path.exists():
+                continue
+            start = time.perf_counter()
+            runs = train_setting(setting, data, args.seeds, args.epochs)
+            entry = dict(
+                study=study,
+                setting=setting,
+                data=options,
+                epochs=args.epochs,
+                train=len(data.train),
+                test=len(data.test),
+                wall_s=time.perf_counter() - start,
+                runs=runs,
+            )
+            path.write_text(json.dumps(entry, indent=1) + "\n")
+            finals = [r["accuracy"] for r in runs]
+            print(f"{path.name}: {np.mean(finals):.3f} +- {np.std(finals):.3f} "
+                  f"({entry['wall_s']:.0f} s)", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser("growth", help="condition IV vs simulated gradient growth")
+    check.add_argument("--hidden", type=int, default=128)
+    check.add_argument("--samples", type=int, default=64, help="batch of inputs simulated")
+    check.add_argument("--gammas", type=float, nargs="+", default=[0.5, 1.0, 1.5, 3.0])
+    check.add_argument("--seed", type=int, default=0)
+    check.add_argument("--out", type=Path, default=RESULTS)
+    check.set_defaults(run=growth)
+    for name, run in (("write-shd", write_full_shd), ("load-shd", load_full_shd)):
+        sub = commands.add_parser(name, help=run.__doc__.split(":")[1].strip())
+        sub.add_argument("root", type=Path)
+        sub.set_defaults(run=run)
+    train = commands.add_parser("sweep", help="surrogate sweeps on the hard task (resumable)")
+    train.add_argument("--studies", nargs="+", choices=list(SWEEPS), default=list(SWEEPS))
+    train.add_argument("--samples-per-class", type=int, default=120)
+    train.add_argument("--epochs", type=int, default=12)
+    train.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    train.add_argument("--out", type=Path, default=RESULTS / "sg_stability_sweep")
+    train.set_defaults(run=run_sweeps)
+    args = parser.parse_args()
+    args.run(args)
 
 
 if __name__ == "__main__":
