@@ -264,7 +264,7 @@ SWEEPS: dict[str, list[dict[str, Any]]] = {
     "beta": [{"beta": b} for b in (0.25, 0.5, 1.0, 1.5)],
     "shape": [{"shape": shape} for shape in SHAPES],
     "q": [{"shape": "q_pseudo_spike", "q": q} for q in (1.1166, 1.5995, 4.0824, 16.8489)],
-    "shape_lr1e-2": [{"shape": shape, "lr": 1e-2} for shape in SHAPES],
+    "shape_gamma0.5": [{"shape": shape, "gamma": 0.5} for shape in SHAPES],
 }
 """Part 3, in the order run: each entry (one surrogate / LR setting) trains all seeds as the
 members of one vmapped call and is saved on its own, so an interrupted sweep resumes there."""
@@ -327,6 +327,104 @@ def run_sweeps(args: argparse.Namespace) -> None:
                   f"({entry['wall_s']:.0f} s)", flush=True)
 
 
+def load_chunks(folder: Path) -> dict[str, list[dict[str, Any]]]:
+    """Saved sweep entries by study, in ``SWEEPS`` order (missing settings left out)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for study, settings in SWEEPS.items():
+        found = [folder / f"{chunk_name(study, s)}.json" for s in settings]
+        out[study] = [json.loads(p.read_text()) for p in found if p.exists()]
+    return {k: v for k, v in out.items() if v}
+
+
+def summary(entry: dict[str, Any]) -> dict[str, Any]:
+    """Per setting, over seeds: final and peak test accuracy, the worst fall from the running
+    best (a collapse shows as a large fall), the last hidden rate."""
+    runs = entry["runs"]
+    curves = [np.array(r["test_curve"], float) for r in runs]
+    final = np.array([r["accuracy"] for r in runs], float)
+    peak = np.array([np.max(c) for c in curves])
+    fall = np.array([np.max(np.maximum.accumulate(c) - c) for c in curves])
+    rate = float(np.mean([r["rate_curve"][-1] for r in runs]))
+    return dict(final=final, peak=peak, fall=fall, rate=rate)
+
+
+def pm(values: np.ndarray) -> str:
+    return f"{100 * np.mean(values):.1f} +- {100 * np.std(values):.1f}"
+
+
+def report_sweeps(args: argparse.Namespace) -> None:
+    """Part 3 report: Markdown tables and plots from whatever the sweep has saved so far."""
+    studies = load_chunks(args.out)
+    lines, wall = [], 0.0
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
+    for ax, study in zip(axes[:3], ("gamma", "beta", "q")):
+        if study not in studies:
+            continue
+        values = [e["setting"][study] for e in studies[study]]
+        stats = [summary(e) for e in studies[study]]
+        lines += [f"| {study} | final test % | peak test % | worst fall (points) | last rate |",
+                  "|---|---|---|---|---|"]  # fmt: skip
+        lines += [f"| {v:g} | {pm(s['final'])} | {pm(s['peak'])} | {pm(s['fall'])} | "
+                  f"{s['rate']:.3f} |" for v, s in zip(values, stats)]  # fmt: skip
+        lines.append("")
+        for key, style in (("final", "o-"), ("peak", "s--")):
+            means = [np.mean(s[key]) for s in stats]
+            stds = [np.std(s[key]) for s in stats]
+            ax.errorbar(values, means, yerr=stds, fmt=style, capsize=2, label=key)
+        ax.set(xlabel=study, ylabel="test accuracy", xscale="log" if study == "q" else "linear")
+        ax.legend(fontsize=7)
+    shape_studies = [k for k in ("shape", "shape_gamma0.5") if k in studies]
+    if shape_studies:
+        lines += ["| shape | " + " | ".join(f"final % ({k})" for k in shape_studies) + " |",
+                  "|---|" + "---|" * len(shape_studies)]  # fmt: skip
+        by_shape = {k: {e["setting"]["shape"]: summary(e) for e in studies[k]}
+                    for k in shape_studies}  # fmt: skip
+        for shape in SHAPES:
+            cells = [pm(by_shape[k][shape]["final"]) if shape in by_shape[k] else "-"
+                     for k in shape_studies]  # fmt: skip
+            lines.append(f"| {shape} | " + " | ".join(cells) + " |")
+        width = 0.8 / len(shape_studies)
+        for i, k in enumerate(shape_studies):
+            missing = {"final": np.array([np.nan])}
+            finals = [by_shape[k].get(shape, missing)["final"] for shape in SHAPES]
+            x = np.arange(len(SHAPES)) + i * width
+            axes[3].bar(x, [np.mean(f) for f in finals], width, yerr=[np.std(f) for f in finals],
+                         label="gamma 1" if k == "shape" else "gamma 0.5", capsize=2)  # fmt: skip
+        names = [s.replace("_", "\n") for s in SHAPES]
+        axes[3].set_xticks(np.arange(len(SHAPES)), names, fontsize=6)
+        axes[3].set(ylabel="final test accuracy")
+        axes[3].legend(fontsize=7)
+    for entries in studies.values():
+        wall += sum(e["wall_s"] for e in entries)
+    first = next(iter(studies.values()))[0]
+    header = (f"{first['train']} train / {first['test']} test samples, {first['epochs']} epochs, "
+              f"seeds {[r['seed'] for r in first['runs']]}, total training wall {wall:.0f} s\n\n")
+    (args.out / "summary.md").write_text(header + "\n".join(lines) + "\n")
+    fig.tight_layout()
+    fig.savefig(args.out.parent / "sg_stability_sweeps.png", dpi=120)
+    plt.close(fig)
+    if "gamma" in studies:
+        plot_curves(studies["gamma"], args.out.parent / "sg_stability_gamma_curves.png")
+    print(header + "\n".join(lines))
+
+
+def plot_curves(entries: list[dict[str, Any]], path: Path) -> None:
+    """Test accuracy per epoch of every gamma (mean over seeds, thin lines: each seed)."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    colors = plt.cm.viridis(np.linspace(0, 0.9, len(entries)))
+    for color, entry in zip(colors, entries):
+        curves = np.array([r["test_curve"] for r in entry["runs"]], float)
+        epochs = np.arange(1, curves.shape[1] + 1)
+        ax.plot(epochs, curves.mean(0), color=color, label=f"gamma {entry['setting']['gamma']:g}")
+        for curve in curves:
+            ax.plot(epochs, curve, color=color, lw=0.5, alpha=0.5)
+    ax.set(xlabel="epoch", ylabel="test accuracy", title="hard Randman: gamma sweep")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -348,6 +446,9 @@ def main() -> None:
     train.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     train.add_argument("--out", type=Path, default=RESULTS / "sg_stability_sweep")
     train.set_defaults(run=run_sweeps)
+    summarize = commands.add_parser("report", help="tables and plots of the saved sweeps")
+    summarize.add_argument("--out", type=Path, default=RESULTS / "sg_stability_sweep")
+    summarize.set_defaults(run=report_sweeps)
     args = parser.parse_args()
     args.run(args)
 
