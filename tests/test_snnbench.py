@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
 import numpy as np
 import pytest
+from sklearn.ensemble import ExtraTreesRegressor
+from sklearn.gaussian_process import GaussianProcessRegressor
 
 from jaxsnn.evaluate import evaluate
 from jaxsnn.snnbench import get_problem
@@ -107,6 +110,13 @@ def test_cross_validation_predicts_every_row_from_forests_that_never_saw_it():
     draws = np.random.default_rng(6).random(len(rows))
     noise = [{**r, "accuracy": float(a)} for r, a in zip(rows, draws)]
     assert abs(cross_validate(PROBLEM, noise).accuracy_spearman_all) < 0.3
+
+
+def test_accuracy_is_a_gaussian_process_of_the_learning_inputs_or_else_a_forest(bench):
+    assert isinstance(bench.accuracy, GaussianProcessRegressor)
+    forest = SurrogateBenchmark(dataclasses.replace(PROBLEM, learning=None), synthetic_rows(400))
+    assert isinstance(forest.accuracy, ExtraTreesRegressor)
+    assert forest.validate(synthetic_rows(200, seed=3)).meets_targets()
 
 
 def test_surrogate_modes_account_for_the_detector(bench):

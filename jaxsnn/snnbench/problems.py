@@ -9,7 +9,8 @@ leak, learning rate, surrogate) keeps the paper-wide width.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from jaxsnn.hpo.space import Space
@@ -38,6 +39,9 @@ class SNNProblem:
     """``(up, down)``: the surrogate gets ``log(prod up / prod down)`` as an extra feature. Whether
     a network is silent depends on its input drive relative to its threshold, a *product* of
     parameters that trees split on one axis at a time would need many rows to learn."""
+    learning: Callable[[Mapping[str, Any]], list[float]] | None = None
+    """Inputs of a Gaussian process of the full run's accuracy; ``None``: extra trees on the space's
+    encoding plus the log drive model it (see ``jaxsnn.snnbench.surrogate``)."""
 
     def space(self) -> Space:
         return search_space(self.trainer, self.exclude, **dict(self.bounds))
@@ -53,6 +57,23 @@ class SNNProblem:
                 **self.evaluation}  # fmt: skip
 
 
+def sg_learning(params: Mapping[str, Any]) -> list[float]:
+    """What decides how far an SG network learns, on scales where its effect is smooth: the learning
+    rate and its product with the number of Adam steps (``epochs / batch_size`` up to the data
+    size), the input drive against the threshold, the rate code's spikes per channel and window
+    (``input_rate * time_steps``, rate-coded data only), the readout, depth, width and leak.
+    Without width, batch, leak and window the accuracy model ranked sg_digits at 0.71, not 0.76."""
+    log, rate = math.log, params.get("input_rate")
+    spikes = [log(rate), log(rate * params["time_steps"])] if rate is not None else []
+    return [
+        log(params["lr"]), log(params["lr"] * params["epochs"] / params["batch_size"]), *spikes,
+        log(params["weight_scale"] * (rate or 1.0) / params["theta"]), log(params["theta"]),
+        log(params["weight_scale"]), float(params["readout"] == "mean_membrane"),
+        float(params["readout"] == "spike_count"), params["n_layers"], float(params["recurrent"]),
+        log(params["n_hidden"]), params["epochs"], log(params["batch_size"]), params["alpha"], params["time_steps"],
+    ]  # fmt: skip
+
+
 PROBLEMS: dict[str, SNNProblem] = {
     problem.name: problem
     for problem in (
@@ -60,7 +81,7 @@ PROBLEMS: dict[str, SNNProblem] = {
             "sg_digits", "sg", SG_COST_BOUNDS,
             evaluation={"dataset": "digits", "time_budget_s": 120},
             description="SG LIF classifier on embedded digits, the 17-D space of the demo",
-            drive=(("weight_scale", "input_rate"), ("theta",)),
+            drive=(("weight_scale", "input_rate"), ("theta",)), learning=sg_learning,
         ),
         SNNProblem(
             "stdp_digits", "stdp", {"n_neurons": (10, 200), "epochs": (1, 2), "presentation_ms": (50.0, 150.0)},
