@@ -3,7 +3,8 @@
 Runs ``experiments/hpo.py`` (the ``silent_sg`` preset searched from scratch, ``hpo.enqueue=[]``:
 40 trials, 2 workers, every trial a real network with the real detector) for each optimizer and
 seed, then compares the studies at equal compute: best feasible accuracy after 25/50/100 % of random search's median compute, compute to
-reach random's median final best, and the silent share of the first 10 trials vs the rest.
+reach random's median final best, and the silent share of the initial design vs the model-guided
+trials (``jaxsnn.hpo.report.design_flags``: the design's own points, not the first 10 trials).
 
     python benchmarks/snn_real_studies.py --optimizers logei random --seeds 0 1 2
     python benchmarks/snn_real_studies.py --optimizers scbo          # more optimizers later
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from results_io import write_csv
 
+from jaxsnn.hpo.report import design_flags
 from jaxsnn.hpo.study import Study
 
 REPO = Path(__file__).resolve().parent.parent
@@ -41,17 +43,19 @@ def run_study(optimizer: str, seed: int) -> Path:
     return folder / "study.sqlite"
 
 
-def trace(path: Path) -> list[tuple[float, float, bool]]:
-    """(cumulative compute, accuracy if feasible else 0, silent) per trial in id order."""
+def trace(path: Path) -> list[tuple[float, float, bool, bool]]:
+    """(cumulative compute, accuracy if feasible else 0, silent, design point) per trial in id order."""
     with Study.open(path) as study:
-        records = [t.record for t in sorted(study.finished(), key=lambda t: t.id)]
+        trials = sorted(study.finished(), key=lambda t: t.id)
+        design = design_flags([t.params for t in trials], study.fresh_optimizer())
+    records = [t.record for t in trials]
     compute = np.cumsum([r.cost_s for r in records])
-    return [(c, float(r.objectives["accuracy"]) if r.feasible else 0.0, r.status == "silent_stopped")
-            for c, r in zip(compute, records)]
+    return [(c, float(r.objectives["accuracy"]) if r.feasible else 0.0, r.status == "silent_stopped", d)
+            for c, r, d in zip(compute, records, design)]
 
 
-def best_at(rows: list[tuple[float, float, bool]], budget: float) -> float:
-    return max([a for c, a, _ in rows if c <= budget], default=0.0)
+def best_at(rows: list[tuple[float, float, bool, bool]], budget: float) -> float:
+    return max([a for c, a, *_ in rows if c <= budget], default=0.0)
 
 
 def main() -> None:
@@ -77,13 +81,13 @@ def main() -> None:
     target = float(np.median([best_at(t, budget) for t in random_runs]))
     rows = []
     for (optimizer, seed), t in traces.items():
-        reach = next((c for c, a, _ in t if a >= target), float("inf"))
+        reach = next((c for c, a, *_ in t if a >= target), float("inf"))
         rows.append({"optimizer": optimizer, "seed": seed, "trials": len(t), "compute_s": round(t[-1][0], 1),
                      "best_25": best_at(t, 0.25 * budget), "best_50": best_at(t, 0.5 * budget),
                      "best_100": best_at(t, budget), "best_final": best_at(t, float("inf")),
                      "reach_random_best_s": round(reach, 1), "reach_ratio": round(reach / budget, 3),
-                     "silent_first_10": float(np.mean([s for *_, s in t[:10]])),
-                     "silent_after": float(np.mean([s for *_, s in t[10:]]))})  # fmt: skip
+                     "silent_design": float(np.mean([s for *_, s, d in t if d])),
+                     "silent_model": float(np.mean([s for *_, s, d in t if not d]))})  # fmt: skip
     write_csv(REPO / "benchmarks" / "results" / "snn_real_studies.csv", rows)
     print(f"random search's median compute {budget:.0f} s, its median best {target:.3f}")
     for r in rows:

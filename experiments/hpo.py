@@ -40,7 +40,6 @@ from jaxsnn.experiments.study_spec import prepare, resume_spec
 from jaxsnn.experiments.tables import rich_table
 from jaxsnn.hpo.executor_registry import make_executor
 from jaxsnn.hpo.loop import run_study
-from jaxsnn.hpo.optimizers import DEFAULT_N_INITIAL
 from jaxsnn.hpo.report import failure_summary, print_results, save_plots, silent_report
 from jaxsnn.hpo.study import Study
 
@@ -100,8 +99,7 @@ def main(cfg: DictConfig) -> float:
     plots = save_plots(study, Path(cfg.study).parent)
     optimizer = study.fresh_optimizer()
     if "silent" in study.constraints:
-        # Random search has no design phase: split it where a model-based method would switch.
-        console.print(silent_report(study, getattr(optimizer, "n_initial", DEFAULT_N_INITIAL)))
+        console.print(silent_report(study, optimizer, plan.enqueue))
     console.print(f"study: {cfg.study}\nplots: {', '.join(str(p) for p in plots)}")
     if plan.reference is not None:
         report_reference(study, plan.reference, Path(cfg.study).parent, console)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from jaxsnn.hpo.registry import make_optimizer
+from jaxsnn.hpo.report import design_flags
 from jaxsnn.hpo.space import FloatParam, Space
 from jaxsnn.record import EvaluationRecord
 
@@ -42,6 +43,17 @@ def test_design_goes_on_until_enough_feasible_points_or_twice_its_size():
     # The old rule: the model takes over after n_initial whatever was found.
     plain = asks(build(n_initial=5, min_feasible=0), {1}, 6)
     assert plain[:5] == design[:5] and plain[5] != design[5]
+
+
+def test_phases_are_told_by_the_points_not_by_their_position():
+    """A design that goes on past ``n_initial`` (one feasible point in five) is still the design:
+    the report charges its silent networks to it, not to the model; an enqueued point is design."""
+    opt = build(n_initial=5, min_feasible=3)
+    points = asks(opt, {1}, 12)
+    assert design_flags(points, opt) == [True] * 10 + [False] * 2
+    default = {"x": 0.123, "y": 0.456}
+    assert design_flags([default, *points], opt, enqueued=[default]) == [True] * 11 + [False] * 2
+    assert design_flags(points, make_optimizer("random", SPACE, {"f": "max"}, ["g"])) == [True] * 10 + [False] * 2
 
 
 def test_min_feasible_must_be_non_negative():

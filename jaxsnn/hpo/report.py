@@ -10,13 +10,16 @@ from __future__ import annotations
 import itertools
 import math
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from matplotlib.figure import Figure
 from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
 
+from jaxsnn.hpo.optimizers import DEFAULT_N_INITIAL, point_key
 from jaxsnn.hpo.study import Study, Trial
 
 SILENT = "tab:red"
@@ -254,12 +257,33 @@ def detector_savings_s(trials: list[Trial]) -> float:
     return saved
 
 
-def phase_rows(study: Study, n_initial: int) -> list[list[str]]:
-    """Silent share of the initial design (the first ``n_initial`` trials) and of the
-    model-guided trials after it, with each phase's compute; enqueued trials count as design."""
+def design_flags(points: Sequence[Mapping[str, Any]], optimizer: object,
+                 enqueued: Sequence[Mapping[str, Any]] = ()) -> list[bool]:
+    """Whether each trial's ``points`` (in the order they were asked) belong to the initial
+    design: an enqueued configuration or a point of the optimizer's design sequence
+    (``optimizer.design_points``), else the model proposed them.
+
+    Asked of the points themselves, not of their position: with two asynchronous workers and a
+    design that goes on until it holds enough feasible networks, the trials just after the first
+    ``n_initial`` are often still design points, and counting them as the model's would charge
+    the random design's silent networks to the model. An optimizer without a design (random
+    search) is split where a model-based one would switch, after ``DEFAULT_N_INITIAL`` trials.
+    """
+    if not hasattr(optimizer, "design_points"):
+        return [i < DEFAULT_N_INITIAL for i in range(len(points))]
+    space = optimizer.space
+    design = {point_key(x) for x in optimizer.design_points(len(points) + 64)}
+    design |= {point_key(space.encode(p)) for p in enqueued}
+    return [point_key(space.encode(p)) in design for p in points]
+
+
+def phase_rows(study: Study, is_design: Sequence[bool]) -> list[list[str]]:
+    """Silent share of the initial design and of the model-guided trials (``is_design`` per
+    finished trial in id order, see :func:`design_flags`), with each phase's compute."""
     finished = sorted(study.finished(), key=lambda t: t.id)
     rows = []
-    for label, trials in (("initial design", finished[:n_initial]), ("model-guided", finished[n_initial:])):
+    for label, phase in (("initial design", True), ("model-guided", False)):
+        trials = [t for t, d in zip(finished, is_design) if d == phase]
         silent = [t for t in trials if t.record.status == "silent_stopped"]
         cost = sum(t.record.cost_s for t in trials)
         share = f"{len(silent) / len(trials):.0%}" if trials else "-"
@@ -268,12 +292,13 @@ def phase_rows(study: Study, n_initial: int) -> list[list[str]]:
     return rows
 
 
-def silent_report(study: Study, n_initial: int) -> RenderableType:
+def silent_report(study: Study, optimizer: object, enqueued: Sequence[Mapping[str, Any]] = ()) -> RenderableType:
     """The paper's headline for one study: silent trials per phase, and what the detector saved."""
     table = _table("silent networks: initial design vs model-guided")
     for header in ("phase", "trials", "silent", "silent share of compute", "compute s"):
         table.add_column(header, justify="left" if header == "phase" else "right")
-    for row in phase_rows(study, n_initial):
+    finished = sorted(study.finished(), key=lambda t: t.id)
+    for row in phase_rows(study, design_flags([t.params for t in finished], optimizer, enqueued)):
         table.add_row(*row)
     finished = study.finished()
     total = sum(t.record.cost_s for t in finished)

@@ -18,12 +18,14 @@ import numpy as np
 
 from jaxsnn.hpo.optimizers import Optimizer
 from jaxsnn.hpo.registry import make_optimizer
+from jaxsnn.hpo.report import design_flags
 from jaxsnn.record import EvaluationRecord
 from jaxsnn.snnbench.surrogate import SurrogateBenchmark
 
 OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "random": ("random", "detector", {}),
     "logei": ("logei", "detector", {}),
+    "logei-lognormal": ("logei", "detector", {"prior": "lognormal"}),
     "logei-cost": ("logei", "detector", {"cost_aware": True}),
     "logei-explore": ("logei", "detector", {"explore": 0.2}),
     "logei-cost-explore": ("logei", "detector", {"cost_aware": True, "explore": 0.2}),
@@ -64,18 +66,24 @@ def run(bench: SurrogateBenchmark, method: str, seed: int, budget_s: float, opti
         optimizer = make_optimizer(name, bench.space, {"accuracy": "max"}, ["silent"], seed=seed, **options)
     ask, tell = optimizer.ask, optimizer.tell
     rows: list[TraceRow] = []
+    asked: list[dict] = []
     spent = 0.0
     while spent < budget_s:
         start = time.perf_counter()
         params = ask()
         ask_s = time.perf_counter() - start
+        asked.append(params)
         record = bench(params, mode)
         tell(record)
         spent += record.cost_s
         accuracy = record.objectives.get("accuracy", math.nan)
-        rows.append(TraceRow(method, seed, len(rows), spent, record.status, accuracy, record.feasible,
-                             "initial" if len(rows) < N_INITIAL else "model", ask_s))  # fmt: skip
-    return rows
+        rows.append(TraceRow(method, seed, len(rows), spent, record.status, accuracy, record.feasible, "", ask_s))
+    # Ours: the design goes on until it holds enough feasible points; a peer's is its first N_INITIAL trials
+    if hasattr(optimizer, "design_points"):
+        phases = design_flags(asked, optimizer)
+    else:
+        phases = [i < N_INITIAL for i in range(len(rows))]
+    return [dataclasses.replace(r, phase="initial" if d else "model") for r, d in zip(rows, phases)]
 
 
 def best_curve(rows: Sequence[TraceRow], grid: np.ndarray) -> np.ndarray:
