@@ -19,16 +19,13 @@ from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
 
+from jaxsnn.hpo.acquisition import violation
 from jaxsnn.hpo.optimizers import DEFAULT_N_INITIAL, point_key
 from jaxsnn.hpo.study import Study, Trial
 
 SILENT = "tab:red"
 FEASIBLE = "tab:blue"
 INFEASIBLE = "tab:orange"
-
-
-def _violation(trial: Trial) -> float:
-    return sum(max(0.0, float(v)) for v in trial.record.constraints.values())
 
 
 def ranked(study: Study) -> list[Trial]:
@@ -42,7 +39,7 @@ def ranked(study: Study) -> list[Trial]:
         if r.feasible:
             return 0, sign * float(r.objectives[first])
         if r.informative:
-            return 1, _violation(t)
+            return 1, float(violation(list(r.constraints.values())))
         return 2, float(t.id)
 
     return sorted(study.finished(), key=key)
