@@ -352,11 +352,25 @@ def pm(values: np.ndarray) -> str:
     return f"{100 * np.mean(values):.1f} +- {100 * np.std(values):.1f}"
 
 
+def initial_slopes(settings: list[dict[str, Any]]) -> list[float]:
+    """``E_u[sigma'(u)]`` of each setting's surrogate over the default net's voltages at init
+    (64 samples of the hard task): how much gradient the surrogate lets through the mostly
+    sub-threshold neurons (median ``u`` about -1) before training."""
+    inputs = sample_inputs(64, 0)
+    params, w_in = networks(inputs, 128, 0)["default"]
+    u = centred_voltages(params, w_in, inputs)
+    surrogates = [
+        dataclasses.replace(Surrogate(), **{k: v for k, v in s.items() if k != "lr"})
+        for s in settings
+    ]
+    return [float(jnp.mean(sg.derivative(u))) for sg in surrogates]
+
+
 def report_sweeps(args: argparse.Namespace) -> None:
     """Part 3 report: Markdown tables and plots from whatever the sweep has saved so far."""
     studies = load_chunks(args.out)
-    lines, wall = [], 0.0
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
+    lines: list[str] = []
+    fig, axes = plt.subplots(1, 5, figsize=(20, 3.6))
     for ax, study in zip(axes[:3], ("gamma", "beta", "q")):
         if study not in studies:
             continue
@@ -394,8 +408,18 @@ def report_sweeps(args: argparse.Namespace) -> None:
         axes[3].set_xticks(np.arange(len(SHAPES)), names, fontsize=6)
         axes[3].set(ylabel="final test accuracy")
         axes[3].legend(fontsize=7)
-    for entries in studies.values():
-        wall += sum(e["wall_s"] for e in entries)
+    entries = [e for group in studies.values() for e in group if "alias_of" not in e]
+    wall = sum(e["wall_s"] for e in entries)
+    slopes = initial_slopes([e["setting"] for e in entries])
+    finals = [summary(e)["final"] for e in entries]
+    axes[4].errorbar(slopes, [np.mean(f) for f in finals], yerr=[np.std(f) for f in finals],
+                     fmt="o", capsize=2)  # fmt: skip
+    axes[4].set(xscale="log", xlabel="E_u[sigma'(u)] at init", ylabel="final test accuracy",
+                title="every setting")
+    lines += ["", "| study | setting | E_u[sigma'] at init | final test % |", "|---|---|---|---|"]
+    order = np.argsort(slopes)
+    lines += [f"| {entries[i]['study']} | {entries[i]['setting']} | {slopes[i]:.4f} | "
+              f"{pm(finals[i])} |" for i in order]  # fmt: skip
     first = next(iter(studies.values()))[0]
     header = (f"{first['train']} train / {first['test']} test samples, {first['epochs']} epochs, "
               f"seeds {[r['seed'] for r in first['runs']]}, total training wall {wall:.0f} s\n\n")
