@@ -327,12 +327,22 @@ def run_sweeps(args: argparse.Namespace) -> None:
                   f"({entry['wall_s']:.0f} s)", flush=True)
 
 
-def load_chunks(folder: Path) -> dict[str, list[dict[str, Any]]]:
-    """Saved sweep entries by study, in ``SWEEPS`` order (missing settings left out)."""
+def load_chunks(folder: Path, more: list[Path]) -> dict[str, list[dict[str, Any]]]:
+    """Saved sweep entries by study, in ``SWEEPS`` order (missing settings left out); runs of
+    the same setting in the ``more`` folders (e.g. a later seed) are appended to its seeds."""
     out: dict[str, list[dict[str, Any]]] = {}
     for study, settings in SWEEPS.items():
-        found = [folder / f"{chunk_name(study, s)}.json" for s in settings]
-        out[study] = [json.loads(p.read_text()) for p in found if p.exists()]
+        out[study] = []
+        for setting in settings:
+            name = f"{chunk_name(study, setting)}.json"
+            if not (folder / name).exists():
+                continue
+            entry = json.loads((folder / name).read_text())
+            for extra in (f / name for f in more if (f / name).exists()):
+                added = json.loads(extra.read_text())
+                entry["runs"] += added["runs"]
+                entry["wall_s"] += added["wall_s"]
+            out[study].append(entry)
     return {k: v for k, v in out.items() if v}
 
 
@@ -368,7 +378,7 @@ def initial_slopes(settings: list[dict[str, Any]]) -> list[float]:
 
 def report_sweeps(args: argparse.Namespace) -> None:
     """Part 3 report: Markdown tables and plots from whatever the sweep has saved so far."""
-    studies = load_chunks(args.out)
+    studies = load_chunks(args.out, args.more)
     lines: list[str] = []
     fig, axes = plt.subplots(1, 5, figsize=(20, 3.6))
     for ax, study in zip(axes[:3], ("gamma", "beta", "q")):
@@ -421,8 +431,9 @@ def report_sweeps(args: argparse.Namespace) -> None:
     lines += [f"| {entries[i]['study']} | {entries[i]['setting']} | {slopes[i]:.4f} | "
               f"{pm(finals[i])} |" for i in order]  # fmt: skip
     first = next(iter(studies.values()))[0]
+    seeds = sorted({r["seed"] for e in entries for r in e["runs"]})
     header = (f"{first['train']} train / {first['test']} test samples, {first['epochs']} epochs, "
-              f"seeds {[r['seed'] for r in first['runs']]}, total training wall {wall:.0f} s\n\n")
+              f"seeds {seeds} (not every setting has all), total training wall {wall:.0f} s\n\n")
     (args.out / "summary.md").write_text(header + "\n".join(lines) + "\n")
     fig.tight_layout()
     fig.savefig(args.out.parent / "sg_stability_sweeps.png", dpi=120)
@@ -472,6 +483,8 @@ def main() -> None:
     train.set_defaults(run=run_sweeps)
     summarize = commands.add_parser("report", help="tables and plots of the saved sweeps")
     summarize.add_argument("--out", type=Path, default=RESULTS / "sg_stability_sweep")
+    summarize.add_argument("--more", type=Path, nargs="*", default=[],
+                           help="folders with more seeds of the same settings")  # fmt: skip
     summarize.set_defaults(run=report_sweeps)
     args = parser.parse_args()
     args.run(args)
