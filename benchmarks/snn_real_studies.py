@@ -7,7 +7,7 @@ reach random's median final best, and the silent share of the initial design vs 
 trials (``jaxsnn.hpo.report.design_flags``: the design's own points, not the first 10 trials).
 
     python benchmarks/snn_real_studies.py --optimizers logei random --seeds 0 1 2
-    python benchmarks/snn_real_studies.py --optimizers scbo          # more optimizers later
+    python benchmarks/snn_real_studies.py --optimizers scbo logei-saas   # more optimizers later
     python benchmarks/snn_real_studies.py --report-only              # every study on disk
 
 Studies go to ``outputs/real_studies/<optimizer>_<seed>/study.sqlite`` (an existing one is kept,
@@ -33,11 +33,16 @@ REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "outputs" / "real_studies"
 
 
+VARIANTS = {"logei-saas": ["hpo.optimizer=logei", "+hpo.options.prior=saas"]}
+"""Study names that are an optimizer with options; any other name is an ``hpo.optimizer``."""
+
+
 def run_study(optimizer: str, seed: int) -> Path:
     folder = OUT / f"{optimizer}_{seed}"
     if not (folder / "study.sqlite").exists():
+        choice = VARIANTS.get(optimizer, [f"hpo.optimizer={optimizer}"])
         subprocess.run([sys.executable, str(REPO / "experiments" / "hpo.py"), f"hydra.run.dir={folder}",
-                        "progress=false", "hpo.enqueue=[]", f"hpo.optimizer={optimizer}", f"hpo.seed={seed}",
+                        "progress=false", "hpo.enqueue=[]", *choice, f"hpo.seed={seed}",
                         f"compilation_cache={folder / 'jax_cache'}"],
                        check=True, cwd=REPO)  # fmt: skip
     return folder / "study.sqlite"

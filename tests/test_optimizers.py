@@ -50,16 +50,6 @@ def test_bad_configurations_raise_clear_errors(kwargs, match):
         make_optimizer(**args)
 
 
-def test_log_ei_models_wide_spaces_with_the_saas_prior():
-    """``prior="auto"`` (log-EI's default): SAAS above 10 encoded dimensions, where it beat the
-    log-normal prior on the SG benchmark; the small test problems keep the log-normal one."""
-    wide = Space([FloatParam(f"x{i}", 0.0, 1.0) for i in range(11)])
-    assert make_optimizer("logei", wide, {"f": "min"}).gp_config.prior == "saas"
-    assert make_optimizer("logei", SPACE, {"f": "min"}).gp_config.prior == "lognormal"
-    assert make_optimizer("logei", wide, {"f": "min"}, prior="lognormal").gp_config.prior == "lognormal"
-    assert make_optimizer("scbo", wide, {"f": "min"}).gp_config.prior == "lognormal"
-
-
 def test_records_must_match_the_declared_spec():
     opt = make_optimizer("logei", SPACE, {"f": "min"}, ["c"])
     params = {"x0": 0.0, "x1": 0.0}

@@ -42,13 +42,6 @@ improvement anywhere but next to it: log-EI times PoF then hill-climbs around th
 the whole study (sg_digits surrogate seed 2: 0.17 -> 0.33 in 64 trials, where other seeds
 reach 0.5-0.6; the same in a real study). A few feasible networks of different quality give it
 the scale of what is possible."""
-SAAS_ABOVE_DIM = 10
-"""Spaces of more encoded dimensions get the SAAS prior under ``prior="auto"``. In the 27-D SG
-space only a few parameters decide a network's accuracy; the dimension-scaled log-normal prior
-(Hvarfner et al.) spreads relevance over all of them and log-EI then sat on the first plateau it
-found. On the sg_digits surrogate, 5 seeds at equal compute, SAAS-MAP log-EI ended at a median
-0.76 against 0.60 (input warping: 0.60); in a real 40-trial demo 0.969 against 0.961. The
-constrained test problems (2-10-D) keep the log-normal prior they were tuned with."""
 
 DEFAULT_N_INITIAL = 10
 """Initial-design size in spaces of 10+ encoded dimensions, as Optuna's samplers start. The
@@ -191,8 +184,7 @@ class BayesianOptimizer(BaseOptimizer):
       count, so a study whose first trials crash keeps exploring.
     - ``min_feasible``: the design also goes on until this many observations are feasible, up to
       ``2 * n_initial`` observations (see :data:`DEFAULT_MIN_FEASIBLE`).
-    - ``gp``: ``"map"`` (default) or ``"nuts"``; ``prior``: ``"lognormal"``, ``"saas"`` or
-      ``"auto"`` (SAAS above :data:`SAAS_ABOVE_DIM` encoded dimensions; log-EI's default);
+    - ``gp``: ``"map"`` (default) or ``"nuts"``; ``prior``: ``"lognormal"`` or ``"saas"``;
       ``warp``: Kumaraswamy input warping; ``restarts``: MAP restarts.
     - ``refit_growth``: hyperparameters are refit each time the data grew by this factor
       (every observation below 20); the posterior always uses all data.
@@ -220,8 +212,6 @@ class BayesianOptimizer(BaseOptimizer):
         if int(min_feasible) < 0:
             raise ValueError(f"min_feasible must be >= 0, got {min_feasible}")
         self.min_feasible = int(min_feasible)
-        if prior == "auto":
-            prior = "saas" if space.dim > SAAS_ABOVE_DIM else "lognormal"
         self.gp_config = GPConfig(inference=gp, prior=prior, warp=warp, restarts=restarts)
         self.models = ScheduledGPs(self.gp_config, self.seed, refit_growth)
 
@@ -268,8 +258,6 @@ class BayesianOptimizer(BaseOptimizer):
 class LogEIOptimizer(BayesianOptimizer):
     """Constrained log expected improvement with one GP per objective and per constraint.
 
-    The GP prior defaults to ``"auto"``: SAAS in wide spaces (see :data:`SAAS_ABOVE_DIM`).
-
     Pending points are fantasised (kriging believer): every GP is conditioned on its own
     prediction there, and a pending point predicted feasible and better than the incumbent
     raises the incumbent, so a second worker is sent elsewhere.
@@ -283,7 +271,7 @@ class LogEIOptimizer(BayesianOptimizer):
     """
 
     def __init__(self, *args: Any, cost_aware: bool = False, explore: float = 0.0, **kwargs: Any) -> None:
-        super().__init__(*args, **{"prior": "auto", **kwargs})
+        super().__init__(*args, **kwargs)
         self.single_objective()
         self.cost_aware = bool(cost_aware)
         if not 0.0 <= float(explore) <= 1.0:

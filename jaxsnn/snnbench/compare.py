@@ -25,7 +25,7 @@ from jaxsnn.snnbench.surrogate import SurrogateBenchmark
 OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "random": ("random", "detector", {}),
     "logei": ("logei", "detector", {}),
-    "logei-lognormal": ("logei", "detector", {"prior": "lognormal"}),
+    "logei-saas": ("logei", "detector", {"prior": "saas"}),
     "logei-cost": ("logei", "detector", {"cost_aware": True}),
     "logei-explore": ("logei", "detector", {"explore": 0.2}),
     "logei-cost-explore": ("logei", "detector", {"cost_aware": True, "explore": 0.2}),
