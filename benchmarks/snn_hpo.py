@@ -148,7 +148,7 @@ def section(validation: list[dict], summaries: dict[str, list[dict]], meta: dict
              "`python benchmarks/snn_tables.py <problem> --rows N` (real trials), the runs with "
              "`cd benchmarks && python snn_hpo.py --problems <p> --methods <m> --seeds N --budget-trials B`, this report with "
              "`python snn_hpo.py --report-only`; peers in their venv (build command in `benchmarks/snn_peers.py`).", "",
-             "Surrogate validation (5-fold cross-validation: each row predicted by forests fitted on the other "
+             "Surrogate validation (5-fold cross-validation: each row predicted by models fitted on the other "
              "four fifths; targets: accuracy Spearman >= 0.8, silent/kept agreement >= 90 %). The accuracy "
              "Spearman is given over the networks the detector keeps and over all rows:", "",
              "| problem | rows fitted per fold | rows predicted | accuracy Spearman, kept / all | silent agreement "
