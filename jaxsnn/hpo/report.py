@@ -274,10 +274,9 @@ def design_flags(points: Sequence[Mapping[str, Any]], optimizer: object,
     return [point_key(space.encode(p)) in design for p in points]
 
 
-def phase_rows(study: Study, is_design: Sequence[bool]) -> list[list[str]]:
+def phase_rows(finished: Sequence[Trial], is_design: Sequence[bool]) -> list[list[str]]:
     """Silent share of the initial design and of the model-guided trials (``is_design`` per
-    finished trial in id order, see :func:`design_flags`), with each phase's compute."""
-    finished = sorted(study.finished(), key=lambda t: t.id)
+    finished trial, see :func:`design_flags`), with each phase's compute."""
     rows = []
     for label, phase in (("initial design", True), ("model-guided", False)):
         trials = [t for t, d in zip(finished, is_design) if d == phase]
@@ -295,9 +294,8 @@ def silent_report(study: Study, optimizer: object, enqueued: Sequence[Mapping[st
     for header in ("phase", "trials", "silent", "silent share of compute", "compute s"):
         table.add_column(header, justify="left" if header == "phase" else "right")
     finished = sorted(study.finished(), key=lambda t: t.id)
-    for row in phase_rows(study, design_flags([t.params for t in finished], optimizer, enqueued)):
+    for row in phase_rows(finished, design_flags([t.params for t in finished], optimizer, enqueued)):
         table.add_row(*row)
-    finished = study.finished()
     total = sum(t.record.cost_s for t in finished)
     saved = detector_savings_s(finished)
     stopped = sum(t.record.status == "silent_stopped" for t in finished)

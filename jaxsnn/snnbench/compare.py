@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxsnn.hpo.optimizers import Optimizer
+from jaxsnn.hpo.optimizers import DEFAULT_N_INITIAL, Optimizer
 from jaxsnn.hpo.registry import make_optimizer
 from jaxsnn.hpo.report import design_flags
 from jaxsnn.record import EvaluationRecord
@@ -35,8 +35,9 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
 }
 """Method name -> (optimizer, surrogate mode, options)."""
 
-N_INITIAL = 10
-"""Initial-design size of every model-based method (ours and the peers): the phase boundary."""
+N_INITIAL = DEFAULT_N_INITIAL
+"""Initial-design size of every model-based method (ours and the peers); the phase boundary of a
+method without design points of its own (peers, random search: see ``design_flags``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,11 +79,7 @@ def run(bench: SurrogateBenchmark, method: str, seed: int, budget_s: float, opti
         spent += record.cost_s
         accuracy = record.objectives.get("accuracy", math.nan)
         rows.append(TraceRow(method, seed, len(rows), spent, record.status, accuracy, record.feasible, "", ask_s))
-    # Ours: the design goes on until it holds enough feasible points; a peer's is its first N_INITIAL trials
-    if hasattr(optimizer, "design_points"):
-        phases = design_flags(asked, optimizer)
-    else:
-        phases = [i < N_INITIAL for i in range(len(rows))]
+    phases = design_flags(asked, optimizer)  # ours: the design's own points, which go on past N_INITIAL
     return [dataclasses.replace(r, phase="initial" if d else "model") for r, d in zip(rows, phases)]
 
 
