@@ -17,6 +17,16 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # tolerance; the benchmarks and the library keep full optimisation.
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 
+# One thread per library in each process: pytest-xdist already runs one test process per core, and
+# Eigen's and BLAS's own threads on top of that fight over the same two cores (measured with
+# XLA's intra-op pool also at one thread: suite 267 s -> 220 s wall, the slowest 40 tests 308 s ->
+# 242 s). XLA's intra-op pool keeps its threads: the LIF kernels' threaded chunk path runs on it
+# and must stay under test. Child processes inherit all of it.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
+
 # `make test` and plain `pytest` alike demand the compiled LIF kernels: without them the kernel
 # parity tests fail instead of skipping. Only an explicit JAXSNN_REQUIRE_KERNELS=0 lets them skip.
 os.environ.setdefault("JAXSNN_REQUIRE_KERNELS", "1")
