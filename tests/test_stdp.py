@@ -107,16 +107,18 @@ FROZEN = dict(nu_pre=1e-12, nu_post=1e-12, theta_plus_mv=1e-12)
 
 
 def test_stdp_learns_digits_where_the_frozen_network_does_not(digit_images):
-    """A small network (20 neurons, 150 ms presentations) on all embedded digits, one epoch:
-    measured 0.76-0.84 on seeds 0-2 against 0.29-0.33 with plasticity off (labels are assigned
-    and voted the same way in both, so the gap is what STDP learned)."""
-    train, test = digit_images
+    """A small network (20 neurons, 150 ms presentations) on half the embedded digits (700
+    images), one epoch: measured 0.67-0.72 on seeds 0-2 against 0.30-0.31 with plasticity off
+    (labels are assigned and voted the same way in both, so the gap is what STDP learned). All
+    1437 images give 0.76-0.84 in twice the time; 500 are too few (0.12-0.49)."""
+    full, test = digit_images
+    train = ImageDataset(full.images[:700], full.labels[:700], full.n_classes, full.name)
     cfg = STDPConfig(n_neurons=20, presentation_ms=150.0)
     record = train_stdp(cfg, train, test, progress=False)
     frozen = train_stdp(dataclasses.replace(cfg, **FROZEN), train, test, progress=False)
     assert record.status == frozen.status == "complete" and record.epochs_run == 1
     assert record.metrics["samples_seen"] == len(train) and record.spikes > 1
-    assert record.objectives["accuracy"] > 0.65
+    assert record.objectives["accuracy"] > 0.6
     assert record.objectives["accuracy"] > frozen.objectives["accuracy"] + 0.25, (record.objectives, frozen.objectives)
 
 
