@@ -5,6 +5,7 @@ import numpy as np
 import numpyro.distributions as dist
 import pytest
 
+import jaxsnn.hpo.gp as gp_module
 from jaxsnn.hpo.gp import (
     GPConfig,
     ScheduledGPs,
@@ -114,22 +115,31 @@ def test_kriging_believer_collapses_variance_at_pending_point(sine_gp):
     assert after_var[0] < 0.01 * before_var[0]
 
 
-def test_refit_schedule_and_scheduled_fits_are_deterministic():
+def test_refit_schedule_and_scheduled_fits_are_deterministic(monkeypatch):
     assert [refit_size(n) for n in (1, 5, 20)] == [1, 5, 20]
     sizes = [refit_size(n) for n in range(20, 200)]
     assert sizes == sorted(sizes) and len(set(sizes)) < 30  # geometric: few refits
+    assert [refit_size(n, first=10) for n in (4, 10, 15, 20, 23)] == [4, 10, 15, 20, 22]
     rng = np.random.default_rng(4)
     X = rng.uniform(size=(23, 2))
     Y = np.c_[X.sum(1), X[:, 0] - X[:, 1]]
-    # 21 scheduled fits per history: 10 L-BFGS steps from one start, the prior median, which
-    # init_to_median estimates from draws of the seed (so the seed matters). The L-BFGS budget is
-    # not part of the compiled programs: these are those of test_optimizers' 2-D two-output runs.
+    fitted: list[int] = []
+    fit_sites = gp_module._fit_sites
+    monkeypatch.setattr(gp_module, "_fit_sites", lambda X, *a: fitted.append(len(X)) or fit_sites(X, *a))
+    # 10 L-BFGS steps from one start, the prior median, which init_to_median estimates from draws
+    # of the seed (so the seed matters). The L-BFGS budget is not part of the compiled programs:
+    # these are those of test_optimizers' 2-D two-output runs.
     config = GPConfig(restarts=1, map_steps=10)
-    a, b = ScheduledGPs(config, seed=7)(X, Y), ScheduledGPs(config, seed=7)(X, Y)
+    a, b = ScheduledGPs(config, seed=7, first_size=20)(X, Y), ScheduledGPs(config, seed=7, first_size=20)(X, Y)
     for ga, gb in zip(a, b):
         np.testing.assert_array_equal(np.asarray(ga.hyper.lengthscale), np.asarray(gb.hyper.lengthscale))
+    # The chain starts at first_size (an optimizer's design size), not at one observation: two
+    # fits per history (20, then 22 on the geometric schedule) where it used to take 21.
+    assert fitted == [20, 22, 20, 22]
     # the posterior uses all 23 points even though hyperparameters come from the first 22
     assert int(np.asarray(a[0].mask).sum()) == 23
+    with pytest.raises(ValueError, match="first_size must be >= 1"):
+        ScheduledGPs(config, seed=7, first_size=0)
 
 
 def test_warping_and_saas_map_fits_run_and_interpolate():

@@ -213,7 +213,7 @@ class BayesianOptimizer(BaseOptimizer):
             raise ValueError(f"min_feasible must be >= 0, got {min_feasible}")
         self.min_feasible = int(min_feasible)
         self.gp_config = GPConfig(inference=gp, prior=prior, warp=warp, restarts=restarts)
-        self.models = ScheduledGPs(self.gp_config, self.seed, refit_growth)
+        self.models = ScheduledGPs(self.gp_config, self.seed, refit_growth, first_size=self.n_initial)
 
     def design_done(self, C: np.ndarray) -> bool:
         """Whether the model takes over, given the constraint values of the informative trials."""

@@ -30,6 +30,10 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "logei-explore": ("logei", "detector", {"explore": 0.2}),
     "logei-cost-explore": ("logei", "detector", {"cost_aware": True, "explore": 0.2}),
     "scbo": ("scbo", "detector", {}),
+    "scbo-mf1": ("scbo", "detector", {"min_feasible": 1}),
+    "scbo-n5": ("scbo", "detector", {"n_initial": 5, "min_feasible": 1}),
+    "scbo-no-detector": ("scbo", "no_detector", {}),
+    "scbo-dropped": ("scbo", "dropped", {}),
     "logei-no-detector": ("logei", "no_detector", {}),
     "logei-dropped": ("logei", "dropped", {}),
 }
