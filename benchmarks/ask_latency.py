@@ -209,6 +209,8 @@ def main() -> None:
             for label in ("cold", "warm"):
                 rows += run_pass(optimizer, args.evaluations, args.seed, cache, label)
     RESULTS.mkdir(exist_ok=True)
+    if CSV.exists():  # optimizers measured by an earlier run stay in the table
+        rows = [r for r in read_csv(CSV) if r["optimizer"] not in args.optimizers] + rows
     write_csv(CSV, rows)
     report(rows, command.strip())
 
