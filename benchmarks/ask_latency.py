@@ -165,9 +165,11 @@ def _verdicts(rows: list[dict]) -> list[str]:
     """One line per optimizer and target: the measured value, met or missed."""
     out = []
     for optimizer in dict.fromkeys(r["optimizer"] for r in rows):
-        by_cache = {c: summary([r for r in rows if r["optimizer"] == optimizer and r["cache"] == c]) for c in ("cold", "warm")
-                    if any(r["optimizer"] == optimizer and r["cache"] == c for r in rows)}  # fmt: skip
-        for cache, s in by_cache.items():
+        for cache in ("cold", "warm"):
+            selected = [r for r in rows if r["optimizer"] == optimizer and r["cache"] == cache]
+            if not selected:
+                continue
+            s = summary(selected)
             first_ok, later_ok = s["first_model_ask_s"] <= 5.0, s["later_max_s"] <= SLOW_ASK_S
             line = (f"- {optimizer}, {cache}: first model-based ask {s['first_model_ask_s']:.1f} s "
                     f"({'met' if first_ok else 'missed'}); slowest later ask {s['later_max_s']:.2f} s, "

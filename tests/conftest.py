@@ -18,10 +18,10 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 
 # One thread per library in each process: pytest-xdist already runs one test process per core, and
-# Eigen's and BLAS's own threads on top of that fight over the same two cores (measured with
-# XLA's intra-op pool also at one thread: suite 267 s -> 220 s wall, the slowest 40 tests 308 s ->
-# 242 s). XLA's intra-op pool keeps its threads: the LIF kernels' threaded chunk path runs on it
-# and must stay under test. Child processes inherit all of it.
+# Eigen's and BLAS's own threads on top of that fight over the same two cores (measured back to
+# back: suite 267 s -> 216 s wall, the slowest 40 tests 308 s -> 237 s). XLA's intra-op pool
+# keeps its threads: the LIF kernels' threaded chunk path runs on it and must stay under test
+# (setting it to one thread too gave 220 s: no gain). Child processes inherit all of it.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):

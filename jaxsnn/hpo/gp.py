@@ -446,7 +446,11 @@ def fit_gps(X: np.ndarray, Y: np.ndarray, key: jax.Array, config: GPConfig = GPC
     return [posterior(h, X, y) for h, y in zip(fit_hypers(X, Y, key, config), Y.T)]
 
 
-def _next_fit_size(size: int, growth: float, always_below: int) -> int:
+def _next_fit_size(size: int, growth: float, always_below: int, first: int = 1) -> int:
+    """The schedule's size after ``size``: ``first`` before it is reached, then ``+1`` below
+    ``always_below``, then ``growth`` times more."""
+    if size < first:
+        return first
     return size + 1 if size < always_below else max(size + 1, math.ceil(size * growth))
 
 
@@ -495,7 +499,7 @@ class ScheduledGPs:
         if size > target:  # a different (shorter) history: start over
             size, hypers, sites = 0, [], None
         while size < target:
-            size = min(self.first_size, target) if size < self.first_size else _next_fit_size(size, self.growth, 20)
+            size = min(_next_fit_size(size, self.growth, 20, self.first_size), target)  # target < first_size: fit on all
             key = jax.random.fold_in(jax.random.PRNGKey(self.seed), size)
             hypers, sites = _fit_sites(X[:size], Y[:size], key, self.config, sites)
         self._last[Y.shape[1]] = (size, hypers, sites)
