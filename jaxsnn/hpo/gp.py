@@ -296,8 +296,10 @@ def _map_starts(keys: jax.Array, X: jax.Array, Y: jax.Array, mask: jax.Array, co
 
     def per_output(key: jax.Array, y: jax.Array) -> dict:
         ks = jax.random.split(key, config.restarts)
-        starts = [initial(ks[0], y, True)] + [initial(k, y, False) for k in ks[1:]]
-        return jax.tree.map(lambda *xs: jnp.stack(xs), *starts)
+        median = initial(ks[0], y, True)
+        # vmap over the draws' keys: the same values as one call per key, one traced model to compile
+        draws = jax.vmap(lambda k: initial(k, y, False))(ks[1:])
+        return jax.tree.map(lambda m, d: jnp.concatenate([m[None], d]), median, draws)
 
     return jax.vmap(per_output)(keys, Y.T)
 
