@@ -170,6 +170,68 @@ def test_dask_executor_runs_a_small_study(tmp_path, dask_executor):
     assert {t.record.metrics["pid"] for t in trials} <= set(dask_executor.client.run(os.getpid).values())
 
 
+class _StubTask:
+    """A dask future that ends when the test says so."""
+
+    def __init__(self, key: str) -> None:
+        self.key, self.status, self._callbacks, self._error = key, "pending", [], None
+
+    def add_done_callback(self, callback) -> None:
+        self._callbacks.append(callback)
+
+    def cancel(self) -> None:
+        self.status = "cancelled"
+
+    def exception(self):
+        return self._error
+
+    def result(self):
+        return "done"
+
+    def end(self, error: BaseException | None = None) -> None:
+        self.status, self._error = ("error", error) if error else ("finished", None)
+        for callback in self._callbacks:
+            callback(self)
+
+
+class _StubClient:
+    def __init__(self) -> None:
+        self.sent: list[_StubTask] = []
+
+    def subscribe_topic(self, topic, handler) -> None:
+        pass
+
+    def submit(self, *args, **kwargs) -> _StubTask:
+        self.sent.append(_StubTask(f"task-{len(self.sent)}"))
+        return self.sent[-1]
+
+
+def test_a_task_that_died_with_its_worker_before_it_started_is_sent_again():
+    """After a crash, the scheduler can hand the next trial to the dead worker before it notices
+    the death; that trial never ran, so it is sent again instead of failing as KilledWorker. A
+    task that was running when its worker died fails, and resending stops after MAX_RESENDS."""
+    killed = distributed.scheduler.KilledWorker("task", "worker", allowed_failures=0)
+    client = _StubClient()
+    ex = DaskExecutor(client)
+    innocent = ex.submit(quadratic, {"x": 0.1})
+    client.sent[0].end(killed)  # died queued on the dead worker, never started
+    assert not innocent.done() and len(client.sent) == 2
+    client.sent[0].end(killed)  # a late second outcome of the first copy changes nothing
+    client.sent[1].end()
+    assert innocent.result() == "done"
+
+    culprit = ex.submit(crash_above_half, {"x": 0.9})
+    ex._on_started((0.0, client.sent[-1].key))
+    client.sent[-1].end(killed)  # it was running: it is the trial that took its worker down
+    assert isinstance(culprit.exception(), distributed.scheduler.KilledWorker) and len(client.sent) == 3
+
+    unlucky = ex.submit(quadratic, {"x": 0.2})
+    for _ in range(DaskExecutor.MAX_RESENDS + 1):
+        client.sent[-1].end(killed)
+    assert isinstance(unlucky.exception(), distributed.scheduler.KilledWorker)
+    assert len(client.sent) == 3 + 1 + DaskExecutor.MAX_RESENDS
+
+
 def test_dask_worker_crash_becomes_a_failed_record(tmp_path, dask_executor):
     study = Study.create(tmp_path / "d.db", SPACE, OBJECTIVES, CONSTRAINTS)
     run_study(study, crash_above_half, dask_executor, n_trials=4, n_workers=2, progress=False)

@@ -415,6 +415,12 @@ def _announce_start(topic: str, fn: Callable[..., Any], /, *args: Any, **kwargs:
     return fn(*args, **kwargs)
 
 
+def _is_killed_worker(error: BaseException) -> bool:
+    import distributed
+
+    return isinstance(error, distributed.scheduler.KilledWorker)
+
+
 class DaskExecutor(Executor):
     """A ``distributed.Client`` seen through ``concurrent.futures`` futures.
 
@@ -424,24 +430,42 @@ class DaskExecutor(Executor):
     any - on shutdown.
     """
 
+    MAX_RESENDS = 3
+    """How often a task that died with its worker before it started is sent again."""
+
     def __init__(self, client: "distributed.Client", *, close_client: bool = False) -> None:
         self.client = client
         self._close_client = close_client
         self._tasks: dict[Future, "distributed.Future"] = {}
         self._by_key: dict[Any, Future] = {}
+        self._calls: dict[Future, tuple[Callable[..., Any], tuple, dict, int]] = {}
         self._lock = threading.Lock()
         self._topic = f"jaxsnn-task-started-{uuid.uuid4().hex}"
         client.subscribe_topic(self._topic, self._on_started)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
         future: Future = Future()
+        future.add_done_callback(self._cancel_task)
+        self._send(future, fn, args, kwargs, resends=0)
+        return future
+
+    def _send(self, future: Future, fn: Callable[..., Any], args: tuple, kwargs: dict, resends: int) -> None:
         task = self.client.submit(_announce_start, self._topic, fn, *args, pure=False, **kwargs)
         with self._lock:
             self._tasks[future] = task
             self._by_key[task.key] = future
-        future.add_done_callback(lambda f: task.cancel() if f.cancelled() else None)
+            self._calls[future] = (fn, args, kwargs, resends)
         task.add_done_callback(lambda t: self._settle(future, t))
-        return future
+
+    def _cancel_task(self, future: Future) -> None:
+        """Done-callback of our future: a cancelled one cancels its dask task. (Other outcomes are
+        set under ``_lock``, and this callback then runs inside it: it must not take it again.)"""
+        if not future.cancelled():
+            return
+        with self._lock:
+            task = self._tasks.get(future)
+        if task is not None:
+            task.cancel()
 
     def _on_started(self, event: tuple[float, Any]) -> None:
         with self._lock:
@@ -461,9 +485,21 @@ class DaskExecutor(Executor):
         except BaseException as e:  # e.g. the client lost its scheduler while fetching the result
             outcome = ("exception", e)
         with self._lock:
+            if self._tasks.get(future) is not task:  # a copy that was sent again (below)
+                return
             self._tasks.pop(future, None)
             self._by_key.pop(task.key, None)
+            fn, args, kwargs, resends = self._calls.pop(future)
             if future.done():
+                return
+            never_started = not future.running()
+        if outcome[0] == "exception" and never_started and resends < self.MAX_RESENDS and _is_killed_worker(outcome[1]):
+            # It died with a worker before it ever ran (sent to a worker whose crash the scheduler
+            # had not yet noticed): it cannot be what killed the worker, so it is not failed for it.
+            self._send(future, fn, args, kwargs, resends + 1)
+            return
+        with self._lock:
+            if future.done():  # aborted meanwhile
                 return
             if outcome[0] == "result":
                 future.set_result(outcome[1])
