@@ -105,8 +105,8 @@ def test_surrogate_is_deterministic_and_validated(bench):
 
 def test_cross_validation_predicts_every_row_from_forests_that_never_saw_it():
     rows = synthetic_rows(150, seed=5)
-    validation = cross_validate(PROBLEM, rows, folds=5)
-    assert validation.n_test == 150 and validation.n_train == 120 and validation.meets_targets(), validation
+    validation = cross_validate(PROBLEM, rows, folds=3)  # three fits, not five: Spearman 0.84 (0.92 with 5)
+    assert validation.n_test == 150 and validation.n_train == 100 and validation.meets_targets(), validation
     # Accuracies drawn independently of the parameters cannot be predicted, only memorised: a split
     # that leaked held-out rows into the fit would rank them well. Forests (no learning inputs)
     # memorise their training rows best, so they expose such a leak most plainly, and fit fast.
