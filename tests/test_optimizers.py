@@ -6,6 +6,7 @@ import jax
 import numpy as np
 import pytest
 
+from jaxsnn.compile_cache import compilation_counts
 from jaxsnn.hpo import CategoricalParam, Condition, FloatParam, IntParam, Space, make_optimizer
 from jaxsnn.hpo.moo import front_anchors, hypervolume, non_dominated, pareto_front
 from jaxsnn.hpo.problems import QUADRATIC2D, Problem
@@ -108,6 +109,30 @@ def test_pending_point_is_fantasised_so_workers_do_not_collide(name):
     second = opt.ask(pending=[first])
     distance = np.linalg.norm(SPACE.encode(first) - SPACE.encode(second))
     assert distance > 1e-3, (first, second)
+
+
+def test_compiling_ahead_leaves_the_first_model_based_asks_nothing_to_compile_and_the_same_proposals():
+    """The design's asks return at once while a copy of the optimizer compiles in the background;
+    after it, the first two model-based asks (a fit, then a warm-started refit) neither compile
+    nor load a program, and they propose what an optimizer without it proposes."""
+    jax.clear_caches()  # no program of an earlier test may stand in for the ones compiled ahead
+    ahead = make_optimizer("scbo", SPACE, {"f": "min"}, ["c"], seed=3, n_initial=4, min_feasible=0, restarts=1)
+    plain = make_optimizer("scbo", SPACE, {"f": "min"}, ["c"], seed=3, n_initial=4, min_feasible=0, restarts=1)
+    ahead.compile_ahead(n_pending=1)
+    run(ahead, QUADRATIC2D, 4)
+    ahead._ahead.join()  # a real study's design trials take longer than this compilation
+    work = []
+    for _ in range(2):
+        pending = [SPACE.decode(np.full(SPACE.dim, 0.5))]
+        before = compilation_counts()
+        params = ahead.ask(pending)
+        work.append(sum(compilation_counts().values()) - sum(before.values()))
+        ahead.tell(QUADRATIC2D.evaluate(params))
+    run(plain, QUADRATIC2D, 4)
+    for record in ahead.records[4:]:
+        assert plain.ask([SPACE.decode(np.full(SPACE.dim, 0.5))]) == record.params
+        plain.tell(record)
+    assert work == [0, 0], work
 
 
 # --- SCBO specifics -----------------------------------------------------------------------------

@@ -270,6 +270,10 @@ def run_study(
         study.finish_trial(run.trial_id, record)
 
     try:
+        tell_new_records()
+        compile_ahead = getattr(optimizer, "compile_ahead", None)  # model-based optimizers
+        if compile_ahead is not None:  # the first model-based ask's programs, while the design runs
+            compile_ahead(n_pending=n_workers - 1)
         while True:
             tell_new_records()
             while free_slots:

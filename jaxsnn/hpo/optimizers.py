@@ -12,7 +12,10 @@ seconds for a few hundred records). Nothing else needs to be stored.
 
 from __future__ import annotations
 
+import copy
 import math
+import threading
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -214,6 +217,25 @@ class BayesianOptimizer(BaseOptimizer):
         self.min_feasible = int(min_feasible)
         self.gp_config = GPConfig(inference=gp, prior=prior, warp=warp, restarts=restarts)
         self.models = ScheduledGPs(self.gp_config, self.seed, refit_growth, first_size=self.n_initial)
+        self._ahead: threading.Thread | None = None
+
+    def compile_ahead(self, n_pending: int = 0) -> None:
+        """Compile the first model-based ask's programs in a background thread, while the initial
+        design's trials run.
+
+        That ask otherwise compiles its GP fits and acquisition (about 10 s on 2 cores) with the
+        driver blocked: a worker that finishes meanwhile waits for its next trial. A copy of this
+        optimizer proposes once from stand-in data of the same shapes (``n_initial`` observations,
+        ``n_pending`` pending points), which fills JAX's caches; the real ask waits for the copy
+        and then finds its programs compiled. Its own state and randomness are untouched, so the
+        proposals are the same as without. Called by :func:`jaxsnn.hpo.loop.run_study`; a no-op
+        once the design is done (a resumed study) or when already started.
+        """
+        if self._ahead is not None or self.design_done(self.data()[2]):
+            return
+        self._ahead = threading.Thread(target=_propose_on_stand_ins, args=(copy.deepcopy(self), n_pending),
+                                       name="jaxsnn-compile-ahead", daemon=True)  # fmt: skip
+        self._ahead.start()
 
     def design_done(self, C: np.ndarray) -> bool:
         """Whether the model takes over, given the constraint values of the informative trials."""
@@ -225,6 +247,8 @@ class BayesianOptimizer(BaseOptimizer):
     def ask(self, pending: Sequence[dict] = ()) -> dict:
         X, Y, C = self.data()
         if self.design_done(C):
+            if self._ahead is not None:  # its compilations are this ask's: let it finish them
+                self._ahead.join()
             candidates = self.propose(X, Y, C, self.space.encode_many(list(pending)), self.rng(pending))
             chosen = self.first_new(candidates, pending)
             if chosen is not None:
@@ -253,6 +277,24 @@ class BayesianOptimizer(BaseOptimizer):
             raise ValueError(
                 f"{type(self).__name__} optimizes one objective, got {list(self.objectives)}; use 'mobo' for several"
             )
+
+
+@float64
+def _propose_on_stand_ins(optimizer: BayesianOptimizer, n_pending: int) -> None:
+    """``propose`` of ``optimizer`` (a private copy) on random data shaped like the first two
+    model-based asks' (the first fit, then a refit warm-started from it): feasible and infeasible
+    observations, so every model and branch is built."""
+    rng = np.random.default_rng(0)
+    n = optimizer.n_initial
+    X = optimizer.design_points(n + 1 + n_pending)
+    Y = rng.normal(size=(n + 1, len(optimizer.objectives)))
+    C = rng.normal(size=(n + 1, len(optimizer.constraints)))
+    C[::2] = -np.abs(C[::2])
+    try:
+        for size in (n, n + 1):
+            optimizer.propose(X[:size], Y[:size], C[:size], X[n + 1 :], rng)
+    except Exception as e:  # only time is at stake: the real ask compiles what is missing
+        warnings.warn(f"compiling ahead failed ({e!r}); the first model-based ask compiles instead", stacklevel=1)
 
 
 class LogEIOptimizer(BayesianOptimizer):
