@@ -335,6 +335,21 @@ def test_event_project_matches_dense_matmul(rows, k, n, density, binary, seed) -
 
 
 @needs_kernels
+def test_large_event_projection_matches_dense_matmul() -> None:
+    """The event kernels' large paths, which the property test above never reaches: 256 rows of
+    (256 + 600) columns of work cut the forward pass into 6 chunks for the thread pool
+    (parallel.h), x's nonzeros are gathered in 2 pieces, and dw's 600 columns are two full
+    256-column register blocks and a partial one (event_kernels.h)."""
+    rng = np.random.default_rng(11)
+    x = jnp.asarray(rng.random((128, 2, 256)) < 0.05, jnp.float32)
+    w = jnp.asarray(rng.normal(size=(256, 600)), jnp.float32)
+    g = jnp.asarray(rng.normal(size=(128, 2, 600)), jnp.float32)
+    projected, event, dense = _projections_and_gradients(x, w, g)
+    assert_close(projected, x @ w, "x @ w")
+    assert_close(event, dense, "dx, dw")
+
+
+@needs_kernels
 def test_event_project_vmap_over_weights_equals_loop() -> None:
     rng = np.random.default_rng(4)
     x = jnp.asarray(rng.random((6, 3, 20)) < 0.1, jnp.float32)
