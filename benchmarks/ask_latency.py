@@ -5,12 +5,14 @@ process (what a new study or a resumed one is) that imports ``jaxsnn.hpo``, turn
 persistent compilation cache in a shared folder, and runs one optimizer on Ackley-10 with two
 constraints (``jaxsnn.hpo.problems.ACKLEY10``) for ``--evaluations`` asks, timing every ask and
 counting what XLA compiled or loaded. The ``cold`` pass starts with an empty cache folder; the
-``warm`` pass runs the same study again on the folder the cold one filled. Evaluations are free
-(the function is analytic), so the wall time of a pass is the optimizer's own.
+``warm`` pass runs the same study again on the folder the cold one filled. A third pass, cold,
+has the optimizer compile ahead during design trials of ``--design-trial-s`` seconds each.
+Evaluations are free (the function is analytic), so the wall time of a pass is the optimizer's own.
 
     python benchmarks/ask_latency.py                       # logei and scbo, 200 evaluations
     python benchmarks/ask_latency.py --optimizers logei --evaluations 100
     python benchmarks/ask_latency.py --baseline 6ae4fd1   # also a cold pass of that commit's code
+    python benchmarks/ask_latency.py --design-trial-s 0    # without the compile-ahead pass
     python benchmarks/ask_latency.py --report-only         # table and plot from the CSV
 
 Writes ``results/ask_latency.csv`` (one row per ask), ``results/ask_latency.png`` and the "Ask
@@ -37,12 +39,18 @@ CSV = RESULTS / "ask_latency.csv"
 SECTION = "## Ask latency over a long study (issue 17)"
 SLOW_ASK_S = 2.0
 """Issue 17's bound on every model-based ask after the first (1 s on a warm cache)."""
+DESIGN_TRIAL_S = 1.5
+"""Seconds per design trial in the compile-ahead pass: short for an SNN trial (3-10 s on 2 cores)."""
+AHEAD = "cold, compiled ahead"
+"""Label of the pass whose optimizer compiles its first model-based asks during the design."""
 CODE_ENV = "JAXSNN_ASK_LATENCY_CODE"
 """Folder of another commit's ``jaxsnn`` for a baseline pass."""
 
 
-def worker(optimizer: str, evaluations: int, seed: int, cache: str) -> None:
-    """One pass in this process: print one JSON line per ask."""
+def worker(optimizer: str, evaluations: int, seed: int, cache: str, design_trial_s: float = 0.0) -> None:
+    """One pass in this process: print one JSON line per ask. ``design_trial_s`` > 0: the optimizer
+    compiles ahead (as ``run_study`` has it do) and each design trial takes that long (a sleep
+    outside the timed ask), the time a real study's design leaves the background compilation."""
     code = os.environ.get(CODE_ENV)
     if code:  # another commit's jaxsnn: drop the editable install's finder, which would win
         sys.meta_path[:] = [f for f in sys.meta_path if "_editable" not in getattr(f, "__module__", "")]
@@ -57,6 +65,8 @@ def worker(optimizer: str, evaluations: int, seed: int, cache: str) -> None:
     use_compilation_cache(cache)
     problem = ACKLEY10
     opt = make_optimizer(optimizer, problem.space, problem.objectives, problem.constraints, seed=seed)
+    if design_trial_s > 0:
+        opt.compile_ahead()
     for i in range(evaluations):
         before = compilation_counts()
         t = time.perf_counter()
@@ -64,9 +74,12 @@ def worker(optimizer: str, evaluations: int, seed: int, cache: str) -> None:
         ask_s = time.perf_counter() - t
         after = compilation_counts()
         record = problem.evaluate(params)
+        design = _is_design(opt, params)
+        if design:
+            time.sleep(design_trial_s)
         opt.tell(record)
         print(json.dumps({
-            "ask": i, "ask_s": ask_s, "import_s": import_s, "design": bool(_is_design(opt, params)),
+            "ask": i, "ask_s": ask_s, "import_s": import_s, "design": bool(design),
             "compiled": after["compiled"] - before["compiled"], "loaded": after["loaded"] - before["loaded"],
             "feasible": record.feasible,
         }), flush=True)  # fmt: skip
@@ -79,11 +92,12 @@ def _is_design(opt, params: dict) -> bool:
     return design_flags([params], opt)[0]
 
 
-def run_pass(optimizer: str, evaluations: int, seed: int, cache: str, label: str, code: str | None = None) -> list[dict]:
+def run_pass(optimizer: str, evaluations: int, seed: int, cache: str, label: str, code: str | None = None,
+             design_trial_s: float = 0.0) -> list[dict]:
     """A pass in a fresh interpreter (importing ``jaxsnn`` from folder ``code`` when given); its
     asks as rows."""
     load = os.getloadavg()[0]
-    cmd = [sys.executable, __file__, "--worker", optimizer, str(evaluations), str(seed), cache]
+    cmd = [sys.executable, __file__, "--worker", optimizer, str(evaluations), str(seed), cache, str(design_trial_s)]
     env = {**os.environ, CODE_ENV: code} if code else None
     out = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if out.returncode != 0:
@@ -127,7 +141,9 @@ def report(rows: list[dict], command: str) -> None:
         "Each pass is a fresh process: it imports `jaxsnn.hpo`, turns on the persistent compilation cache and "
         "runs one optimizer on Ackley-10 with two constraints (10-D); `cold` starts from an empty cache folder, "
         "`warm` reruns the same study on the folder the cold pass filled, `cold @ <rev>` is a cold pass of that "
-        "commit's code. Evaluations are analytic, so every "
+        "commit's code; `cold, compiled ahead` is a cold pass in which the optimizer compiles its first model-based "
+        "asks in a background thread during the design (as `run_study` has it do) while each design trial takes "
+        f"{DESIGN_TRIAL_S} s (a sleep outside the timed asks). Evaluations are analytic, so every "
         "second is the optimizer's. Load average at each pass's start in the table.",
         "",
         "| optimizer | cache | load | asks | import s | first model-based ask s | later asks: median s | max s "
@@ -165,7 +181,7 @@ def _verdicts(rows: list[dict]) -> list[str]:
     """One line per optimizer and target: the measured value, met or missed."""
     out = []
     for optimizer in dict.fromkeys(r["optimizer"] for r in rows):
-        for cache in ("cold", "warm"):
+        for cache in ("cold", "warm", AHEAD):
             selected = [r for r in rows if r["optimizer"] == optimizer and r["cache"] == cache]
             if not selected:
                 continue
@@ -185,13 +201,15 @@ def _verdicts(rows: list[dict]) -> list[str]:
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         optimizer, evaluations, seed, cache = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-        worker(optimizer, evaluations, seed, cache)
+        worker(optimizer, evaluations, seed, cache, float(sys.argv[6]))
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--optimizers", nargs="*", default=["logei", "scbo"])
     parser.add_argument("--evaluations", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--baseline", default=None, help="a git revision whose code gets a cold pass too")
+    parser.add_argument("--design-trial-s", type=float, default=DESIGN_TRIAL_S,
+                        help="seconds per design trial of the compile-ahead pass (0: no such pass)")
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args()
     command = "python benchmarks/ask_latency.py " + " ".join(sys.argv[1:])
@@ -210,6 +228,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="jaxsnn-ask-cache-") as cache:
             for label in ("cold", "warm"):
                 rows += run_pass(optimizer, args.evaluations, args.seed, cache, label)
+        if args.design_trial_s > 0:
+            with tempfile.TemporaryDirectory(prefix="jaxsnn-ask-cache-") as cache:
+                rows += run_pass(optimizer, args.evaluations, args.seed, cache, AHEAD, design_trial_s=args.design_trial_s)
     RESULTS.mkdir(exist_ok=True)
     if CSV.exists():  # optimizers measured by an earlier run stay in the table
         rows = [r for r in read_csv(CSV) if r["optimizer"] not in args.optimizers] + rows
