@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import threading
 from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
 
@@ -410,9 +411,21 @@ def fit_hypers(X: np.ndarray, Y: np.ndarray, key: jax.Array, config: GPConfig = 
     return _fit_sites(X, Y, key, config)[0]
 
 
+_MODEL_LOCK = threading.RLock()
+"""Held while the GP model is traced or sampled: NumPyro's effect handlers live on one
+module-global stack, so two threads fitting at once (a background compile-ahead and a real ask,
+see ``BayesianOptimizer.compile_ahead``) would push onto each other's traces."""
+
+
 def _fit_sites(X: np.ndarray, Y: np.ndarray, key: jax.Array, config: GPConfig,
                init: dict | None = None) -> tuple[list[Hyper], dict | None]:
     """``fit_hypers`` plus the MAP sample sites (to warm-start the next fit; ``None`` for NUTS)."""
+    with _MODEL_LOCK:
+        return _fit_sites_unlocked(X, Y, key, config, init)
+
+
+def _fit_sites_unlocked(X: np.ndarray, Y: np.ndarray, key: jax.Array, config: GPConfig,
+                        init: dict | None) -> tuple[list[Hyper], dict | None]:
     X, Y = _check_data(X, Y)
     Ys = np.stack([_standardize(y)[0] for y in Y.T], axis=1)
     Xp, _, mask = _pad(X, Ys[:, 0], _bucket(len(X)))

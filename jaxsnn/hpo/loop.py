@@ -273,7 +273,7 @@ def run_study(
         tell_new_records()
         compile_ahead = getattr(optimizer, "compile_ahead", None)  # model-based optimizers
         if compile_ahead is not None:  # the first model-based ask's programs, while the design runs
-            compile_ahead(n_pending=n_workers - 1)
+            compile_ahead(n_pending=n_workers - 1, n_trials=n_trials)
         while True:
             tell_new_records()
             while free_slots:

@@ -219,7 +219,7 @@ class BayesianOptimizer(BaseOptimizer):
         self.models = ScheduledGPs(self.gp_config, self.seed, refit_growth, first_size=self.n_initial)
         self._ahead: threading.Thread | None = None
 
-    def compile_ahead(self, n_pending: int = 0) -> None:
+    def compile_ahead(self, n_pending: int = 0, n_trials: int | None = None) -> None:
         """Compile the first model-based ask's programs in a background thread, while the initial
         design's trials run.
 
@@ -229,9 +229,12 @@ class BayesianOptimizer(BaseOptimizer):
         ``n_pending`` pending points), which fills JAX's caches; the real ask waits for the copy
         and then finds its programs compiled. Its own state and randomness are untouched, so the
         proposals are the same as without. Called by :func:`jaxsnn.hpo.loop.run_study`; a no-op
-        once the design is done (a resumed study) or when already started.
+        once the design is done (a resumed study), when already started, or when a study of
+        ``n_trials`` ends within the design (the programs would never be used).
         """
         if self._ahead is not None or self.design_done(self.data()[2]):
+            return
+        if n_trials is not None and n_trials <= self.n_initial:
             return
         self._ahead = threading.Thread(target=_propose_on_stand_ins, args=(copy.deepcopy(self), n_pending),
                                        name="jaxsnn-compile-ahead", daemon=True)  # fmt: skip
