@@ -57,15 +57,9 @@ def _xla_optimizations(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     import jax
 
-    # The setting is not part of jit's in-memory cache key: the caches are emptied on the way in
-    # and out, so that this test does not reuse unoptimised programs and later tests do not get
-    # optimised ones (their results differ in the last bit, and some tests compare bit for bit).
-    # The persistent cache keys by the setting: programs are reloaded from disk, not recompiled.
     before = jax.config.read("jax_disable_most_optimizations")
-    jax.clear_caches()
     jax.config.update("jax_disable_most_optimizations", False)
     try:
         yield
     finally:
         jax.config.update("jax_disable_most_optimizations", before)
-        jax.clear_caches()
