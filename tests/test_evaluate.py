@@ -76,6 +76,7 @@ def test_the_time_budget_stops_a_trial_cleanly_as_failed():
     assert record.epochs_run == 0 and record.cost_s < 120
 
 
+@pytest.mark.xla_optimized
 def test_stdp_trials_on_embedded_digits_learn_or_are_stopped_by_the_default_detector():
     """A network that fires is trained, labelled and tested (0.77 measured; chance 0.1); one that
     cannot fire is stopped by the default detector (``mnist_stdp``: none is configured here).

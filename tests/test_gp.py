@@ -91,6 +91,7 @@ def test_custom_gradient_matches_numpyro_multivariate_normal():
     np.testing.assert_allclose(ours[1][1], ref[1][1], rtol=1e-8)
 
 
+@pytest.mark.xla_optimized
 def test_pathwise_samples_match_posterior_moments(sine_gp):
     gp, _, _ = sine_gp
     Xq = np.array([[0.2], [0.7], [0.9], [0.92]])

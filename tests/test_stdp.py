@@ -106,6 +106,7 @@ FROZEN = dict(nu_pre=1e-12, nu_post=1e-12, theta_plus_mv=1e-12)
 """Plasticity and threshold adaptation switched off: the same network keeps its random weights."""
 
 
+@pytest.mark.xla_optimized
 def test_stdp_learns_digits_where_the_frozen_network_does_not(digit_images):
     """A small network (20 neurons, 150 ms presentations) on half the embedded digits (700
     images), one epoch: measured 0.67-0.72 on seeds 0-2 against 0.30-0.31 with plasticity off

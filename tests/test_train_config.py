@@ -83,6 +83,7 @@ def test_defaults_and_overrides_reach_the_run_config():
         RunConfig.from_dict(composed("trainer.lr=-0.1"))
 
 
+@pytest.mark.xla_optimized
 def test_entry_point_trains_the_default_network_to_the_digits_headline(tmp_path, capsys):
     """``python experiments/train.py`` as the README runs it: the default LIF network on embedded
     digits reaches the headline >= 90 % test accuracy (0.933 measured) and writes its record."""
