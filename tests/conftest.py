@@ -57,9 +57,14 @@ def _xla_optimizations(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     import jax
 
+    # The optimisation setting is not part of jit's cache key, so an optimised program would be
+    # reused by later tests (and an unoptimised one by this test). The matmul-precision setting is
+    # part of it and changes no result on CPU: under it, this test's programs get cache entries of
+    # their own. (A bit-exact test after the digits-headline test failed by one ulp without it.)
     before = jax.config.read("jax_disable_most_optimizations")
     jax.config.update("jax_disable_most_optimizations", False)
     try:
-        yield
+        with jax.default_matmul_precision("float32"):
+            yield
     finally:
         jax.config.update("jax_disable_most_optimizations", before)
