@@ -129,12 +129,13 @@ def study_through_lost_jobs(path: Path, executor: DaskExecutor, lose: Callable[[
 
 
 def check_every_trial_finished_once(study: Study, starts: list[str]) -> None:
-    """Six trials stored, none left running or waiting; the two whose job was lost failed (and
-    the study asked for others in their place), none was silently run a second time."""
+    """Six trials stored, none left running or waiting; a trial whose job was lost while it ran
+    failed (and the study asked for another in its place), one whose job was lost before it
+    started was sent again (``DaskExecutor``); none was silently run a second time."""
     trials = study.finished()
     assert len(trials) == 6 and not study.running() and not study.pending()
     failed = [t for t in trials if t.status == "failed"]
-    assert len(failed) == 2 and all("KilledWorker" in t.record.error for t in failed), [t.record.error for t in failed]
+    assert len(failed) <= 2 and all("KilledWorker" in t.record.error for t in failed), [t.record.error for t in failed]
     assert all(t.status in ("complete", "silent_stopped") for t in trials if t not in failed)
     ran = set(starts)
     assert len(starts) == len(ran), "a trial ran twice"
