@@ -104,7 +104,7 @@ def run_pass(optimizer: str, evaluations: int, seed: int, cache: str, label: str
         raise RuntimeError(f"{label} pass of {optimizer} failed:\n{out.stderr[-3000:]}")
     rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     for row in rows:
-        row.update(optimizer=optimizer, cache=label, load_at_start=round(load, 2))
+        row.update(optimizer=optimizer, cache=label, load_at_start=round(load, 2), design_trial_s=design_trial_s)
     print(f"{optimizer} {label}: {summary(rows)}", flush=True)
     return rows
 
@@ -135,6 +135,7 @@ def report(rows: list[dict], command: str) -> None:
     import matplotlib.pyplot as plt
 
     passes = list(dict.fromkeys((r["optimizer"], r["cache"]) for r in rows))  # in the order they ran
+    design_trial_s = sorted({float(r["design_trial_s"]) for r in rows if r["cache"] == AHEAD})
     lines = [
         SECTION, "",
         f"`{command}` on {platform.machine()} ({os.cpu_count()} cores), Python {platform.python_version()}. "
@@ -143,7 +144,7 @@ def report(rows: list[dict], command: str) -> None:
         "`warm` reruns the same study on the folder the cold pass filled, `cold @ <rev>` is a cold pass of that "
         "commit's code; `cold, compiled ahead` is a cold pass in which the optimizer compiles its first model-based "
         "asks in a background thread during the design (as `run_study` has it do) while each design trial takes "
-        f"{DESIGN_TRIAL_S} s (a sleep outside the timed asks). Evaluations are analytic, so every "
+        f"{' / '.join(f'{t:g}' for t in design_trial_s) or '-'} s (a sleep outside the timed asks). Evaluations are analytic, so every "
         "second is the optimizer's. Load average at each pass's start in the table.",
         "",
         "| optimizer | cache | load | asks | import s | first model-based ask s | later asks: median s | max s "
