@@ -36,15 +36,19 @@ from pathlib import Path
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import numpy as np  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
 from results_io import read_csv, replace_section, write_csv  # noqa: E402
 from snn_peers import PEERS, PEERS_PYTHON, PeerOptimizer, available_peers  # noqa: E402
 
 from jaxsnn.snnbench import PROBLEMS, get_problem  # noqa: E402
-from jaxsnn.snnbench.compare import N_INITIAL, OURS, TraceRow, best_curve, run, silent_rate, summarise  # noqa: E402
+from jaxsnn.snnbench.compare import (  # noqa: E402
+    N_INITIAL, OURS, SEEDED, TraceRow, best_curve, run, silent_rate, summarise,
+)  # fmt: skip
 from jaxsnn.snnbench.surrogate import SurrogateBenchmark, cross_validate  # noqa: E402
 from jaxsnn.snnbench.tables import read_rows  # noqa: E402
 
 TABLES = Path(__file__).parent / "tables"
+CONF = Path(__file__).resolve().parent.parent / "conf"
 RESULTS = Path(__file__).parent / "results"
 TRACES = RESULTS / "snn_hpo"
 SECTION = "## Silent-aware BO on SNN problems"
@@ -60,6 +64,22 @@ def budget_s(bench: SurrogateBenchmark, trials: int) -> float:
     return trials * float(np.mean([bench(r["params"]).cost_s for r in bench.rows[:200]]))
 
 
+PRESETS = {"sg": "silent_sg", "stdp": "silent_stdp"}
+"""The product's HPO preset per trainer (``conf/hpo/<preset>.yaml``): its ``enqueue`` holds the
+trainer's documented default network, the first trial of a study run from that preset."""
+
+
+def documented_default(bench: SurrogateBenchmark) -> dict:
+    """The default network the product's preset enqueues, without the parameters the problem
+    leaves out; refused (naming the parameter and the table's range) when the table does not
+    cover it, as stdp_digits' tables stop at 150 ms presentations where the default uses 350."""
+    problem = bench.problem
+    preset = OmegaConf.to_container(OmegaConf.load(CONF / "hpo" / f"{PRESETS[problem.trainer]}.yaml"))
+    point = {k: v for k, v in preset["enqueue"][0].items() if k not in problem.exclude}  # type: ignore[index]
+    bench.check(point)
+    return point
+
+
 def run_problem(problem_name: str, args: argparse.Namespace, peers: dict) -> None:
     """Every requested method on one problem; each method's traces go to their own CSV as soon
     as its seeds are done, so methods can run in separate processes and an interrupted run
@@ -72,7 +92,12 @@ def run_problem(problem_name: str, args: argparse.Namespace, peers: dict) -> Non
                                                     "problem": problem_name}))
     methods = [(m, False) for m in OURS if not args.methods or m in args.methods]
     methods += [(p, True) for p in PEERS if peers.get(p) is None and (not args.methods or p in args.methods)]
+    for m in args.methods or ():  # seeded variants run only when named
+        base = m.removesuffix(SEEDED)
+        if m != base and (base in OURS or (base in PEERS and peers.get(base) is None)):
+            methods.append((m, base in PEERS))
     for method, is_peer in methods:
+        enqueue = [documented_default(bench)] if method.endswith(SEEDED) else []
         done = load_traces(folder).get(method, [])  # a rerun continues where an interrupted one stopped
         traces: list[TraceRow] = [row for run in done for row in run]
         for seed in range(args.peer_seeds if is_peer else args.seeds):
@@ -80,10 +105,11 @@ def run_problem(problem_name: str, args: argparse.Namespace, peers: dict) -> Non
                 continue
             t = time.perf_counter()
             if is_peer:
-                with PeerOptimizer(args.peers_python, method, bench.space, seed, N_INITIAL) as peer:
+                with PeerOptimizer(args.peers_python, method.removesuffix(SEEDED), bench.space, seed, N_INITIAL,
+                                   enqueue) as peer:
                     trace = run(bench, method, seed, budget, optimizer=peer)
             else:
-                trace = run(bench, method, seed, budget)
+                trace = run(bench, method, seed, budget, enqueue=enqueue)
             traces += trace
             best = best_curve(trace, np.array([budget]))[0]
             print(f"{problem_name} {method} seed {seed}: best {best:.3f} in {len(trace)} trials "

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -106,6 +107,10 @@ class _OptunaPeer:
                 values[p["name"]] = self._suggest(p)
         return {"params": {name: values[name] for name in self.declared if name in values}}
 
+    def enqueue(self, params: dict) -> None:
+        """Optuna's own seeding: the next ``ask`` returns ``params`` (``Study.enqueue_trial``)."""
+        self.study.enqueue_trial(params)
+
     def tell(self, status: str, accuracy: float | None, silent: float | None) -> None:
         if self.trial is None:
             raise RuntimeError("tell without a pending ask")
@@ -169,6 +174,11 @@ def peer_worker() -> None:
     while (msg := receive())["cmd"] != "close":
         if msg["cmd"] == "ask":
             send(peer.ask())
+        elif msg["cmd"] == "enqueue":
+            if not isinstance(peer, _OptunaPeer):
+                raise ValueError(f"{spec['peer']} takes no enqueued configurations")
+            peer.enqueue(msg["params"])
+            send({"ok": True})
         elif msg["cmd"] == "tell":
             peer.tell(msg["status"], msg["accuracy"], msg["silent"])
             send({"ok": True})
@@ -219,7 +229,8 @@ class PeerOptimizer:
     space lives. Every answer is validated, so a peer cannot hand the benchmark an invalid trial.
     """
 
-    def __init__(self, python: str, peer: str, space: Space, seed: int, n_initial: int) -> None:
+    def __init__(self, python: str, peer: str, space: Space, seed: int, n_initial: int,
+                 enqueue: Sequence[dict] = ()) -> None:
         if peer not in PEERS:
             raise ValueError(f"unknown peer {peer!r}; valid: {', '.join(PEERS)}")
         self.peer, self.space = peer, space
@@ -230,6 +241,9 @@ class PeerOptimizer:
             env={**os.environ, "PYTHONWARNINGS": "ignore"},
         )  # fmt: skip
         self._write({"peer": peer, "seed": seed, "space": space.to_dict(), "n_initial": n_initial, "dim": space.dim})
+        for params in enqueue:  # asked first, as Optuna runs enqueued trials before sampling
+            space.validate(params)
+            self._request({"cmd": "enqueue", "params": params})
 
     def _died(self) -> RuntimeError:
         try:

@@ -155,3 +155,15 @@ def test_runs_spend_the_budget_and_summaries_compare_methods(bench):
     assert other["reach_ratio"] == pytest.approx(reach / 40.0)
     assert compute_to_reach(traces["random"][0], 2.0) == math.inf
     assert silent_rate(traces["random"][0], "initial") == np.mean([not t.feasible for t in traces["random"][0][:N_INITIAL]])
+
+
+def test_a_seeded_run_evaluates_the_enqueued_configurations_first_as_design(bench):
+    rows = synthetic_rows(400)
+    best = max((r for r in rows if not r["stopped"]), key=lambda r: r["accuracy"])
+    trace = run(bench, "random+default", 0, 40.0, enqueue=[best["params"]])
+    plain = run(bench, "random", 0, 40.0)
+    assert trace[0].accuracy == bench(best["params"]).objectives["accuracy"] and trace[0].phase == "initial"
+    # then the method asks as it would after one told trial (random search seeds each draw by the count)
+    assert [t.accuracy for t in trace[1:4]] == [t.accuracy for t in plain[1:4]]
+    with pytest.raises(ValueError, match="theta=50.0 is outside the table's range"):
+        run(bench, "random+default", 0, 40.0, enqueue=[{**best["params"], "theta": 50.0}])

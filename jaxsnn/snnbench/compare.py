@@ -57,19 +57,31 @@ class TraceRow:
     ask_s: float
 
 
+SEEDED = "+default"
+"""Suffix of a method that first runs the problem's documented default network, as a study with
+``hpo.enqueue`` does (the demo's preset enqueues it): ``scbo+default``, ``optuna-tpe+default``."""
+
+
 def run(bench: SurrogateBenchmark, method: str, seed: int, budget_s: float, optimizer: Optimizer | None = None,
-        mode: str = "detector") -> list[TraceRow]:
+        mode: str = "detector", enqueue: Sequence[Mapping[str, Any]] = ()) -> list[TraceRow]:
     """One run of ``method`` until ``budget_s`` simulated compute seconds are spent.
 
-    Ours are built from :data:`OURS`; a peer passes its ``optimizer`` (anything with
-    ``ask() -> params`` and ``tell(record)``) and the surrogate ``mode`` it runs under.
+    Ours are built from :data:`OURS` (a name with the :data:`SEEDED` suffix is the same method);
+    a peer passes its ``optimizer`` (anything with ``ask() -> params`` and ``tell(record)``) and
+    the surrogate ``mode`` it runs under. ``enqueue``: configurations evaluated first and told like
+    any trial, as ``run_study`` runs a study's enqueued trials before it asks; they count as the
+    initial design. A peer that takes them itself (Optuna's ``enqueue_trial``) is passed them at
+    construction instead.
     """
+    for params in enqueue:
+        bench.check(params)
     if optimizer is None:
-        name, mode, options = OURS[method]
+        name, mode, options = OURS[method.removesuffix(SEEDED)]
         if name != "random":
             options = {"n_initial": N_INITIAL, **options}
         optimizer = make_optimizer(name, bench.space, {"accuracy": "max"}, ["silent"], seed=seed, **options)
-    ask, tell = optimizer.ask, optimizer.tell
+    queue = [dict(p) for p in enqueue]
+    ask, tell = (lambda: queue.pop(0) if queue else optimizer.ask()), optimizer.tell
     rows: list[TraceRow] = []
     asked: list[dict] = []
     spent = 0.0
@@ -83,7 +95,7 @@ def run(bench: SurrogateBenchmark, method: str, seed: int, budget_s: float, opti
         spent += record.cost_s
         accuracy = record.objectives.get("accuracy", math.nan)
         rows.append(TraceRow(method, seed, len(rows), spent, record.status, accuracy, record.feasible, "", ask_s))
-    phases = design_flags(asked, optimizer)  # ours: the design's own points, which go on past N_INITIAL
+    phases = design_flags(asked, optimizer, enqueue)  # ours: the design's own points, which go on past N_INITIAL
     return [dataclasses.replace(r, phase="initial" if d else "model") for r, d in zip(rows, phases)]
 
 
