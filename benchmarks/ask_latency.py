@@ -6,13 +6,15 @@ persistent compilation cache in a shared folder, and runs one optimizer on Ackle
 constraints (``jaxsnn.hpo.problems.ACKLEY10``) for ``--evaluations`` asks, timing every ask and
 counting what XLA compiled or loaded. The ``cold`` pass starts with an empty cache folder; the
 ``warm`` pass runs the same study again on the folder the cold one filled. A third pass, cold,
-has the optimizer compile ahead during design trials of ``--design-trial-s`` seconds each.
+has the optimizer compile ahead (as ``run_study`` has it do: the first model-based ask's programs
+during the design, each padded size's before the data reaches it) while every trial takes
+``--trial-s`` seconds.
 Evaluations are free (the function is analytic), so the wall time of a pass is the optimizer's own.
 
     python benchmarks/ask_latency.py                       # logei and scbo, 200 evaluations
     python benchmarks/ask_latency.py --optimizers logei --evaluations 100
     python benchmarks/ask_latency.py --baseline 6ae4fd1   # also a cold pass of that commit's code
-    python benchmarks/ask_latency.py --design-trial-s 0    # without the compile-ahead pass
+    python benchmarks/ask_latency.py --trial-s 0           # without the compile-ahead pass
     python benchmarks/ask_latency.py --report-only         # table and plot from the CSV
 
 Writes ``results/ask_latency.csv`` (one row per ask), ``results/ask_latency.png`` and the "Ask
@@ -39,18 +41,18 @@ CSV = RESULTS / "ask_latency.csv"
 SECTION = "## Ask latency over a long study (issue 17)"
 SLOW_ASK_S = 2.0
 """Issue 17's bound on every model-based ask after the first (1 s on a warm cache)."""
-DESIGN_TRIAL_S = 1.5
-"""Seconds per design trial in the compile-ahead pass: short for an SNN trial (3-10 s on 2 cores)."""
+TRIAL_S = 1.5
+"""Seconds per trial in the compile-ahead pass: short for an SNN trial (1-10 s on 2 cores)."""
 AHEAD = "cold, compiled ahead"
-"""Label of the pass whose optimizer compiles its first model-based asks during the design."""
+"""Label of the pass whose optimizer compiles ahead while its trials run."""
 CODE_ENV = "JAXSNN_ASK_LATENCY_CODE"
 """Folder of another commit's ``jaxsnn`` for a baseline pass."""
 
 
-def worker(optimizer: str, evaluations: int, seed: int, cache: str, design_trial_s: float = 0.0) -> None:
-    """One pass in this process: print one JSON line per ask. ``design_trial_s`` > 0: the optimizer
-    compiles ahead (as ``run_study`` has it do) and each design trial takes that long (a sleep
-    outside the timed ask), the time a real study's design leaves the background compilation."""
+def worker(optimizer: str, evaluations: int, seed: int, cache: str, trial_s: float = 0.0) -> None:
+    """One pass in this process: print one JSON line per ask. ``trial_s`` > 0: the optimizer
+    compiles ahead (as ``run_study`` has it do) and each trial takes that long (a sleep outside the
+    timed ask), the time a real study's trials leave the background compilation."""
     code = os.environ.get(CODE_ENV)
     if code:  # another commit's jaxsnn: drop the editable install's finder, which would win
         sys.meta_path[:] = [f for f in sys.meta_path if "_editable" not in getattr(f, "__module__", "")]
@@ -65,8 +67,8 @@ def worker(optimizer: str, evaluations: int, seed: int, cache: str, design_trial
     use_compilation_cache(cache)
     problem = ACKLEY10
     opt = make_optimizer(optimizer, problem.space, problem.objectives, problem.constraints, seed=seed)
-    if design_trial_s > 0:
-        opt.compile_ahead()
+    if trial_s > 0:
+        opt.compile_ahead(n_trials=evaluations)
     for i in range(evaluations):
         before = compilation_counts()
         t = time.perf_counter()
@@ -75,8 +77,7 @@ def worker(optimizer: str, evaluations: int, seed: int, cache: str, design_trial
         after = compilation_counts()
         record = problem.evaluate(params)
         design = _is_design(opt, params)
-        if design:
-            time.sleep(design_trial_s)
+        time.sleep(trial_s)
         opt.tell(record)
         print(json.dumps({
             "ask": i, "ask_s": ask_s, "import_s": import_s, "design": bool(design),
@@ -93,18 +94,18 @@ def _is_design(opt, params: dict) -> bool:
 
 
 def run_pass(optimizer: str, evaluations: int, seed: int, cache: str, label: str, code: str | None = None,
-             design_trial_s: float = 0.0) -> list[dict]:
+             trial_s: float = 0.0) -> list[dict]:
     """A pass in a fresh interpreter (importing ``jaxsnn`` from folder ``code`` when given); its
     asks as rows."""
     load = os.getloadavg()[0]
-    cmd = [sys.executable, __file__, "--worker", optimizer, str(evaluations), str(seed), cache, str(design_trial_s)]
+    cmd = [sys.executable, __file__, "--worker", optimizer, str(evaluations), str(seed), cache, str(trial_s)]
     env = {**os.environ, CODE_ENV: code} if code else None
     out = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if out.returncode != 0:
         raise RuntimeError(f"{label} pass of {optimizer} failed:\n{out.stderr[-3000:]}")
     rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     for row in rows:
-        row.update(optimizer=optimizer, cache=label, load_at_start=round(load, 2), design_trial_s=design_trial_s)
+        row.update(optimizer=optimizer, cache=label, load_at_start=round(load, 2), trial_s=trial_s)
     print(f"{optimizer} {label}: {summary(rows)}", flush=True)
     return rows
 
@@ -135,16 +136,17 @@ def report(rows: list[dict], command: str) -> None:
     import matplotlib.pyplot as plt
 
     passes = list(dict.fromkeys((r["optimizer"], r["cache"]) for r in rows))  # in the order they ran
-    design_trial_s = sorted({float(r["design_trial_s"]) for r in rows if r["cache"] == AHEAD})
+    trial_s = sorted({float(r["trial_s"]) for r in rows if r["cache"] == AHEAD})
     lines = [
         SECTION, "",
         f"`{command}` on {platform.machine()} ({os.cpu_count()} cores), Python {platform.python_version()}. "
         "Each pass is a fresh process: it imports `jaxsnn.hpo`, turns on the persistent compilation cache and "
         "runs one optimizer on Ackley-10 with two constraints (10-D); `cold` starts from an empty cache folder, "
         "`warm` reruns the same study on the folder the cold pass filled, `cold @ <rev>` is a cold pass of that "
-        "commit's code; `cold, compiled ahead` is a cold pass in which the optimizer compiles its first model-based "
-        "asks in a background thread during the design (as `run_study` has it do) while each design trial takes "
-        f"{' / '.join(f'{t:g}' for t in design_trial_s) or '-'} s (a sleep outside the timed asks). Evaluations are analytic, so every "
+        "commit's code; `cold, compiled ahead` is a cold pass in which the optimizer compiles in a background "
+        "thread (as `run_study` has it do: the first model-based asks' programs during the design, each padded "
+        "size's before the data reaches it) while each trial takes "
+        f"{' / '.join(f'{t:g}' for t in trial_s) or '-'} s (a sleep outside the timed asks). Evaluations are analytic, so every "
         "second is the optimizer's. Load average at each pass's start in the table.",
         "",
         "| optimizer | cache | load | asks | import s | first model-based ask s | later asks: median s | max s "
@@ -209,8 +211,8 @@ def main() -> None:
     parser.add_argument("--evaluations", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--baseline", default=None, help="a git revision whose code gets a cold pass too")
-    parser.add_argument("--design-trial-s", type=float, default=DESIGN_TRIAL_S,
-                        help="seconds per design trial of the compile-ahead pass (0: no such pass)")
+    parser.add_argument("--trial-s", type=float, default=TRIAL_S,
+                        help="seconds per trial of the compile-ahead pass (0: no such pass)")
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args()
     command = "python benchmarks/ask_latency.py " + " ".join(sys.argv[1:])
@@ -229,9 +231,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="jaxsnn-ask-cache-") as cache:
             for label in ("cold", "warm"):
                 rows += run_pass(optimizer, args.evaluations, args.seed, cache, label)
-        if args.design_trial_s > 0:
+        if args.trial_s > 0:
             with tempfile.TemporaryDirectory(prefix="jaxsnn-ask-cache-") as cache:
-                rows += run_pass(optimizer, args.evaluations, args.seed, cache, AHEAD, design_trial_s=args.design_trial_s)
+                rows += run_pass(optimizer, args.evaluations, args.seed, cache, AHEAD, trial_s=args.trial_s)
     RESULTS.mkdir(exist_ok=True)
     if CSV.exists():  # optimizers measured by an earlier run stay in the table
         rows = [r for r in read_csv(CSV) if r["optimizer"] not in args.optimizers] + rows

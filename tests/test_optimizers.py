@@ -116,32 +116,45 @@ def _bowl3(params: dict) -> EvaluationRecord:
     return EvaluationRecord(params, {"f": float(np.sum((x - 0.3) ** 2))}, {"g": float(x[0] - 0.7)}, 1.0, "complete")
 
 
-def test_compiling_ahead_leaves_the_first_model_based_asks_nothing_to_compile_and_the_same_proposals():
+def test_compiling_ahead_leaves_the_model_based_asks_nothing_to_compile_and_the_same_proposals():
     """The design's asks return at once while a copy of the optimizer compiles in the background;
     after it, the first two model-based asks (a fit, then a warm-started refit) neither compile
-    nor load a program, and they propose what an optimizer without it proposes. A 3-D space no
-    other test uses: the copy must find nothing compiled (checked), or the zeros would prove
+    nor load a program. Later, within ``AHEAD_ROWS`` of the GPs' next padded size (16 -> 32
+    rows), an ask starts compiling that size, and the asks past the crossing compile nothing
+    either. Every proposal equals that of an optimizer without compile-ahead. A 3-D space no
+    other test uses: the copies must find nothing compiled (checked), or the zeros would prove
     nothing."""
     space = Space([FloatParam("a", 0.0, 1.0), FloatParam("b", 0.0, 1.0), FloatParam("c", 0.0, 1.0)])
-    options = dict(seed=3, n_initial=4, min_feasible=0, restarts=1)
+    options = dict(seed=3, n_initial=4, min_feasible=0, restarts=1, n_candidates=256)  # cheap asks
     ahead = make_optimizer("scbo", space, {"f": "min"}, ["g"], **options)
     plain = make_optimizer("scbo", space, {"f": "min"}, ["g"], **options)
     middle = [space.decode(np.full(space.dim, 0.5))]  # one pending point, as with two workers
+
+    def tell_asks(n: int) -> list[int]:
+        """Programs compiled or loaded by each of ``n`` asks (each told at once)."""
+        work = []
+        for _ in range(n):
+            before = compilation_counts()
+            ahead.tell(_bowl3(ahead.ask(middle)))
+            work.append(sum(compilation_counts().values()) - sum(before.values()))
+        return work
+
     before = compilation_counts()
     ahead.compile_ahead(n_pending=1)
-    for _ in range(4):
-        ahead.tell(_bowl3(ahead.ask(middle)))
+    tell_asks(4)
     ahead._ahead.join()  # a real study's design trials take longer than this compilation
     assert sum(compilation_counts().values()) > sum(before.values())
-    work = []
-    for _ in range(2):
-        before = compilation_counts()
-        ahead.tell(_bowl3(ahead.ask(middle)))
-        work.append(sum(compilation_counts().values()) - sum(before.values()))
+    assert tell_asks(2) == [0, 0]
+    assert tell_asks(10 - 6) == [0] * 4  # 10 told + 1 pending: still 6 rows from 17
+    before = compilation_counts()
+    tell_asks(1)  # its count includes the background compilation this ask started: 32 rows from 17
+    assert ahead._ahead_rows == 17
+    ahead._ahead.join()  # trials take longer than this compilation
+    assert sum(compilation_counts().values()) > sum(before.values())
+    assert tell_asks(20 - 11) == [0] * 9  # across 17 rows (16 told + 1 pending) and the refits there
     for record in ahead.records:
         assert plain.ask(middle) == record.params
         plain.tell(record)
-    assert work == [0, 0], work
 
 
 # --- SCBO specifics -----------------------------------------------------------------------------

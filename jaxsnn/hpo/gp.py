@@ -223,7 +223,7 @@ def _hyper_from_samples(samples: dict[str, jax.Array], d: int) -> Hyper:
 
 
 # --- fitting ------------------------------------------------------------------------------------
-def _bucket(n: int) -> int:
+def padded_size(n: int) -> int:
     """Padded size for ``n`` rows: powers of two up to 64, then steps of a quarter power of two.
 
     Bounds both the wasted cubic work (at most ~25 % padding beyond 64 rows) and the number of
@@ -389,7 +389,7 @@ def _cache(hyper: Hyper, X: jax.Array, y: jax.Array, mask: jax.Array) -> tuple[j
 
 
 def _assemble(hyper: Hyper, X: np.ndarray, y_std: np.ndarray, loc: float, scale: float) -> GP:
-    Xp, yp, mask = _pad(X, y_std, _bucket(len(X)))
+    Xp, yp, mask = _pad(X, y_std, padded_size(len(X)))
     Xp, yp, mask = jnp.asarray(Xp), jnp.asarray(yp), jnp.asarray(mask)
     L, alpha = _cache(hyper, Xp, yp, mask)
     return GP(hyper, Xp, yp, mask, L, alpha, jnp.asarray(loc), jnp.asarray(scale))
@@ -428,7 +428,7 @@ def _fit_sites_unlocked(X: np.ndarray, Y: np.ndarray, key: jax.Array, config: GP
                         init: dict | None) -> tuple[list[Hyper], dict | None]:
     X, Y = _check_data(X, Y)
     Ys = np.stack([_standardize(y)[0] for y in Y.T], axis=1)
-    Xp, _, mask = _pad(X, Ys[:, 0], _bucket(len(X)))
+    Xp, _, mask = _pad(X, Ys[:, 0], padded_size(len(X)))
     Yp = np.zeros((len(Xp), Ys.shape[1]))
     Yp[: len(X)] = Ys
     keys = jax.random.split(jnp.asarray(key), Ys.shape[1])
@@ -506,6 +506,13 @@ class ScheduledGPs:
             raise ValueError(f"first_size must be >= 1, got {first_size}")
         self.config, self.seed, self.growth, self.first_size = config, seed, growth, first_size
         self._last: dict[int, tuple[int, list[Hyper], dict | None]] = {}  # outputs -> (size, hypers, sites)
+
+    def first_fit_from(self, n: int) -> int:
+        """The first size of the refit schedule at or above ``n`` observations."""
+        size = self.first_size
+        while size < n:
+            size = _next_fit_size(size, self.growth, 20, self.first_size)
+        return size
 
     def __call__(self, X: np.ndarray, Y: np.ndarray) -> list[GP]:
         X, Y = _check_data(X, Y)

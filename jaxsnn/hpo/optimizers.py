@@ -32,7 +32,7 @@ from jaxsnn.hpo.acquisition import (
     total_log_pof,
     violation,
 )
-from jaxsnn.hpo.gp import GP, GPConfig, ScheduledGPs, believe, float64, predict
+from jaxsnn.hpo.gp import GP, GPConfig, ScheduledGPs, believe, float64, padded_size, predict
 from jaxsnn.hpo.space import Space
 from jaxsnn.record import EvaluationRecord
 
@@ -51,6 +51,13 @@ DEFAULT_N_INITIAL = 10
 earlier ``2 * dim`` (capped at 20) spent a whole 20-trial demo of the 27-D SG space on the design:
 in wide SNN spaces, where most random draws are silent networks, the model must take over early
 (on the SG digits benchmark its proposals are 3-4x less often silent than the design's)."""
+
+
+AHEAD_ROWS = 6
+"""How many observations (told plus pending) before the GPs grow into the next padded size a
+model-based ask starts compiling that size's programs in the background. A crossing compiles a
+fit, a posterior and the acquisition for new shapes: 4-6 s of a cold ask on 2 cores (issue 17's
+ask-latency benchmark), about what six trials at two workers leave."""
 
 
 @runtime_checkable
@@ -218,10 +225,13 @@ class BayesianOptimizer(BaseOptimizer):
         self.gp_config = GPConfig(inference=gp, prior=prior, warp=warp, restarts=restarts)
         self.models = ScheduledGPs(self.gp_config, self.seed, refit_growth, first_size=self.n_initial)
         self._ahead: threading.Thread | None = None
+        self._ahead_rows = -1  # the row count whose programs the background thread compiles
+        self._ahead_until: float | None = None  # compile next sizes up to this many trials; None: off
 
     def compile_ahead(self, n_pending: int = 0, n_trials: int | None = None) -> None:
         """Compile the first model-based ask's programs in a background thread, while the initial
-        design's trials run.
+        design's trials run, and later each padded size's before the GPs grow into it (see
+        :data:`AHEAD_ROWS`), up to a study of ``n_trials``.
 
         That ask otherwise compiles its GP fits and acquisition (about 10 s on 2 cores) with the
         driver blocked: a worker that finishes meanwhile waits for its next trial. A copy of this
@@ -232,13 +242,42 @@ class BayesianOptimizer(BaseOptimizer):
         once the design is done (a resumed study), when already started, or when a study of
         ``n_trials`` ends within the design (the programs would never be used).
         """
+        self._ahead_until = math.inf if n_trials is None else n_trials  # and every padded size after
         if self._ahead is not None or self.design_done(self.data()[2]):
             return
         if n_trials is not None and n_trials <= self.n_initial:
             return
-        self._ahead = threading.Thread(target=_propose_on_stand_ins, args=(copy.deepcopy(self), n_pending),
-                                       name="jaxsnn-compile-ahead", daemon=True)  # fmt: skip
+        self._start_ahead(n_pending, (self.n_initial, self.n_initial + 1), rows=0)
+
+    def _start_ahead(self, n_pending: int, sizes: tuple[int, ...], rows: int) -> None:
+        """Propose from a private copy on stand-in data of ``sizes`` observations in a daemon
+        thread; an ask with ``rows`` or more observations (told plus pending) waits for it."""
+        self._ahead = None  # a thread cannot be copied
+        clone = copy.deepcopy(self)
+        self._ahead_rows = rows
+        # Not a daemon: interpreter shutdown waits for it instead of killing it inside XLA (a crash).
+        self._ahead = threading.Thread(target=_propose_on_stand_ins, args=(clone, n_pending, sizes),
+                                       name="jaxsnn-compile-ahead")  # fmt: skip
         self._ahead.start()
+
+    def _compile_next_size(self, n: int, n_pending: int) -> None:
+        """Compile the next padded size's programs in the background once the data is within
+        :data:`AHEAD_ROWS` of it: the stand-in holds the first refit size of the schedule there,
+        so the fit, the posterior and the acquisition all compile for the new shapes."""
+        edge = padded_size(n + n_pending) + 1  # the first row count of the next padded size
+        if self._ahead_until is None or edge > self._ahead_until:  # not asked for, or past the study's end
+            return
+        if n + n_pending + AHEAD_ROWS < edge or edge <= self._ahead_rows:
+            return
+        if self._ahead is not None and self._ahead.is_alive():
+            return
+        self._start_ahead(n_pending, (self.models.first_fit_from(edge),), rows=edge)
+
+    def _wait_for_ahead(self, rows: int) -> None:
+        """Join a background compilation of the programs an ask of ``rows`` observations needs:
+        those of the first model-based ask, or of a padded size it has reached."""
+        if self._ahead is not None and self._ahead.is_alive() and rows >= self._ahead_rows:
+            self._ahead.join()
 
     def design_done(self, C: np.ndarray) -> bool:
         """Whether the model takes over, given the constraint values of the informative trials."""
@@ -250,9 +289,9 @@ class BayesianOptimizer(BaseOptimizer):
     def ask(self, pending: Sequence[dict] = ()) -> dict:
         X, Y, C = self.data()
         if self.design_done(C):
-            if self._ahead is not None:  # its compilations are this ask's: let it finish them
-                self._ahead.join()
+            self._wait_for_ahead(len(X) + len(pending))  # its compilations are this ask's
             candidates = self.propose(X, Y, C, self.space.encode_many(list(pending)), self.rng(pending))
+            self._compile_next_size(len(X), len(pending))
             chosen = self.first_new(candidates, pending)
             if chosen is not None:
                 return chosen
@@ -283,19 +322,20 @@ class BayesianOptimizer(BaseOptimizer):
 
 
 @float64
-def _propose_on_stand_ins(optimizer: BayesianOptimizer, n_pending: int) -> None:
-    """``propose`` of ``optimizer`` (a private copy) on random data shaped like the first two
-    model-based asks' (the first fit, then a refit warm-started from it): feasible and infeasible
-    observations, so every model and branch is built."""
+def _propose_on_stand_ins(optimizer: BayesianOptimizer, n_pending: int, sizes: tuple[int, ...]) -> None:
+    """``propose`` of ``optimizer`` (a private copy) on random data of each of ``sizes``
+    observations plus ``n_pending`` pending points, in order (the first model-based asks: a fit,
+    then a refit warm-started from it); feasible and infeasible observations, so every model and
+    branch is built."""
     rng = np.random.default_rng(0)
-    n = optimizer.n_initial
-    X = optimizer.design_points(n + 1 + n_pending)
-    Y = rng.normal(size=(n + 1, len(optimizer.objectives)))
-    C = rng.normal(size=(n + 1, len(optimizer.constraints)))
+    n = max(sizes)
+    X = optimizer.design_points(n + n_pending)
+    Y = rng.normal(size=(n, len(optimizer.objectives)))
+    C = rng.normal(size=(n, len(optimizer.constraints)))
     C[::2] = -np.abs(C[::2])
     try:
-        for size in (n, n + 1):
-            optimizer.propose(X[:size], Y[:size], C[:size], X[n + 1 :], rng)
+        for size in sizes:
+            optimizer.propose(X[:size], Y[:size], C[:size], X[n:], rng)
     except Exception as e:  # only time is at stake: the real ask compiles what is missing
         warnings.warn(f"compiling ahead failed ({e!r}); the first model-based ask compiles instead", stacklevel=1)
 
