@@ -154,7 +154,8 @@ def load_traces(folder: Path) -> dict[str, list[list[TraceRow]]]:
             row = TraceRow(r["method"], int(r["seed"]), int(r["trial"]), float(r["compute_s"]), r["status"],
                            float(r["accuracy"]), r["feasible"] == "True", r["phase"], float(r["ask_s"]))
             out.setdefault(row.method, {}).setdefault(row.seed, []).append(row)
-    order = [m for m in (*OURS, *PEERS) if m in out]
+    names = (*OURS, *PEERS)
+    order = [m for m in (*names, *(n + SEEDED for n in names)) if m in out]
     return {m: list(out[m].values()) for m in order}
 
 
