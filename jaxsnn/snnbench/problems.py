@@ -96,7 +96,7 @@ PROBLEMS: dict[str, SNNProblem] = {
             description="SG LIF classifier on Randman (10 classes, 50 channels, 2-D manifolds): the "
             "default network reaches about 0.83 here against 0.93 on digits; 16-D (spike-time data: "
             "no input rate)",
-            drive=(("weight_scale",), ("theta",)),
+            drive=(("weight_scale",), ("theta",)), learning=sg_learning,
         ),
     )
 }
