@@ -261,17 +261,19 @@ class BayesianOptimizer(BaseOptimizer):
         self._ahead.start()
 
     def _compile_next_size(self, n: int, n_pending: int) -> None:
-        """Compile the next padded size's programs in the background once the data is within
-        :data:`AHEAD_ROWS` of it: the stand-in holds the first refit size of the schedule there,
-        so the fit, the posterior and the acquisition all compile for the new shapes."""
-        edge = padded_size(n + n_pending) + 1  # the first row count of the next padded size
-        if self._ahead_until is None or edge > self._ahead_until:  # not asked for, or past the study's end
+        """Compile in the background the programs of the next change of shape the asks meet within
+        :data:`AHEAD_ROWS` observations: the GPs' next padded size (told plus pending rows), or the
+        first refit from a single MAP start (``GPConfig.multistart_below`` told rows). The
+        stand-in holds the schedule's first refit size past that point, so the fit, the posterior
+        and the acquisition all compile for the new shapes."""
+        if self._ahead_until is None or (self._ahead is not None and self._ahead.is_alive()):
             return
-        if n + n_pending + AHEAD_ROWS < edge or edge <= self._ahead_rows:
-            return
-        if self._ahead is not None and self._ahead.is_alive():
-            return
-        self._start_ahead(n_pending, (self.models.first_fit_from(edge),), rows=edge)
+        edges = [padded_size(n + n_pending) + 1]  # the first row count of the next padded size
+        if n < self.gp_config.multistart_below:
+            edges.append(self.gp_config.multistart_below)
+        edge = min(e for e in (*edges, math.inf) if e > self._ahead_rows)
+        if n + n_pending + AHEAD_ROWS >= edge and edge <= self._ahead_until:
+            self._start_ahead(n_pending, (self.models.first_fit_from(int(edge)),), rows=int(edge))
 
     def _wait_for_ahead(self, rows: int) -> None:
         """Join a background compilation of the programs an ask of ``rows`` observations needs:
@@ -295,6 +297,8 @@ class BayesianOptimizer(BaseOptimizer):
             chosen = self.first_new(candidates, pending)
             if chosen is not None:
                 return chosen
+        elif len(X) >= self.n_initial:  # a design gone on for feasible networks may end at a larger size
+            self._compile_next_size(len(X), len(pending))
         return self._design_point(pending)
 
     def propose(self, X: np.ndarray, Y: np.ndarray, C: np.ndarray, X_pending: np.ndarray,
