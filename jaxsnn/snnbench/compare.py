@@ -34,6 +34,7 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "scbo-n5": ("scbo", "detector", {"n_initial": 5, "min_feasible": 1}),
     "scbo-no-detector": ("scbo", "no_detector", {}),
     "scbo-dropped": ("scbo", "dropped", {}),
+    "scbo-ft5": ("scbo", "detector", {"failure_tolerance": 5}),
     "logei-no-detector": ("logei", "no_detector", {}),
     "logei-dropped": ("logei", "dropped", {}),
 }
