@@ -94,7 +94,7 @@ PROBLEMS: dict[str, SNNProblem] = {
             "sg_randman", "sg", SG_COST_BOUNDS, exclude=("input_rate",),
             evaluation={"dataset": "randman", "data_options": {"manifold_dim": 2}, "time_budget_s": 120},
             description="SG LIF classifier on Randman (10 classes, 50 channels, 2-D manifolds): the "
-            "default network reaches about 0.83 here against 0.93 on digits; 16-D (spike-time data: "
+            "default network reaches about 0.80 here against 0.93 on digits; 16-D (spike-time data: "
             "no input rate)",
             drive=(("weight_scale",), ("theta",)), learning=sg_learning,
         ),
