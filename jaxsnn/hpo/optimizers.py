@@ -238,9 +238,10 @@ class BayesianOptimizer(BaseOptimizer):
         optimizer proposes once from stand-in data of the same shapes (``n_initial`` observations,
         ``n_pending`` pending points), which fills JAX's caches; the real ask waits for the copy
         and then finds its programs compiled. Its own state and randomness are untouched, so the
-        proposals are the same as without. Called by :func:`jaxsnn.hpo.loop.run_study`; a no-op
-        once the design is done (a resumed study), when already started, or when a study of
-        ``n_trials`` ends within the design (the programs would never be used).
+        proposals are the same as without. Called by :func:`jaxsnn.hpo.loop.run_study`. The
+        first model-based ask is not compiled once the design is done (a resumed study), when
+        already started, or when a study of ``n_trials`` ends within the design (the programs
+        would never be used); the later sizes are compiled ahead in every case.
         """
         self._ahead_until = math.inf if n_trials is None else n_trials  # and every padded size after
         if self._ahead is not None or self.design_done(self.data()[2]):
@@ -250,7 +251,7 @@ class BayesianOptimizer(BaseOptimizer):
         self._start_ahead(n_pending, (self.n_initial, self.n_initial + 1), rows=0)
 
     def _start_ahead(self, n_pending: int, sizes: tuple[int, ...], rows: int) -> None:
-        """Propose from a private copy on stand-in data of ``sizes`` observations in a daemon
+        """Propose from a private copy on stand-in data of ``sizes`` observations in a background
         thread; an ask with ``rows`` or more observations (told plus pending) waits for it."""
         self._ahead = None  # a thread cannot be copied
         clone = copy.deepcopy(self)
@@ -269,8 +270,9 @@ class BayesianOptimizer(BaseOptimizer):
         if self._ahead_until is None or (self._ahead is not None and self._ahead.is_alive()):
             return
         edges = [padded_size(n + n_pending) + 1]  # the first row count of the next padded size
-        if n < self.gp_config.multistart_below:
-            edges.append(self.gp_config.multistart_below)
+        config = self.gp_config
+        if config.inference == "map" and config.restarts > 1 and n < config.multistart_below:
+            edges.append(config.multistart_below)  # only there do the fit's programs change shape
         edge = min(e for e in (*edges, math.inf) if e > self._ahead_rows)
         if n + n_pending + AHEAD_ROWS >= edge and edge <= self._ahead_until:
             self._start_ahead(n_pending, (self.models.first_fit_from(int(edge)),), rows=int(edge))

@@ -71,11 +71,9 @@ def run(bench: SurrogateBenchmark, method: str, seed: int, budget_s: float, opti
     a peer passes its ``optimizer`` (anything with ``ask() -> params`` and ``tell(record)``) and
     the surrogate ``mode`` it runs under. ``enqueue``: configurations evaluated first and told like
     any trial, as ``run_study`` runs a study's enqueued trials before it asks; they count as the
-    initial design. A peer that takes them itself (Optuna's ``enqueue_trial``) is passed them at
-    construction instead.
+    initial design (one outside the table's space is refused by the surrogate, by name). A peer
+    that takes them itself (Optuna's ``enqueue_trial``) is passed them at construction instead.
     """
-    for params in enqueue:
-        bench.check(params)
     if optimizer is None:
         name, mode, options = OURS[method.removesuffix(SEEDED)]
         if name != "random":
