@@ -250,8 +250,10 @@ def section(validation: list[dict], summaries: dict[str, list[dict]], meta: dict
         lines += ["", "### Real studies of the demo problem (`python benchmarks/snn_real_studies.py`)", "",
                   "Every trial trains a network with the live detector: `experiments/hpo.py` with the `silent_sg` "
                   "preset searched from scratch (`hpo.enqueue=[]`), 40 trials on 2 workers, each study with its own "
-                  "empty compilation cache, one row per optimizer seed. Compute is the sum of trial seconds; columns as above, random search's median compute as "
-                  "the budget.", "",
+                  "empty compilation cache, one row per optimizer seed. Rows named `<optimizer>+default` keep the "
+                  "preset's enqueued default network as trial 1: they are `make demo` itself, with another "
+                  "`hpo.seed`. Compute is the sum of trial seconds; columns as above, random search's median "
+                  "compute as the budget.", "",
                   "| optimizer | seed | trials | compute s | best @25 % | best @50 % | best @100 % | best at the end "
                   "| reach random's best s (x random) | silent design / model |",
                   "|---|---|---|---|---|---|---|---|---|---|"]

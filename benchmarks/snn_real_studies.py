@@ -8,6 +8,7 @@ trials (``jaxsnn.hpo.report.design_flags``: the design's own points, not the fir
 
     python benchmarks/snn_real_studies.py --optimizers logei random --seeds 0 1 2
     python benchmarks/snn_real_studies.py --optimizers scbo logei-saas   # more optimizers later
+    python benchmarks/snn_real_studies.py --optimizers scbo+default --seeds 0 1 2 3 4   # the demo
     python benchmarks/snn_real_studies.py --report-only              # every study on disk
 
 Studies go to ``outputs/real_studies/<optimizer>_<seed>/study.sqlite`` (an existing one is kept,
@@ -24,25 +25,31 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from results_io import write_csv
+from results_io import read_csv, write_csv
 
 from jaxsnn.hpo.report import design_flags
 from jaxsnn.hpo.study import Study
+from jaxsnn.snnbench.compare import SEEDED
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "outputs" / "real_studies"
+CSV = REPO / "benchmarks" / "results" / "snn_real_studies.csv"
 
 
 VARIANTS = {"logei-saas": ["hpo.optimizer=logei", "+hpo.options.prior=saas"]}
-"""Study names that are an optimizer with options; any other name is an ``hpo.optimizer``."""
+"""Study names that are an optimizer with options; any other name is an ``hpo.optimizer``. A name
+ending in ``+default`` (``scbo+default``) keeps the preset's enqueued default network: the
+demo's own study, seed by seed."""
 
 
-def run_study(optimizer: str, seed: int) -> Path:
-    folder = OUT / f"{optimizer}_{seed}"
+def run_study(name: str, seed: int) -> Path:
+    folder = OUT / f"{name}_{seed}"
     if not (folder / "study.sqlite").exists():
+        optimizer = name.removesuffix(SEEDED)
         choice = VARIANTS.get(optimizer, [f"hpo.optimizer={optimizer}"])
+        search = [] if name.endswith(SEEDED) else ["hpo.enqueue=[]"]  # seeded: the demo exactly
         subprocess.run([sys.executable, str(REPO / "experiments" / "hpo.py"), f"hydra.run.dir={folder}",
-                        "progress=false", "hpo.enqueue=[]", *choice, f"hpo.seed={seed}",
+                        "progress=false", *search, *choice, f"hpo.seed={seed}",
                         f"compilation_cache={folder / 'jax_cache'}"],
                        check=True, cwd=REPO)  # fmt: skip
     return folder / "study.sqlite"
@@ -74,17 +81,25 @@ def main() -> None:
             for seed in args.seeds:
                 run_study(optimizer, seed)
     # The summary covers every study on disk, not only this command's: random search's median
-    # compute is the budget of all of them.
+    # compute is the budget of all of them. Rows of studies no longer on disk (another machine's
+    # outputs/) are kept from the CSV, and so is the budget when no random study is on disk.
     traces = {}
     for path in sorted(OUT.glob("*_*/study.sqlite")):
         optimizer, seed = path.parent.name.rsplit("_", 1)
         traces[optimizer, int(seed)] = trace(path)
+    on_file = read_csv(CSV) if CSV.exists() else []
+    kept = {(r["optimizer"], int(r["seed"])): r for r in on_file if (r["optimizer"], int(r["seed"])) not in traces}
     random_runs = [t for (o, _), t in traces.items() if o == "random"]
-    if not random_runs:
-        raise SystemExit(f"no random-search study under {OUT}: run --optimizers random first (the budget)")
-    budget = float(np.median([t[-1][0] for t in random_runs]))
-    target = float(np.median([best_at(t, budget) for t in random_runs]))
-    rows = []
+    if random_runs:
+        budget = float(np.median([t[-1][0] for t in random_runs]))
+        target = float(np.median([best_at(t, budget) for t in random_runs]))
+    elif any(o == "random" for o, _ in kept):
+        random_rows = [r for (o, _), r in kept.items() if o == "random"]
+        budget = float(np.median([float(r["compute_s"]) for r in random_rows]))
+        target = float(np.median([float(r["best_100"]) for r in random_rows]))
+    else:
+        raise SystemExit(f"no random-search study under {OUT} or in {CSV}: run --optimizers random first (the budget)")
+    rows = list(kept.values())
     for (optimizer, seed), t in traces.items():
         reach = next((c for c, a, *_ in t if a >= target), float("inf"))
         rows.append({"optimizer": optimizer, "seed": seed, "trials": len(t), "compute_s": round(t[-1][0], 1),
@@ -93,7 +108,8 @@ def main() -> None:
                      "reach_random_best_s": round(reach, 1), "reach_ratio": round(reach / budget, 3),
                      "silent_design": float(np.mean([s for *_, s, d in t if d])),
                      "silent_model": float(np.mean([s for *_, s, d in t if not d]))})  # fmt: skip
-    write_csv(REPO / "benchmarks" / "results" / "snn_real_studies.csv", rows)
+    rows.sort(key=lambda r: (r["optimizer"], int(r["seed"])))
+    write_csv(CSV, rows)
     print(f"random search's median compute {budget:.0f} s, its median best {target:.3f}")
     for r in rows:
         print(r)
