@@ -175,11 +175,33 @@ def test_scbo_proposes_inside_the_trust_region_around_the_centre():
     X, Y, C = opt.data()
     centre = SCBO.centre(X, Y, C)
     with jax.enable_x64(True):  # the fit ask makes (and caches for it): in float64
-        lengthscale = np.asarray(opt.models(X, np.column_stack([Y, C]))[0].hyper.lengthscale)[0]
+        lengthscale = np.asarray(opt.fitted(X, Y, C)[0].hyper.lengthscale)[0]
     lb, ub = opt.region.bounds(centre, lengthscale)
     assert np.prod(ub - lb) <= 0.1**2 + 1e-12  # the box keeps TuRBO's volume
     x = SPACE.encode(opt.ask())
     assert np.all((lb - 1e-9 <= x) & (x <= ub + 1e-9))
+
+
+@pytest.mark.parametrize("feasible_objective", [True, False])
+def test_scbo_feasible_objective_ignores_what_infeasible_trials_report(feasible_objective):
+    """Two studies whose silent (infeasible) trials report different accuracies, the same
+    everywhere else: with ``feasible_objective=True`` SCBO proposes the same next point in both
+    (its objective GP learns from feasible trials only); by default it does not."""
+    space = Space([FloatParam("x0", 0.0, 1.0), FloatParam("x1", 0.0, 1.0)])
+    options = dict(seed=0, n_initial=6, min_feasible=0, restarts=1, n_candidates=256)
+    if feasible_objective:
+        options["feasible_objective"] = True
+    proposals = []
+    for silent_value in (0.0, 5.0):
+        opt = make_optimizer("scbo", space, {"f": "max"}, ["c"], **options)
+        for x0, x1 in [(0.1, 0.2), (0.2, 0.8), (0.3, 0.5), (0.4, 0.1), (0.7, 0.3), (0.8, 0.7), (0.9, 0.5)]:
+            silent = x0 > 0.5
+            opt.tell(EvaluationRecord({"x0": x0, "x1": x1}, {"f": silent_value if silent else x0 - (x1 - 0.5) ** 2},
+                                      {"c": 0.5 if silent else -0.5}, 1.0, "silent_stopped" if silent else "complete"))  # fmt: skip
+        proposals.append(opt.ask())
+    assert (proposals[0] == proposals[1]) == feasible_objective, proposals
+    with pytest.raises(ValueError, match="feasible_objective must be true or false, got 'maybe'"):
+        make_optimizer("scbo", space, {"f": "max"}, ["c"], feasible_objective="maybe")
 
 
 def test_trust_region_expands_shrinks_and_restarts():

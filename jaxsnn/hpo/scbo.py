@@ -14,6 +14,15 @@ Two defects of the BoTorch SCBO tutorial are fixed (see RESEARCH.md, section A):
 - while nothing is feasible, the region is centred on the point of *least total violation*,
   not on the best objective value among infeasible points.
 
+``feasible_objective=True`` fits the objective GP on the feasible observations only (the
+constraint GPs always learn from all). A silent network's "accuracy" is that of a network the
+detector stopped early, at chance level wherever it sits in the space; fitted with the trained
+ones, it puts a cliff at the silent boundary into the objective surface. Without it, on the
+sg_randman surrogate benchmark SCBO ends higher (it stalls less often after a weak design), but
+on real networks it proposes more silent ones: the objective GP no longer marks the silent
+regions as poor, and the constraint GP alone does not learn their boundary from a few dozen
+points (benchmarks/RESULTS.md, "Silent-aware BO on SNN problems"). Hence off by default.
+
 Asynchrony: every finished trial is one TuRBO "batch" of size one, so the trust-region state is
 updated in ``tell`` and is a pure function of the told sequence. Pending points are fantasised at
 their predicted values (kriging believer), which collapses the posterior variance there, so
@@ -31,7 +40,7 @@ import jax
 import numpy as np
 
 from jaxsnn.hpo.acquisition import feasibility_order, sobol, violation
-from jaxsnn.hpo.gp import believe, sample_paths
+from jaxsnn.hpo.gp import GP, ScheduledGPs, believe, sample_paths
 from jaxsnn.hpo.optimizers import BayesianOptimizer
 from jaxsnn.hpo.space import Space
 from jaxsnn.record import EvaluationRecord
@@ -88,7 +97,8 @@ class SCBO(BayesianOptimizer):
     Options beyond :class:`~jaxsnn.hpo.optimizers.BayesianOptimizer`'s: ``n_candidates``
     (default ``min(5000, max(2000, 200 * dim))``), ``length_init``, ``length_min``,
     ``length_max``, ``success_tolerance`` (3) and ``failure_tolerance`` (``max(4, dim)``),
-    as in the TuRBO paper for batches of one.
+    as in the TuRBO paper for batches of one; ``feasible_objective`` (False): fit the objective
+    GP on the feasible observations only (all of them while fewer than two are feasible).
     """
 
     def __init__(
@@ -104,10 +114,17 @@ class SCBO(BayesianOptimizer):
         length_max: float = 1.6,
         success_tolerance: int = 3,
         failure_tolerance: int | None = None,
+        feasible_objective: bool = False,
         **options: Any,
     ) -> None:
         super().__init__(space, objectives, constraints, seed, **options)
         self.single_objective()
+        if not isinstance(feasible_objective, bool):
+            raise ValueError(f"feasible_objective must be true or false, got {feasible_objective!r}")
+        self.feasible_objective = feasible_objective
+        # Its own refit chain: the feasible rows grow by appending too, so the fits stay a pure
+        # function of the told records (resume gives the same hyperparameters).
+        self.objective_models = ScheduledGPs(self.gp_config, self.seed, self.models.growth)
         self.n_candidates = n_candidates or min(5000, max(2000, 200 * space.dim))
         self.region = TrustRegion(
             length_init, length_min, length_max, success_tolerance,
@@ -137,9 +154,16 @@ class SCBO(BayesianOptimizer):
         """Trust-region centre: the best feasible point, else the one of least positive violation."""
         return X[feasibility_order(Y[:, 0], C)[0]]
 
+    def fitted(self, X: np.ndarray, Y: np.ndarray, C: np.ndarray) -> list[GP]:
+        """The objective GP, then one per constraint (see ``feasible_objective``)."""
+        feasible = violation(C) <= 0
+        if self.feasible_objective and C.shape[1] and feasible.sum() >= 2:
+            return self.objective_models(X[feasible], Y[feasible]) + self.models(X, C)
+        return self.models(X, np.column_stack([Y, C]))  # unconstrained, or too few feasible points
+
     def propose(self, X: np.ndarray, Y: np.ndarray, C: np.ndarray, X_pending: np.ndarray,
                 rng: np.random.Generator) -> np.ndarray:
-        gps = [believe(g, X_pending) for g in self.models(X, np.column_stack([Y, C]))]
+        gps = [believe(g, X_pending) for g in self.fitted(X, Y, C)]
         centre = self.centre(X, Y, C)
         lengthscale = np.asarray(gps[0].hyper.lengthscale).mean(axis=0)
         lb, ub = self.region.bounds(centre, lengthscale)

@@ -35,6 +35,7 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "scbo-no-detector": ("scbo", "no_detector", {}),
     "scbo-dropped": ("scbo", "dropped", {}),
     "scbo-ft5": ("scbo", "detector", {"failure_tolerance": 5}),
+    "scbo-fobj": ("scbo", "detector", {"feasible_objective": True}),
     "logei-no-detector": ("logei", "no_detector", {}),
     "logei-dropped": ("logei", "dropped", {}),
 }
