@@ -54,7 +54,7 @@ def test_create_refuses_to_overwrite_and_exist_ok_checks_the_spec(tmp_path):
 @pytest.mark.parametrize(
     "objectives, constraints, options, match",
     [
-        ({}, (), None, "at least one objective"),
+        ({}, (), None, "non-empty dict"),
         ({"acc": "up"}, (), None, "'max' or 'min'"),
         ({"acc": "max"}, ("acc",), None, "unique"),
         ({"acc": "max"}, ("g", "g"), None, "unique"),

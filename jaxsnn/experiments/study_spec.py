@@ -26,7 +26,7 @@ from jaxsnn.experiments.pareto import Reference
 from jaxsnn.hpo.executors import ExecutorKind
 from jaxsnn.hpo.registry import make_optimizer
 from jaxsnn.hpo.space import CategoricalParam, Space
-from jaxsnn.hpo.study import DIRECTIONS
+from jaxsnn.hpo.spec import DIRECTIONS
 from jaxsnn.spaces import TRAINERS, inapplicable, search_space
 
 DRIVER_KEYS: tuple[str, ...] = ("n_trials", "n_workers", "executor", "dask_address", "cluster")

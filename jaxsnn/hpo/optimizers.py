@@ -34,9 +34,9 @@ from jaxsnn.hpo.acquisition import (
 )
 from jaxsnn.hpo.gp import GP, GPConfig, ScheduledGPs, believe, float64, padded_size, predict
 from jaxsnn.hpo.space import Space
+from jaxsnn.hpo.spec import check_spec
 from jaxsnn.record import EvaluationRecord
 
-DIRECTIONS = ("max", "min")
 DEFAULT_MIN_FEASIBLE = 3
 """Feasible observations the initial design must hold before the model takes over. From one
 feasible point (with 70-90 % of a wide SNN space silent, a 10-trial design often has one) the
@@ -71,27 +71,6 @@ class Optimizer(Protocol):
     def tell(self, record: EvaluationRecord) -> None:
         """Every finished trial, whatever its status."""
         ...
-
-
-def check_spec(objectives: Mapping[str, str], constraints: Sequence[str]) -> tuple[dict[str, str], tuple[str, ...]]:
-    """Validate the objective directions and constraint names every optimizer is built from."""
-    if not isinstance(objectives, Mapping) or not objectives:
-        raise ValueError(f"objectives must be a non-empty dict {{name: 'max'|'min'}}, got {objectives!r}")
-    for name, direction in objectives.items():
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"objective names must be non-empty strings, got {name!r}")
-        if direction not in DIRECTIONS:
-            raise ValueError(f"objective {name!r}: direction must be 'max' or 'min', got {direction!r}")
-    if isinstance(constraints, (str, bytes)):
-        raise ValueError(f"constraints must be a sequence of names, got the string {constraints!r}")
-    constraints = tuple(constraints)
-    for name in constraints:
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"constraint names must be non-empty strings, got {name!r}")
-    duplicates = sorted({c for c in constraints if constraints.count(c) > 1})
-    if duplicates:
-        raise ValueError(f"duplicate constraint names: {duplicates}")
-    return dict(objectives), constraints
 
 
 def point_key(x: np.ndarray) -> tuple:

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import psutil
 
+from jaxsnn.hpo.spec import check_spec
 from jaxsnn.record import STATUSES, EvaluationRecord
 
 if TYPE_CHECKING:
@@ -46,7 +47,6 @@ FORMAT = "jaxsnn-study"
 SCHEMA_VERSION = 1
 ACTIVE_STATUSES: tuple[str, ...] = ("pending", "running")
 TRIAL_STATUSES: tuple[str, ...] = ACTIVE_STATUSES + STATUSES
-DIRECTIONS: tuple[str, ...] = ("max", "min")
 BUSY_TIMEOUT_S = 60.0
 
 _SCHEMA = f"""
@@ -177,17 +177,9 @@ class Study:
         ``config`` is the caller's whole run config (JSON-able), kept as :attr:`config` so that
         the file alone is enough to resume the study; it is stored once and never compared.
         """
-        objectives = dict(objectives)
+        objectives, constraints = check_spec(objectives, constraints)
         constraints = list(constraints)
         options = dict(options or {})
-        if not objectives:
-            raise ValueError("a study needs at least one objective")
-        bad = {k: v for k, v in objectives.items() if v not in DIRECTIONS}
-        if bad:
-            raise ValueError(f"objective directions must be 'max' or 'min', got {bad}")
-        clash = sorted(set(objectives) & set(constraints))
-        if clash or len(set(constraints)) != len(constraints):
-            raise ValueError(f"objective and constraint names must be unique, got {clash or constraints}")
         try:
             options_json = json.dumps(options)
         except TypeError as e:

@@ -1,0 +1,36 @@
+"""What a study optimises: objective directions and constraint names, checked once.
+
+Both the study file (:mod:`jaxsnn.hpo.study`, which workers import without JAX) and every
+optimizer (:mod:`jaxsnn.hpo.optimizers`) are built from the same spec, so the check lives here,
+in a module that imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+DIRECTIONS: tuple[str, ...] = ("max", "min")
+
+
+def check_spec(objectives: Mapping[str, str], constraints: Sequence[str]) -> tuple[dict[str, str], tuple[str, ...]]:
+    """Objective directions and constraint names, validated; names must be unique across both."""
+    if not isinstance(objectives, Mapping) or not objectives:
+        raise ValueError(f"objectives must be a non-empty dict {{name: 'max'|'min'}}, got {objectives!r}")
+    for name, direction in objectives.items():
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"objective names must be non-empty strings, got {name!r}")
+        if direction not in DIRECTIONS:
+            raise ValueError(f"objective {name!r}: direction must be 'max' or 'min', got {direction!r}")
+    if isinstance(constraints, (str, bytes)):
+        raise ValueError(f"constraints must be a sequence of names, got the string {constraints!r}")
+    constraints = tuple(constraints)
+    for name in constraints:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"constraint names must be non-empty strings, got {name!r}")
+    duplicates = sorted({c for c in constraints if constraints.count(c) > 1})
+    if duplicates:
+        raise ValueError(f"duplicate constraint names: {duplicates} (names must be unique)")
+    clash = sorted(set(objectives) & set(constraints))
+    if clash:
+        raise ValueError(f"names used as both objective and constraint: {clash} (names must be unique)")
+    return dict(objectives), constraints
