@@ -21,19 +21,11 @@ import numpy as np
 import scipy.stats
 
 from jaxsnn.hpo.acquisition import maximize, total_log_pof, violation
+from jaxsnn.hpo.dominance import non_dominated
 from jaxsnn.hpo.gp import believe, fit_gps, predict, predict_samples
 from jaxsnn.hpo.optimizers import BayesianOptimizer, propose_logei
 from jaxsnn.hpo.space import Space
 from jaxsnn.record import EvaluationRecord
-
-
-def non_dominated(Y: np.ndarray) -> np.ndarray:
-    """Boolean mask of rows of ``Y`` (maximised) that no other row dominates."""
-    Y = np.asarray(Y, dtype=float)
-    geq = np.all(Y[:, None, :] >= Y[None, :, :], axis=-1)
-    gt = np.any(Y[:, None, :] > Y[None, :, :], axis=-1)
-    dominated_by = geq & gt  # [i, j]: row i dominates row j
-    return ~dominated_by.any(axis=0)
 
 
 def pareto_front(records: Sequence[EvaluationRecord], objectives: Mapping[str, str]) -> list[EvaluationRecord]:

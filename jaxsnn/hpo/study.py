@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import psutil
 
+from jaxsnn.hpo.dominance import non_dominated
 from jaxsnn.hpo.spec import check_spec
 from jaxsnn.record import STATUSES, EvaluationRecord
 
@@ -548,14 +549,11 @@ class Study:
 
     def pareto_front(self) -> list[Trial]:
         """Feasible trials no other feasible trial dominates in every objective, by id."""
-        names = list(self.objectives)
         feasible = [t for t in self.finished() if t.record.feasible]
-        scores = [[self._score(n, t.record) for n in names] for t in feasible]
-
-        def dominated(a: list[float]) -> bool:
-            return any(all(x >= y for x, y in zip(b, a)) and b != a for b in scores)
-
-        return sorted((t for t, s in zip(feasible, scores) if not dominated(s)), key=lambda t: t.id)
+        if not feasible:
+            return []
+        scores = np.array([[self._score(n, t.record) for n in self.objectives] for t in feasible])
+        return sorted((t for t, keep in zip(feasible, non_dominated(scores)) if keep), key=lambda t: t.id)
 
     def to_table(self) -> list[dict[str, Any]]:
         """One flat row per trial (params, objectives, constraints, status, timing): for pandas or rich."""
