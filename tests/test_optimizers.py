@@ -54,7 +54,7 @@ def test_bad_configurations_raise_clear_errors(kwargs, match):
 def test_records_must_match_the_declared_spec():
     opt = make_optimizer("logei", SPACE, {"f": "min"}, ["c"])
     params = {"x0": 0.0, "x1": 0.0}
-    with pytest.raises(ValueError, match="lacks declared"):
+    with pytest.raises(ValueError, match="missing declared"):
         opt.tell(EvaluationRecord(params, {"f": 1.0}))
     with pytest.raises(ValueError, match="undeclared constraints"):
         opt.tell(EvaluationRecord(params, {"f": 1.0}, {"c": 0.0, "silent": 1.0}))

@@ -45,6 +45,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from jaxsnn.hpo.executors import ProcessExecutor, SupportsAbort
+from jaxsnn.hpo.spec import record_problems
 from jaxsnn.hpo.study import Study
 from jaxsnn.record import EvaluationRecord
 
@@ -85,17 +86,7 @@ def contract_breach(result: Any, study: Study) -> str | None:
     """
     if not isinstance(result, EvaluationRecord):
         return f"objective returned {type(result).__name__}, expected EvaluationRecord"
-    if not result.informative:
-        return None
-    values = {**result.objectives, **result.constraints}
-    problems = []
-    missing = [n for n in (*study.objectives, *study.constraints) if n not in values]
-    if missing:
-        problems.append(f"missing declared objectives/constraints {missing}")
-    undeclared = sorted(set(result.constraints) - set(study.constraints))
-    if undeclared:
-        problems.append(f"undeclared constraints {undeclared}")
-    return "; ".join(problems) or None
+    return "; ".join(record_problems(result, study.objectives, study.constraints)) or None
 
 
 def admit(result: Any, params: dict[str, Any], study: Study) -> EvaluationRecord:

@@ -34,7 +34,7 @@ from jaxsnn.hpo.acquisition import (
 )
 from jaxsnn.hpo.gp import GP, GPConfig, ScheduledGPs, believe, float64, padded_size, predict
 from jaxsnn.hpo.space import Space
-from jaxsnn.hpo.spec import check_spec
+from jaxsnn.hpo.spec import check_spec, record_problems
 from jaxsnn.record import EvaluationRecord
 
 DEFAULT_MIN_FEASIBLE = 3
@@ -103,16 +103,10 @@ class BaseOptimizer:
         if not isinstance(record, EvaluationRecord):
             raise ValueError(f"tell() takes an EvaluationRecord, got {type(record).__name__}")
         self.space.validate(record.params)
-        if record.informative:
-            missing = [n for n in (*self.objectives, *self.constraints) if n not in {**record.objectives, **record.constraints}]
-            if missing:
-                raise ValueError(f"{record.status} record lacks declared objectives/constraints {missing}")
-            unknown = sorted(set(record.constraints) - set(self.constraints))
-            if unknown:
-                raise ValueError(
-                    f"record has undeclared constraints {unknown} (declared: {list(self.constraints)}); "
-                    "declare them so the optimizer models them instead of silently ignoring them"
-                )
+        problems = record_problems(record, self.objectives, self.constraints)
+        if problems:
+            raise ValueError(f"{record.status} record: {'; '.join(problems)}; declare every constraint an objective "
+                             "reports, so that the optimizer models it instead of ignoring it")  # fmt: skip
         self.records.append(record)
         self._told.add(point_key(self.space.encode(record.params)))
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from jaxsnn.record import EvaluationRecord
+
 DIRECTIONS: tuple[str, ...] = ("max", "min")
 
 
@@ -34,3 +36,20 @@ def check_spec(objectives: Mapping[str, str], constraints: Sequence[str]) -> tup
     if clash:
         raise ValueError(f"names used as both objective and constraint: {clash} (names must be unique)")
     return dict(objectives), constraints
+
+
+def record_problems(record: EvaluationRecord, objectives: Mapping[str, str], constraints: Sequence[str]) -> list[str]:
+    """How an informative record fails the spec: a declared objective or constraint it lacks, a
+    constraint it reports that was never declared (it would be ignored without a word); an
+    uninformative record (failed, pruned) owes no values."""
+    if not record.informative:
+        return []
+    values = {**record.objectives, **record.constraints}
+    problems = []
+    missing = [n for n in (*objectives, *constraints) if n not in values]
+    if missing:
+        problems.append(f"missing declared objectives/constraints {missing}")
+    undeclared = sorted(set(record.constraints) - set(constraints))
+    if undeclared:
+        problems.append(f"undeclared constraints {undeclared} (declared: {list(constraints)})")
+    return problems
