@@ -17,6 +17,12 @@ INFORMATIVE_STATUSES: tuple[str, ...] = ("complete", "silent_stopped")
 """Statuses whose objectives and constraints are measurements the optimizer should model."""
 
 
+def non_finite(values: dict[str, Any]) -> dict[str, Any]:
+    """The entries of ``values`` that are NaN or infinite: an informative record must have none
+    (a model fitted on them breaks), so a record holding one is refused or turned ``failed``."""
+    return {k: v for k, v in values.items() if not math.isfinite(float(v))}
+
+
 @dataclasses.dataclass
 class EvaluationRecord:
     """Outcome of one trial.
@@ -43,11 +49,7 @@ class EvaluationRecord:
         if self.status == "failed" and not self.error:
             raise ValueError("a failed record must say why in `error`")
         if self.status in INFORMATIVE_STATUSES:
-            bad = {
-                k: v
-                for k, v in {**self.objectives, **self.constraints}.items()
-                if not math.isfinite(float(v))
-            }
+            bad = non_finite({**self.objectives, **self.constraints})
             if bad:
                 raise ValueError(f"{self.status} record has non-finite values {bad}; mark it failed")
 

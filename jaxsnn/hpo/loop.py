@@ -32,7 +32,6 @@ pending (fantasised) points when it was chosen, and the next ask sees them as da
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import socket
 import time
@@ -47,7 +46,7 @@ from tqdm.auto import tqdm
 from jaxsnn.hpo.executors import ProcessExecutor, SupportsAbort
 from jaxsnn.hpo.spec import record_problems
 from jaxsnn.hpo.study import Study
-from jaxsnn.record import EvaluationRecord
+from jaxsnn.record import EvaluationRecord, non_finite
 
 Objective = Callable[[dict], EvaluationRecord]
 
@@ -103,7 +102,7 @@ def admit(result: Any, params: dict[str, Any], study: Study) -> EvaluationRecord
         return record
     values = {**record.objectives, **record.constraints}
     problems = [breach] if breach else []
-    bad = {k: v for k, v in values.items() if not math.isfinite(float(v))}
+    bad = non_finite(values)
     if bad:
         problems.append(f"non-finite values {bad}")
     if not problems:
