@@ -51,6 +51,12 @@ from jaxsnn.record import EvaluationRecord, non_finite
 Objective = Callable[[dict], EvaluationRecord]
 
 
+def _failure_reason(exc: BaseException) -> str:
+    """What a failed record says of an exception, whether the objective raised it in the worker
+    or the executor lost the trial (a dead worker, a cancelled job)."""
+    return f"{type(exc).__name__}: {exc}"
+
+
 def evaluate(objective: Objective, params: dict[str, Any]) -> EvaluationRecord | Any:
     """Worker-side call of the objective: exceptions become ``failed`` records with the traceback.
 
@@ -63,7 +69,7 @@ def evaluate(objective: Objective, params: dict[str, Any]) -> EvaluationRecord |
     except (Exception, SystemExit) as e:
         return EvaluationRecord.failure(
             params,
-            f"{type(e).__name__}: {e}",
+            _failure_reason(e),
             cost_s=time.perf_counter() - start,
             metrics={"traceback": traceback.format_exc()},
         )
@@ -115,10 +121,6 @@ def admit(result: Any, params: dict[str, Any], study: Study) -> EvaluationRecord
         epochs_run=record.epochs_run,
         metrics={**record.metrics, "rejected": {"objectives": record.objectives, "constraints": record.constraints}},
     )
-
-
-def _failure_reason(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
 
 
 STARTUP_POLL_S = 0.05
