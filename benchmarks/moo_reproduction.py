@@ -24,8 +24,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from omegaconf import OmegaConf
 
-from jaxsnn.evaluate import evaluate
-from jaxsnn.experiments.pareto import Reference, compare_with_reference
+from jaxsnn.tuning.evaluate import evaluate
+from jaxsnn.tuning.reference import Reference, compare_with_reference
 from jaxsnn.experiments.tables import markdown_table
 from jaxsnn.hpo.study import Study
 

@@ -97,7 +97,7 @@ def default_check(problem_name: str) -> dict:
         return {"problem": problem_name, "refused": str(e)}
     stored = {r["problem"]: r for r in read_csv(DEFAULT_CHECK)} if DEFAULT_CHECK.exists() else {}
     if problem_name not in stored:
-        from jaxsnn.evaluate import evaluate
+        from jaxsnn.tuning.evaluate import evaluate
 
         records = [evaluate(problem.config(point, seed=seed)) for seed in DEFAULT_SEEDS]
         stored[problem_name] = {"problem": problem_name,

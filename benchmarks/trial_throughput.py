@@ -83,7 +83,7 @@ class MeasuredObjective:
     def __call__(self, params: dict[str, Any]) -> Any:
         import jaxsnn
         from jaxsnn.compile_cache import compilation_counts
-        from jaxsnn.evaluate import evaluate
+        from jaxsnn.tuning.evaluate import evaluate
         from jaxsnn.snnbench.tables import SpikeRecorder
 
         recorder, before = SpikeRecorder(), compilation_counts()
@@ -109,7 +109,7 @@ def run_variant(n_trials: int, out: Path, cache: Path | None) -> None:
     from jaxsnn.hpo.executors import ProcessExecutor
     from jaxsnn.hpo.loop import run_study
     from jaxsnn.hpo.study import Study
-    from jaxsnn.spaces import search_space
+    from jaxsnn.tuning.spaces import search_space
 
     spec = preset()
     space = search_space(spec["trainer"], spec["exclude"], **{k: tuple(v) for k, v in spec["bounds"].items()})

@@ -19,7 +19,7 @@ silent networks are stopped early by the detector and kept as constraint data. A
 ranked results table (and with several objectives the Pareto front) is printed and convergence /
 feasibility (/ Pareto) plots are saved. A preset with a ``reference`` (a documented default, a
 full point of the space) runs it as the study's first trial and at the end shows it beside the
-front point its rule picks (``jaxsnn.experiments.pareto``); the comparison is kept in
+front point its rule picks (``jaxsnn.tuning.reference``); the comparison is kept in
 ``reference.json`` beside the study. Compiled programs are kept in JAX's persistent cache
 (``compilation_cache``, default ``outputs/jax_cache``; ``compilation_cache=null`` turns it off).
 """
@@ -35,7 +35,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from jaxsnn.compile_cache import use_compilation_cache
-from jaxsnn.experiments.pareto import Reference, compare_with_reference, savings_rows, seed_with_reference
+from jaxsnn.tuning.reference import Reference, compare_with_reference, savings_rows, seed_with_reference
 from jaxsnn.experiments.study_spec import prepare, resume_spec
 from jaxsnn.experiments.tables import rich_table
 from jaxsnn.hpo.executor_registry import make_executor

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from fixtures_data import write_dvs_gesture
 
-import jaxsnn.evaluate as ev
+import jaxsnn.tuning.evaluate as ev
 from jaxsnn.core import Surrogate
-from jaxsnn.evaluate import evaluate
+from jaxsnn.tuning.evaluate import evaluate
 from jaxsnn.hpo.space import Space
-from jaxsnn.spaces import hybrid_config, search_space, sg_run, slayer_config, stdp_config
+from jaxsnn.tuning.spaces import hybrid_config, search_space, sg_run, slayer_config, stdp_config
 from jaxsnn.train.hybrid import HybridConfig
 from jaxsnn.train.slayer import SlayerConfig
 

@@ -97,7 +97,7 @@ def test_single_objective_presets_enqueue_the_documented_defaults():
     a valid point of the preset's own space."""
     from omegaconf import OmegaConf
 
-    from jaxsnn.spaces import search_space, sg_run, stdp_config
+    from jaxsnn.tuning.spaces import search_space, sg_run, stdp_config
     from jaxsnn.train.config import ModelConfig, TrainerConfig
     from jaxsnn.train.stdp import STDPConfig
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
-from jaxsnn.evaluate import TrialObjective, evaluate
-from jaxsnn.spaces import search_space, sg_run, train_overrides
+from jaxsnn.tuning.evaluate import TrialObjective, evaluate
+from jaxsnn.tuning.spaces import search_space, sg_run, train_overrides
 from jaxsnn.train.schema import register, run_config
 from jaxsnn.train.sg import train_sg
 

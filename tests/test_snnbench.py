@@ -11,7 +11,7 @@ import pytest
 from sklearn.ensemble import ExtraTreesRegressor
 from sklearn.gaussian_process import GaussianProcessRegressor
 
-from jaxsnn.evaluate import evaluate
+from jaxsnn.tuning.evaluate import evaluate
 from jaxsnn.snnbench import get_problem
 from jaxsnn.snnbench.compare import N_INITIAL, best_curve, compute_to_reach, run, silent_rate, summarise
 from jaxsnn.snnbench.surrogate import SurrogateBenchmark, cross_validate

@@ -95,7 +95,7 @@ import json, sys, warnings
 from pathlib import Path
 import jax
 from jaxsnn.compile_cache import compilation_counts, use_compilation_cache
-from jaxsnn.evaluate import evaluate
+from jaxsnn.tuning.evaluate import evaluate
 from jaxsnn.train.sg import PROGRAMS
 
 folder = use_compilation_cache(sys.argv[1])

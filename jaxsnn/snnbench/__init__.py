@@ -1,6 +1,6 @@
 """SNN hyperparameter-optimization benchmark problems built from real trials.
 
-Three problems (``PROBLEMS``) train real spiking networks through :func:`jaxsnn.evaluate.evaluate`.
+Three problems (``PROBLEMS``) train real spiking networks through :func:`jaxsnn.tuning.evaluate.evaluate`.
 ``tables`` runs random configurations of a problem to the end while recording the output spikes
 of every batch, so one run says both what the network reaches and where the silent-network
 detector would have stopped it. ``surrogate`` fits scikit-learn models on such a table and answers

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from jaxsnn.hpo.space import Space
-from jaxsnn.spaces import search_space
+from jaxsnn.tuning.spaces import search_space
 from jaxsnn.train.silent import PRESETS, SilentPreset
 
 SG_COST_BOUNDS: dict[str, tuple[float, float]] = {

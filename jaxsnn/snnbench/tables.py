@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxsnn.evaluate import evaluate
+from jaxsnn.tuning.evaluate import evaluate
 from jaxsnn.snnbench.problems import SNNProblem
 from jaxsnn.train.silent import SilentNetworkDetector
 

@@ -9,7 +9,7 @@ it becomes a ``failed`` record with the reason, and the study goes on.
 Config keys (only ``trainer`` is required)::
 
     trainer        "sg" | "stdp" | "slayer" | "hybrid"
-    params         flat hyperparameters, a point of ``jaxsnn.spaces.search_space(trainer)``;
+    params         flat hyperparameters, a point of ``jaxsnn.tuning.spaces.search_space(trainer)``;
                    missing names take the trainer's defaults
     dataset        sg, slayer: a spike dataset of ``jaxsnn.data.load_dataset`` (default "digits");
                    stdp: "digits", "cifar10" (``load_images``) or "mnist" (IDX files in data_root);
@@ -52,7 +52,7 @@ from jaxsnn.compile_cache import compilation_counts
 from jaxsnn.core import BACKENDS
 from jaxsnn.data import EMBEDDED, IMAGE_DATASETS, SPIKE_DATASETS, load_dataset, load_images
 from jaxsnn.record import EvaluationRecord
-from jaxsnn.spaces import TRAINERS, hybrid_config, sg_run, slayer_config, stdp_config, train_overrides
+from jaxsnn.tuning.spaces import TRAINERS, hybrid_config, sg_run, slayer_config, stdp_config, train_overrides
 from jaxsnn.train.hybrid import train_hybrid
 from jaxsnn.train.sg import train_sg
 from jaxsnn.train.silent import PRESETS, ActivityGuard, SilentNetworkDetector
