@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from jaxsnn.data import DatasetCorruptError, DatasetNotFoundError, ImageDataset, load_images
+from jaxsnn.data.mnist import load_mnist, read_idx
 from jaxsnn.train.silent import SilentNetworkDetector
 from jaxsnn.train.stdp import (
     STDPConfig,
@@ -16,9 +17,7 @@ from jaxsnn.train.stdp import (
     assign_labels,
     dynamics_of,
     fit_stdp,
-    load_mnist,
     normalize_columns,
-    read_idx,
     stdp_step,
     train_stdp,
     vote,
