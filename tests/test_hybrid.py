@@ -8,7 +8,8 @@ import pytest
 from flax import nnx
 
 from jaxsnn.data import ImageDataset, load_images
-from jaxsnn.train.conversion import ReLUNet, activation_scales, convert, make_blocks
+from jaxsnn.nn.conversion import ReLUNet, make_blocks
+from jaxsnn.train.conversion import activation_scales, convert
 from jaxsnn.train.hybrid import HybridConfig, ann_loss, snn_loss, train_hybrid
 from jaxsnn.train.silent import SilentNetworkDetector
 from jaxsnn.train.slayer import evaluate, fit

@@ -30,7 +30,8 @@ from jaxsnn.core import BACKENDS, Surrogate
 from jaxsnn.data import ImageDataset
 from jaxsnn.record import EvaluationRecord
 from jaxsnn.train.config import from_mapping
-from jaxsnn.train.conversion import ENCODINGS, ConvertedSNN, ReLUNet, convert, make_blocks
+from jaxsnn.nn.conversion import ENCODINGS, ConvertedSNN, ReLUNet, make_blocks
+from jaxsnn.train.conversion import convert
 from jaxsnn.train.metrics import BatchStats, correct_predictions
 from jaxsnn.train.slayer import (
     FitResult,

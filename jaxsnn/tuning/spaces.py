@@ -22,7 +22,7 @@ from jaxsnn.data import SPIKE_DATASETS
 from jaxsnn.hpo.space import CategoricalParam, Condition, FloatParam, IntParam, Param, Space
 from jaxsnn.nn.neuron import LIFSpec
 from jaxsnn.train.config import DataConfig, ModelConfig, TrainerConfig
-from jaxsnn.train.conversion import ENCODINGS
+from jaxsnn.nn.conversion import ENCODINGS
 from jaxsnn.train.hybrid import HybridConfig
 from jaxsnn.train.slayer import SlayerConfig
 from jaxsnn.train.stdp import STDPConfig
