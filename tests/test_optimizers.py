@@ -8,7 +8,8 @@ import pytest
 
 from jaxsnn.compile_cache import compilation_counts
 from jaxsnn.hpo import CategoricalParam, Condition, FloatParam, IntParam, Space, make_optimizer
-from jaxsnn.hpo.moo import front_anchors, hypervolume, non_dominated, pareto_front
+from jaxsnn.hpo.dominance import non_dominated, pareto_front
+from jaxsnn.hpo.moo import front_anchors, hypervolume
 from jaxsnn.hpo.problems import QUADRATIC2D, Problem
 from jaxsnn.hpo.scbo import SCBO, TrustRegion
 from jaxsnn.record import EvaluationRecord

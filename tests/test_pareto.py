@@ -9,16 +9,17 @@ import pytest
 from hpo_workers import CONSTRAINTS, SILENT_BELOW, SPACE, TWO_OBJECTIVES, pareto_silent
 from omegaconf import OmegaConf
 
-from jaxsnn.tuning.reference import Reference, compare_with_reference, savings_rows, seed_with_reference, select
+from jaxsnn.hpo import make_optimizer
+from jaxsnn.hpo.dominance import non_dominated, pareto_front
 from jaxsnn.hpo.executors import ThreadExecutor
 from jaxsnn.hpo.loop import run_study
-from jaxsnn.hpo import make_optimizer
-from jaxsnn.hpo.moo import hypervolume, non_dominated, pareto_front
+from jaxsnn.hpo.moo import hypervolume
 from jaxsnn.hpo.study import Study
 from jaxsnn.record import EvaluationRecord
-from jaxsnn.tuning.spaces import hybrid_config, search_space, slayer_config
 from jaxsnn.train.hybrid import HybridConfig
 from jaxsnn.train.slayer import SlayerConfig
+from jaxsnn.tuning.reference import Reference, compare_with_reference, savings_rows, seed_with_reference, select
+from jaxsnn.tuning.spaces import hybrid_config, search_space, slayer_config
 
 MOO = {"accuracy": "max", "train_time_s": "min", "inference_steps": "min"}
 

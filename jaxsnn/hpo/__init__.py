@@ -12,14 +12,16 @@ from typing import TYPE_CHECKING
 from jaxsnn._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from jaxsnn.hpo.moo import MOBO, hypervolume, pareto_front
+    from jaxsnn.hpo.dominance import pareto_front
+    from jaxsnn.hpo.moo import MOBO, hypervolume
     from jaxsnn.hpo.optimizers import BayesianOptimizer, LogEIOptimizer, Optimizer, RandomSearch
     from jaxsnn.hpo.registry import OPTIMIZERS, make_optimizer
     from jaxsnn.hpo.scbo import SCBO
     from jaxsnn.hpo.space import CategoricalParam, Condition, FloatParam, IntParam, Space
 
 _EXPORTS = {
-    **dict.fromkeys(["MOBO", "hypervolume", "pareto_front"], "jaxsnn.hpo.moo"),
+    **dict.fromkeys(["MOBO", "hypervolume"], "jaxsnn.hpo.moo"),
+    "pareto_front": "jaxsnn.hpo.dominance",
     **dict.fromkeys(["BayesianOptimizer", "LogEIOptimizer", "Optimizer", "RandomSearch"], "jaxsnn.hpo.optimizers"),
     **dict.fromkeys(["OPTIMIZERS", "make_optimizer"], "jaxsnn.hpo.registry"),
     "SCBO": "jaxsnn.hpo.scbo",

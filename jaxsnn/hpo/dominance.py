@@ -3,7 +3,11 @@ and the multi-objective optimizer's models use the same definition."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
+
+from jaxsnn.record import EvaluationRecord
 
 
 def non_dominated(Y: np.ndarray) -> np.ndarray:
@@ -14,3 +18,18 @@ def non_dominated(Y: np.ndarray) -> np.ndarray:
     gt = np.any(Y[:, None, :] > Y[None, :, :], axis=-1)
     dominated_by = geq & gt  # [i, j]: row i dominates row j
     return ~dominated_by.any(axis=0)
+
+
+def front_indices(records: Sequence[EvaluationRecord], objectives: Mapping[str, str]) -> list[int]:
+    """Positions of the feasible informative records that no other feasible record dominates."""
+    feasible = [i for i, r in enumerate(records) if r.feasible]
+    if not feasible:
+        return []
+    signs = np.array([1.0 if d == "max" else -1.0 for d in objectives.values()])
+    Y = np.array([[records[i].objectives[n] for n in objectives] for i in feasible]) * signs
+    return [i for i, keep in zip(feasible, non_dominated(Y)) if keep]
+
+
+def pareto_front(records: Sequence[EvaluationRecord], objectives: Mapping[str, str]) -> list[EvaluationRecord]:
+    """The feasible informative records that no other feasible record dominates."""
+    return [records[i] for i in front_indices(records, objectives)]

@@ -25,17 +25,6 @@ from jaxsnn.hpo.dominance import non_dominated
 from jaxsnn.hpo.gp import believe, fit_gps, predict, predict_samples
 from jaxsnn.hpo.optimizers import BayesianOptimizer, propose_logei
 from jaxsnn.hpo.space import Space
-from jaxsnn.record import EvaluationRecord
-
-
-def pareto_front(records: Sequence[EvaluationRecord], objectives: Mapping[str, str]) -> list[EvaluationRecord]:
-    """The feasible informative records that no other feasible record dominates."""
-    feasible = [r for r in records if r.feasible]
-    if not feasible:
-        return []
-    signs = np.array([1.0 if d == "max" else -1.0 for d in objectives.values()])
-    Y = np.array([[r.objectives[n] for n in objectives] for r in feasible]) * signs
-    return [r for r, keep in zip(feasible, non_dominated(Y)) if keep]
 
 
 def _cells(front: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import psutil
 
-from jaxsnn.hpo.dominance import non_dominated
+from jaxsnn.hpo.dominance import front_indices
 from jaxsnn.hpo.spec import check_spec
 from jaxsnn.record import STATUSES, EvaluationRecord
 
@@ -549,11 +549,9 @@ class Study:
 
     def pareto_front(self) -> list[Trial]:
         """Feasible trials no other feasible trial dominates in every objective, by id."""
-        feasible = [t for t in self.finished() if t.record.feasible]
-        if not feasible:
-            return []
-        scores = np.array([[self._score(n, t.record) for n in self.objectives] for t in feasible])
-        return sorted((t for t, keep in zip(feasible, non_dominated(scores)) if keep), key=lambda t: t.id)
+        trials = self.finished()
+        front = front_indices([t.record for t in trials], self.objectives)
+        return sorted((trials[i] for i in front), key=lambda t: t.id)
 
     def to_table(self) -> list[dict[str, Any]]:
         """One flat row per trial (params, objectives, constraints, status, timing): for pandas or rich."""
