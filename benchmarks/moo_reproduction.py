@@ -24,10 +24,10 @@ import numpy as np
 from matplotlib.figure import Figure
 from omegaconf import OmegaConf
 
-from jaxsnn.tuning.evaluate import evaluate
-from jaxsnn.tuning.reference import Reference, compare_with_reference
 from jaxsnn.experiments.tables import markdown_table
 from jaxsnn.hpo.study import Study
+from jaxsnn.tuning.evaluate import evaluate
+from jaxsnn.tuning.reference import Reference, compare_with_reference
 
 FIELDS = ("accuracy", "train_time_s", "inference_steps", "spikes_per_sample")
 

@@ -31,10 +31,10 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import numpy as np  # noqa: E402
 
-from jaxsnn.tuning.evaluate import evaluate  # noqa: E402
-from jaxsnn.tuning.spaces import search_space  # noqa: E402
 from jaxsnn.snnbench.tables import SpikeRecorder, replay  # noqa: E402
 from jaxsnn.train.silent import PRESETS, SilentNetworkDetector  # noqa: E402
+from jaxsnn.tuning.evaluate import evaluate  # noqa: E402
+from jaxsnn.tuning.spaces import search_space  # noqa: E402
 from results_io import read_csv, write_csv  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"

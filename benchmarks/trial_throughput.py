@@ -83,8 +83,8 @@ class MeasuredObjective:
     def __call__(self, params: dict[str, Any]) -> Any:
         import jaxsnn
         from jaxsnn.compile_cache import compilation_counts
-        from jaxsnn.tuning.evaluate import evaluate
         from jaxsnn.snnbench.tables import SpikeRecorder
+        from jaxsnn.tuning.evaluate import evaluate
 
         recorder, before = SpikeRecorder(), compilation_counts()
         record = evaluate({**self.base, "params": params}, stoppers=[recorder])

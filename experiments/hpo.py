@@ -35,13 +35,13 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from jaxsnn.compile_cache import use_compilation_cache
-from jaxsnn.tuning.reference import Reference, compare_with_reference, savings_rows, seed_with_reference
 from jaxsnn.experiments.study_spec import prepare, resume_spec
 from jaxsnn.experiments.tables import rich_table
 from jaxsnn.hpo.executor_registry import make_executor
 from jaxsnn.hpo.loop import run_study
 from jaxsnn.hpo.report import failure_summary, print_results, save_plots, silent_report
 from jaxsnn.hpo.study import Study
+from jaxsnn.tuning.reference import Reference, compare_with_reference, savings_rows, seed_with_reference
 
 
 def report_reference(study: Study, rule: Reference, folder: Path, console: Console) -> None:

@@ -8,11 +8,11 @@ from fixtures_data import write_dvs_gesture
 
 import jaxsnn.tuning.evaluate as ev
 from jaxsnn.core import Surrogate
-from jaxsnn.tuning.evaluate import evaluate
 from jaxsnn.hpo.space import Space
-from jaxsnn.tuning.spaces import hybrid_config, search_space, sg_run, slayer_config, stdp_config
 from jaxsnn.train.hybrid import HybridConfig
 from jaxsnn.train.slayer import SlayerConfig
+from jaxsnn.tuning.evaluate import evaluate
+from jaxsnn.tuning.spaces import hybrid_config, search_space, sg_run, slayer_config, stdp_config
 
 SMALL_SG = {"n_hidden": 16, "epochs": 1, "batch_size": 64, "time_steps": 10, "lr": 5e-3}
 SMALL_STDP = {"n_neurons": 10, "presentation_ms": 50.0, "epochs": 1}

@@ -97,9 +97,9 @@ def test_single_objective_presets_enqueue_the_documented_defaults():
     a valid point of the preset's own space."""
     from omegaconf import OmegaConf
 
-    from jaxsnn.tuning.spaces import search_space, sg_run, stdp_config
     from jaxsnn.train.config import ModelConfig, TrainerConfig
     from jaxsnn.train.stdp import STDPConfig
+    from jaxsnn.tuning.spaces import search_space, sg_run, stdp_config
 
     def preset(name: str) -> tuple[dict, dict]:
         spec = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "hpo" / f"{name}.yaml"))

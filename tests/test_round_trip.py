@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
-from jaxsnn.tuning.evaluate import TrialObjective, evaluate
-from jaxsnn.tuning.spaces import search_space, sg_run, train_overrides
 from jaxsnn.train.schema import register, run_config
 from jaxsnn.train.sg import train_sg
+from jaxsnn.tuning.evaluate import TrialObjective, evaluate
+from jaxsnn.tuning.spaces import search_space, sg_run, train_overrides
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 

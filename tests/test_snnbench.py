@@ -11,12 +11,12 @@ import pytest
 from sklearn.ensemble import ExtraTreesRegressor
 from sklearn.gaussian_process import GaussianProcessRegressor
 
-from jaxsnn.tuning.evaluate import evaluate
 from jaxsnn.snnbench import get_problem
 from jaxsnn.snnbench.compare import N_INITIAL, best_curve, compute_to_reach, run, silent_rate, summarise
 from jaxsnn.snnbench.surrogate import SurrogateBenchmark, cross_validate
 from jaxsnn.snnbench.tables import append_rows, check_fractions, read_rows, replay, row_params, run_row, write_table
 from jaxsnn.train.silent import SilentNetworkDetector
+from jaxsnn.tuning.evaluate import evaluate
 
 PROBLEM = get_problem("sg_digits")
 

@@ -21,12 +21,12 @@ from typing import Any, TypeVar, get_args
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from jaxsnn.data import DatasetError
-from jaxsnn.tuning.evaluate import TrialObjective, probe_data, reported
-from jaxsnn.tuning.reference import Reference
 from jaxsnn.hpo.executors import ExecutorKind
 from jaxsnn.hpo.registry import make_optimizer
-from jaxsnn.hpo.space import CategoricalParam, Space
+from jaxsnn.hpo.space import Space
 from jaxsnn.hpo.spec import DIRECTIONS
+from jaxsnn.tuning.evaluate import TrialObjective, probe_data, reported
+from jaxsnn.tuning.reference import Reference
 from jaxsnn.tuning.spaces import TRAINERS, inapplicable, search_space
 
 DRIVER_KEYS: tuple[str, ...] = ("n_trials", "n_workers", "executor", "dask_address", "cluster")

@@ -17,7 +17,7 @@ Two defects of the BoTorch SCBO tutorial are fixed (see RESEARCH.md, section A):
 ``feasible_objective=True`` fits the objective GP on the feasible observations only (the
 constraint GPs always learn from all). A silent network's "accuracy" is that of a network the
 detector stopped early, at chance level wherever it sits in the space; fitted with the trained
-ones, it puts a cliff at the silent boundary into the objective surface. Without it, on the
+ones, it puts a cliff at the silent boundary into the objective surface. With the option, on the
 sg_randman surrogate benchmark SCBO ends higher (it stalls less often after a weak design), but
 on real networks it proposes more silent ones: the objective GP no longer marks the silent
 regions as poor, and the constraint GP alone does not learn their boundary from a few dozen

@@ -19,7 +19,6 @@ import numpy as np
 from jaxsnn.hpo.optimizers import DEFAULT_N_INITIAL, Optimizer
 from jaxsnn.hpo.registry import make_optimizer
 from jaxsnn.hpo.report import design_flags
-from jaxsnn.record import EvaluationRecord
 from jaxsnn.snnbench.surrogate import SurrogateBenchmark
 
 OURS: dict[str, tuple[str, str, dict[str, Any]]] = {

@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from jaxsnn.hpo.space import Space
-from jaxsnn.tuning.spaces import search_space
 from jaxsnn.train.silent import PRESETS, SilentPreset
+from jaxsnn.tuning.spaces import search_space
 
 SG_COST_BOUNDS: dict[str, tuple[float, float]] = {
     "epochs": (1, 6), "time_steps": (10, 30), "n_hidden": (8, 256), "batch_size": (32, 128),

@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from jaxsnn.tuning.evaluate import evaluate
 from jaxsnn.snnbench.problems import SNNProblem
 from jaxsnn.train.silent import SilentNetworkDetector
+from jaxsnn.tuning.evaluate import evaluate
 
 COLUMNS: tuple[str, ...] = (
     "index", "status", "accuracy", "cost_s", "setup_s", "samples", "silent_fraction", "checks",

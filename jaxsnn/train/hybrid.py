@@ -28,9 +28,9 @@ from flax import nnx
 
 from jaxsnn.core import BACKENDS, Surrogate
 from jaxsnn.data import ImageDataset
+from jaxsnn.nn.conversion import ENCODINGS, ConvertedSNN, ReLUNet, make_blocks
 from jaxsnn.record import EvaluationRecord
 from jaxsnn.train.config import from_mapping
-from jaxsnn.nn.conversion import ENCODINGS, ConvertedSNN, ReLUNet, make_blocks
 from jaxsnn.train.conversion import convert
 from jaxsnn.train.metrics import BatchStats, correct_predictions
 from jaxsnn.train.slayer import (

@@ -53,13 +53,13 @@ from jaxsnn.core import BACKENDS
 from jaxsnn.data import EMBEDDED, IMAGE_DATASETS, SPIKE_DATASETS, load_dataset, load_images
 from jaxsnn.data.mnist import load_mnist
 from jaxsnn.record import EvaluationRecord
-from jaxsnn.tuning.spaces import TRAINERS, hybrid_config, sg_run, slayer_config, stdp_config, train_overrides
 from jaxsnn.train.hybrid import train_hybrid
 from jaxsnn.train.sg import train_sg
 from jaxsnn.train.silent import PRESETS, ActivityGuard, SilentNetworkDetector
 from jaxsnn.train.slayer import train_slayer
 from jaxsnn.train.stdp import train_stdp
 from jaxsnn.train.stopping import EarlyStopper, StopDecision
+from jaxsnn.tuning.spaces import TRAINERS, hybrid_config, sg_run, slayer_config, stdp_config, train_overrides
 
 DEFAULT_PRESET = {"sg": "dvs_slayer", "stdp": "mnist_stdp", "slayer": "dvs_slayer", "hybrid": "dvs_slayer"}
 STDP_DATASETS: tuple[str, ...] = (*IMAGE_DATASETS, "mnist")

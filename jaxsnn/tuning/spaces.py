@@ -20,9 +20,9 @@ from typing import Any, TypeVar
 from jaxsnn.core import SHAPES, Surrogate
 from jaxsnn.data import SPIKE_DATASETS
 from jaxsnn.hpo.space import CategoricalParam, Condition, FloatParam, IntParam, Param, Space
+from jaxsnn.nn.conversion import ENCODINGS
 from jaxsnn.nn.neuron import LIFSpec
 from jaxsnn.train.config import DataConfig, ModelConfig, TrainerConfig
-from jaxsnn.nn.conversion import ENCODINGS
 from jaxsnn.train.hybrid import HybridConfig
 from jaxsnn.train.slayer import SlayerConfig
 from jaxsnn.train.stdp import STDPConfig
