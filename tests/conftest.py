@@ -27,12 +27,9 @@ os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 # (setting it to one thread too gave 220 s: no gain). Child processes inherit all of it.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
-# XLA's newer CPU fusion emitters (MLIR) take longer to compile a small program than the classic
-# LLVM ones, and the suite is mostly compilation (about two thirds of its time, issue 16). Measured
-# on five compile-heavy tests run back to back: 43.5-50.4 s with them, 38.4-39.2 s without.
-for _flag in ("--xla_cpu_multi_thread_eigen=false", "--xla_cpu_use_fusion_emitters=false"):
-    if _flag.split("=")[0] not in os.environ.get("XLA_FLAGS", ""):
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _flag).strip()
+from jaxsnn.xla_defaults import add_xla_flags  # noqa: E402  (jaxsnn's import adds its own defaults)
+
+add_xla_flags(("--xla_cpu_multi_thread_eigen=false",))
 
 # `make test` and plain `pytest` alike demand the compiled LIF kernels: without them the kernel
 # parity tests fail instead of skipping. Only an explicit JAXSNN_REQUIRE_KERNELS=0 lets them skip.
