@@ -1,6 +1,6 @@
 """Trial throughput of a study on embedded digits: today's path against warm workers + caches.
 
-Issue 17. One study, run three ways, each in its own process with fresh workers:
+Issue 17. One study, run four ways, each in its own process with fresh workers:
 
 ``today``   the code at ``--baseline`` (the commit before issue 17), run from an extracted copy
             of that tree: every trial draws its initial weights with one compilation per weight
@@ -8,6 +8,8 @@ Issue 17. One study, run three ways, each in its own process with fresh workers:
 ``warm``    this code with an empty persistent compilation cache: workers keep compiled programs
             (by static configuration) and the bucketed weight draws in memory, and write every
             program to the cache.
+``warm-new-emitters``  ``warm`` with XLA's own CPU fusion emitters, which ``import jaxsnn``
+            replaces by the classic ones (``jaxsnn.xla_defaults``), in a cache of its own.
 ``rerun``   this code again on the cache ``warm`` filled: a rerun or resume of the study.
 
 The study is the ``silent_sg`` preset's (space, evaluation, 2 process workers, its enqueued
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import os
 import platform
@@ -39,6 +42,7 @@ import tempfile
 import time
 from io import BytesIO
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -55,8 +59,10 @@ PLOT = RESULTS / "trial_throughput.png"
 HEADING = "## Trial throughput: warm workers and the compilation cache (issue 17)"
 BASELINE = "31cc630"
 """The last commit before issue 17's work: today's path."""
-VARIANTS = ("today", "warm", "rerun")
-COLORS = {"today": "0.5", "warm": "tab:blue", "rerun": "tab:green"}
+VARIANTS = ("today", "warm-new-emitters", "warm", "rerun")
+COLORS = {"today": "0.5", "warm-new-emitters": "tab:purple", "warm": "tab:blue", "rerun": "tab:green"}
+NEW_EMITTERS = "--xla_cpu_use_fusion_emitters=true"
+"""XLA's own default, which ``jaxsnn.xla_defaults`` replaces: the ``warm-new-emitters`` variant."""
 NOTES = """\
 Why the first run gains less than a rerun: in this space nearly every trial has shapes of its
 own (`n_hidden` 8-256, `batch_size` 32-128, `time_steps` 10-30, layers, readout and surrogate
@@ -69,8 +75,19 @@ resume of the study loads every program from the persistent cache; what is left 
 is tracing and lowering the steps (the cache is keyed by the lowered program), loading them,
 building the network and encoding the data. Reaching the targets in a first run needs shape
 buckets (hidden width, batch and time steps padded with exact masking), which is not built.
-The absolute seconds are those of a machine loaded 4-5x over its two cores by other jobs;
+`warm-new-emitters` differs from `warm` only in XLA's CPU fusion emitters (the new MLIR ones,
+XLA's default, which `today` runs with too): the gap between the two rows is what `import
+jaxsnn`'s switch to the classic emitters buys. The load each variant started at is above;
 the ratios are within one run."""
+
+
+def tuning_module(name: str) -> ModuleType:
+    """``jaxsnn.tuning.<name>``, or ``jaxsnn.<name>`` in the baseline tree, which predates the
+    ``tuning`` package."""
+    try:
+        return importlib.import_module(f"jaxsnn.tuning.{name}")
+    except ModuleNotFoundError:
+        return importlib.import_module(f"jaxsnn.{name}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,8 +101,8 @@ class MeasuredObjective:
         import jaxsnn
         from jaxsnn.compile_cache import compilation_counts
         from jaxsnn.snnbench.tables import SpikeRecorder
-        from jaxsnn.tuning.evaluate import evaluate
 
+        evaluate = tuning_module("evaluate").evaluate
         recorder, before = SpikeRecorder(), compilation_counts()
         record = evaluate({**self.base, "params": params}, stoppers=[recorder])
         after = compilation_counts()
@@ -109,10 +126,9 @@ def run_variant(n_trials: int, out: Path, cache: Path | None) -> None:
     from jaxsnn.hpo.executors import ProcessExecutor
     from jaxsnn.hpo.loop import run_study
     from jaxsnn.hpo.study import Study
-    from jaxsnn.tuning.spaces import search_space
 
     spec = preset()
-    space = search_space(spec["trainer"], spec["exclude"], **{k: tuple(v) for k, v in spec["bounds"].items()})
+    space = tuning_module("spaces").search_space(spec["trainer"], spec["exclude"], **{k: tuple(v) for k, v in spec["bounds"].items()})
     with tempfile.TemporaryDirectory() as folder:
         study = Study.create(Path(folder) / "study.sqlite", space, spec["objectives"], spec["constraints"],
                              optimizer="random", seed=spec["seed"])  # fmt: skip
@@ -158,7 +174,9 @@ def launch(variant: str, n_trials: int, work: Path, baseline: str) -> list[dict[
         env["PYTHONPATH"] = os.pathsep.join([str(tree), str(Path(__file__).parent)])
         env["SKBUILD_EDITABLE_SKIP"] = os.pathsep.join(str(p) for p in (REPO / "build").glob("cp*"))
     else:
-        command += ["--cache", str(work / "jax_cache")]
+        command += ["--cache", str(work / ("jax_cache" if variant != "warm-new-emitters" else "jax_cache_new_emitters"))]
+    if variant == "warm-new-emitters":
+        env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {NEW_EMITTERS}".strip()
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     subprocess.run(command, env=env, check=True, cwd=tree)
     rows = [{"variant": variant, "load": load, **row} for row in json.loads((work / variant).read_text())]
