@@ -64,6 +64,10 @@ def worker(optimizer: str, evaluations: int, seed: int, cache: str, trial_s: flo
 
     import_s = time.perf_counter() - start
     assert not code or Path(sys.modules["jaxsnn"].__file__).is_relative_to(code), "baseline code not imported"
+    if not code:  # a study's driver compiles with experiments/hpo.py's settings (older code has none)
+        from jaxsnn.xla_defaults import add_xla_flags
+
+        add_xla_flags()
     use_compilation_cache(cache)
     problem = ACKLEY10
     opt = make_optimizer(optimizer, problem.space, problem.objectives, problem.constraints, seed=seed)

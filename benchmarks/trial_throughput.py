@@ -8,8 +8,8 @@ Issue 17. One study, run four ways, each in its own process with fresh workers:
 ``warm``    this code with an empty persistent compilation cache: workers keep compiled programs
             (by static configuration) and the bucketed weight draws in memory, and write every
             program to the cache.
-``warm-new-emitters``  ``warm`` with XLA's own CPU fusion emitters, which ``import jaxsnn``
-            replaces by the classic ones (``jaxsnn.xla_defaults``), in a cache of its own.
+``warm-new-emitters``  ``warm`` with XLA's own CPU fusion emitters, which studies replace by
+            the classic ones (``jaxsnn.xla_defaults``), in a cache of its own.
 ``rerun``   this code again on the cache ``warm`` filled: a rerun or resume of the study.
 
 The study is the ``silent_sg`` preset's (space, evaluation, 2 process workers, its enqueued
@@ -76,8 +76,8 @@ is tracing and lowering the steps (the cache is keyed by the lowered program), l
 building the network and encoding the data. Reaching the targets in a first run needs shape
 buckets (hidden width, batch and time steps padded with exact masking), which is not built.
 `warm-new-emitters` differs from `warm` only in XLA's CPU fusion emitters (the new MLIR ones,
-XLA's default, which `today` runs with too): the gap between the two rows is what `import
-jaxsnn`'s switch to the classic emitters buys. The load each variant started at is above;
+XLA's default, which `today` runs with too): the gap between the two rows is what a study's switch
+to the classic emitters (`jaxsnn.xla_defaults`) buys. The load each variant started at is above;
 the ratios are within one run."""
 
 
@@ -119,7 +119,10 @@ def preset() -> dict[str, Any]:
 def run_variant(n_trials: int, out: Path, cache: Path | None) -> None:
     """One study in this process (whose ``jaxsnn`` the caller chose) through the persistent
     compilation ``cache`` if one is given: rows to ``out``."""
-    if cache is not None:
+    if cache is not None:  # this code (the baseline tree has neither setting)
+        from jaxsnn.xla_defaults import add_xla_flags
+
+        add_xla_flags()  # as experiments/hpo.py does; warm-new-emitters' own value wins
         from jaxsnn.compile_cache import use_compilation_cache
 
         use_compilation_cache(cache)

@@ -5,15 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from jaxsnn._lazy import lazy_exports
-from jaxsnn.xla_defaults import add_xla_flags
 
 if TYPE_CHECKING:
     from jaxsnn.core import LIFParams, LIFState, Surrogate, lif_scan
 
 __all__ = ["LIFParams", "LIFState", "Surrogate", "lif_scan"]
 __version__ = "0.1.0"
-
-add_xla_flags()  # before JAX's first backend: see jaxsnn.xla_defaults
 
 # JAX loads on first use of a core name, not when a light submodule (a study, a record) is imported.
 __getattr__, __dir__ = lazy_exports(__name__, dict.fromkeys(__all__, "jaxsnn.core"))

@@ -27,9 +27,11 @@ os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 # (setting it to one thread too gave 220 s: no gain). Child processes inherit all of it.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
-from jaxsnn.xla_defaults import add_xla_flags  # noqa: E402  (jaxsnn's import adds its own defaults)
+from jaxsnn.xla_defaults import CPU_COMPILE_FLAGS, add_xla_flags  # noqa: E402
 
-add_xla_flags(("--xla_cpu_multi_thread_eigen=false",))
+# The suite is compile-bound (two thirds of its time is compilation): the classic emitters, see
+# jaxsnn.xla_defaults (measured: 280.8 s -> 180.7 s).
+add_xla_flags(("--xla_cpu_multi_thread_eigen=false", *CPU_COMPILE_FLAGS))
 
 # `make test` and plain `pytest` alike demand the compiled LIF kernels: without them the kernel
 # parity tests fail instead of skipping. Only an explicit JAXSNN_REQUIRE_KERNELS=0 lets them skip.
