@@ -131,7 +131,8 @@ def run_variant(n_trials: int, out: Path, cache: Path | None) -> None:
     from jaxsnn.hpo.study import Study
 
     spec = preset()
-    space = tuning_module("spaces").search_space(spec["trainer"], spec["exclude"], **{k: tuple(v) for k, v in spec["bounds"].items()})
+    bounds = {k: tuple(v) for k, v in spec["bounds"].items()}
+    space = tuning_module("spaces").search_space(spec["trainer"], spec["exclude"], **bounds)
     with tempfile.TemporaryDirectory() as folder:
         study = Study.create(Path(folder) / "study.sqlite", space, spec["objectives"], spec["constraints"],
                              optimizer="random", seed=spec["seed"])  # fmt: skip
@@ -177,9 +178,11 @@ def launch(variant: str, n_trials: int, work: Path, baseline: str) -> list[dict[
         env["PYTHONPATH"] = os.pathsep.join([str(tree), str(Path(__file__).parent)])
         env["SKBUILD_EDITABLE_SKIP"] = os.pathsep.join(str(p) for p in (REPO / "build").glob("cp*"))
     else:
-        command += ["--cache", str(work / ("jax_cache" if variant != "warm-new-emitters" else "jax_cache_new_emitters"))]
-    if variant == "warm-new-emitters":
-        env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {NEW_EMITTERS}".strip()
+        cache = "jax_cache"
+        if variant == "warm-new-emitters":  # XLA's default emitters, in a cache of their own
+            cache = "jax_cache_new_emitters"
+            env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {NEW_EMITTERS}".strip()
+        command += ["--cache", str(work / cache)]
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     subprocess.run(command, env=env, check=True, cwd=tree)
     rows = [{"variant": variant, "load": load, **row} for row in json.loads((work / variant).read_text())]

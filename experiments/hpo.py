@@ -34,18 +34,15 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
+from jaxsnn.compile_cache import use_compilation_cache
+from jaxsnn.experiments.study_spec import prepare, resume_spec
+from jaxsnn.experiments.tables import rich_table
+from jaxsnn.hpo.executor_registry import make_executor
+from jaxsnn.hpo.loop import run_study
+from jaxsnn.hpo.report import failure_summary, print_results, save_plots, silent_report
+from jaxsnn.hpo.study import Study
+from jaxsnn.tuning.reference import Reference, compare_with_reference, savings_rows, seed_with_reference
 from jaxsnn.xla_defaults import add_xla_flags
-
-add_xla_flags()  # a study is compile-bound; before JAX's first backend, and workers inherit it
-
-from jaxsnn.compile_cache import use_compilation_cache  # noqa: E402
-from jaxsnn.experiments.study_spec import prepare, resume_spec  # noqa: E402
-from jaxsnn.experiments.tables import rich_table  # noqa: E402
-from jaxsnn.hpo.executor_registry import make_executor  # noqa: E402
-from jaxsnn.hpo.loop import run_study  # noqa: E402
-from jaxsnn.hpo.report import failure_summary, print_results, save_plots, silent_report  # noqa: E402
-from jaxsnn.hpo.study import Study  # noqa: E402
-from jaxsnn.tuning.reference import Reference, compare_with_reference, savings_rows, seed_with_reference  # noqa: E402
 
 
 def report_reference(study: Study, rule: Reference, folder: Path, console: Console) -> None:
@@ -64,6 +61,7 @@ def report_reference(study: Study, rule: Reference, folder: Path, console: Conso
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="hpo")
 def main(cfg: DictConfig) -> float:
+    add_xla_flags()  # a study is compile-bound; before JAX's first computation, and workers inherit it
     spec = OmegaConf.to_container(cfg.hpo, resolve=True)
     if Path(cfg.study).exists():  # resuming: the study's own spec, whatever this command composed
         with Study.open(cfg.study) as existing:
