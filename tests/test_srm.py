@@ -184,9 +184,12 @@ def test_nan_loss_gives_failed_record(digits):
 
 
 def test_conv_network_on_event_frames():
-    """Class k lights columns [2k, 2k+3) of the ON channel: a conv net learns it (0.54 measured,
-    chance 1/3; with the default weight scale and threshold the toy net emits almost no output
-    spike and its loss stays flat)."""
+    """The SLAYER conv pipeline (input pooling, two conv + pool stages, dense) runs on event frames
+    and its spike-count loss falls: 7.6 -> 4.6 measured, flat with lr 1e-9.
+
+    It asserts no accuracy: on held-out frames of this toy the untrained network scores 0.58-0.67
+    (chance 1/3) and the trained one 0.21-0.54 (issue 16 note), so an accuracy bound would pass
+    without learning. Learning itself is checked on digits (``test_train_slayer_learns_digits``)."""
     rng = np.random.default_rng(3)
     labels = np.arange(24, dtype=np.int32) % 3
     frames = (rng.random((24, 8, 2, 8, 8)) < 0.05).astype(np.float32)
@@ -194,13 +197,12 @@ def test_conv_network_on_event_frames():
         frames[labels == k, :, 0, :, 2 * k : 2 * k + 3] = rng.random(((labels == k).sum(), 8, 8, 3)) < 0.8
     ds = SpikeDataset(frames, labels, 3, "frames")
     cfg = dvs_gesture_config(input_pool=2, conv_channels=(4, 8), hidden=(16,), epochs=4, batch_size=8,
-                             true_count=4.0, false_count=1.0, weight_scale=10.0, theta=0.3, lr=1e-2)  # fmt: skip
+                             true_count=4.0, false_count=1.0, weight_scale=10.0, theta=0.3, lr=1e-1)  # fmt: skip
     record = train_slayer(cfg, DataSplits(ds, ds))
     assert record.status == "complete"
     assert record.metrics["layers"] == ["pool_in", "conv0", "pool0", "conv1", "pool1", "hidden0", "output"]
     history = [h["loss"] for h in record.metrics["history"]]
-    assert history[-1] < history[0] and record.spikes > 0
-    assert record.objectives["accuracy"] > 1 / 3 + 0.1
+    assert history[-1] < history[0] - 1.0 and record.spikes > 0
 
 
 def test_config_errors_name_the_option():

@@ -234,17 +234,21 @@ def test_learning_rate_schedule_is_warmup_then_cosine():
     np.testing.assert_allclose(scales, [0.0, 0.25, 0.5, 0.75, *cosine], atol=1e-6)
 
 
-def test_conv_network_trains_on_event_camera_frames():
+def test_conv_network_learns_event_camera_frames_it_has_not_seen():
+    """Class 1 lights the top half of the ON channel; the accuracy is measured on held-out frames
+    (the record's accuracy is the test split's), so memorising the training frames does not pass."""
     rng = np.random.default_rng(0)
-    labels = rng.integers(0, 2, 40).astype(np.int32)
-    frames = (rng.random((40, 4, 2, 8, 8)) < 0.1).astype(np.float32)
+    labels = rng.integers(0, 2, 72).astype(np.int32)
+    frames = (rng.random((72, 4, 2, 8, 8)) < 0.1).astype(np.float32)
     frames[labels == 1, :, 0, :4] = rng.random((int(labels.sum()), 4, 4, 8)) < 0.6  # a bright top
     data = DataSplits(
-        SpikeDataset(frames[:32], labels[:32], 2, "frames"),
-        SpikeDataset(frames[32:], labels[32:], 2, "frames"),
+        SpikeDataset(frames[:40], labels[:40], 2, "frames"),
+        SpikeDataset(frames[40:], labels[40:], 2, "frames"),
     )
     model = dataclasses.replace(TINY, conv=(ConvSpec(4, 3, 2),), hidden=(8,), weight_scale=2.0)
-    record = train_sg(model, TrainerConfig(epochs=4, batch_size=16), data, progress=False)
+    record = train_sg(model, TrainerConfig(epochs=4, batch_size=16, lr=1e-2), data, progress=False)
     assert record.status == "complete"
     assert set(record.metrics["history"][-1]["rates"]) == {"conv0", "hidden0"}
-    assert losses(record)[-1] < losses(record)[0] - 0.05  # it learns: 1.101 -> 0.944 measured
+    assert losses(record)[-1] < losses(record)[0] - 0.1
+    # 32 unseen frames, chance 0.5: 0.906 measured on data seeds 0-2; 0.41-0.56 with lr 1e-9
+    assert record.objectives["accuracy"] >= 0.8
