@@ -13,6 +13,7 @@ seconds for a few hundred records). Nothing else needs to be stored.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import threading
 import warnings
@@ -228,6 +229,12 @@ class BayesianOptimizer(BaseOptimizer):
         thread; an ask with ``rows`` or more observations (told plus pending) waits for it."""
         self._ahead = None  # a thread cannot be copied
         clone = copy.deepcopy(self)
+        # Only the copy's programs matter, not its fits: one L-BFGS step compiles every program
+        # that sixty do (the step budget is not part of them, see gp._jit_config), and the
+        # shorter fits hold the GP model lock, which a real ask's refit waits for, and the cores,
+        # which the trials need, for less time.
+        for chain in (v for v in vars(clone).values() if isinstance(v, ScheduledGPs)):
+            chain.config = dataclasses.replace(chain.config, map_steps=1)
         self._ahead_rows = rows
         # Not a daemon: interpreter shutdown waits for it instead of killing it inside XLA (a crash).
         self._ahead = threading.Thread(target=_propose_on_stand_ins, args=(clone, n_pending, sizes),
