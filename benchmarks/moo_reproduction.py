@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from omegaconf import OmegaConf
 
 from jaxsnn.experiments.tables import markdown_table
+from jaxsnn.hpo.results import pareto_trials
 from jaxsnn.hpo.study import Study
 from jaxsnn.tuning.evaluate import evaluate
 from jaxsnn.tuning.reference import Reference, compare_with_reference
@@ -52,7 +53,7 @@ def plot(study: Study, confirmed: dict[str, list[dict[str, Any]]], title: str) -
     """Accuracy against training time and against time steps: every trial of the study, its front,
     and the confirmed means (error bars: std over seeds) of the reference and the qualifying points."""
     finished = [t for t in study.finished() if t.record.informative]
-    on_front = {t.id for t in study.pareto_front()}
+    on_front = {t.id for t in pareto_trials(study)}
     groups = (
         ("silent (stopped)", "tab:red", "v", [t.record for t in finished if t.record.status == "silent_stopped"]),
         ("other trials", "lightgrey", "o",
@@ -98,7 +99,7 @@ def main() -> None:
         for i, trial in enumerate(comparison.eligible[: args.max_points]):
             points[f"trial {trial.id}{' (chosen)' if i == 0 else ''}"] = trial
         if not comparison.eligible:  # a seed-0 screen can miss: see what the held-out seeds say
-            others = [t for t in study.pareto_front() if t.id != comparison.reference.id]
+            others = [t for t in pareto_trials(study) if t.id != comparison.reference.id]
             for trial in sorted(others, key=lambda t: -t.record.objectives["accuracy"])[: args.max_points]:
                 points[f"trial {trial.id} (not qualifying)"] = trial
         base = {"trainer": spec["trainer"], **spec["evaluation"]}

@@ -40,6 +40,7 @@ from jaxsnn.experiments.tables import rich_table
 from jaxsnn.hpo.executor_registry import make_executor
 from jaxsnn.hpo.loop import run_study
 from jaxsnn.hpo.report import failure_summary, print_results, save_plots, silent_report
+from jaxsnn.hpo.results import best_trial
 from jaxsnn.hpo.study import Study
 from jaxsnn.tuning.reference import Reference, compare_with_reference, savings_rows, seed_with_reference
 from jaxsnn.xla_defaults import add_xla_flags
@@ -106,7 +107,7 @@ def main(cfg: DictConfig) -> float:
     if plan.reference is not None:
         report_reference(study, plan.reference, Path(cfg.study).parent, console)
     first = next(iter(spec["objectives"]))
-    best = study.best(first)
+    best = best_trial(study, first)
     command = None if best is None else plan.objective.retrain_command(best.record.params)
     if command is not None:
         console.print(f"retrain the best trial (#{best.id}):")

@@ -15,6 +15,7 @@ from hpo_workers import CONSTRAINTS, OBJECTIVES, SPACE
 from rich.console import Console
 
 from jaxsnn.hpo.report import print_results
+from jaxsnn.hpo.results import best_trial, pareto_trials
 from jaxsnn.hpo.study import Study
 from jaxsnn.record import EvaluationRecord
 
@@ -57,7 +58,7 @@ def test_hpo_entry_point_runs_a_small_study(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     with Study.open(tmp_path / "study.sqlite") as study:
         records = [t.record for t in study.finished()]
-        best = study.best()
+        best = best_trial(study)
     statuses = sorted(r.status for r in records)
     assert statuses == ["complete", "complete", "silent_stopped"], [(r.status, r.error) for r in records]
     assert all(r.constraints["silent"] > 0 for r in records if r.status == "silent_stopped")
@@ -81,7 +82,7 @@ def test_slayer_moo_preset_prints_the_front_and_compares_it_with_its_reference(t
         assert study.optimizer_name == "mobo" and len(study.finished()) == 3
         assert set(study.objectives) == {"accuracy", "train_time_s", "inference_steps"}
         assert all(t.status != "failed" for t in study.finished()), [t.record.error for t in study.finished()]
-        front = {t.id for t in study.pareto_front()}
+        front = {t.id for t in pareto_trials(study)}
     summary = json.loads((tmp_path / "reference.json").read_text())
     assert "Pareto front:" in stdout
     assert ("reference / chosen" if summary["chosen_trial"] else "no front point") in stdout

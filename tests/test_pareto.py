@@ -14,6 +14,7 @@ from jaxsnn.hpo.dominance import non_dominated, pareto_front
 from jaxsnn.hpo.executors import ThreadExecutor
 from jaxsnn.hpo.loop import run_study
 from jaxsnn.hpo.moo import hypervolume
+from jaxsnn.hpo.results import pareto_trials
 from jaxsnn.hpo.study import Study
 from jaxsnn.record import EvaluationRecord
 from jaxsnn.train.hybrid import HybridConfig
@@ -40,7 +41,7 @@ def test_the_loop_with_mobo_returns_a_feasible_non_dominated_front_and_keeps_sil
                       options={"n_initial": 6, "ref_point": {"f1": 1.1, "f2": 1.2}, "restarts": restarts}) as study:  # fmt: skip
         run_study(study, pareto_silent, ThreadExecutor(), n_trials=n_trials, n_workers=2, progress=False)
         finished = study.finished()
-        front = study.pareto_front()
+        front = pareto_trials(study)
     assert len(finished) == n_trials
     silent = [t for t in finished if t.record.status == "silent_stopped"]
     assert silent and all(t.record.constraints["silent"] > 0 for t in silent)  # stored, not dropped
@@ -73,7 +74,7 @@ def test_the_study_front_leaves_out_dominated_and_infeasible_trials(tmp_path):
             study.finish_trial(study.start_trial(params, "w"),
                                EvaluationRecord(params, {"f1": f1, "f2": f2}, {"silent": silent}, status=status))
         # 3 is dominated by 1 and 2, 4 (the best values) is silent, 5 ties 1 and stays
-        assert [t.id for t in study.pareto_front()] == [1, 2, 5]
+        assert [t.id for t in pareto_trials(study)] == [1, 2, 5]
 
 
 def random_search_hypervolume(seed: int, n_trials: int, ref: np.ndarray) -> float:
@@ -102,7 +103,7 @@ def test_the_reference_runs_once_as_the_first_trial_and_is_compared_with_the_fro
         run_study(study, accurate_but_slow, ThreadExecutor(), n_trials=12, n_workers=2, progress=False)
         comparison = compare_with_reference(study, rule)
         trials = study.trials()  # by id
-        study_front = study.pareto_front()
+        study_front = pareto_trials(study)
     assert trials[0].params == rule.params and comparison.reference.id == trials[0].id
     assert len([t for t in trials if t.params == rule.params]) == 1
     # the chosen trial: as accurate as x = 0.9 (x in [0.1, 0.9]) and the fastest such

@@ -8,6 +8,7 @@ import sqlite3
 import pytest
 from hpo_workers import CONSTRAINTS, OBJECTIVES, SPACE, quadratic, spawn
 
+from jaxsnn.hpo.results import best_trial, pareto_trials, trial_rows
 from jaxsnn.hpo.space import FloatParam, Space
 from jaxsnn.hpo.study import SCHEMA_VERSION, Study, StudyError
 from jaxsnn.record import EvaluationRecord
@@ -168,8 +169,8 @@ def test_best_ignores_infeasible_and_failed_trials(study):
     finish(study, *silent(0.9, score=1.0, violation=0.1))  # the highest score, but infeasible
     finish(study, {"x": 0.31, "lr": 0.01}, EvaluationRecord.failure({"x": 0.31, "lr": 0.01}, "crash"))
     finish(study, {"x": 0.5, "lr": 0.01})
-    assert study.best().params["x"] == 0.5
-    assert study.best(feasible=False).params["x"] == 0.9  # informative, so it counts when asked
+    assert best_trial(study).params["x"] == 0.5
+    assert best_trial(study, feasible=False).params["x"] == 0.9  # informative, so it counts when asked
     assert study.counts()["silent_stopped"] == 1 and study.counts()["failed"] == 1
 
 
@@ -180,15 +181,15 @@ def test_best_and_pareto_front_with_two_objectives(tmp_path):
             params = {"x": x, "lr": 0.01}
             finish(s, params, EvaluationRecord(params, {"acc": acc, "time": t}))
         with pytest.raises(ValueError, match="several objectives"):
-            s.best()
-        assert s.best("time").params["x"] == 0.2
-        assert [t.params["x"] for t in s.pareto_front()] == [0.1, 0.2, 0.4]  # 0.3 dominated by 0.2
+            best_trial(s)
+        assert best_trial(s, "time").params["x"] == 0.2
+        assert [t.params["x"] for t in pareto_trials(s)] == [0.1, 0.2, 0.4]  # 0.3 dominated by 0.2
 
 
-def test_to_table_has_one_flat_row_per_trial(study):
+def test_trial_rows_are_one_flat_row_per_trial(study):
     finish(study, {"x": 0.1, "lr": 0.01})
     study.start_trial({"x": 0.2, "lr": 0.01})
-    rows = study.to_table()
+    rows = trial_rows(study)
     assert [r["status"] for r in rows] == ["complete", "running"]
     assert rows[0]["param.x"] == 0.1 and rows[0]["score"] == pytest.approx(-0.04) and rows[0]["silent"] < 0
     assert math.isnan(rows[1]["score"])

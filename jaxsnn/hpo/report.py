@@ -21,6 +21,7 @@ from rich.table import Table
 
 from jaxsnn.hpo.acquisition import violation
 from jaxsnn.hpo.optimizers import DEFAULT_N_INITIAL, point_key
+from jaxsnn.hpo.results import pareto_trials
 from jaxsnn.hpo.study import Study, Trial
 
 SILENT = "tab:red"
@@ -89,7 +90,7 @@ def results_table(study: Study, limit: int | None = 20, *, trials: list[Trial] |
                   title: str | None = None) -> RenderableType:
     """The ``limit`` best finished trials (all with ``None``), or the given ``trials`` in their
     order; Pareto members marked with *."""
-    front = {t.id for t in study.pareto_front()} if len(study.objectives) > 1 else set()
+    front = {t.id for t in pareto_trials(study)} if len(study.objectives) > 1 else set()
     counts = study.counts()
     if title is None:
         title = (f"{study.path.name}: {sum(counts[s] for s in ('complete', 'silent_stopped', 'failed', 'pruned'))} "
@@ -129,7 +130,7 @@ def results_table(study: Study, limit: int | None = 20, *, trials: list[Trial] |
 def pareto_table(study: Study) -> RenderableType:
     """The feasible Pareto front, by the first objective best first: the trade-offs on offer."""
     first, direction = next(iter(study.objectives.items()))
-    front = sorted(study.pareto_front(), key=lambda t: float(t.record.objectives[first]), reverse=direction == "max")
+    front = sorted(pareto_trials(study), key=lambda t: float(t.record.objectives[first]), reverse=direction == "max")
     return results_table(study, trials=front, title=f"Pareto front: {len(front)} feasible trials, "
                          f"none dominated in {', '.join(study.objectives)}")  # fmt: skip
 
@@ -203,7 +204,7 @@ def plot_pareto(study: Study) -> Figure | None:
     if len(names) < 2:
         return None
     feasible = [t for t in study.finished() if t.record.feasible]
-    front = study.pareto_front()
+    front = pareto_trials(study)
     pairs = list(itertools.combinations(names, 2))
     fig = Figure(figsize=(4.8 * len(pairs), 4.2), layout="constrained")
     axes = fig.subplots(1, len(pairs), squeeze=False)[0]

@@ -11,6 +11,9 @@ The optimizer state is *not* pickled: it is rebuilt by constructing the optimize
 name / seed / options and telling it every stored record in completion order. This keeps the file
 readable by any later jaxsnn version that keeps the optimizer's constructor.
 
+This module is the storage; what a study's outcome looks like (best trial, Pareto front, flat
+rows) is in :mod:`jaxsnn.hpo.results`, tables and plots in :mod:`jaxsnn.hpo.report`.
+
 Trial life cycle::
 
     start_trial ---------------------------> running -> finish_trial -> complete | silent_stopped | failed | pruned
@@ -22,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import socket
 import sqlite3
@@ -36,7 +38,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import psutil
 
-from jaxsnn.hpo.dominance import front_indices
 from jaxsnn.hpo.spec import check_spec
 from jaxsnn.record import STATUSES, EvaluationRecord
 
@@ -524,54 +525,6 @@ class Study:
         """Number of trials in the study, whatever their status (not ``__len__``: an empty study
         must not be falsy)."""
         return sum(self.counts().values())
-
-    # --- results --------------------------------------------------------------------------------
-    def _score(self, name: str, record: EvaluationRecord) -> float:
-        value = float(record.objectives[name])
-        return value if self.objectives[name] == "max" else -value
-
-    def best(self, objective: str | None = None, *, feasible: bool = True) -> Trial | None:
-        """The best finished trial for ``objective`` (required when there are several objectives).
-
-        Only informative records count; with ``feasible`` (default) only those satisfying every
-        constraint. ``None`` when no trial qualifies.
-        """
-        if objective is None:
-            if len(self.objectives) > 1:
-                raise ValueError(f"several objectives {list(self.objectives)}: name one, or use pareto_front()")
-            objective = next(iter(self.objectives))
-        if objective not in self.objectives:
-            raise ValueError(f"unknown objective {objective!r}; study objectives: {list(self.objectives)}")
-        candidates = [
-            t for t in self.finished() if t.record.informative and (t.record.feasible or not feasible)
-        ]
-        return max(candidates, key=lambda t: self._score(objective, t.record), default=None)
-
-    def pareto_front(self) -> list[Trial]:
-        """Feasible trials no other feasible trial dominates in every objective, by id."""
-        trials = self.finished()
-        front = front_indices([t.record for t in trials], self.objectives)
-        return sorted((trials[i] for i in front), key=lambda t: t.id)
-
-    def to_table(self) -> list[dict[str, Any]]:
-        """One flat row per trial (params, objectives, constraints, status, timing): for pandas or rich."""
-        rows = []
-        for t in self.trials():
-            r = t.record
-            row: dict[str, Any] = {
-                "trial": t.id,
-                "status": t.status,
-                "worker": t.worker,
-                "duration_s": t.duration_s,
-                **{f"param.{k}": v for k, v in t.params.items()},
-            }
-            for name in self.objectives:
-                row[name] = r.objectives.get(name, math.nan) if r else math.nan
-            for name in self.constraints:
-                row[name] = r.constraints.get(name, math.nan) if r else math.nan
-            row["error"] = r.error if r else None
-            rows.append(row)
-        return rows
 
 
 @contextmanager

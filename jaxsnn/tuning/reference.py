@@ -15,6 +15,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from jaxsnn.hpo.results import pareto_trials
 from jaxsnn.hpo.study import Study, Trial
 from jaxsnn.record import EvaluationRecord
 from jaxsnn.train.config import from_mapping
@@ -113,7 +114,7 @@ def compare_with_reference(study: Study, rule: Reference) -> Comparison | None:
         return None
     if not reference.record.informative:
         return Comparison(reference, ())
-    front = study.pareto_front()
+    front = pareto_trials(study)
     qualified = eligible([t.record for t in front], reference.record, rule)
     return Comparison(reference, tuple(next(t for t in front if t.record is r) for r in qualified))
 
