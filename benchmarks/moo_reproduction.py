@@ -24,7 +24,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from omegaconf import OmegaConf
 
-from jaxsnn.experiments.tables import markdown_table
+from jaxsnn.cli.tables import markdown_table
 from jaxsnn.hpo.results import pareto_trials
 from jaxsnn.hpo.study import Study
 from jaxsnn.tuning.evaluate import evaluate

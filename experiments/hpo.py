@@ -34,15 +34,15 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
+from jaxsnn.cli.tables import rich_table
 from jaxsnn.compile_cache import use_compilation_cache
-from jaxsnn.experiments.study_spec import prepare, resume_spec
-from jaxsnn.experiments.tables import rich_table
 from jaxsnn.hpo.executor_registry import make_executor
 from jaxsnn.hpo.loop import run_study
 from jaxsnn.hpo.report import failure_summary, print_results, save_plots, silent_report
 from jaxsnn.hpo.results import best_trial
 from jaxsnn.hpo.study import Study
 from jaxsnn.tuning.reference import Reference, compare_with_reference, savings_rows, seed_with_reference
+from jaxsnn.tuning.study_spec import prepare, resume_spec
 from jaxsnn.xla_defaults import add_xla_flags
 
 

@@ -5,7 +5,7 @@
     python experiments/reproduce.py experiment=stability_init results_dir=results/stability
     python experiments/reproduce.py experiment=sg_shape_lr data=shd data.root=/data/shd
 
-The studies live in ``jaxsnn.experiments.reproduce``; presets in ``conf/experiment/``.
+The studies live in ``jaxsnn.stability.reproduce``; presets in ``conf/experiment/``.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.markdown import Markdown
 
-from jaxsnn.experiments.launchers import require_launcher_plugins
-from jaxsnn.experiments.reproduce import reproduce
+from jaxsnn.cli.launchers import require_launcher_plugins
+from jaxsnn.stability.reproduce import reproduce
 from jaxsnn.train.schema import plain, register, run_config
 
 register()

@@ -5,7 +5,7 @@
     python experiments/summarize.py multirun/stability_sweep/<date_time>
 
 ``init=stable`` draws ``W_rec`` from conditions I/II and takes the surrogate's ``gamma``/``beta``
-from III/IV (``jaxsnn.experiments.stability``); ``init=default`` uses the model and surrogate
+from III/IV (``jaxsnn.stability.model``); ``init=default`` uses the model and surrogate
 groups as given. The record (with the chosen values in ``params["stability"]``) goes to the job
 directory; the test accuracy is returned for Hydra sweepers.
 """
@@ -21,8 +21,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 from rich.console import Console
 
-from jaxsnn.experiments.launchers import require_launcher_plugins
-from jaxsnn.experiments.stability import stable_model
+from jaxsnn.cli.launchers import require_launcher_plugins
+from jaxsnn.stability.model import stable_model
 from jaxsnn.train.schema import register, run_config
 from jaxsnn.train.sg import train_sg
 

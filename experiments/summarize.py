@@ -12,8 +12,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from jaxsnn.experiments.summary import collect
-from jaxsnn.experiments.tables import markdown_table, rich_table
+from jaxsnn.cli.summary import collect
+from jaxsnn.cli.tables import markdown_table, rich_table
 
 
 def main() -> None:

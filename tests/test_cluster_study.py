@@ -24,12 +24,12 @@ from test_fail_early import preset
 from test_study_spec import created, runs  # noqa: F401 - runs is a fixture
 
 import jaxsnn.hpo.executor_registry
-from jaxsnn.experiments.study_spec import SpecError, prepare, resume_spec
 from jaxsnn.hpo.cluster import INSTALL, MissingExtra, SlurmJobs, require_extra, slurm_cluster, slurm_executor
 from jaxsnn.hpo.executors import DaskExecutor, ThreadExecutor
 from jaxsnn.hpo.loop import run_study
 from jaxsnn.hpo.study import Study
 from jaxsnn.record import EvaluationRecord
+from jaxsnn.tuning.study_spec import SpecError, prepare, resume_spec
 
 
 def test_the_job_script_has_the_shape_of_the_config():

@@ -8,17 +8,15 @@ import re
 import shlex
 import subprocess
 import sys
-
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from entry_points import run_script
+from hydra import compose, initialize_config_dir
 from test_experiments import CONF, ENV, REPO, SWEEP, check_sweep_summary
 
-import jaxsnn.experiments.launchers
-from jaxsnn.experiments.launchers import require_launcher_plugins
-
+import jaxsnn.cli.launchers
+from jaxsnn.cli.launchers import require_launcher_plugins
 from jaxsnn.hpo.cluster import SlurmJobs
 from jaxsnn.train.schema import register
 
@@ -86,7 +84,7 @@ def test_the_readme_cluster_commands_compose_as_documented():
 @pytest.mark.parametrize("script", ["stability_sweep.py", "reproduce.py"])
 def test_a_missing_launcher_plugin_names_the_install_command(script, monkeypatch):
     """Hydra's own error ("Could not find 'hydra/launcher/submitit_slurm'") names no install."""
-    monkeypatch.setattr(jaxsnn.experiments.launchers, "_installed", lambda module: False)
+    monkeypatch.setattr(jaxsnn.cli.launchers, "_installed", lambda module: False)
     with pytest.raises(SystemExit, match=re.escape('launcher=submitit_slurm needs the Hydra submitit launcher plugin '
                                                    'of the cluster extra: pip install "jaxsnn-hpo[cluster]"')):
         run_script(script, "-m", "launcher=basic,submitit_slurm", "experiment=sg_shape_lr")

@@ -12,7 +12,7 @@ from entry_points import run_script
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 
-from jaxsnn.experiments.summary import collect
+from jaxsnn.cli.summary import collect
 from jaxsnn.train.schema import register, run_config
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,9 +12,9 @@ from fixtures_data import write_shd
 from omegaconf import OmegaConf
 
 import jaxsnn.hpo.executor_registry
-from jaxsnn.experiments.study_spec import SpecError, prepare
 from jaxsnn.hpo.study import Study
 from jaxsnn.record import EvaluationRecord
+from jaxsnn.tuning.study_spec import SpecError, prepare
 
 REPO = Path(__file__).resolve().parents[1]
 

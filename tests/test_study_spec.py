@@ -7,14 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 from entry_points import run_script
+from omegaconf import OmegaConf
 from test_fail_early import preset
 
 import jaxsnn.hpo.loop
-from jaxsnn.experiments.study_spec import SpecError, prepare, resume_spec
 from jaxsnn.hpo.study import Study
 from jaxsnn.record import EvaluationRecord
+from jaxsnn.tuning.study_spec import SpecError, prepare, resume_spec
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

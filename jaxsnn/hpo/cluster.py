@@ -32,7 +32,7 @@ import dask
 import distributed
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from jaxsnn.experiments.launchers import CLUSTER_INSTALL as INSTALL
+from jaxsnn.cli.launchers import CLUSTER_INSTALL as INSTALL
 from jaxsnn.hpo.devices import gpu_environment, visible_gpus
 from jaxsnn.hpo.executors import DaskExecutor
 

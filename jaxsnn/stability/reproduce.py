@@ -19,11 +19,11 @@ matplotlib.use("Agg")  # files only; no display on clusters or in tests
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from jaxsnn.cli.tables import markdown_table  # noqa: E402
 from jaxsnn.core import Surrogate  # noqa: E402
 from jaxsnn.data import DataSplits  # noqa: E402
-from jaxsnn.experiments.stability import stable_model  # noqa: E402
-from jaxsnn.experiments.tables import markdown_table  # noqa: E402
 from jaxsnn.record import EvaluationRecord  # noqa: E402
+from jaxsnn.stability.model import stable_model  # noqa: E402
 from jaxsnn.train.config import ModelConfig, RunConfig, TrainerConfig  # noqa: E402
 from jaxsnn.train.multi import sweep, train_multi  # noqa: E402
 from jaxsnn.train.sg import Member  # noqa: E402
