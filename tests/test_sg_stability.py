@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from jaxsnn.core import LIFParams, Surrogate, lif_scan
-from jaxsnn.stability import NoSolutionError, solve_sharpness
+from jaxsnn.stability import solve_sharpness
 from jaxsnn.stability.backward import (
     backward_growth,
     centred_voltages,

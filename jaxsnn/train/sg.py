@@ -43,7 +43,7 @@ from jaxsnn.train.metrics import (
 )
 from jaxsnn.train.programs import ProgramCache
 from jaxsnn.train.sparsity import rate_penalty
-from jaxsnn.train.stopping import EarlyStopper
+from jaxsnn.train.stopping import EarlyStopper, consult, merged_constraints
 
 
 @dataclasses.dataclass(frozen=True)
@@ -346,9 +346,7 @@ class _Run:
         if not np.isfinite(stats.loss):
             return "failed", {"error": f"non-finite loss {float(stats.loss)} at {where}"}
         self.meter.add(stats)
-        rates = {name: float(rate) for name, rate in stats.rates.items()}
-        decisions = [s.update(np.asarray(stats.output_counts), rates) for s in self.stoppers]
-        decision = next((d for d in decisions if d is not None), None)
+        decision = consult(self.stoppers, stats.output_counts, stats.rates)
         return None if decision is None else (decision.status, {"reason": decision.reason})
 
     def log_epoch(self, epoch: int, switch: float, seconds: float, *, partial: bool) -> None:
@@ -409,7 +407,7 @@ class _Run:
                 "train_accuracy": last["train_accuracy"],
                 "train_time_s": self.train_time_s,
             },
-            constraints={k: float(v) for s in self.stoppers for k, v in s.constraints().items()},
+            constraints=merged_constraints(self.stoppers),
             cost_s=cost_s,
             status=status,
             spikes=float(spikes),

@@ -34,7 +34,7 @@ from jaxsnn.nn.srm import SRMConv, SRMDense, SRMNetwork, SRMParams, SRMPool, spi
 from jaxsnn.record import EvaluationRecord
 from jaxsnn.train.config import from_mapping
 from jaxsnn.train.metrics import BatchStats, EpochMeter, correct_predictions, layer_rates
-from jaxsnn.train.stopping import EarlyStopper, StopDecision
+from jaxsnn.train.stopping import EarlyStopper, consult, merged_constraints
 
 LossFn = Callable[[nnx.Module, jax.Array, jax.Array, jax.Array], tuple[jax.Array, BatchStats]]
 """``loss_fn(model, x, y, key) -> (loss, stats)``; ``key`` serves stochastic input encoders."""
@@ -262,7 +262,7 @@ def fit(
                           f"at epoch {epoch + 1}, step {i + 1}")  # fmt: skip
                 break
             meter.add(stats)
-            decision = _consult(stoppers, stats)
+            decision = consult(stoppers, stats.output_counts, stats.rates)
             if decision is not None:
                 status, reason = decision.status, decision.reason
                 break
@@ -271,20 +271,6 @@ def fit(
         if status != "complete":
             break
     return FitResult(nnx.merge(graphdef, params, rest), status, reason, history, train_time_s, compile_time_s)
-
-
-def _consult(stoppers: Sequence[EarlyStopper], stats: BatchStats) -> StopDecision | None:
-    rates = {name: float(rate) for name, rate in stats.rates.items()}
-    decisions = [s.update(np.asarray(stats.output_counts), rates) for s in stoppers]
-    return next((d for d in decisions if d is not None), None)
-
-
-def merged_constraints(stoppers: Sequence[EarlyStopper]) -> dict[str, float]:
-    """Every stopper's constraints in one dict (later stoppers win on a name clash)."""
-    merged: dict[str, float] = {}
-    for stopper in stoppers:
-        merged.update({name: float(v) for name, v in stopper.constraints().items()})
-    return merged
 
 
 def evaluate(

@@ -56,7 +56,7 @@ from tqdm.auto import tqdm
 
 from jaxsnn.data.dataset import ImageDataset
 from jaxsnn.record import EvaluationRecord
-from jaxsnn.train.stopping import EarlyStopper, StopDecision
+from jaxsnn.train.stopping import EarlyStopper, StopDecision, consult, merged_constraints
 
 E_REST_MV = -65.0
 E_EXC_MV = 0.0
@@ -344,8 +344,7 @@ def fit_stdp(
             seen, spikes = seen + len(per_image), spikes + float(per_image.sum())
             rates = {"excitatory": float(per_image.mean()) / (cfg.n_neurons * cfg.n_steps)}
             bar.update(len(per_image))
-            decisions = [stopper.update(per_image, rates) for stopper in stoppers]
-            decision = next((d for d in decisions if d is not None), None)
+            decision = consult(stoppers, per_image, rates)
             if decision is not None:
                 break
         if decision is not None:
@@ -391,7 +390,7 @@ def train_stdp(
     train_time_s = time.perf_counter() - fit_start
     common = dict(
         params=dict(params) if params is not None else dataclasses.asdict(cfg),
-        constraints={name: float(v) for s in stoppers for name, v in s.constraints().items()},
+        constraints=merged_constraints(stoppers),
         epochs_run=fit.epochs_run,
     )
     metrics = {"samples_seen": fit.samples_seen, "planned_samples": cfg.epochs * len(x_train),

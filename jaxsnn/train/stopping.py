@@ -8,6 +8,7 @@ values so a stopped run still becomes a complete evaluation record.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -32,3 +33,21 @@ class EarlyStopper(Protocol):
     def constraints(self) -> dict[str, float]:
         """Constraint values so far (``<= 0`` feasible), to be stored in the record."""
         ...
+
+
+def consult(stoppers: Sequence[EarlyStopper], output_spike_counts: np.ndarray,
+            mean_rates: Mapping[str, float]) -> StopDecision | None:
+    """Feed one batch to every stopper and return the first decision to stop, if any.
+
+    Every stopper sees the batch, even after an earlier one has decided: each keeps its own
+    running statistics, and the constraint values it reports must cover the same batches.
+    """
+    counts = np.asarray(output_spike_counts)
+    rates = {name: float(rate) for name, rate in mean_rates.items()}
+    decisions = [stopper.update(counts, rates) for stopper in stoppers]
+    return next((d for d in decisions if d is not None), None)
+
+
+def merged_constraints(stoppers: Sequence[EarlyStopper]) -> dict[str, float]:
+    """Every stopper's constraints in one dict, for the record (a later stopper wins a name clash)."""
+    return {name: float(value) for stopper in stoppers for name, value in stopper.constraints().items()}
