@@ -40,7 +40,8 @@ VARIANTS = {"logei-saas": ["hpo.optimizer=logei", "+hpo.options.prior=saas"],
             "scbo-fobj": ["hpo.optimizer=scbo", "+hpo.options.feasible_objective=true"],
             "scbo-warp": ["hpo.optimizer=scbo", "+hpo.options.warp=true"]}
 """Study names that are an optimizer with options (``scbo-fobj``: SCBO with its objective GP on
-the feasible trials only; ``scbo-warp``: SCBO with Kumaraswamy input warping); any other name is an ``hpo.optimizer``. A name
+the feasible trials only; ``scbo-warp``: SCBO with Kumaraswamy input warping); any other name is
+an ``hpo.optimizer``. A name
 ending in ``+default`` (``scbo+default``) keeps the preset's enqueued default network: the
 demo's own study, seed by seed."""
 
