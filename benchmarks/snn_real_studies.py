@@ -1,8 +1,10 @@
-"""Real studies of the demo problem: the surrogate benchmark's claim checked on trained networks.
+"""Real studies of the SG problems: the surrogate benchmark's claim checked on trained networks.
 
 Runs ``experiments/hpo.py`` (the ``silent_sg`` preset searched from scratch, ``hpo.enqueue=[]``:
 40 trials, 2 workers, every trial a real network with the real detector) for each optimizer and
-seed, then compares the studies at equal compute: best feasible accuracy after 25/50/100 % of random search's median compute, compute to
+seed on the demo problem (``--problem sg_digits``) or on another SG problem of
+``jaxsnn.snnbench`` (``--problem sg_randman``: the preset on that problem's dataset, whose
+rate-code parameter the study leaves out by itself), then compares the studies at equal compute: best feasible accuracy after 25/50/100 % of random search's median compute, compute to
 reach random's median final best, and the silent share of the initial design vs the model-guided
 trials (``jaxsnn.hpo.report.design_flags``: the design's own points, not the first 10 trials).
 
@@ -10,11 +12,13 @@ trials (``jaxsnn.hpo.report.design_flags``: the design's own points, not the fir
     python benchmarks/snn_real_studies.py --optimizers scbo logei-saas   # more optimizers later
     python benchmarks/snn_real_studies.py --optimizers scbo+default --seeds 0 1 2 3 4   # the demo
     python benchmarks/snn_real_studies.py --report-only              # every study on disk
+    python benchmarks/snn_real_studies.py --problem sg_randman --trials 100 --optimizers random scbo
 
-Studies go to ``outputs/real_studies/<optimizer>_<seed>/study.sqlite`` (an existing one is kept,
-not rerun), each with its own compilation cache, so that every study pays what a first run pays
-and none profits from the programs another compiled; the summary to
-``benchmarks/results/snn_real_studies.csv``.
+Studies go to ``outputs/real_studies/<optimizer>_<seed>/study.sqlite`` (other problems:
+``outputs/real_studies_<problem>/``; an existing study is kept, not rerun), each with its own
+compilation cache, so that every study pays what a first run pays and none profits from the
+programs another compiled; the summary to ``benchmarks/results/snn_real_studies.csv``
+(``snn_real_studies_<problem>.csv``).
 """
 
 from __future__ import annotations
@@ -29,11 +33,32 @@ from results_io import read_csv, write_csv
 
 from jaxsnn.hpo.report import design_flags
 from jaxsnn.hpo.study import Study
+from jaxsnn.snnbench import get_problem
 from jaxsnn.snnbench.compare import SEEDED
 
 REPO = Path(__file__).resolve().parent.parent
-OUT = REPO / "outputs" / "real_studies"
-CSV = REPO / "benchmarks" / "results" / "snn_real_studies.csv"
+DEMO_PROBLEM = "sg_digits"
+"""The problem ``make demo`` studies; its studies and summary keep the names they always had."""
+
+
+def outputs(problem: str) -> tuple[Path, Path]:
+    """The folder of a problem's studies and the CSV of its summary."""
+    suffix = "" if problem == DEMO_PROBLEM else f"_{problem}"
+    return REPO / "outputs" / f"real_studies{suffix}", REPO / "benchmarks" / "results" / f"snn_real_studies{suffix}.csv"
+
+
+def problem_overrides(problem: str) -> list[str]:
+    """``experiments/hpo.py`` overrides that point the ``silent_sg`` preset at an SG problem's data."""
+    spec = get_problem(problem)
+    if spec.trainer != "sg":
+        raise SystemExit(f"real studies run the silent_sg preset; {problem} trains {spec.trainer!r}")
+    overrides = []
+    for key, value in spec.evaluation.items():
+        if key == "data_options":
+            overrides += [f"+hpo.evaluation.data_options.{k}={v}" for k, v in value.items()]
+        else:
+            overrides.append(f"hpo.evaluation.{key}={value}")
+    return overrides
 
 
 VARIANTS = {"logei-saas": ["hpo.optimizer=logei", "+hpo.options.prior=saas"],
@@ -46,14 +71,15 @@ ending in ``+default`` (``scbo+default``) keeps the preset's enqueued default ne
 demo's own study, seed by seed."""
 
 
-def run_study(name: str, seed: int) -> Path:
-    folder = OUT / f"{name}_{seed}"
+def run_study(name: str, seed: int, problem: str, trials: int | None) -> Path:
+    folder = outputs(problem)[0] / f"{name}_{seed}"
     if not (folder / "study.sqlite").exists():
         optimizer = name.removesuffix(SEEDED)
         choice = VARIANTS.get(optimizer, [f"hpo.optimizer={optimizer}"])
         search = [] if name.endswith(SEEDED) else ["hpo.enqueue=[]"]  # seeded: the demo exactly
+        budget = [] if trials is None else [f"hpo.n_trials={trials}"]
         subprocess.run([sys.executable, str(REPO / "experiments" / "hpo.py"), f"hydra.run.dir={folder}",
-                        "progress=false", *search, *choice, f"hpo.seed={seed}",
+                        "progress=false", *search, *choice, *problem_overrides(problem), *budget, f"hpo.seed={seed}",
                         f"compilation_cache={folder / 'jax_cache'}"],
                        check=True, cwd=REPO)  # fmt: skip
     return folder / "study.sqlite"
@@ -78,20 +104,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--optimizers", nargs="*", default=["logei", "random"])
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
+    parser.add_argument("--problem", default=DEMO_PROBLEM, choices=["sg_digits", "sg_randman"])
+    parser.add_argument("--trials", type=int, default=None, help="trials per study (default: the preset's 40)")
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args()
+    out, summary_csv = outputs(args.problem)
     if not args.report_only:
         for optimizer in args.optimizers:
             for seed in args.seeds:
-                run_study(optimizer, seed)
+                run_study(optimizer, seed, args.problem, args.trials)
     # The summary covers every study on disk, not only this command's: random search's median
     # compute is the budget of all of them. Rows of studies no longer on disk (another machine's
     # outputs/) are kept from the CSV, and so is the budget when no random study is on disk.
     traces = {}
-    for path in sorted(OUT.glob("*_*/study.sqlite")):
+    for path in sorted(out.glob("*_*/study.sqlite")):
         optimizer, seed = path.parent.name.rsplit("_", 1)
         traces[optimizer, int(seed)] = trace(path)
-    on_file = read_csv(CSV) if CSV.exists() else []
+    on_file = read_csv(summary_csv) if summary_csv.exists() else []
     kept = {(r["optimizer"], int(r["seed"])): r for r in on_file if (r["optimizer"], int(r["seed"])) not in traces}
     random_runs = [t for (o, _), t in traces.items() if o == "random"]
     if random_runs:
@@ -102,7 +131,7 @@ def main() -> None:
         budget = float(np.median([float(r["compute_s"]) for r in random_rows]))
         target = float(np.median([float(r["best_100"]) for r in random_rows]))
     else:
-        raise SystemExit(f"no random-search study under {OUT} or in {CSV}: run --optimizers random first (the budget)")
+        raise SystemExit(f"no random-search study under {out} or in {summary_csv}: run --optimizers random first (the budget)")
     rows = list(kept.values())
     for (optimizer, seed), t in traces.items():
         reach = next((c for c, a, *_ in t if a >= target), float("inf"))
@@ -113,7 +142,7 @@ def main() -> None:
                      "silent_design": float(np.mean([s for *_, s, d in t if d])),
                      "silent_model": float(np.mean([s for *_, s, d in t if not d]))})  # fmt: skip
     rows.sort(key=lambda r: (r["optimizer"], int(r["seed"])))
-    write_csv(CSV, rows)
+    write_csv(summary_csv, rows)
     print(f"random search's median compute {budget:.0f} s, its median best {target:.3f}")
     for r in rows:
         print(r)

@@ -4,8 +4,10 @@
     python benchmarks/snn_tables.py sg_digits --rows 1000 --shard 1 --shards 2 &
     python benchmarks/snn_tables.py sg_digits --merge      # -> benchmarks/tables/sg_digits.csv.gz
 
-Each shard appends to ``benchmarks/tables/<problem>.shard<k>.csv`` and skips rows already there,
-so a killed generator resumes where it stopped. Row ``i`` is fixed by ``(seed, i)``
+Each shard appends to ``benchmarks/tables/<problem>.shard<k>.csv`` and skips rows already there
+or in the merged table, so a killed generator resumes where it stopped and a fresh clone extends
+the committed table (``--rows 1000`` on a 108-row table trains rows 108-999 only); ``--merge``
+keeps the table's rows and adds the shards'. Row ``i`` is fixed by ``(seed, i)``
 (``jaxsnn.snnbench.tables.row_params``): the same command regenerates the same configurations.
 """
 
@@ -34,14 +36,18 @@ def main() -> None:
     parser.add_argument("--merge", action="store_true", help="merge the shards into the .csv.gz table")
     args = parser.parse_args()
     problem = get_problem(args.problem)
+    table = TABLES / f"{problem.name}.csv.gz"
+    tabled = read_rows(table) if table.exists() else []
     if args.merge:
-        rows = {r["index"]: r for path in sorted(TABLES.glob(f"{problem.name}.shard*.csv")) for r in read_rows(path)}
-        out = TABLES / f"{problem.name}.csv.gz"
-        write_table(out, list(rows.values()))
-        print(f"{len(rows)} rows -> {out}")
+        shards = [r for path in sorted(TABLES.glob(f"{problem.name}.shard*.csv")) for r in read_rows(path)]
+        rows = {r["index"]: r for r in [*tabled, *shards]}
+        write_table(table, list(rows.values()))
+        print(f"{len(rows)} rows ({len(rows) - len(tabled)} new) -> {table}")
         return
     shard = TABLES / f"{problem.name}.shard{args.shard}.csv"
-    done = {r["index"] for r in read_rows(shard)} if shard.exists() and shard.stat().st_size else set()
+    done = {r["index"] for r in tabled}
+    if shard.exists() and shard.stat().st_size:
+        done |= {r["index"] for r in read_rows(shard)}
     todo = [i for i in range(args.shard, args.rows, args.shards) if i not in done]
     start = time.perf_counter()
     for n, index in enumerate(todo, 1):
