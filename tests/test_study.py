@@ -186,6 +186,25 @@ def test_best_and_pareto_front_with_two_objectives(tmp_path):
         assert [t.params["x"] for t in pareto_trials(s)] == [0.1, 0.2, 0.4]  # 0.3 dominated by 0.2
 
 
+def test_a_minimised_objective_ranks_smallest_first_everywhere(tmp_path):
+    """The best trial, the ranked table and the progress bar's best read a direction through one
+    rule (``jaxsnn.hpo.spec.signed``): with ``min`` all three pick the smallest feasible loss."""
+    from jaxsnn.hpo.loop import _Progress
+    from jaxsnn.hpo.report import ranked
+
+    losses = {0.1: 0.5, 0.2: 0.2, 0.3: 0.9, 0.4: 0.05}  # x -> loss; x = 0.4 is infeasible below
+    with Study.create(tmp_path / "m.db", SPACE, {"loss": "min"}, CONSTRAINTS) as s:
+        progress = _Progress(s, len(losses), enabled=False)
+        for x, loss in losses.items():
+            params = {"x": x, "lr": 0.01}
+            record = EvaluationRecord(params, {"loss": loss}, {"silent": 0.1 if x == 0.4 else -0.1})
+            finish(s, params, record)
+            progress.told(record)
+        assert best_trial(s).params["x"] == 0.2
+        assert [t.params["x"] for t in ranked(s)] == [0.2, 0.1, 0.3, 0.4]
+        assert progress._best == {"loss": 0.2}
+
+
 def test_trial_rows_are_one_flat_row_per_trial(study):
     finish(study, {"x": 0.1, "lr": 0.01})
     study.start_trial({"x": 0.2, "lr": 0.01})

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from jaxsnn.hpo.spec import signs
 from jaxsnn.record import EvaluationRecord
 
 
@@ -25,8 +26,7 @@ def front_indices(records: Sequence[EvaluationRecord], objectives: Mapping[str, 
     feasible = [i for i, r in enumerate(records) if r.feasible]
     if not feasible:
         return []
-    signs = np.array([1.0 if d == "max" else -1.0 for d in objectives.values()])
-    Y = np.array([[records[i].objectives[n] for n in objectives] for i in feasible]) * signs
+    Y = np.array([[records[i].objectives[n] for n in objectives] for i in feasible]) * signs(objectives)
     return [i for i, keep in zip(feasible, non_dominated(Y)) if keep]
 
 

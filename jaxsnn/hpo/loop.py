@@ -44,7 +44,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from jaxsnn.hpo.executors import ProcessExecutor, SupportsAbort
-from jaxsnn.hpo.spec import record_problems
+from jaxsnn.hpo.spec import improves, record_problems
 from jaxsnn.hpo.study import Study
 from jaxsnn.record import EvaluationRecord, non_finite
 
@@ -151,8 +151,7 @@ class _Progress:
         if record.feasible:
             for name, direction in self._study.objectives.items():
                 value = float(record.objectives[name])
-                best = self._best.get(name)
-                if best is None or (value > best if direction == "max" else value < best):
+                if improves(direction, value, self._best.get(name)):
                     self._best[name] = value
         self._bar.update(1)
 

@@ -35,7 +35,7 @@ from jaxsnn.hpo.acquisition import (
 )
 from jaxsnn.hpo.gp import GP, GPConfig, ScheduledGPs, believe, float64, padded_size, predict
 from jaxsnn.hpo.space import Space
-from jaxsnn.hpo.spec import check_spec, record_problems
+from jaxsnn.hpo.spec import check_spec, record_problems, signs
 from jaxsnn.record import EvaluationRecord
 
 DEFAULT_MIN_FEASIBLE = 3
@@ -96,7 +96,7 @@ class BaseOptimizer:
         self.seed = int(seed)
         self.records: list[EvaluationRecord] = []
         self._told: set[tuple] = set()
-        self._signs = np.array([1.0 if d == "max" else -1.0 for d in self.objectives.values()])
+        self._signs = signs(self.objectives)
 
     # --- tell -----------------------------------------------------------------------------------
     def tell(self, record: EvaluationRecord) -> None:

@@ -22,6 +22,7 @@ from rich.table import Table
 from jaxsnn.hpo.acquisition import violation
 from jaxsnn.hpo.optimizers import DEFAULT_N_INITIAL, point_key
 from jaxsnn.hpo.results import pareto_trials
+from jaxsnn.hpo.spec import improves, signed
 from jaxsnn.hpo.study import Study, Trial
 
 SILENT = "tab:red"
@@ -33,12 +34,11 @@ def ranked(study: Study) -> list[Trial]:
     """Finished trials best first: feasible by the first objective, then infeasible by total
     violation (positive parts only), then failed/pruned ones."""
     first, direction = next(iter(study.objectives.items()))
-    sign = -1.0 if direction == "max" else 1.0
 
     def key(t: Trial) -> tuple[int, float]:
         r = t.record
         if r.feasible:
-            return 0, sign * float(r.objectives[first])
+            return 0, -signed(direction, r.objectives[first])
         if r.informative:
             return 1, float(violation(list(r.constraints.values())))
         return 2, float(t.id)
@@ -152,7 +152,7 @@ def plot_convergence(study: Study) -> Figure:
         best, xs, ys = None, [], []
         for t in trials:
             value = float(t.record.objectives[name])
-            if t.record.feasible and (best is None or (value > best if direction == "max" else value < best)):
+            if t.record.feasible and improves(direction, value, best):
                 best = value
             if best is not None:
                 xs.append(t.seq)

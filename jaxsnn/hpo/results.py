@@ -12,14 +12,8 @@ import math
 from typing import Any
 
 from jaxsnn.hpo.dominance import front_indices
+from jaxsnn.hpo.spec import signed
 from jaxsnn.hpo.study import Study, Trial
-from jaxsnn.record import EvaluationRecord
-
-
-def _score(study: Study, name: str, record: EvaluationRecord) -> float:
-    """The objective ``name`` of ``record`` signed so that larger is better."""
-    value = float(record.objectives[name])
-    return value if study.objectives[name] == "max" else -value
 
 
 def best_trial(study: Study, objective: str | None = None, *, feasible: bool = True) -> Trial | None:
@@ -35,7 +29,8 @@ def best_trial(study: Study, objective: str | None = None, *, feasible: bool = T
     if objective not in study.objectives:
         raise ValueError(f"unknown objective {objective!r}; study objectives: {list(study.objectives)}")
     candidates = [t for t in study.finished() if t.record.informative and (t.record.feasible or not feasible)]
-    return max(candidates, key=lambda t: _score(study, objective, t.record), default=None)
+    direction = study.objectives[objective]
+    return max(candidates, key=lambda t: signed(direction, t.record.objectives[objective]), default=None)
 
 
 def pareto_trials(study: Study) -> list[Trial]:

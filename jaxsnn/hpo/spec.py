@@ -1,17 +1,37 @@
-"""What a study optimises: objective directions and constraint names, checked once.
+"""What a study optimises: objective directions and constraint names, checked once, and what a
+direction means.
 
 Both the study file (:mod:`jaxsnn.hpo.study`, which workers import without JAX) and every
 optimizer (:mod:`jaxsnn.hpo.optimizers`) are built from the same spec, so the check lives here,
-in a module that imports nothing heavy.
+in a module that imports nothing heavy. So does the one rule that turns a direction into an order
+(:func:`signed`, :func:`signs`, :func:`improves`): the ranked table, the best trial, the Pareto
+front, the progress bar and every model read an objective through it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import numpy as np
+
 from jaxsnn.record import EvaluationRecord
 
 DIRECTIONS: tuple[str, ...] = ("max", "min")
+
+
+def signed(direction: str, value: float) -> float:
+    """``value`` of an objective with ``direction``, signed so that larger is better."""
+    return float(value) if direction == "max" else -float(value)
+
+
+def signs(objectives: Mapping[str, str]) -> np.ndarray:
+    """+1 per maximised and -1 per minimised objective, in order: ``Y * signs(...)`` is maximised."""
+    return np.array([signed(direction, 1.0) for direction in objectives.values()])
+
+
+def improves(direction: str, value: float, best: float | None) -> bool:
+    """Whether ``value`` beats ``best`` (``None``: nothing yet) under ``direction``."""
+    return best is None or signed(direction, value) > signed(direction, best)
 
 
 def check_spec(objectives: Mapping[str, str], constraints: Sequence[str]) -> tuple[dict[str, str], tuple[str, ...]]:
