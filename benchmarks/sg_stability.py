@@ -15,6 +15,7 @@ fires) and ``stable`` (conditions I/II weights from ``stable_init``).
     python benchmarks/sg_stability.py growth                 # ~1 min: CSVs + PNG in results/
     python benchmarks/sg_stability.py write-shd /tmp/randman_shd   # full-size task as SHD files
     python benchmarks/sg_stability.py load-shd /tmp/randman_shd    # ... read by the SHD loader
+    python benchmarks/sg_stability.py trained    # growth of the networks the sweeps train, by epoch
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ from jaxsnn.stability.backward import (  # noqa: E402
 )
 from jaxsnn.train.config import ModelConfig, TrainerConfig  # noqa: E402
 from jaxsnn.train.multi import sweep, train_multi  # noqa: E402
+from jaxsnn.train.sg import Member, fit  # noqa: E402
 from results_io import write_csv  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
@@ -200,6 +202,79 @@ def growth(args: argparse.Namespace) -> None:
     for f in found:
         print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in f.items()})
     print(f"wall {time.perf_counter() - start:.1f} s")
+
+
+def trained_growth(args: argparse.Namespace) -> None:
+    """Part 4: the growth of the *trained* networks. At initialization the failing fast sigmoid at
+    gamma 1 shows no growth (the leak floor, ~0.89) although it fails; this follows each network
+    of the gamma sweep (same data subset, model and trainer) epoch by epoch: after every epoch,
+    its own recurrent weights, its voltages on ``args.samples`` training inputs and the gradient
+    growth through time under its own surrogate and under every beta of ``args.betas``."""
+    start = time.perf_counter()
+    preset = OmegaConf.to_container(OmegaConf.load(PRESET))
+    options = {**preset["options"], "samples_per_class": args.samples_per_class}
+    data = load_dataset("randman", time_steps=preset["time_steps"], seed=0, **options)
+    inputs = jnp.swapaxes(jnp.asarray(data.train.inputs[: args.samples]), 0, 1)  # (T, B, 700)
+    members = [Member(ModelConfig(hidden=(128,), recurrent=True, surrogate=Surrogate(gamma=gamma)), seed)
+               for gamma in args.gammas for seed in args.seeds]  # fmt: skip
+    key = jax.random.key(0)
+
+    @jax.jit
+    def growth_of(w_rec: jax.Array, w_in: jax.Array, gamma: jax.Array, beta: jax.Array) -> tuple[jax.Array, jax.Array]:
+        params = LIFParams(ALPHA, THETA, w_rec)
+        u = centred_voltages(params, w_in, inputs)
+        return backward_growth(params, u, Surrogate("fast_sigmoid", gamma, beta), key), jnp.mean(u > 0)
+
+    rows = []
+
+    def measure_epoch(epoch: int, nets: list) -> None:
+        for member, net in zip(members, nets, strict=True):
+            layer, gamma = net.hidden[0], member.model.surrogate.gamma
+            for beta in sorted({1.0, *args.betas}):
+                value, rate = growth_of(layer.w_rec[...], layer.linear.kernel[...], jnp.float32(gamma), jnp.float32(beta))
+                rows.append(dict(gamma=gamma, seed=member.seed, epoch=epoch + 1, beta=beta, growth=float(value),
+                                 rate=float(rate)))  # fmt: skip
+        print(f"epoch {epoch + 1}: {time.perf_counter() - start:.0f} s", flush=True)
+
+    records = fit(members, TrainerConfig(epochs=args.epochs), data, progress=False, on_epoch=measure_epoch)
+    accuracy = {(m.model.surrogate.gamma, m.seed, e + 1): h.get("test_accuracy")
+                for m, r in zip(members, records) for e, h in enumerate(r.metrics["history"])}  # fmt: skip
+    for row in rows:
+        row["test_accuracy"] = accuracy.get((row["gamma"], row["seed"], row["epoch"]))
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_csv(args.out / "sg_stability_trained_growth.csv", rows)
+    plot_trained(rows, args.out / "sg_stability_trained_growth.png")
+    for gamma in args.gammas:
+        own = [r for r in rows if r["gamma"] == gamma and r["beta"] == 1.0]
+        for epoch in sorted({r["epoch"] for r in own}):
+            at = [r for r in own if r["epoch"] == epoch]
+            print(f"gamma {gamma:g} epoch {epoch}: growth {np.mean([r['growth'] for r in at]):.3f} "
+                  f"(max {max(r['growth'] for r in at):.3f}), rate {np.mean([r['rate'] for r in at]):.3f}, "
+                  f"test {np.mean([r['test_accuracy'] for r in at]):.3f}")  # fmt: skip
+    print(f"wall {time.perf_counter() - start:.1f} s")
+
+
+def plot_trained(rows: list[dict], path: Path) -> None:
+    """Growth under the network's own surrogate (beta 1), voltage-above-threshold rate and test
+    accuracy per epoch, one line per gamma (mean over seeds, seeds as faint lines)."""
+    gammas = sorted({r["gamma"] for r in rows})
+    fig, axes = plt.subplots(1, 3, figsize=(12.6, 3.6))
+    for color, gamma in zip(plt.cm.viridis(np.linspace(0, 0.9, len(gammas))), gammas):
+        own = [r for r in rows if r["gamma"] == gamma and r["beta"] == 1.0]
+        epochs = sorted({r["epoch"] for r in own})
+        for ax, key in zip(axes, ("growth", "rate", "test_accuracy")):
+            for seed in sorted({r["seed"] for r in own}):
+                ax.plot(epochs, [next(r[key] for r in own if r["epoch"] == e and r["seed"] == seed) for e in epochs],
+                        color=color, lw=0.6, alpha=0.4)  # fmt: skip
+            ax.plot(epochs, [np.mean([r[key] for r in own if r["epoch"] == e]) for e in epochs], color=color,
+                    lw=1.8, label=f"gamma {gamma:g}")  # fmt: skip
+    axes[0].axhline(1.0, color="k", lw=0.6)
+    for ax, label in zip(axes, ("gradient growth per step (beta 1)", "voltage above threshold", "test accuracy")):
+        ax.set(xlabel="epoch", ylabel=label)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def peak_rss_gb() -> float:
@@ -520,6 +595,15 @@ def main() -> None:
     check.add_argument("--seed", type=int, default=0)
     check.add_argument("--out", type=Path, default=RESULTS)
     check.set_defaults(run=growth)
+    trained = commands.add_parser("trained", help="gradient growth of the trained networks, by epoch")
+    trained.add_argument("--gammas", type=float, nargs="+", default=[0.5, 1.0, 1.5])
+    trained.add_argument("--betas", type=float, nargs="+", default=[0.5, 1.0, 1.5, 3.0])
+    trained.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    trained.add_argument("--samples-per-class", type=int, default=120)
+    trained.add_argument("--samples", type=int, default=64, help="batch of training inputs simulated")
+    trained.add_argument("--epochs", type=int, default=12)
+    trained.add_argument("--out", type=Path, default=RESULTS)
+    trained.set_defaults(run=trained_growth)
     for name, run in (("write-shd", write_full_shd), ("load-shd", load_full_shd)):
         sub = commands.add_parser(name, help=run.__doc__.split(":")[1].strip())
         sub.add_argument("root", type=Path)

@@ -188,6 +188,22 @@ def test_vmapped_population_equals_separate_runs():
     assert len({tuple(losses(r)) for r in records[:3]}) == 3
 
 
+def test_on_epoch_hands_over_the_trained_networks():
+    """After each epoch the hook sees every member's network with the weights the trainer has
+    then: the last ones classify the test set exactly as the records report."""
+    cfg = TrainerConfig(epochs=2, batch_size=32, lr=5e-3)
+    members = [Member(TINY, 0), Member(TINY, 1)]
+    seen: list[tuple[int, list[nnx.Module]]] = []
+    records = fit(members, cfg, DATA, progress=False, on_epoch=lambda epoch, nets: seen.append((epoch, nets)))
+    assert [(epoch, len(nets)) for epoch, nets in seen] == [(0, 2), (1, 2)]
+    first, last = seen[0][1][0], seen[1][1][0]
+    assert not np.allclose(first.hidden[0].linear.kernel[...], last.hidden[0].linear.kernel[...])
+    x = jnp.asarray(DATA.test.inputs)
+    for network, record in zip(seen[1][1], records, strict=True):
+        hits = np.asarray(network(x).logits.argmax(axis=-1) == DATA.test.labels)
+        assert hits.mean() == pytest.approx(record.objectives["accuracy"])
+
+
 def test_population_sweeping_surrogate_settings_compiles_once():
     """A second population of other seeds, gammas, betas, qs and learning rates runs on the
     programs compiled for the first: XLA compiles nothing more."""

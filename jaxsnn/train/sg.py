@@ -317,6 +317,11 @@ class _Population:
         )
         return jax.device_get(stats)
 
+    def networks(self) -> list[nnx.Module]:
+        """Every member's network with its current weights (copies off the stacked state)."""
+        n = len(self.lrs)
+        return [nnx.merge(self.graphdef, _member(self.params, i), _member(self.rest, i)) for i in range(n)]
+
     def test(self, dataset: SpikeDataset) -> tuple[np.ndarray, np.ndarray]:
         """Per member: test accuracy and output spikes per sample."""
         correct, spikes = 0.0, 0.0
@@ -423,11 +428,15 @@ def fit(
     *,
     stoppers: Sequence[Sequence[EarlyStopper]] | None = None,
     progress: bool = True,
+    on_epoch: Callable[[int, list[nnx.Module]], None] | None = None,
 ) -> list[EvaluationRecord]:
     """Train ``members`` as one vmapped population; return one record per member, in order.
 
     ``stoppers[i]`` are member ``i``'s early stoppers (distinct objects per member: they keep
     state). ``cost_s`` of a record is the wall time from the start until that member ended.
+    ``on_epoch(epoch, networks)`` sees every member's network after each full epoch (members that
+    ended keep their last weights): records carry metrics, not weights, and a study of the
+    trained networks themselves (e.g. their gradient growth through time) needs the weights.
     """
     cfg = trainer_cfg
     stoppers = [()] * len(members) if stoppers is None else stoppers
@@ -493,6 +502,8 @@ def fit(
                     shared,
                     test=(accuracy[i], spikes[i]),
                 )
+        if on_epoch is not None:
+            on_epoch(epoch, population.networks())
         live = [runs[i].history[-1] for i in np.flatnonzero(active)]
         bar.set_postfix(loss=np.mean([h["loss"] for h in live]), test_acc=live[0]["test_accuracy"])
     bar.close()
