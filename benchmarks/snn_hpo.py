@@ -245,26 +245,40 @@ def section(validation: list[dict], summaries: dict[str, list[dict]], meta: dict
                 f"| {float(r['best_100']):.3f} ({float(r['best_100_q25']):.3f}-{float(r['best_100_q75']):.3f}) "
                 f"| {float(r['silent_initial']):.0%} / {float(r['silent_model']):.0%} | {float(r['ask_s_median']):.2f} |")
         lines += ["", f"Plot: `benchmarks/results/snn_hpo_{run_name}.png`."]
-    real = RESULTS / "snn_real_studies.csv"
-    if real.exists():
-        lines += ["", "### Real studies of the demo problem (`python benchmarks/snn_real_studies.py`)", "",
-                  "Every trial trains a network with the live detector: `experiments/hpo.py` with the `silent_sg` "
-                  "preset searched from scratch (`hpo.enqueue=[]`), 40 trials on 2 workers, each study with its own "
-                  "empty compilation cache, one row per optimizer seed. Rows named `<optimizer>+default` keep the "
-                  "preset's enqueued default network as trial 1: they are `make demo` itself, with another "
-                  "`hpo.seed`. Compute is the sum of trial seconds; columns as above, random search's median "
-                  "compute as the budget.", "",
-                  "| optimizer | seed | trials | compute s | best @25 % | best @50 % | best @100 % | best at the end "
-                  "| reach random's best s (x random) | silent design / model |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
-        for r in read_csv(real):
-            lines.append(f"| {r['optimizer']} | {r['seed']} | {r['trials']} | {float(r['compute_s']):.0f} "
-                         f"| {float(r['best_25']):.3f} | {float(r['best_50']):.3f} | {float(r['best_100']):.3f} "
-                         f"| {float(r['best_final']):.3f} | {fmt_s(float(r['reach_random_best_s']))} "
-                         f"({float(r['reach_ratio']):.2f}) | {float(r['silent_design']):.0%} / "
-                         f"{float(r['silent_model']):.0%} |")
+    for real in sorted(RESULTS.glob("snn_real_studies*.csv")):
+        lines += real_study_lines(real)
     lines += ["", meta.get("notes", ""), ""]
     return "\n".join(lines)
+
+
+def real_study_lines(path: Path) -> list[str]:
+    """The table of one problem's real studies (``snn_real_studies.py``'s CSV: the demo problem's,
+    or ``snn_real_studies_<problem>.csv``)."""
+    rows = read_csv(path)
+    problem = path.stem.removeprefix("snn_real_studies").removeprefix("_") or "sg_digits"
+    trials = sorted({int(r["trials"]) for r in rows})
+    command = "python benchmarks/snn_real_studies.py" + ("" if problem == "sg_digits" else f" --problem {problem}")
+    where = ("the demo problem" if problem == "sg_digits"
+             else f"{problem} ({PROBLEMS[problem].description.split(':')[0]})")  # fmt: skip
+    data = "" if problem == "sg_digits" else " on this problem's data"
+    lines = ["", f"### Real studies of {where} (`{command}`)", "",
+             f"Every trial trains a network with the live detector: `experiments/hpo.py` with the `silent_sg` preset"
+             f"{data} searched from scratch "
+             f"(`hpo.enqueue=[]`), {'/'.join(map(str, trials))} trials on 2 workers, each study with its own empty "
+             "compilation cache, one row per optimizer seed. Rows named `<optimizer>+default` keep the preset's "
+             "enqueued default network as trial 1 (on the demo problem they are `make demo` itself, with another "
+             "`hpo.seed`). Compute is the sum of trial seconds; columns as above, random search's median compute "
+             "as the budget.", "",
+             "| optimizer | seed | trials | compute s | best @25 % | best @50 % | best @100 % | best at the end "
+             "| reach random's best s (x random) | silent design / model |",
+             "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in rows:
+        lines.append(f"| {r['optimizer']} | {r['seed']} | {r['trials']} | {float(r['compute_s']):.0f} "
+                     f"| {float(r['best_25']):.3f} | {float(r['best_50']):.3f} | {float(r['best_100']):.3f} "
+                     f"| {float(r['best_final']):.3f} | {fmt_s(float(r['reach_random_best_s']))} "
+                     f"({float(r['reach_ratio']):.2f}) | {float(r['silent_design']):.0%} / "
+                     f"{float(r['silent_model']):.0%} |")  # fmt: skip
+    return lines
 
 
 def main() -> None:

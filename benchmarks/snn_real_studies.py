@@ -92,7 +92,7 @@ def trace(path: Path) -> list[tuple[float, float, bool, bool]]:
         design = design_flags([t.params for t in trials], study.fresh_optimizer())
     records = [t.record for t in trials]
     compute = np.cumsum([r.cost_s for r in records])
-    return [(c, float(r.objectives["accuracy"]) if r.feasible else 0.0, r.status == "silent_stopped", d)
+    return [(float(c), float(r.objectives["accuracy"]) if r.feasible else 0.0, r.status == "silent_stopped", d)
             for c, r, d in zip(compute, records, design)]
 
 
