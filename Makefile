@@ -21,11 +21,12 @@ demo: setup
 
 ## The test suite (fast tests; `make test-slow` for the long ones). tests/conftest.py requires the
 ## compiled kernels whatever the runner; two pytest-xdist workers share the tests (work stealing:
-## a long file no longer runs alone at the end) and one JAX compilation cache.
+## a long file no longer runs alone at the end) and one JAX compilation cache. The 25 slowest
+## tests are listed at the end, so every run (CI's too) shows where the 3-minute budget goes.
 PYTEST_WORKERS ?= 2
 
 test: setup
-	JAXSNN_REQUIRE_KERNELS=1 $(PY) -m pytest -n $(PYTEST_WORKERS) --dist worksteal
+	JAXSNN_REQUIRE_KERNELS=1 $(PY) -m pytest -n $(PYTEST_WORKERS) --dist worksteal --durations=25
 
 test-slow: setup
 	JAXSNN_REQUIRE_KERNELS=1 $(PY) -m pytest -m slow -n $(PYTEST_WORKERS) --dist worksteal
