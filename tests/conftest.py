@@ -71,3 +71,16 @@ def _xla_optimizations(request: pytest.FixtureRequest) -> Iterator[None]:
             yield
     finally:
         jax.config.update("jax_disable_most_optimizations", before)
+
+
+@pytest.fixture(scope="session")
+def pool() -> Iterator:
+    """One pool of two worker processes for every test in this pytest process that runs work on
+    processes (the loop's and the executors' tests): the workers' start and their imports are paid
+    once per session, not once per module. Tests that kill a worker leave the pool to replace it,
+    which is one of the behaviours they check."""
+    from jaxsnn.hpo.executors import ProcessExecutor
+
+    ex = ProcessExecutor(2)
+    yield ex
+    ex.shutdown()

@@ -23,7 +23,6 @@ from hpo_workers import (
 
 from jaxsnn.hpo.executors import (
     DaskExecutor,
-    ProcessExecutor,
     SupportsAbort,
     ThreadExecutor,
     WorkerDied,
@@ -32,13 +31,6 @@ from jaxsnn.hpo.executors import (
 from jaxsnn.hpo.executor_registry import make_executor
 from jaxsnn.hpo.loop import run_study
 from jaxsnn.hpo.study import Study
-
-
-@pytest.fixture(scope="module")
-def pool():
-    ex = ProcessExecutor(2)
-    yield ex
-    ex.shutdown()
 
 
 def _gone(pids: list[int], within_s: float) -> bool:

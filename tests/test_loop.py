@@ -20,7 +20,7 @@ from hpo_workers import (
     spawn,
 )
 
-from jaxsnn.hpo.executors import ProcessExecutor, ThreadExecutor
+from jaxsnn.hpo.executors import ThreadExecutor
 from jaxsnn.hpo.loop import admit, run_study
 from jaxsnn.hpo.study import Study
 from jaxsnn.record import EvaluationRecord
@@ -54,13 +54,6 @@ def spy(study, monkeypatch):
     s = Spy(study.fresh_optimizer())
     monkeypatch.setattr(study, "fresh_optimizer", lambda: s)
     return s
-
-
-@pytest.fixture(scope="module")
-def pool():
-    ex = ProcessExecutor(2)
-    yield ex
-    ex.shutdown()
 
 
 def by_x(study: Study) -> tuple[list, list]:
