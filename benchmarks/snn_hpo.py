@@ -271,7 +271,9 @@ def real_study_lines(path: Path) -> list[str]:
              "as the budget. Wall: the study's own seconds from its first trial's start, and the wall time "
              "until it matched random search's best against random's median wall time: on 2 cores the "
              "optimizer's fits and compiles run beside the 2 workers' trials and slow them, which the "
-             "compute column charges to the trials (rows without it are from before it was recorded).", "",
+             "compute column charges to the trials. Rows without wall times come from studies no longer on "
+             "disk, run on earlier code (most of them when every trial compiled its own programs): their "
+             "compute and reach are not comparable with the rows that have them.", "",
              "| optimizer | seed | trials | compute s | best @25 % | best @50 % | best @100 % | best at the end "
              "| reach random's best s (x random) | wall s | reach in wall s (x random) | silent design / model |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip

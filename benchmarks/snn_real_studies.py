@@ -146,7 +146,7 @@ def main() -> None:
         raise SystemExit(f"no random-search study under {out} or in {summary_csv}: run --optimizers random first (the budget)")
     walls = [max(w for *_, w in t) for (o, _), t in traces.items() if o == "random"]
     wall_budget = float(np.median(walls)) if walls else float("nan")
-    rows = [{"wall_s": "nan", "reach_wall_s": "nan", "reach_wall_ratio": "nan", **r} for r in kept.values()]
+    rows = list(kept.values())
     for (optimizer, seed), t in traces.items():
         reach = next((c for c, a, *_ in t if a >= target), float("inf"))
         wall_reach = wall_to_reach(t, target)
@@ -159,6 +159,8 @@ def main() -> None:
                      "wall_s": round(max(w for *_, w in t), 1), "reach_wall_s": round(wall_reach, 1),
                      "reach_wall_ratio": round(wall_reach / wall_budget, 3)})  # fmt: skip
     rows.sort(key=lambda r: (r["optimizer"], int(r["seed"])))
+    columns = list(next(r for r in rows if (r["optimizer"], r["seed"]) in traces))  # a row of this code's
+    rows = [{k: r.get(k, "nan") for k in columns} for r in rows]  # older rows lack the wall columns
     write_csv(summary_csv, rows)
     print(f"random search's median compute {budget:.0f} s (wall {wall_budget:.0f} s), its median best {target:.3f}")
     for r in rows:
