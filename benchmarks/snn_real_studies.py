@@ -63,10 +63,14 @@ def problem_overrides(problem: str) -> list[str]:
 
 VARIANTS = {"logei-saas": ["hpo.optimizer=logei", "+hpo.options.prior=saas"],
             "scbo-fobj": ["hpo.optimizer=scbo", "+hpo.options.feasible_objective=true"],
-            "scbo-warp": ["hpo.optimizer=scbo", "+hpo.options.warp=true"]}
+            "scbo-warp": ["hpo.optimizer=scbo", "+hpo.options.warp=true"],
+            "scbo-drive": ["hpo.optimizer=scbo",
+                           "+hpo.options.features={log_drive: {weight_scale: 1, input_rate: 1, theta: -1}}"]}
 """Study names that are an optimizer with options (``scbo-fobj``: SCBO with its objective GP on
-the feasible trials only; ``scbo-warp``: SCBO with Kumaraswamy input warping); any other name is
-an ``hpo.optimizer``. A name
+the feasible trials only; ``scbo-warp``: SCBO with Kumaraswamy input warping; ``scbo-drive``:
+SCBO whose GPs also see the log input drive, ``jaxsnn.hpo.features``); any other name is
+an ``hpo.optimizer``; ``scbo-drive``: SCBO whose GPs also see the log input drive, see
+``jaxsnn.hpo.features``). A name
 ending in ``+default`` (``scbo+default``) keeps the preset's enqueued default network: the
 demo's own study, seed by seed."""
 

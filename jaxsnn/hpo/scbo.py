@@ -23,6 +23,11 @@ on real networks it proposes more silent ones: the objective GP no longer marks 
 regions as poor, and the constraint GP alone does not learn their boundary from a few dozen
 points (benchmarks/RESULTS.md, "Silent-aware BO on SNN problems"). Hence off by default.
 
+``features={name: {parameter: exponent}}`` gives every GP products of powers of log-scale
+parameters as extra inputs (:mod:`jaxsnn.hpo.features`), e.g. a network's input drive
+``weight_scale * input_rate / theta``, which decides whether it is silent; the trust region and
+the candidates stay in the encoded space.
+
 Asynchrony: every finished trial is one TuRBO "batch" of size one, so the trust-region state is
 updated in ``tell`` and is a pure function of the told sequence. Pending points are fantasised at
 their predicted values (kriging believer), which collapses the posterior variance there, so
@@ -40,6 +45,7 @@ import jax
 import numpy as np
 
 from jaxsnn.hpo.acquisition import feasibility_order, sobol, violation
+from jaxsnn.hpo.features import LogProductFeatures
 from jaxsnn.hpo.gp import GP, ScheduledGPs, believe, sample_paths
 from jaxsnn.hpo.optimizers import BayesianOptimizer
 from jaxsnn.hpo.space import Space
@@ -98,7 +104,8 @@ class SCBO(BayesianOptimizer):
     (default ``min(5000, max(2000, 200 * dim))``), ``length_init``, ``length_min``,
     ``length_max``, ``success_tolerance`` (3) and ``failure_tolerance`` (``max(4, dim)``),
     as in the TuRBO paper for batches of one; ``feasible_objective`` (False): fit the objective
-    GP on the feasible observations only (all of them while fewer than two are feasible).
+    GP on the feasible observations only (all of them while fewer than two are feasible);
+    ``features`` (none): extra GP inputs, see the module docstring.
     """
 
     def __init__(
@@ -115,10 +122,12 @@ class SCBO(BayesianOptimizer):
         success_tolerance: int = 3,
         failure_tolerance: int | None = None,
         feasible_objective: bool = False,
+        features: Mapping[str, Mapping[str, float]] | None = None,
         **options: Any,
     ) -> None:
         super().__init__(space, objectives, constraints, seed, **options)
         self.single_objective()
+        self.inputs = LogProductFeatures(space, features or {})
         if not isinstance(feasible_objective, bool):
             raise ValueError(f"feasible_objective must be true or false, got {feasible_objective!r}")
         self.feasible_objective = feasible_objective
@@ -156,16 +165,16 @@ class SCBO(BayesianOptimizer):
 
     def fitted(self, X: np.ndarray, Y: np.ndarray, C: np.ndarray) -> list[GP]:
         """The objective GP, then one per constraint (see ``feasible_objective``)."""
-        feasible = violation(C) <= 0
+        feasible, X = violation(C) <= 0, self.inputs(X)
         if self.feasible_objective and C.shape[1] and feasible.sum() >= 2:
             return self.objective_models(X[feasible], Y[feasible]) + self.models(X, C)
         return self.models(X, np.column_stack([Y, C]))  # unconstrained, or too few feasible points
 
     def propose(self, X: np.ndarray, Y: np.ndarray, C: np.ndarray, X_pending: np.ndarray,
                 rng: np.random.Generator) -> np.ndarray:
-        gps = [believe(g, X_pending) for g in self.fitted(X, Y, C)]
+        gps = [believe(g, self.inputs(X_pending)) for g in self.fitted(X, Y, C)]
         centre = self.centre(X, Y, C)
-        lengthscale = np.asarray(gps[0].hyper.lengthscale).mean(axis=0)
+        lengthscale = np.asarray(gps[0].hyper.lengthscale).mean(axis=0)[: self.space.dim]  # not the features
         lb, ub = self.region.bounds(centre, lengthscale)
 
         n, d = self.n_candidates, self.space.dim
@@ -177,6 +186,7 @@ class SCBO(BayesianOptimizer):
         candidates = self.space.project(np.where(mask, perturbed, centre))
 
         keys = jax.random.split(jax.random.PRNGKey(int(rng.integers(2**31))), len(gps))
-        draws = np.stack([np.asarray(sample_paths(g, k, candidates)[0]) for g, k in zip(gps, keys)], axis=1)
+        inputs = self.inputs(candidates)
+        draws = np.stack([np.asarray(sample_paths(g, k, inputs)[0]) for g, k in zip(gps, keys)], axis=1)
         return candidates[feasibility_order(draws[:, 0], draws[:, 1:])]
 

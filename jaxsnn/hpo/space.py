@@ -274,6 +274,12 @@ class Space:
     def __getitem__(self, name: str) -> Param:
         return self._by_name[name]
 
+    def column(self, name: str) -> int:
+        """The encoded column of the numeric parameter ``name`` (categoricals span several)."""
+        if isinstance(self._by_name[name], CategoricalParam):
+            raise ValueError(f"{name} is categorical: its encoding spans {self._by_name[name].width} columns")
+        return self._slices[name].start
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Space) and self.params == other.params
 

@@ -35,6 +35,7 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "scbo-dropped": ("scbo", "dropped", {}),
     "scbo-ft5": ("scbo", "detector", {"failure_tolerance": 5}),
     "scbo-fobj": ("scbo", "detector", {"feasible_objective": True}),
+    "scbo-drive": ("scbo", "detector", {"features": {"log_drive": {"weight_scale": 1, "input_rate": 1, "theta": -1}}}),
     "logei-no-detector": ("logei", "no_detector", {}),
     "logei-dropped": ("logei", "dropped", {}),
 }

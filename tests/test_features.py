@@ -1,0 +1,62 @@
+"""Log-product GP input features: the appended column against the product computed directly."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from jaxsnn.hpo import CategoricalParam, FloatParam, IntParam, Space, make_optimizer
+from jaxsnn.hpo.features import LogProductFeatures
+
+SPACE = Space([
+    FloatParam("weight_scale", 0.05, 5.0, log=True),
+    CategoricalParam("readout", ("max", "mean")),
+    FloatParam("input_rate", 0.01, 1.0, log=True),
+    FloatParam("alpha", 0.3, 0.99),
+    FloatParam("theta", 0.05, 20.0, log=True),
+    IntParam("n_hidden", 8, 512, log=True),
+])  # fmt: skip
+DRIVE = {"log_drive": {"weight_scale": 1, "input_rate": 1, "theta": -1}}
+
+
+def test_the_feature_is_the_log_product_scaled_to_the_unit_interval():
+    points = SPACE.sample(np.random.default_rng(0), 50)
+    X = SPACE.encode_many(points)
+    out = LogProductFeatures(SPACE, DRIVE)(X)
+    assert out.shape == (50, SPACE.dim + 1) and np.array_equal(out[:, :-1], X)
+    log_drive = np.array([math.log(p["weight_scale"] * p["input_rate"] / p["theta"]) for p in points])
+    lowest, highest = math.log(0.05 * 0.01 / 20.0), math.log(5.0 * 1.0 / 0.05)
+    np.testing.assert_allclose(out[:, -1], (log_drive - lowest) / (highest - lowest), atol=1e-12)
+
+
+def test_a_parameter_the_space_leaves_out_drops_out_of_the_product():
+    spike_data = Space([p for p in SPACE.params if p.name != "input_rate"])
+    points = spike_data.sample(np.random.default_rng(1), 20)
+    column = LogProductFeatures(spike_data, DRIVE)(spike_data.encode_many(points))[:, -1]
+    ratio = np.array([p["weight_scale"] / p["theta"] for p in points])
+    assert np.array_equal(np.argsort(column), np.argsort(ratio))
+    assert len(LogProductFeatures(spike_data, {"rate": {"input_rate": 1}})) == 0  # nothing left: dropped
+
+
+@pytest.mark.parametrize(
+    "spec, match",
+    [({"f": {"alpha": 1}}, "log-scale"), ({"f": {"readout": 1}}, "log-scale"), ({"f": {}}, "non-empty"),
+     ({"f": {"theta": "one"}}, "must be a number"), (["theta"], "must be a dict")],
+)  # fmt: skip
+def test_bad_feature_specs_are_refused(spec, match):
+    with pytest.raises(ValueError, match=match):
+        LogProductFeatures(SPACE, spec)
+
+
+def test_scbo_models_the_feature_and_proposes_in_the_encoded_space():
+    opt = make_optimizer("scbo", SPACE, {"f": "max"}, ["c"], seed=0, n_initial=4, min_feasible=0, features=DRIVE)
+    from jaxsnn.record import EvaluationRecord
+
+    for _ in range(6):
+        params = opt.ask()
+        drive = params["weight_scale"] * params["input_rate"] / params["theta"]
+        opt.tell(EvaluationRecord(params, {"f": math.log(drive)}, {"c": 0.5 if drive < 0.1 else -0.5}))
+    X, Y, C = opt.data()
+    assert [g.hyper.lengthscale.shape[-1] for g in opt.fitted(X, Y, C)] == [SPACE.dim + 1] * 2
