@@ -81,7 +81,7 @@ def main(cfg: DictConfig) -> float:
         spec["constraints"],
         optimizer=spec["optimizer"],
         seed=spec["seed"],
-        options=spec["options"],
+        options=plan.options,
         exist_ok=True,
         config=spec,
     )

@@ -123,7 +123,7 @@ def test_a_run_whose_every_trial_failed_exits_non_zero_with_the_distinct_errors(
     plan = prepare(spec)
     path = tmp_path / "study.sqlite"
     with Study.create(path, plan.space, spec["objectives"], spec["constraints"], optimizer=spec["optimizer"],
-                      config=spec) as study:  # fmt: skip
+                      options=plan.options, config=spec) as study:  # as experiments/hpo.py creates it
         for i, error in enumerate(["ValueError: boom", "ValueError: boom", "timeout after 240s"]):
             params = plan.space.sample(np.random.default_rng(i), 1)[0]
             study.finish_trial(study.start_trial(params), EvaluationRecord.failure(params, error))
@@ -132,3 +132,19 @@ def test_a_run_whose_every_trial_failed_exits_non_zero_with_the_distinct_errors(
     assert str(exit_.value) == f"every trial of study {path} failed (3):\n  2 x ValueError: boom\n  1 x timeout after 240s"
     with Study.open(path) as study:
         assert study.counts()["failed"] == 3
+
+
+def test_the_presets_gp_features_reach_scbo_and_other_optimizers_run_without_them():
+    """silent_sg names the input drive once: SCBO gets it as an option (stored with the study),
+    log-EI and random search run the same preset with a note; a feature the space cannot build is
+    refused under its key."""
+    spec = preset()
+    assert spec["optimizer"] == "scbo"
+    plan = prepare(spec)
+    assert plan.options["features"] == {"log_drive": {"weight_scale": 1, "input_rate": 1, "theta": -1}}
+    assert plan.notes == ()
+    for other in ("logei", "random"):
+        plan = prepare({**spec, "optimizer": other})
+        assert "features" not in plan.options and "scbo only" in plan.notes[0]
+    with pytest.raises(SpecError, match="features: .*'alpha' must be a log-scale"):
+        prepare({**spec, "features": {"bad": {"alpha": 1}}})

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 
+import jax
 import numpy as np
 import pytest
 
 from jaxsnn.hpo import CategoricalParam, FloatParam, IntParam, Space, make_optimizer
 from jaxsnn.hpo.features import LogProductFeatures
+from jaxsnn.record import EvaluationRecord
 
 SPACE = Space([
     FloatParam("weight_scale", 0.05, 5.0, log=True),
@@ -51,12 +53,17 @@ def test_bad_feature_specs_are_refused(spec, match):
 
 
 def test_scbo_models_the_feature_and_proposes_in_the_encoded_space():
-    opt = make_optimizer("scbo", SPACE, {"f": "max"}, ["c"], seed=0, n_initial=4, min_feasible=0, features=DRIVE)
-    from jaxsnn.record import EvaluationRecord
-
-    for _ in range(6):
+    """A log-scale input and its feature: the GPs get two input columns, the asks stay valid points
+    of the one-parameter space. (Two columns, six design points and one MAP start: the programs of
+    the 2-D SCBO tests in test_optimizers.py, through the shared compilation cache.)"""
+    space = Space([FloatParam("weight_scale", 0.05, 5.0, log=True)])
+    opt = make_optimizer("scbo", space, {"f": "max"}, ["c"], seed=0, n_initial=6, min_feasible=0, restarts=1,
+                         features={"drive": {"weight_scale": 1, "theta": -1}})  # fmt: skip
+    for _ in range(7):  # six design points, one model-based ask
         params = opt.ask()
-        drive = params["weight_scale"] * params["input_rate"] / params["theta"]
-        opt.tell(EvaluationRecord(params, {"f": math.log(drive)}, {"c": 0.5 if drive < 0.1 else -0.5}))
-    X, Y, C = opt.data()
-    assert [g.hyper.lengthscale.shape[-1] for g in opt.fitted(X, Y, C)] == [SPACE.dim + 1] * 2
+        space.validate(params)
+        opt.tell(EvaluationRecord(params, {"f": math.log(params["weight_scale"])},
+                                  {"c": 0.5 if params["weight_scale"] < 0.5 else -0.5}))  # fmt: skip
+    with jax.enable_x64(True):  # as the asks fit (and cache) them
+        widths = [g.hyper.lengthscale.shape[-1] for g in opt.fitted(*opt.data())]
+    assert widths == [space.dim + 1] * 2

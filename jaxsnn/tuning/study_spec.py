@@ -22,6 +22,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from jaxsnn.data import DatasetError
 from jaxsnn.hpo.executors import ExecutorKind
+from jaxsnn.hpo.features import LogProductFeatures
 from jaxsnn.hpo.registry import make_optimizer
 from jaxsnn.hpo.space import Space
 from jaxsnn.hpo.spec import DIRECTIONS
@@ -51,6 +52,9 @@ class Plan:
     enqueue: list[dict[str, Any]]
     notes: tuple[str, ...]
     """One line per automatic change to the spec (parameters left out for the dataset)."""
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """The optimizer's options as the study stores them: ``options`` plus, for SCBO, the preset's
+    GP input ``features`` (:mod:`jaxsnn.hpo.features`)."""
 
 
 def _is_int(value: Any) -> bool:
@@ -173,17 +177,34 @@ def prepare(spec: Mapping[str, Any]) -> Plan:
         _check_names(spec, objective, problems)
         if space is not None:
             _check_bounds(space, spec["bounds"], objective, problems)
+    options, notes = _options(spec)
     if space is not None:
         reference, enqueue = _points(spec, space, dropped, problems)
+        if "features" in options:
+            problems.attempt("features", lambda: LogProductFeatures(space, options["features"]))
         problems.attempt("optimizer", lambda: make_optimizer(spec["optimizer"], space, dict(spec["objectives"]),
                                                          list(spec["constraints"]), seed=spec["seed"],
-                                                         **spec["options"]))  # fmt: skip
+                                                         **options))  # fmt: skip
     if not problems:
         problems.attempt("evaluation.data_root", lambda: probe_data(base), (DatasetError, OSError, ValueError))
     if problems:
         raise SpecError(_message(problems))
-    note = f"note: {', '.join(dropped)} left out of the search: dataset {dataset!r} has no rate coding"
-    return Plan(space, objective, reference, enqueue, (note,) if dropped else ())
+    if dropped:
+        notes += (f"note: {', '.join(dropped)} left out of the search: dataset {dataset!r} has no rate coding",)
+    return Plan(space, objective, reference, enqueue, notes, options)
+
+
+def _options(spec: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The optimizer's options: ``hpo.options``, plus the preset's ``hpo.features`` where the
+    optimizer models them (SCBO), else a note that it searches without them. A preset names its
+    trainer's features once, and ``hpo.optimizer=logei`` or ``=random`` still runs it."""
+    options, features = dict(spec["options"]), spec.get("features")
+    if not features:
+        return options, ()
+    if spec["optimizer"] == "scbo":
+        return {"features": features, **options}, ()
+    return options, (f"note: hpo.features ({', '.join(features)}) are GP inputs of scbo only; "
+                     f"{spec['optimizer']} searches without them",)  # fmt: skip
 
 
 def _message(problems: Sequence[str]) -> str:
