@@ -273,7 +273,9 @@ def real_study_lines(path: Path) -> list[str]:
              "optimizer's fits and compiles run beside the 2 workers' trials and slow them, which the "
              "compute column charges to the trials. Rows without wall times come from studies no longer on "
              "disk, run on earlier code (most of them when every trial compiled its own programs): their "
-             "compute and reach are not comparable with the rows that have them.", "",
+             "compute and reach are not comparable with the rows that have them. The `silent_sg` preset's SCBO "
+             "has seen each network's input drive since this session (`scbo-drive` rows); rows named `scbo` "
+             "and `scbo+default` ran before that, without it (`scbo-nodrive` now).", "",
              "| optimizer | seed | trials | compute s | best @25 % | best @50 % | best @100 % | best at the end "
              "| reach random's best s (x random) | wall s | reach in wall s (x random) | silent design / model |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip

@@ -65,10 +65,13 @@ VARIANTS = {"logei-saas": ["hpo.optimizer=logei", "+hpo.options.prior=saas"],
             "scbo-fobj": ["hpo.optimizer=scbo", "+hpo.options.feasible_objective=true"],
             "scbo-warp": ["hpo.optimizer=scbo", "+hpo.options.warp=true"],
             "scbo-drive": ["hpo.optimizer=scbo",
-                           "+hpo.options.features={log_drive: {weight_scale: 1, input_rate: 1, theta: -1}}"]}
+                           "+hpo.options.features={log_drive: {weight_scale: 1, input_rate: 1, theta: -1}}"],
+            "scbo-nodrive": ["hpo.optimizer=scbo", "hpo.features=null"]}
 """Study names that are an optimizer with options (``scbo-fobj``: SCBO with its objective GP on
 the feasible trials only; ``scbo-warp``: SCBO with Kumaraswamy input warping; ``scbo-drive``:
-SCBO whose GPs also see the log input drive, ``jaxsnn.hpo.features``); any other name is
+SCBO whose GPs also see the log input drive, ``jaxsnn.hpo.features``, which the ``silent_sg``
+preset has done by default since the studies named ``scbo`` and ``scbo+default`` on file were run;
+``scbo-nodrive``: SCBO without it, what those rows ran); any other name is
 an ``hpo.optimizer``; ``scbo-drive``: SCBO whose GPs also see the log input drive, see
 ``jaxsnn.hpo.features``). A name
 ending in ``+default`` (``scbo+default``) keeps the preset's enqueued default network: the
