@@ -180,11 +180,12 @@ def prepare(spec: Mapping[str, Any]) -> Plan:
     options, notes = _options(spec)
     if space is not None:
         reference, enqueue = _points(spec, space, dropped, problems)
-        if "features" in options:
-            problems.attempt("features", lambda: LogProductFeatures(space, options["features"]))
-        problems.attempt("optimizer", lambda: make_optimizer(spec["optimizer"], space, dict(spec["objectives"]),
-                                                         list(spec["constraints"]), seed=spec["seed"],
-                                                         **options))  # fmt: skip
+        features_ok = "features" not in options or problems.attempt(
+            "features", lambda: LogProductFeatures(space, options["features"])) is not None
+        if features_ok:  # a bad feature spec is reported under its own key, not again as the optimizer's
+            problems.attempt("optimizer", lambda: make_optimizer(spec["optimizer"], space, dict(spec["objectives"]),
+                                                             list(spec["constraints"]), seed=spec["seed"],
+                                                             **options))  # fmt: skip
     if not problems:
         problems.attempt("evaluation.data_root", lambda: probe_data(base), (DatasetError, OSError, ValueError))
     if problems:
