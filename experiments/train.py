@@ -1,16 +1,19 @@
-"""Train one spiking network with surrogate gradients; print the results and save the record.
+"""Train one spiking network; print the results and save the record.
 
     python experiments/train.py                                   # LIF net, embedded digits
     python experiments/train.py surrogate=triangle trainer.epochs=5 data=randman
     python experiments/train.py model=rlif trainer.schedule=cosine
+    python experiments/train.py algorithm=stdp stdp.n_neurons=50  # or slayer, hybrid
 
-Config groups (``conf/``): model, data, surrogate, trainer. The evaluation record is written as
-JSON into the Hydra run directory; the test accuracy is returned for Hydra sweepers.
+Config groups (``conf/``): model, data, surrogate, trainer for the default ``algorithm=sg``
+(surrogate gradients); nodes ``stdp``, ``slayer``, ``hybrid`` for the other algorithms. The
+command ``experiments/hpo.py`` prints for a study's best trial is such a command. The evaluation
+record is written as JSON into the Hydra run directory; the test accuracy is returned for Hydra
+sweepers.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import hydra
@@ -20,8 +23,8 @@ from rich.console import Console
 from rich.table import Table
 
 from jaxsnn.record import EvaluationRecord
-from jaxsnn.train.schema import register, run_config
-from jaxsnn.train.sg import train_sg
+from jaxsnn.train.schema import plain, register
+from jaxsnn.tuning.retrain import train
 
 register()  # conf/train.yaml's `train_schema`: typos and wrong types fail while composing
 
@@ -81,13 +84,13 @@ def summary_table(record: EvaluationRecord, path: Path) -> Table:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float:
-    run = run_config(cfg)
-    record = train_sg(run.model, run.trainer, run.data.load(), seed=run.seed, progress=cfg.progress)
-    record.params["data"] = dataclasses.asdict(run.data)
+    values = plain(cfg)
+    record = train(values)
     path = Path(HydraConfig.get().runtime.output_dir) / cfg.record_file
     path.write_text(record.to_json())
     console = Console()
-    console.print(history_table(record))
+    if values.get("algorithm", "sg") == "sg":
+        console.print(history_table(record))
     console.print(summary_table(record, path))
     return record.objectives.get("accuracy", float("nan"))
 

@@ -9,16 +9,25 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
-from jaxsnn.train.schema import register, run_config
-from jaxsnn.train.sg import train_sg
+from jaxsnn.train.schema import plain, register, run_config
 from jaxsnn.tuning.evaluate import TrialObjective, evaluate
-from jaxsnn.tuning.spaces import search_space, sg_run, train_overrides
+from jaxsnn.tuning.overrides import train_overrides, trial_config
+from jaxsnn.tuning.retrain import train
+from jaxsnn.tuning.spaces import hybrid_config, search_space, sg_run, slayer_config, stdp_config
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
+def composed(overrides: list[str]) -> dict:
+    """The config experiments/train.py composes from ``overrides`` (schema-checked, as its main
+    does), as the plain values its main hands to ``train``."""
+    register()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return plain(compose("train", overrides=overrides))
+
+
 def train_run(overrides: list[str]):
-    """What experiments/train.py builds from ``overrides`` (schema-checked, as its main does)."""
+    """The SG run config experiments/train.py builds from ``overrides``."""
     register()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return run_config(compose("train", overrides=overrides))
@@ -29,12 +38,12 @@ def test_overrides_rebuild_the_trial_configs_of_any_point(seed):
     """Model (neuron and surrogate included), trainer and data of a random point of the full
     space: a field the overrides miss, or a name mapped to the wrong field, differs here."""
     point = search_space("sg").sample(np.random.default_rng(seed), 1)[0]
-    evaluation = {"dataset": "randman", "data_seed": 2, "seed": 5, "backend": "xla"}
+    evaluation = {"dataset": "digits", "data_seed": 2, "seed": 5, "backend": "xla"}
     run = train_run(train_overrides(point, evaluation))
     expected = sg_run(point, backend="xla")
     assert run.model == expected.model
     assert run.trainer == expected.trainer
-    assert (run.data.name, run.data.time_steps, run.data.seed, run.seed) == ("randman", expected.time_steps, 2, 5)
+    assert (run.data.name, run.data.time_steps, run.data.seed, run.seed) == ("digits", expected.time_steps, 2, 5)
     assert {k: run.data.options[k] for k in expected.data_options} == expected.data_options
 
 
@@ -45,8 +54,7 @@ def test_pasted_overrides_retrain_the_same_accuracy():
     evaluation = {"trainer": "sg", "params": point, "dataset": "digits", "seed": 1, "silent": None}
     record = evaluate(evaluation)
     assert record.status == "complete", record.error
-    run = train_run(train_overrides(point, evaluation))
-    retrained = train_sg(run.model, run.trainer, run.data.load(), seed=run.seed, progress=False)
+    retrained = train({**composed(train_overrides(point, evaluation)), "progress": False})
     assert retrained.objectives["accuracy"] == record.objectives["accuracy"]
     assert retrained.objectives["accuracy"] > 0.3  # a network that learned: equality of two chance runs proves little
 
@@ -59,4 +67,48 @@ def test_a_study_prints_a_retrain_command_that_composes_to_the_trial():
     assert words[:2] == ["python", "experiments/train.py"]
     run = train_run(words[2:])
     assert (run.model, run.trainer, run.data.root) == (sg_run(point).model, sg_run(point).trainer, "/data/with space")
-    assert TrialObjective({"trainer": "stdp", "dataset": "digits"}).retrain_command({}) is None  # train.py is SG only
+
+
+SMALL_TRIALS = {
+    "stdp": {"n_neurons": 10, "presentation_ms": 50.0, "epochs": 1, "threshold_mv": 11.0},
+    "slayer": {"n_hidden": 32, "n_layers": 1, "epochs": 2, "batch_size": 64, "time_steps": 10, "sg_gamma": 0.4},
+    "hybrid": {"n_hidden": 16, "ann_epochs": 2, "finetune_epochs": 1, "time_steps": 2, "sg_beta": 2.0},
+}  # fmt: skip
+FIXED = {"stdp": {"chunk": 25}, "slayer": {"eval_batch_size": 128}, "hybrid": {"conv_channels": [8], "conv_kernels": [3]}}
+
+
+BUILD = {"stdp": stdp_config, "slayer": slayer_config, "hybrid": hybrid_config}
+
+
+def trial_base(trainer: str) -> dict:
+    return {"trainer": trainer, "dataset": "digits", "seed": 3, "data_seed": 1, trainer: FIXED[trainer], "silent": None}
+
+
+@pytest.mark.parametrize("trainer", sorted(SMALL_TRIALS))
+def test_the_command_of_every_trainer_composes_to_the_trials_config(trainer):
+    """stdp, slayer, hybrid: the printed command, composed as train.py composes it, is the
+    trial's config (searched params, fixed fields, data, seeds). The fixed fields are ones the
+    trainer's defaults do not have, so a command that dropped them would compose, and differ."""
+    base, point = trial_base(trainer), SMALL_TRIALS[trainer]
+    words = shlex.split(TrialObjective(base).retrain_command(point))
+    assert words[:3] == ["python", "experiments/train.py", f"algorithm={trainer}"]
+    trial = trial_config(composed(words[2:]))
+    assert BUILD[trainer]({}, **trial[trainer]) == BUILD[trainer](point, **FIXED[trainer])
+    assert {k: trial[k] for k in ("trainer", "dataset", "seed", "data_seed")} == {
+        k: base[k] for k in ("trainer", "dataset", "seed", "data_seed")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("trainer", sorted(SMALL_TRIALS))
+def test_a_trial_of_every_trainer_retrains_from_its_printed_command(trainer):
+    """The round trip record -> printed train.py command -> train.py's ``train`` -> the same
+    accuracy, for stdp, slayer and hybrid (tens of seconds each: slow; the fast test above
+    checks the configs the command composes to)."""
+    objective = TrialObjective(trial_base(trainer))
+    record = objective(dict(SMALL_TRIALS[trainer]))
+    assert record.status == "complete", record.error
+    words = shlex.split(objective.retrain_command(record.params))
+    retrained = train({**composed(words[2:]), "progress": False})
+    assert retrained.status == "complete", retrained.error
+    assert retrained.objectives["accuracy"] == record.objectives["accuracy"]
+    assert record.objectives["accuracy"] > 0.2  # chance is 0.1: two chance-level runs tie too easily

@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections.abc
 import dataclasses
 import enum
+import functools
 import types
 import typing
 from typing import Any, Dict, List, Optional
@@ -26,6 +27,9 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 from jaxsnn.core import Surrogate
 from jaxsnn.train.config import DataConfig, ModelConfig, RunConfig, TrainerConfig
+from jaxsnn.train.hybrid import HybridConfig
+from jaxsnn.train.slayer import SlayerConfig
+from jaxsnn.train.stdp import STDPConfig
 
 _ARRAY_LIKE = typing.get_type_hints(Surrogate)["gamma"]  # jax ArrayLike: a float in a config
 
@@ -64,6 +68,7 @@ def _omega_type(hint: Any) -> tuple[Any, Any]:
     return hint, lambda v: v
 
 
+@functools.cache  # one schema class per dataclass: a nested Surrogate is SurrogateSchema everywhere
 def schema_of(cls: type, exclude: tuple[str, ...] = ()) -> type:
     """``<cls>Schema``: a dataclass with ``cls``'s fields (minus ``exclude``), OmegaConf-typed."""
     hints = typing.get_type_hints(cls)
@@ -88,12 +93,29 @@ ModelConfigSchema = schema_of(ModelConfig, exclude=("surrogate",))  # surrogate:
 SurrogateSchema = schema_of(Surrogate)
 TrainerConfigSchema = schema_of(TrainerConfig)
 DataConfigSchema = schema_of(DataConfig)
+STDPConfigSchema = schema_of(STDPConfig)
+SlayerConfigSchema = schema_of(SlayerConfig)
+HybridConfigSchema = schema_of(HybridConfig)
+
+
+class Algorithm(enum.Enum):
+    """What ``experiments/train.py`` trains: the trainers of an HPO trial (evaluate()'s ``trainer``)."""
+
+    sg = "sg"  # BPTT with surrogate gradients: groups model, surrogate, trainer, data
+    stdp = "stdp"  # Diehl & Cook STDP: node stdp; images data.name, data.root, data.seed
+    slayer = "slayer"  # SLAYER SRM: node slayer; spike data as sg
+    hybrid = "hybrid"  # ANN -> SNN conversion + SG fine-tuning: node hybrid; images as stdp
 
 
 @dataclasses.dataclass
 class TrainSchema:
-    """``conf/train.yaml``: the four groups plus the entry point's own keys."""
+    """``conf/train.yaml``: the four groups plus the entry point's own keys, and the configs of
+    the other algorithms (``algorithm=stdp stdp.n_neurons=50``), checked like the groups."""
 
+    algorithm: Algorithm = Algorithm.sg
+    stdp: STDPConfigSchema = dataclasses.field(default_factory=STDPConfigSchema)
+    slayer: SlayerConfigSchema = dataclasses.field(default_factory=SlayerConfigSchema)
+    hybrid: HybridConfigSchema = dataclasses.field(default_factory=HybridConfigSchema)
     model: ModelConfigSchema = dataclasses.field(default_factory=ModelConfigSchema)
     surrogate: SurrogateSchema = dataclasses.field(default_factory=SurrogateSchema)
     trainer: TrainerConfigSchema = dataclasses.field(default_factory=TrainerConfigSchema)

@@ -59,7 +59,8 @@ from jaxsnn.train.silent import PRESETS, ActivityGuard, SilentNetworkDetector
 from jaxsnn.train.slayer import train_slayer
 from jaxsnn.train.stdp import train_stdp
 from jaxsnn.train.stopping import EarlyStopper, StopDecision
-from jaxsnn.tuning.spaces import TRAINERS, hybrid_config, sg_run, slayer_config, stdp_config, train_overrides
+from jaxsnn.tuning.overrides import train_overrides
+from jaxsnn.tuning.spaces import TRAINERS, hybrid_config, sg_run, slayer_config, stdp_config
 
 DEFAULT_PRESET = {"sg": "dvs_slayer", "stdp": "mnist_stdp", "slayer": "dvs_slayer", "hybrid": "dvs_slayer"}
 STDP_DATASETS: tuple[str, ...] = (*IMAGE_DATASETS, "mnist")
@@ -390,9 +391,6 @@ class TrialObjective:
     def __call__(self, params: dict[str, Any]) -> EvaluationRecord:
         return evaluate({**self.base, "params": params})
 
-    def retrain_command(self, params: Mapping[str, Any]) -> str | None:
-        """The ``experiments/train.py`` command that retrains the trial of ``params`` exactly, or
-        None where train.py cannot: it trains SG networks only."""
-        if self.base.get("trainer") != "sg":
-            return None
+    def retrain_command(self, params: Mapping[str, Any]) -> str:
+        """The ``experiments/train.py`` command that retrains the trial of ``params`` exactly."""
         return " ".join(["python experiments/train.py", *map(shlex.quote, train_overrides(params, self.base))])

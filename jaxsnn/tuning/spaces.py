@@ -236,54 +236,6 @@ def sg_run(params: Mapping[str, Any], *, backend: str = "auto") -> SGRun:
     )
 
 
-def _override_value(value: Any) -> str:
-    """A value in Hydra's override grammar (lists in brackets, booleans lower case)."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_override_value(v) for v in value) + "]"
-    return "null" if value is None else str(value)
-
-
-def train_overrides(params: Mapping[str, Any], evaluation: Mapping[str, Any] | None = None) -> list[str]:
-    """``experiments/train.py`` overrides that retrain the SG trial of ``params`` exactly.
-
-    ``evaluation`` is the trial's ``evaluate`` config (dataset, data_root, data_seed,
-    data_options, seed, backend). Every field the flat point maps onto is written out, taken
-    from the configs ``sg_run`` builds, so a name the point leaves out gets the trainer's default
-    here as well and the pasted command cannot drift from what the trial ran.
-    """
-    evaluation = evaluation or {}
-    run = sg_run(params, backend=evaluation.get("backend", "auto"))
-    model, trainer, surrogate = run.model, run.trainer, run.model.surrogate
-    values: dict[str, Any] = {
-        "data": evaluation.get("dataset", "digits"),
-        "data.time_steps": run.time_steps,
-        "data.seed": evaluation.get("data_seed", 0),
-        "model.hidden": model.hidden,
-        "model.recurrent": model.recurrent,
-        "model.readout": model.readout,
-        "model.weight_scale": model.weight_scale,
-        "model.neuron.alpha": model.neuron.alpha,
-        "model.neuron.theta": model.neuron.theta,
-        "model.neuron.reset": model.neuron.reset,
-        "model.neuron.backend": model.neuron.backend,
-        "surrogate.shape": surrogate.shape,
-        "surrogate.gamma": surrogate.gamma,
-        "surrogate.beta": surrogate.beta,
-        "surrogate.q": surrogate.q,
-        "trainer.epochs": trainer.epochs,
-        "trainer.batch_size": trainer.batch_size,
-        "trainer.lr": trainer.lr,
-        "seed": evaluation.get("seed", 0),
-    }
-    if evaluation.get("data_root") is not None:
-        values["data.root"] = evaluation["data_root"]
-    options = {**evaluation.get("data_options", {}), **run.data_options}
-    values.update({f"++data.options.{name}": value for name, value in options.items()})
-    return [f"{key}={_override_value(value)}" for key, value in values.items()]
-
-
 def _fixed_config(
     trainer: str,
     build: Callable[[Mapping[str, Any]], _Config],
