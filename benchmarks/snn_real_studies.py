@@ -64,8 +64,7 @@ def problem_overrides(problem: str) -> list[str]:
 VARIANTS = {"logei-saas": ["hpo.optimizer=logei", "+hpo.options.prior=saas"],
             "scbo-fobj": ["hpo.optimizer=scbo", "+hpo.options.feasible_objective=true"],
             "scbo-warp": ["hpo.optimizer=scbo", "+hpo.options.warp=true"],
-            "scbo-drive": ["hpo.optimizer=scbo",
-                           "+hpo.options.features={log_drive: {weight_scale: 1, input_rate: 1, theta: -1}}"],
+            "scbo-drive": ["hpo.optimizer=scbo"],  # the preset's own features
             "scbo-nodrive": ["hpo.optimizer=scbo", "hpo.features=null"]}
 """Study names that are an optimizer with options (``scbo-fobj``: SCBO with its objective GP on
 the feasible trials only; ``scbo-warp``: SCBO with Kumaraswamy input warping; ``scbo-drive``:
@@ -108,6 +107,14 @@ def trace(path: Path) -> Trace:
              t.finished_at - start) for c, r, d, t in zip(compute, records, design, trials)]  # fmt: skip
 
 
+def driver_cpu(path: Path) -> float:
+    """CPU seconds the study's driver spent beside its trials (nan for a study run before it
+    was kept): the optimizer's price, which on 2 cores comes out of the trials' time."""
+    with Study.open(path) as study:
+        cpu = study.driver_cpu_s
+    return float("nan") if cpu is None else round(cpu, 1)
+
+
 def best_at(rows: Trace, budget: float) -> float:
     return max([a for c, a, *_ in rows if c <= budget], default=0.0)
 
@@ -121,7 +128,7 @@ def wall_to_reach(rows: Trace, target: float) -> float:
 COLUMNS: tuple[str, ...] = (
     "optimizer", "seed", "trials", "compute_s", "best_25", "best_50", "best_100", "best_final",
     "reach_random_best_s", "reach_ratio", "silent_design", "silent_model", "wall_s", "reach_wall_s",
-    "reach_wall_ratio",
+    "reach_wall_ratio", "driver_cpu_s",
 )  # fmt: skip
 """The summary CSV's columns, in order (a report from the CSV alone, with no study on disk, writes
 them too)."""
@@ -172,9 +179,10 @@ def main() -> None:
                      "silent_design": float(np.mean([s for *_, s, d, _ in t if d])),
                      "silent_model": float(np.mean([s for *_, s, d, _ in t if not d])),
                      "wall_s": round(max(w for *_, w in t), 1), "reach_wall_s": round(wall_reach, 1),
-                     "reach_wall_ratio": round(wall_reach / wall_budget, 3)})  # fmt: skip
+                     "reach_wall_ratio": round(wall_reach / wall_budget, 3),
+                     "driver_cpu_s": driver_cpu(out / f"{optimizer}_{seed}" / "study.sqlite")})  # fmt: skip
     rows.sort(key=lambda r: (r["optimizer"], int(r["seed"])))
-    rows = [{k: r.get(k, "nan") for k in COLUMNS} for r in rows]  # older rows lack the wall columns
+    rows = [{k: r.get(k, "nan") for k in COLUMNS} for r in rows]  # older rows lack the wall and CPU columns
     write_csv(summary_csv, rows)
     print(f"random search's median compute {budget:.0f} s (wall {wall_budget:.0f} s), its median best {target:.3f}")
     for r in rows:

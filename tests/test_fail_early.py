@@ -12,6 +12,7 @@ from fixtures_data import write_shd
 from omegaconf import OmegaConf
 
 import jaxsnn.hpo.executor_registry
+from jaxsnn.hpo.features import INPUT_DRIVE
 from jaxsnn.hpo.study import Study
 from jaxsnn.record import EvaluationRecord
 from jaxsnn.tuning.study_spec import SpecError, prepare
@@ -141,7 +142,7 @@ def test_the_presets_gp_features_reach_scbo_and_other_optimizers_run_without_the
     spec = preset()
     assert spec["optimizer"] == "scbo"
     plan = prepare(spec)
-    assert plan.options["features"] == {"log_drive": {"weight_scale": 1, "input_rate": 1, "theta": -1}}
+    assert plan.options["features"] == {"log_drive": {"weight_scale": 1, "input_rate": 1, "theta": -1}} == INPUT_DRIVE
     assert plan.notes == ()
     for other in ("logei", "random"):
         plan = prepare({**spec, "optimizer": other})

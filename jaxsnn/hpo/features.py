@@ -18,6 +18,10 @@ import numpy as np
 
 from jaxsnn.hpo.space import FloatParam, IntParam, Space
 
+INPUT_DRIVE: dict[str, dict[str, float]] = {"log_drive": {"weight_scale": 1, "input_rate": 1, "theta": -1}}
+"""The ``silent_sg`` preset's feature (``conf/hpo/silent_sg.yaml``, which a test ties to this),
+for the benchmarks that run SCBO with it outside the preset."""
+
 
 class LogProductFeatures:
     """``{feature: {parameter: exponent}}`` as affine maps of the encoding, each scaled to [0, 1].
