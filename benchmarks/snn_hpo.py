@@ -236,14 +236,16 @@ def section(validation: list[dict], summaries: dict[str, list[dict]], meta: dict
                   f"design's own Sobol points, which go on past {N_INITIAL} until 3 are feasible; peers and "
                   f"random search: the first {N_INITIAL} trials).", "",
                   "| method | seeds | trials | reach random's best s (x random) | best @25 % | best @50 % "
-                  "| best @100 % (q25-q75) | silent design / model | median ask s |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "| best @100 % (q25-q75) | silent design / model | median ask s | reach, ask s counted (x random) |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
+            with_asks = f"{float(r['reach_with_asks_ratio']):.2f}" if r.get("reach_with_asks_ratio") else "-"
             lines.append(
                 f"| {r['method']} | {r['seeds']} | {float(r['trials']):.0f} | {fmt_s(float(r['reach_random_best_s']))} "
                 f"({float(r['reach_ratio']):.2f}) | {float(r['best_25']):.3f} | {float(r['best_50']):.3f} "
                 f"| {float(r['best_100']):.3f} ({float(r['best_100_q25']):.3f}-{float(r['best_100_q75']):.3f}) "
-                f"| {float(r['silent_initial']):.0%} / {float(r['silent_model']):.0%} | {float(r['ask_s_median']):.2f} |")
+                f"| {float(r['silent_initial']):.0%} / {float(r['silent_model']):.0%} | {float(r['ask_s_median']):.2f} "
+                f"| {with_asks} |")
         lines += ["", f"Plot: `benchmarks/results/snn_hpo_{run_name}.png`."]
     for real in sorted(RESULTS.glob("snn_real_studies*.csv")):
         lines += real_study_lines(real)
@@ -275,19 +277,23 @@ def real_study_lines(path: Path) -> list[str]:
              "disk, run on earlier code (most of them when every trial compiled its own programs): their "
              "compute and reach are not comparable with the rows that have them. The `silent_sg` preset's SCBO "
              "has seen each network's input drive since this session (`scbo-drive` rows); rows named `scbo` "
-             "and `scbo+default` ran before that, without it (`scbo-nodrive` now).", "",
+             "and `scbo+default` ran before that, without it (`scbo-nodrive` now). Driver CPU: the seconds of "
+             "CPU the study's driver process spent (the optimizer's fits, asks and compilations, the loop), "
+             "kept in the study since issue 13's last session; `-` for studies run before.", "",
              "| optimizer | seed | trials | compute s | best @25 % | best @50 % | best @100 % | best at the end "
-             "| reach random's best s (x random) | wall s | reach in wall s (x random) | silent design / model |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+             "| reach random's best s (x random) | wall s | reach in wall s (x random) | silent design / model "
+             "| driver CPU s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
-        wall = r.get("wall_s", "nan")
+        wall, cpu = r.get("wall_s", "nan"), r.get("driver_cpu_s", "nan")
+        cpu = "-" if cpu in ("", "nan") else f"{float(cpu):.0f}"
         wall_cells = ("- | -" if wall in ("", "nan") else
                       f"{float(wall):.0f} | {fmt_s(float(r['reach_wall_s']))} ({float(r['reach_wall_ratio']):.2f})")
         lines.append(f"| {r['optimizer']} | {r['seed']} | {r['trials']} | {float(r['compute_s']):.0f} "
                      f"| {float(r['best_25']):.3f} | {float(r['best_50']):.3f} | {float(r['best_100']):.3f} "
                      f"| {float(r['best_final']):.3f} | {fmt_s(float(r['reach_random_best_s']))} "
                      f"({float(r['reach_ratio']):.2f}) | {wall_cells} | {float(r['silent_design']):.0%} / "
-                     f"{float(r['silent_model']):.0%} |")  # fmt: skip
+                     f"{float(r['silent_model']):.0%} | {cpu} |")  # fmt: skip
     return lines
 
 

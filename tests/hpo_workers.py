@@ -38,6 +38,14 @@ def sleepy(params: dict, delay_s: float = 0.2) -> EvaluationRecord:
     return quadratic(params)
 
 
+def busy(params: dict, cpu_s: float = 0.3) -> EvaluationRecord:
+    """Spends ``cpu_s`` of CPU time in the calling process before scoring."""
+    end = time.process_time() + cpu_s
+    while time.process_time() < end:
+        pass
+    return quadratic(params)
+
+
 def raise_above_half(params: dict) -> EvaluationRecord:
     if params["x"] > 0.5:
         raise ValueError(f"diverged at x={params['x']:.3f}")

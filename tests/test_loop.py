@@ -9,6 +9,7 @@ import time
 import pytest
 from hpo_workers import (
     CONSTRAINTS,
+    busy,
     OBJECTIVES,
     SPACE,
     crash_above_half,
@@ -126,6 +127,17 @@ def test_resume_continues_to_n_trials_and_replays_the_records(study, monkeypatch
     run_study(study, quadratic, ThreadExecutor(), n_trials=8, n_workers=2, progress=False)
     assert study.records()[:5] == first and len(study.records()) == 8
     assert spy.told == study.records()  # the 5 stored ones replayed first, then the 3 new ones
+
+
+def test_the_driver_cpu_is_summed_over_runs_and_is_the_drivers_own(study, pool):
+    """The study keeps the CPU its driver processes spent: trials on threads spend it in the
+    driver and count; trials in worker processes spend it there and do not."""
+    assert study.driver_cpu_s is None
+    run_study(study, busy, ThreadExecutor(), n_trials=3, n_workers=1, progress=False)
+    in_process = study.driver_cpu_s
+    assert in_process >= 0.9  # three trials of 0.3 s of CPU each, on the driver's threads
+    run_study(study, busy, pool, n_trials=6, n_workers=2, progress=False)
+    assert in_process <= study.driver_cpu_s < in_process + 0.45  # the workers' 0.9 s are theirs
 
 
 def test_progress_bar_shows_best_silent_and_failed(study, capsys):

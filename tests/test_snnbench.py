@@ -153,6 +153,10 @@ def test_runs_spend_the_budget_and_summaries_compare_methods(bench):
     other = summarise({**traces, "again": traces["random"][:1]}, 40.0)[1]
     reach = compute_to_reach(traces["random"][0], summary["best_100"])
     assert other["reach_ratio"] == pytest.approx(reach / 40.0)
+    at = next(i for i, t in enumerate(traces["random"][0]) if t.compute_s == reach)
+    asked = sum(t.ask_s for t in traces["random"][0][: at + 1])
+    assert compute_to_reach(traces["random"][0], summary["best_100"], with_asks=True) == pytest.approx(reach + asked)
+    assert other["reach_with_asks_ratio"] == pytest.approx((reach + asked) / 40.0)
     assert compute_to_reach(traces["random"][0], 2.0) == math.inf
     assert silent_rate(traces["random"][0], "initial") == np.mean([not t.feasible for t in traces["random"][0][:N_INITIAL]])
 

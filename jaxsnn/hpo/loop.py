@@ -196,6 +196,7 @@ def run_study(
     if executor is None:
         executor = ProcessExecutor(n_workers)
     driver = f"{socket.gethostname()}:{os.getpid()}"
+    cpu_start = time.process_time()  # this process, every thread (compile-ahead included)
     study.requeue_running()
     study.join_as_driver()  # its own random stream when other drivers run beside it
     optimizer = study.fresh_optimizer()
@@ -320,6 +321,7 @@ def run_study(
         raise
     finally:
         bar.close()
+        study.add_driver_cpu(time.process_time() - cpu_start)
         study.leave_as_driver()
         if own_executor:
             executor.shutdown(wait=not running, cancel_futures=True)

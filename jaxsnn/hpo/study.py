@@ -335,6 +335,24 @@ class Study:
         self.read_only = False
         """Opened in a folder this process cannot write to: readable, any write raises ``StudyError``."""
 
+    def add_driver_cpu(self, seconds: float) -> None:
+        """Add a driver's CPU seconds to the study's :attr:`driver_cpu_s` (summed over drivers and
+        resumes)."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('driver_cpu_s', ?) ON CONFLICT(key) DO UPDATE "
+                "SET value = CAST(value AS REAL) + CAST(excluded.value AS REAL)", (repr(float(seconds)),)
+            )
+
+    @property
+    def driver_cpu_s(self) -> float | None:
+        """CPU seconds the processes that drove this study spent in it: the optimizer's fits, asks
+        and compilations and the loop (with an in-process executor, the trials too). Why keep it:
+        on a machine whose cores the workers fill, that time comes out of the trials', so it is the
+        optimizer's price beside the trials' ``cost_s``. None for a study no driver has run yet."""
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'driver_cpu_s'").fetchone()
+        return None if row is None else float(row[0])
+
     def _driver_key(self) -> str:
         """``driver:<process identity>:<thread>``: drivers may share a process, one per thread."""
         return f"driver:{self._owner}:{threading.get_ident()}"
