@@ -239,13 +239,12 @@ def section(validation: list[dict], summaries: dict[str, list[dict]], meta: dict
                   "| best @100 % (q25-q75) | silent design / model | median ask s | reach, ask s counted (x random) |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
-            with_asks = f"{float(r['reach_with_asks_ratio']):.2f}" if r.get("reach_with_asks_ratio") else "-"
             lines.append(
                 f"| {r['method']} | {r['seeds']} | {float(r['trials']):.0f} | {fmt_s(float(r['reach_random_best_s']))} "
                 f"({float(r['reach_ratio']):.2f}) | {float(r['best_25']):.3f} | {float(r['best_50']):.3f} "
                 f"| {float(r['best_100']):.3f} ({float(r['best_100_q25']):.3f}-{float(r['best_100_q75']):.3f}) "
                 f"| {float(r['silent_initial']):.0%} / {float(r['silent_model']):.0%} | {float(r['ask_s_median']):.2f} "
-                f"| {with_asks} |")
+                f"| {float(r['reach_with_asks_ratio']):.2f} |")
         lines += ["", f"Plot: `benchmarks/results/snn_hpo_{run_name}.png`."]
     for real in sorted(RESULTS.glob("snn_real_studies*.csv")):
         lines += real_study_lines(real)

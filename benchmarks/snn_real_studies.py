@@ -150,10 +150,11 @@ def main() -> None:
     # The summary covers every study on disk, not only this command's: random search's median
     # compute is the budget of all of them. Rows of studies no longer on disk (another machine's
     # outputs/) are kept from the CSV, and so is the budget when no random study is on disk.
-    traces = {}
+    traces, cpus = {}, {}
     for path in sorted(out.glob("*_*/study.sqlite")):
         optimizer, seed = path.parent.name.rsplit("_", 1)
         traces[optimizer, int(seed)] = trace(path)
+        cpus[optimizer, int(seed)] = driver_cpu(path)
     on_file = read_csv(summary_csv) if summary_csv.exists() else []
     kept = {(r["optimizer"], int(r["seed"])): r for r in on_file if (r["optimizer"], int(r["seed"])) not in traces}
     random_runs = [t for (o, _), t in traces.items() if o == "random"]
@@ -180,7 +181,7 @@ def main() -> None:
                      "silent_model": float(np.mean([s for *_, s, d, _ in t if not d])),
                      "wall_s": round(max(w for *_, w in t), 1), "reach_wall_s": round(wall_reach, 1),
                      "reach_wall_ratio": round(wall_reach / wall_budget, 3),
-                     "driver_cpu_s": driver_cpu(out / f"{optimizer}_{seed}" / "study.sqlite")})  # fmt: skip
+                     "driver_cpu_s": cpus[optimizer, seed]})  # fmt: skip
     rows.sort(key=lambda r: (r["optimizer"], int(r["seed"])))
     rows = [{k: r.get(k, "nan") for k in COLUMNS} for r in rows]  # older rows lack the wall and CPU columns
     write_csv(summary_csv, rows)

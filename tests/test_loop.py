@@ -9,9 +9,9 @@ import time
 import pytest
 from hpo_workers import (
     CONSTRAINTS,
-    busy,
     OBJECTIVES,
     SPACE,
+    busy,
     crash_above_half,
     hang_above_half,
     nan_above_half,

@@ -302,7 +302,8 @@ def silent_report(study: Study, optimizer: object, enqueued: Sequence[Mapping[st
     stopped = sum(t.record.status == "silent_stopped" for t in finished)
     note = (f"the detector stopped {stopped} silent networks and saved about {saved:.0f} s of training "
             f"(the study's compute was {total:.0f} s; without the detector about {total + saved:.0f} s)")
-    if study.driver_cpu_s is not None:
-        note += (f"; the optimizer and the study loop used {study.driver_cpu_s:.0f} s of CPU beside the trials "
+    driver_cpu_s = study.driver_cpu_s
+    if driver_cpu_s is not None:
+        note += (f"; the optimizer and the study loop used {driver_cpu_s:.0f} s of CPU beside the trials "
                  "(on a machine the workers fill, out of the trials' time)")
     return Group(table, note)

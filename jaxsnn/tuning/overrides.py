@@ -4,9 +4,9 @@ An HPO trial is an ``evaluate()`` config (``trainer``, ``dataset``, ``seed``, fi
 fields) plus a flat point; a train.py run is a composed ``conf/train.yaml`` (``algorithm``,
 ``data``, ``seed``, the trainer's config group). ``train_overrides`` writes a trial as train.py
 overrides, so the best trial of a study can be retrained, inspected or varied from the command
-line, and ``trial_config`` reads a composed train.yaml back as a trial. The overrides are written out in
-full (every field of the trainer's resolved config and every option of the data loader), so the
-pasted command cannot drift from the trial when a group's YAML defaults change.
+line, and ``trial_config`` reads a composed train.yaml back as a trial. The overrides are written
+out in full (every field of the trainer's resolved config and every option of the data loader),
+so the pasted command cannot drift from the trial when a group's YAML defaults change.
 """
 
 from __future__ import annotations
@@ -136,4 +136,3 @@ def trial_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     if trainer == "stdp":
         config["progress"] = bool(cfg.get("progress", False))
     return config
-
