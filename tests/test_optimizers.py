@@ -11,7 +11,8 @@ from jaxsnn.hpo import CategoricalParam, Condition, FloatParam, IntParam, Space,
 from jaxsnn.hpo.dominance import non_dominated, pareto_front
 from jaxsnn.hpo.moo import front_anchors, hypervolume
 from jaxsnn.hpo.problems import QUADRATIC2D, Problem
-from jaxsnn.hpo.scbo import SCBO, TrustRegion
+from jaxsnn.hpo.acquisition import feasibility_order
+from jaxsnn.hpo.scbo import SCBO, TrustRegion, gain_per_second_order
 from jaxsnn.record import EvaluationRecord
 
 SPACE = QUADRATIC2D.space
@@ -176,7 +177,7 @@ def test_scbo_proposes_inside_the_trust_region_around_the_centre():
     X, Y, C = opt.data()
     centre = SCBO.centre(X, Y, C)
     with jax.enable_x64(True):  # the fit ask makes (and caches for it): in float64
-        lengthscale = np.asarray(opt.fitted(X, Y, C)[0].hyper.lengthscale)[0]
+        lengthscale = np.asarray(opt.fitted(X, Y, C, opt.log_costs())[0].hyper.lengthscale)[0]
     lb, ub = opt.region.bounds(centre, lengthscale)
     assert np.prod(ub - lb) <= 0.1**2 + 1e-12  # the box keeps TuRBO's volume
     x = SPACE.encode(opt.ask())
@@ -203,6 +204,47 @@ def test_scbo_feasible_objective_ignores_what_infeasible_trials_report(feasible_
     assert (proposals[0] == proposals[1]) == feasible_objective, proposals
     with pytest.raises(ValueError, match="feasible_objective must be true or false, got 'maybe'"):
         make_optimizer("scbo", space, {"f": "max"}, ["c"], feasible_objective="maybe")
+
+
+def test_gain_per_second_order_trades_gain_against_seconds_and_puts_the_infeasible_last():
+    y = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    C = np.array([[-1.0], [-1.0], [-1.0], [1.0], [-1.0], [0.5]])  # rows 3 and 5 infeasible
+    # equal seconds: SCBO's own order (feasible by y, then the infeasible by violation)
+    np.testing.assert_array_equal(gain_per_second_order(y, C, 1.5, np.zeros(6)), feasibility_order(y, C))
+    # row 4 improves most (3.5) at 10 s, row 1 a little (0.5) at 0.1 s: gain per second puts row 1 first
+    order = gain_per_second_order(y, C, 1.5, np.log([1.0, 0.1, 1.0, 1.0, 10.0, 1.0]))
+    assert order[0] == 1 and list(order[-2:]) == [5, 3]
+    # nothing improves on best=9: a row just below the incumbent at a tenth of the seconds wins
+    # over the sample's argmax, but not one far below (the shortfall counts in units of y's spread)
+    assert gain_per_second_order(y, C, 9.0, np.log([1.0, 1.0, 1.0, 1.0, 1.0, 1.0]))[0] == 4
+    assert gain_per_second_order(y, C, 9.0, np.log([1.0, 1.0, 0.1, 1.0, 1.0, 1.0]))[0] == 2
+    assert gain_per_second_order(y, C, 9.0, np.log([0.1, 1.0, 1.0, 1.0, 1.0, 1.0]))[0] == 4
+
+
+def test_cost_aware_scbo_buys_the_same_gain_where_it_costs_fewer_seconds():
+    """The objective ignores x1 and a trial's seconds grow 50x along it: a cost-aware SCBO study
+    spends a fraction of the plain one's seconds on the same number of trials, and improves as
+    much."""
+    space = Space([FloatParam("x0", 0.0, 1.0), FloatParam("x1", 0.0, 1.0)])
+
+    def trial(params: dict) -> EvaluationRecord:
+        seconds = float(np.exp(4.0 * params["x1"]))
+        return EvaluationRecord(params, {"f": params["x0"]}, {"c": params["x0"] - 0.9}, seconds, "complete")
+
+    spent, best = {}, {}
+    for cost_aware in (False, True):
+        opt = make_optimizer("scbo", space, {"f": "max"}, ["c"], seed=1, n_initial=6, min_feasible=0, restarts=1,
+                             n_candidates=256, cost_aware=cost_aware)
+        records = []
+        for _ in range(16):
+            records.append(trial(opt.ask()))
+            opt.tell(records[-1])
+        spent[cost_aware] = sum(r.cost_s for r in records[6:])
+        best[cost_aware] = max(r.objectives["f"] for r in records if r.feasible)
+    assert spent[True] < 0.5 * spent[False], spent
+    assert best[True] >= best[False] - 0.02, best
+    with pytest.raises(ValueError, match="cost_aware must be true or false, got 'yes'"):
+        make_optimizer("scbo", space, {"f": "max"}, ["c"], cost_aware="yes")
 
 
 def test_trust_region_expands_shrinks_and_restarts():

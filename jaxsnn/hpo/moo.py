@@ -159,7 +159,8 @@ class MOBO(BayesianOptimizer):
         return low - 0.1 * np.maximum(high - low, 1e-6 * np.maximum(np.abs(low), 1.0))
 
     def propose(self, X: np.ndarray, Y: np.ndarray, C: np.ndarray, X_pending: np.ndarray,
-                rng: np.random.Generator) -> np.ndarray:
+                rng: np.random.Generator, log_cost: np.ndarray) -> np.ndarray:
+        del log_cost  # hypervolume improvement is not weighed by cost
         if self.parego:
             return self._propose_parego(X, Y, C, X_pending, rng)
         m = Y.shape[1]

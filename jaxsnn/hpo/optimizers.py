@@ -124,6 +124,11 @@ class BaseOptimizer:
         )
         return X, Y * self._signs, C
 
+    def log_costs(self) -> np.ndarray:
+        """``log(cost_s)`` of the informative records, the rows of :meth:`data`: what a cost-aware
+        acquisition models (seconds floored at 1 ms, so a trial that cost nothing stays finite)."""
+        return np.log(np.maximum([r.cost_s for r in self.records if r.informative], 1e-3)).reshape(-1)
+
     # --- helpers for ask ------------------------------------------------------------------------
     def rng(self, pending: Sequence[dict]) -> np.random.Generator:
         """Randomness of one ``ask``: a function of the seed and the told/pending counts only."""
@@ -274,7 +279,8 @@ class BayesianOptimizer(BaseOptimizer):
         X, Y, C = self.data()
         if self.design_done(C):
             self._wait_for_ahead(len(X) + len(pending))  # its compilations are this ask's
-            candidates = self.propose(X, Y, C, self.space.encode_many(list(pending)), self.rng(pending))
+            candidates = self.propose(X, Y, C, self.space.encode_many(list(pending)), self.rng(pending),
+                                      self.log_costs())
             self._compile_next_size(len(X), len(pending))
             chosen = self.first_new(candidates, pending)
             if chosen is not None:
@@ -284,8 +290,9 @@ class BayesianOptimizer(BaseOptimizer):
         return self._design_point(pending)
 
     def propose(self, X: np.ndarray, Y: np.ndarray, C: np.ndarray, X_pending: np.ndarray,
-                rng: np.random.Generator) -> np.ndarray:
-        """Valid encodings, best first, given the informative data and the pending points."""
+                rng: np.random.Generator, log_cost: np.ndarray) -> np.ndarray:
+        """Valid encodings, best first, given the informative data (``log_cost``: each row's log
+        trial seconds, for cost-aware acquisitions) and the pending points."""
         raise NotImplementedError
 
     def design_points(self, n: int) -> np.ndarray:
@@ -319,9 +326,10 @@ def _propose_on_stand_ins(optimizer: BayesianOptimizer, n_pending: int, sizes: t
     Y = rng.normal(size=(n, len(optimizer.objectives)))
     C = rng.normal(size=(n, len(optimizer.constraints)))
     C[::2] = -np.abs(C[::2])
+    log_cost = rng.normal(size=n)
     try:
         for size in sizes:
-            optimizer.propose(X[:size], Y[:size], C[:size], X[n:], rng)
+            optimizer.propose(X[:size], Y[:size], C[:size], X[n:], rng, log_cost[:size])
     except Exception as e:  # only time is at stake: the real ask compiles what is missing
         warnings.warn(f"compiling ahead failed ({e!r}); the first model-based ask compiles instead", stacklevel=1)
 
@@ -350,12 +358,8 @@ class LogEIOptimizer(BayesianOptimizer):
         self.explore = float(explore)
 
     def propose(self, X: np.ndarray, Y: np.ndarray, C: np.ndarray, X_pending: np.ndarray,
-                rng: np.random.Generator) -> np.ndarray:
-        outputs = [Y, C]
-        if self.cost_aware:
-            costs = [r.cost_s for r in self.records if r.informative]
-            outputs.append(np.log(np.maximum(costs, 1e-3))[:, None])
-        gps = self.models(X, np.column_stack(outputs))
+                rng: np.random.Generator, log_cost: np.ndarray) -> np.ndarray:
+        gps = self.models(X, np.column_stack([Y, C, log_cost] if self.cost_aware else [Y, C]))
         n = 1 + C.shape[1]
         if self.explore and rng.random() < self.explore:
             return predicted_feasible(self.space, gps[1:n], rng)

@@ -23,6 +23,13 @@ on real networks it proposes more silent ones: the objective GP no longer marks 
 regions as poor, and the constraint GP alone does not learn their boundary from a few dozen
 points (benchmarks/RESULTS.md, "Silent-aware BO on SNN problems"). Hence off by default.
 
+``cost_aware=True`` spends a budget of compute seconds rather than of trials: one more GP models
+each trial's ``log(cost_s)``, and among the candidates the Thompson sample calls feasible, the
+one of largest sampled improvement per predicted second comes first (the rule of EI per second,
+Snoek et al. 2012, applied to the sample; the improvement softened, see
+:func:`gain_per_second_order`). In a wide SNN space trained networks differ in cost by 10x
+(width, time steps, epochs), so the same gain is often on offer at a fraction of the seconds.
+
 ``features={name: {parameter: exponent}}`` gives every GP products of powers of log-scale
 parameters as extra inputs (:mod:`jaxsnn.hpo.features`), e.g. a network's input drive
 ``weight_scale * input_rate / theta``, which decides whether it is silent; the trust region and
@@ -44,9 +51,9 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxsnn.hpo.acquisition import feasibility_order, sobol, violation
+from jaxsnn.hpo.acquisition import best_feasible, feasibility_order, sobol, violation
 from jaxsnn.hpo.features import LogProductFeatures
-from jaxsnn.hpo.gp import GP, ScheduledGPs, believe, sample_paths
+from jaxsnn.hpo.gp import GP, ScheduledGPs, believe, predict, sample_paths
 from jaxsnn.hpo.optimizers import BayesianOptimizer
 from jaxsnn.hpo.space import Space
 from jaxsnn.record import EvaluationRecord
@@ -105,7 +112,8 @@ class SCBO(BayesianOptimizer):
     ``length_max``, ``success_tolerance`` (3) and ``failure_tolerance`` (``max(4, dim)``),
     as in the TuRBO paper for batches of one; ``feasible_objective`` (False): fit the objective
     GP on the feasible observations only (all of them while fewer than two are feasible);
-    ``features`` (none): extra GP inputs, see the module docstring.
+    ``features`` (none): extra GP inputs; ``cost_aware`` (False): improvement per predicted
+    second; both in the module docstring.
     """
 
     def __init__(
@@ -123,6 +131,7 @@ class SCBO(BayesianOptimizer):
         failure_tolerance: int | None = None,
         feasible_objective: bool = False,
         features: Mapping[str, Mapping[str, float]] | None = None,
+        cost_aware: bool = False,
         **options: Any,
     ) -> None:
         super().__init__(space, objectives, constraints, seed, **options)
@@ -131,6 +140,9 @@ class SCBO(BayesianOptimizer):
         if not isinstance(feasible_objective, bool):
             raise ValueError(f"feasible_objective must be true or false, got {feasible_objective!r}")
         self.feasible_objective = feasible_objective
+        if not isinstance(cost_aware, bool):
+            raise ValueError(f"cost_aware must be true or false, got {cost_aware!r}")
+        self.cost_aware = cost_aware
         # Its own refit chain: the feasible rows grow by appending too, so the fits stay a pure
         # function of the told records (resume gives the same hyperparameters).
         self.objective_models = ScheduledGPs(self.gp_config, self.seed, self.models.growth)
@@ -163,16 +175,19 @@ class SCBO(BayesianOptimizer):
         """Trust-region centre: the best feasible point, else the one of least positive violation."""
         return X[feasibility_order(Y[:, 0], C)[0]]
 
-    def fitted(self, X: np.ndarray, Y: np.ndarray, C: np.ndarray) -> list[GP]:
-        """The objective GP, then one per constraint (see ``feasible_objective``)."""
+    def fitted(self, X: np.ndarray, Y: np.ndarray, C: np.ndarray, log_cost: np.ndarray) -> list[GP]:
+        """The objective GP, one per constraint, then the log-cost GP when ``cost_aware`` (see
+        ``feasible_objective``)."""
         feasible, X = violation(C) <= 0, self.inputs(X)
+        shared = np.column_stack([C, log_cost] if self.cost_aware else [C])
         if self.feasible_objective and C.shape[1] and feasible.sum() >= 2:
-            return self.objective_models(X[feasible], Y[feasible]) + self.models(X, C)
-        return self.models(X, np.column_stack([Y, C]))  # unconstrained, or too few feasible points
+            return self.objective_models(X[feasible], Y[feasible]) + self.models(X, shared)
+        return self.models(X, np.column_stack([Y, shared]))  # unconstrained, or too few feasible points
 
     def propose(self, X: np.ndarray, Y: np.ndarray, C: np.ndarray, X_pending: np.ndarray,
-                rng: np.random.Generator) -> np.ndarray:
-        gps = [believe(g, self.inputs(X_pending)) for g in self.fitted(X, Y, C)]
+                rng: np.random.Generator, log_cost: np.ndarray) -> np.ndarray:
+        gps = [believe(g, self.inputs(X_pending)) for g in self.fitted(X, Y, C, log_cost)]
+        cost_model = gps.pop() if self.cost_aware else None
         centre = self.centre(X, Y, C)
         lengthscale = np.asarray(gps[0].hyper.lengthscale).mean(axis=0)[: self.space.dim]  # not the features
         lb, ub = self.region.bounds(centre, lengthscale)
@@ -188,5 +203,29 @@ class SCBO(BayesianOptimizer):
         keys = jax.random.split(jax.random.PRNGKey(int(rng.integers(2**31))), len(gps))
         inputs = self.inputs(candidates)
         draws = np.stack([np.asarray(sample_paths(g, k, inputs)[0]) for g, k in zip(gps, keys)], axis=1)
-        return candidates[feasibility_order(draws[:, 0], draws[:, 1:])]
+        best, any_feasible = best_feasible(Y[:, 0], C)
+        if cost_model is None or not any_feasible:
+            return candidates[feasibility_order(draws[:, 0], draws[:, 1:])]
+        predicted_log_cost = np.asarray(predict(cost_model, inputs)[0])
+        return candidates[gain_per_second_order(draws[:, 0], draws[:, 1:], best, predicted_log_cost)]
 
+
+def gain_per_second_order(y: np.ndarray, C: np.ndarray, best: float, log_cost: np.ndarray) -> np.ndarray:
+    """Indices best first: feasible rows by decreasing ``log(softplus((y - best) / s)) - log_cost``,
+    then the infeasible ones by violation.
+
+    That is improvement per second, with the improvement softened at ``s``, the spread of ``y``
+    over the feasible rows: far above ``best`` it is ``log(y - best)``, below it ``(y - best) /
+    s``. Where the sample improves nowhere (the incumbent is the best it knows), a hard
+    improvement is zero everywhere and only ``y``'s order would be left, which sends a study to
+    the costliest networks next to its incumbent as readily as to the cheap ones; softened, a
+    candidate a little below the incumbent that costs a tenth of the seconds wins. With equal
+    costs the order is :func:`feasibility_order`'s.
+    """
+    v = violation(C).reshape(len(y))
+    feasible = v <= 0
+    if not feasible.any():
+        return feasibility_order(y, C)
+    z = (np.asarray(y, dtype=float) - best) / max(float(np.std(y[feasible])), 1e-12)
+    log_gain = np.where(z < -30.0, z, np.log(np.logaddexp(0.0, np.maximum(z, -30.0))))  # log softplus
+    return np.lexsort((np.where(feasible, -(log_gain - log_cost), v), ~feasible))

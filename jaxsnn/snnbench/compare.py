@@ -37,6 +37,8 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "scbo-ft5": ("scbo", "detector", {"failure_tolerance": 5}),
     "scbo-fobj": ("scbo", "detector", {"feasible_objective": True}),
     "scbo-drive": ("scbo", "detector", {"features": INPUT_DRIVE}),
+    "scbo-cost": ("scbo", "detector", {"cost_aware": True}),
+    "scbo-drive-cost": ("scbo", "detector", {"features": INPUT_DRIVE, "cost_aware": True}),
     "logei-no-detector": ("logei", "no_detector", {}),
     "logei-dropped": ("logei", "dropped", {}),
 }
