@@ -25,7 +25,7 @@ import scipy.optimize
 import scipy.stats
 from jax.scipy.special import erfcx, logsumexp, log_ndtr, ndtr
 
-from jaxsnn.hpo.gp import GP, float64, predict_samples
+from jaxsnn.hpo.gp import GP, float64, gp_jit, predict_samples
 from jaxsnn.hpo.space import Space
 
 _C1 = 0.5 * math.log(2 * math.pi)
@@ -143,8 +143,8 @@ def _compiled(fn: AcquisitionFn) -> tuple[Callable, Callable]:
     The fitted models are passed as pytree *arguments*, so a new ask with new data reuses the
     compiled code whenever the padded shapes are unchanged.
     """
-    values = jax.jit(fn)
-    value_and_grad = jax.jit(jax.value_and_grad(lambda X, args: jnp.sum(fn(args, X))))
+    values = gp_jit(fn)
+    value_and_grad = gp_jit(jax.value_and_grad(lambda X, args: jnp.sum(fn(args, X))))
     return values, value_and_grad
 
 

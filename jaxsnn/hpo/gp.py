@@ -56,6 +56,21 @@ NOISE_FLOOR = 1e-6
 _WARP_EPS = 1e-6
 MIN_BUCKET = 16
 
+COMPILER_OPTIONS = {"xla_backend_optimization_level": 0}
+"""XLA options of every GP and acquisition program. These programs are small (a few dozen rows)
+and each is compiled for every padded size, so a study's optimizer spends more of its CPU
+compiling them than running them; without LLVM's optimisation passes XLA compiles them about
+twice as fast and they run as fast or faster. SCBO on Ackley-10, 40 asks, fresh process, empty
+cache, 2 cores: 46-50 s of CPU -> 26-28 s (same count of programs); the trials' own programs keep
+XLA's default. Part of the persistent cache's key, so cached entries of either setting stay valid."""
+
+
+def gp_jit(fn: Callable | None = None, **options: Any) -> Any:
+    """``jax.jit`` with :data:`COMPILER_OPTIONS`: for the optimizer's programs, not the trials'."""
+    if fn is None:
+        return functools.partial(gp_jit, **options)
+    return jax.jit(fn, compiler_options=COMPILER_OPTIONS, **options)
+
 
 def float64(fn: F) -> F:
     """Run ``fn`` with JAX 64-bit types enabled, leaving the global default untouched."""
@@ -259,7 +274,7 @@ def _map_loss_one(u: dict, X: jax.Array, y: jax.Array, mask: jax.Array, config: 
     return -log_density(gp_model, args, {}, constrain_fn(gp_model, args, {}, u))[0]
 
 
-@functools.partial(jax.jit, static_argnames="config")
+@gp_jit(static_argnames="config")
 def _map_value_and_grad(u: dict, X: jax.Array, Y: jax.Array, mask: jax.Array, config: GPConfig) -> tuple:
     """Summed loss, its gradient and per-problem losses for parameters batched ``(outputs, restarts)``.
 
@@ -282,7 +297,7 @@ def _map_value_and_grad(u: dict, X: jax.Array, Y: jax.Array, mask: jax.Array, co
     return losses.sum(), grads, losses.reshape(n_out, n_restarts)
 
 
-@functools.partial(jax.jit, static_argnames="config")
+@gp_jit(static_argnames="config")
 def _map_starts(keys: jax.Array, X: jax.Array, Y: jax.Array, mask: jax.Array, config: GPConfig) -> dict:
     """Unconstrained starting points ``(outputs, restarts, ...)``: the prior median, then prior draws."""
 
@@ -305,13 +320,13 @@ def _map_starts(keys: jax.Array, X: jax.Array, Y: jax.Array, mask: jax.Array, co
     return jax.vmap(per_output)(keys, Y.T)
 
 
-@functools.partial(jax.jit, static_argnames="config")
+@gp_jit(static_argnames="config")
 def _constrain(u: dict, X: jax.Array, mask: jax.Array, config: GPConfig) -> dict:
     y = jnp.zeros(X.shape[0])  # only fixes shapes: constraining does not look at the data
     return jax.vmap(lambda ui: constrain_fn(gp_model, (X, y, mask, config), {}, ui))(u)
 
 
-@functools.partial(jax.jit, static_argnames="config")
+@gp_jit(static_argnames="config")
 def _unconstrain(sites: dict, X: jax.Array, mask: jax.Array, config: GPConfig) -> dict:
     y = jnp.zeros(X.shape[0])
     return jax.vmap(lambda si: unconstrain_fn(gp_model, (X, y, mask, config), {}, si))(sites)
@@ -379,7 +394,7 @@ def _mcmc(config: GPConfig) -> MCMC:
     )
 
 
-@jax.jit
+@gp_jit
 def _cache(hyper: Hyper, X: jax.Array, y: jax.Array, mask: jax.Array) -> tuple[jax.Array, jax.Array]:
     def one(h: Hyper) -> tuple[jax.Array, jax.Array]:
         L = jnp.linalg.cholesky(_gram(h, X, mask))
@@ -547,7 +562,7 @@ def predict_samples(gp: GP, Xq: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 @float64
-@jax.jit
+@gp_jit
 def predict(gp: GP, Xq: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Posterior mean and variance of the latent function at ``Xq`` (mixture over samples)."""
     mu, var = predict_samples(gp, Xq)
@@ -577,7 +592,7 @@ def believe(gp: GP, Xp: np.ndarray) -> GP:
     return condition(gp, Xp, np.asarray(predict(gp, Xp)[0])) if len(Xp) else gp
 
 
-@functools.partial(jax.jit, static_argnames=("n", "num_features"))
+@gp_jit(static_argnames=("n", "num_features"))
 def _paths(gp: GP, key: jax.Array, Xq: jax.Array, n: int, num_features: int) -> jax.Array:
     S, d = gp.hyper.lengthscale.shape
     k_s, k_z, k_u, k_b, k_w, k_e = jax.random.split(key, 6)
