@@ -39,6 +39,7 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "scbo-drive": ("scbo", "detector", {"features": INPUT_DRIVE}),
     "scbo-cost": ("scbo", "detector", {"cost_aware": True}),
     "scbo-drive-cost": ("scbo", "detector", {"features": INPUT_DRIVE, "cost_aware": True}),
+    "scbo-drive-mf1": ("scbo", "detector", {"features": INPUT_DRIVE, "min_feasible": 1}),
     "logei-no-detector": ("logei", "no_detector", {}),
     "logei-dropped": ("logei", "dropped", {}),
 }
