@@ -62,9 +62,15 @@ and each is compiled for every padded size, so a study's optimizer spends more o
 compiling them than running them; without LLVM's optimisation passes XLA compiles them about
 twice as fast. SCBO on Ackley-10 with 2 constraints, 40 asks, fresh process, empty cache, 2
 cores, twice each: 46-50 s of process CPU -> 26-28 s, the asks' wall time 37-42 s -> 22 s (61
-programs either way). The trials' programs keep XLA's default: there the same setting cut setup
-by a third but slowed training by 10-15 % and changed the trained weights in the last bits. Part
-of the persistent cache's key, so cached entries of either setting stay valid."""
+programs either way). Over 200 asks (``benchmarks/ask_latency.py``, cold): first model-based ask
+10.7-11.5 s -> 6.2-6.4 s, all asks 73-76 s -> 56-61 s. The price is on a warm cache, where
+nothing compiles: the later asks' median rose from 0.09 / 0.14-0.16 s (log-EI / SCBO) to 0.13 /
+0.18 s, and a warm 200-ask SCBO study took 53 s (36 s in the previous table, another day).
+Keeping the default for the programs over thousands of candidates (paths, predictions,
+acquisitions) was tried: it lost most of the cold saving and did not clearly win warm. The
+trials' programs keep XLA's default: there the same setting cut setup by a third but slowed
+training by 10-15 % and changed the trained weights in the last bits. Part of the persistent
+cache's key, so cached entries of either setting stay valid."""
 
 
 def gp_jit(fn: Callable | None = None, **options: Any) -> Any:
