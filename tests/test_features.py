@@ -65,5 +65,5 @@ def test_scbo_models_the_feature_and_proposes_in_the_encoded_space():
         opt.tell(EvaluationRecord(params, {"f": math.log(params["weight_scale"])},
                                   {"c": 0.5 if params["weight_scale"] < 0.5 else -0.5}))  # fmt: skip
     with jax.enable_x64(True):  # as the asks fit (and cache) them
-        widths = [g.hyper.lengthscale.shape[-1] for g in opt.fitted(*opt.data())]
+        widths = [g.hyper.lengthscale.shape[-1] for g in opt.fitted(*opt.data(), opt.log_costs())]
     assert widths == [space.dim + 1] * 2
