@@ -1,6 +1,7 @@
 """Optimizers: configuration errors, bookkeeping, resuming, fantasies, SCBO regions, convergence."""
 
 import math
+import warnings
 
 import jax
 import numpy as np
@@ -8,10 +9,11 @@ import pytest
 
 from jaxsnn.compile_cache import compilation_counts
 from jaxsnn.hpo import CategoricalParam, Condition, FloatParam, IntParam, Space, make_optimizer
+from jaxsnn.hpo.acquisition import feasibility_order
 from jaxsnn.hpo.dominance import non_dominated, pareto_front
 from jaxsnn.hpo.moo import front_anchors, hypervolume
+from jaxsnn.hpo.optimizers import _propose_on_stand_ins
 from jaxsnn.hpo.problems import QUADRATIC2D, Problem
-from jaxsnn.hpo.acquisition import feasibility_order
 from jaxsnn.hpo.scbo import SCBO, TrustRegion, gain_per_second_order
 from jaxsnn.record import EvaluationRecord
 
@@ -243,6 +245,10 @@ def test_cost_aware_scbo_buys_the_same_gain_where_it_costs_fewer_seconds():
         best[cost_aware] = max(r.objectives["f"] for r in records if r.feasible)
     assert spent[True] < 0.5 * spent[False], spent
     assert best[True] >= best[False] - 0.02, best
+    # compiling ahead proposes from stand-in data, log costs included (it used to warn and give up)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _propose_on_stand_ins(opt, 0, (6, 7))
     with pytest.raises(ValueError, match="cost_aware must be true or false, got 'yes'"):
         make_optimizer("scbo", space, {"f": "max"}, ["c"], cost_aware="yes")
 

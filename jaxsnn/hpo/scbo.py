@@ -203,8 +203,8 @@ class SCBO(BayesianOptimizer):
         keys = jax.random.split(jax.random.PRNGKey(int(rng.integers(2**31))), len(gps))
         inputs = self.inputs(candidates)
         draws = np.stack([np.asarray(sample_paths(g, k, inputs)[0]) for g, k in zip(gps, keys)], axis=1)
-        best, any_feasible = best_feasible(Y[:, 0], C)
-        if cost_model is None or not any_feasible:
+        best, any_feasible = best_feasible(Y[:, 0], C) if cost_model is not None else (math.nan, False)
+        if not any_feasible:  # plain SCBO, or nothing yet to improve on
             return candidates[feasibility_order(draws[:, 0], draws[:, 1:])]
         predicted_log_cost = np.asarray(predict(cost_model, inputs)[0])
         return candidates[gain_per_second_order(draws[:, 0], draws[:, 1:], best, predicted_log_cost)]
