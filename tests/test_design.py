@@ -85,3 +85,45 @@ def test_exploring_asks_spread_over_the_predicted_feasible_region():
 def test_explore_must_be_a_probability():
     with pytest.raises(ValueError, match=r"explore must be a probability in \[0, 1\]"):
         build(explore=1.5)
+
+
+LOG_SPACE = Space([FloatParam("weight_scale", 0.01, 10.0, log=True), FloatParam("theta", 0.01, 10.0, log=True),
+                   FloatParam("x", 0.0, 1.0)])  # fmt: skip
+
+
+def drive_design(screen: bool, n: int) -> tuple[list[dict], list[bool]]:
+    """``n`` design asks on a space where a point is feasible iff its drive ``weight_scale /
+    theta`` exceeds 5 (under a third of uniform draws)."""
+    opt = make_optimizer("scbo", LOG_SPACE, {"f": "max"}, ["g"], seed=1, n_initial=100,
+                         features={"drive": {"weight_scale": 1, "theta": -1}}, screen_design=screen)  # fmt: skip
+    points, feasible = [], []
+    for _ in range(n):
+        params = opt.ask()
+        points.append(params)
+        feasible.append(params["weight_scale"] / params["theta"] > 5.0)
+        opt.tell(record(params, feasible[-1]))
+    return points, feasible
+
+
+def test_a_screened_design_skips_points_its_features_predict_infeasible():
+    """Until the design holds a feasible and an infeasible trial it is the plain Sobol design;
+    then it draws mostly feasible points, where the plain one stays mostly infeasible."""
+    plain, plain_feasible = drive_design(False, 16)
+    screened, screened_feasible = drive_design(True, 16)
+    both_seen = next(i for i in range(16) if len(set(plain_feasible[: i + 1])) == 2) + 1
+    assert screened[:both_seen] == plain[:both_seen]
+    assert sum(plain_feasible[both_seen:]) <= 0.35 * (16 - both_seen)
+    assert sum(screened_feasible[both_seen:]) >= 0.7 * (16 - both_seen)
+    assert all(p in plain_design_window() for p in screened)  # still the design's own points
+
+
+def plain_design_window() -> list[dict]:
+    opt = make_optimizer("scbo", LOG_SPACE, {"f": "max"}, ["g"], seed=1, n_initial=100)
+    return [LOG_SPACE.decode(x) for x in opt.design_points(16 + 64)]
+
+
+def test_a_screened_design_needs_features():
+    with pytest.raises(ValueError, match="screen_design needs features"):
+        make_optimizer("scbo", LOG_SPACE, {"f": "max"}, ["g"], screen_design=True)
+    with pytest.raises(ValueError, match="screen_design must be true or false"):
+        make_optimizer("scbo", LOG_SPACE, {"f": "max"}, ["g"], features={"d": {"theta": 1}}, screen_design="yes")

@@ -35,6 +35,13 @@ parameters as extra inputs (:mod:`jaxsnn.hpo.features`), e.g. a network's input 
 ``weight_scale * input_rate / theta``, which decides whether it is silent; the trust region and
 the candidates stay in the encoded space.
 
+``screen_design=True`` (needs ``features``) lets the initial design skip the Sobol points that a
+logistic regression on those features, fitted to the design's trials once they hold a feasible
+and an infeasible one, calls more likely infeasible than not. In the demo's space about 70 % of
+uniform draws are silent networks, so an unscreened design runs on to 15-20 trials to hold 3
+feasible networks, and the design is most of the compute SCBO needs to pass random search; the
+drive alone tells most silent networks apart after a handful of trials.
+
 Asynchrony: every finished trial is one TuRBO "batch" of size one, so the trust-region state is
 updated in ``tell`` and is a pure function of the told sequence. Pending points are fantasised at
 their predicted values (kriging believer), which collapses the posterior variance there, so
@@ -113,7 +120,8 @@ class SCBO(BayesianOptimizer):
     as in the TuRBO paper for batches of one; ``feasible_objective`` (False): fit the objective
     GP on the feasible observations only (all of them while fewer than two are feasible);
     ``features`` (none): extra GP inputs; ``cost_aware`` (False): improvement per predicted
-    second; both in the module docstring.
+    second; ``screen_design`` (False): the design skips points its features predict infeasible;
+    all in the module docstring.
     """
 
     def __init__(
@@ -132,6 +140,7 @@ class SCBO(BayesianOptimizer):
         feasible_objective: bool = False,
         features: Mapping[str, Mapping[str, float]] | None = None,
         cost_aware: bool = False,
+        screen_design: bool = False,
         **options: Any,
     ) -> None:
         super().__init__(space, objectives, constraints, seed, **options)
@@ -143,6 +152,11 @@ class SCBO(BayesianOptimizer):
         if not isinstance(cost_aware, bool):
             raise ValueError(f"cost_aware must be true or false, got {cost_aware!r}")
         self.cost_aware = cost_aware
+        if not isinstance(screen_design, bool):
+            raise ValueError(f"screen_design must be true or false, got {screen_design!r}")
+        if screen_design and not len(self.inputs):
+            raise ValueError("screen_design needs features: the design is screened on them (e.g. the input drive)")
+        self.screen_design = screen_design
         # Its own refit chain: the feasible rows grow by appending too, so the fits stay a pure
         # function of the told records (resume gives the same hyperparameters).
         self.objective_models = ScheduledGPs(self.gp_config, self.seed, self.models.growth)
@@ -169,6 +183,25 @@ class SCBO(BayesianOptimizer):
         self._least_violation = min(self._least_violation, v)
         if not designed:
             self.region.update(success)
+
+    def _design_point(self, pending: Sequence[dict]) -> dict:
+        """The next Sobol point, with ``screen_design`` the next one predicted feasible (the
+        Sobol order kept within each class, so the design still fills the space it keeps)."""
+        from sklearn.linear_model import LogisticRegression  # here: keeps `import jaxsnn.hpo` light
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        X, _, C = self.data()
+        feasible = violation(C) <= 0
+        if not self.screen_design or feasible.all() or not feasible.any():
+            return super()._design_point(pending)
+        i = len(self.records) + len(pending)
+        candidates = self.design_points(i + 64)[i:]
+        dim = self.space.dim
+        classifier = make_pipeline(StandardScaler(), LogisticRegression()).fit(self.inputs(X)[:, dim:], feasible)
+        likely_feasible = classifier.predict_proba(self.inputs(candidates)[:, dim:])[:, 1] >= 0.5
+        chosen = self.first_new(candidates[np.argsort(~likely_feasible, kind="stable")], pending)
+        return chosen if chosen is not None else self.random_new(pending)
 
     @staticmethod
     def centre(X: np.ndarray, Y: np.ndarray, C: np.ndarray) -> np.ndarray:

@@ -40,6 +40,8 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "scbo-cost": ("scbo", "detector", {"cost_aware": True}),
     "scbo-drive-cost": ("scbo", "detector", {"features": INPUT_DRIVE, "cost_aware": True}),
     "scbo-drive-mf1": ("scbo", "detector", {"features": INPUT_DRIVE, "min_feasible": 1}),
+    "scbo-drive-n6": ("scbo", "detector", {"features": INPUT_DRIVE, "n_initial": 6}),
+    "scbo-drive-screen": ("scbo", "detector", {"features": INPUT_DRIVE, "screen_design": True}),
     "logei-no-detector": ("logei", "no_detector", {}),
     "logei-dropped": ("logei", "dropped", {}),
 }
