@@ -66,14 +66,15 @@ VARIANTS = {"logei-saas": ["hpo.optimizer=logei", "+hpo.options.prior=saas"],
             "scbo-warp": ["hpo.optimizer=scbo", "+hpo.options.warp=true"],
             "scbo-drive": ["hpo.optimizer=scbo"],  # the preset's own features
             "scbo-drive-cost": ["hpo.optimizer=scbo", "+hpo.options.cost_aware=true"],
+            "scbo-drive-screen": ["hpo.optimizer=scbo", "+hpo.options.screen_design=true"],
             "scbo-nodrive": ["hpo.optimizer=scbo", "hpo.features=null"]}
 """Study names that are an optimizer with options (``scbo-fobj``: SCBO with its objective GP on
 the feasible trials only; ``scbo-warp``: SCBO with Kumaraswamy input warping; ``scbo-drive``:
 SCBO whose GPs also see the log input drive, ``jaxsnn.hpo.features``, which the ``silent_sg``
 preset has done by default since the studies named ``scbo`` and ``scbo+default`` on file were run;
 ``scbo-nodrive``: SCBO without it, what those rows ran; ``scbo-drive-cost``: with the drive and
-cost-aware, improvement per predicted second); any other name is
-an ``hpo.optimizer``. A name
+cost-aware, improvement per predicted second; ``scbo-drive-screen``: with the drive and a design
+that skips points the drive predicts silent); any other name is an ``hpo.optimizer``. A name
 ending in ``+default`` (``scbo+default``) keeps the preset's enqueued default network: the
 demo's own study, seed by seed."""
 

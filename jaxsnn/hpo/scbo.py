@@ -36,11 +36,11 @@ parameters as extra inputs (:mod:`jaxsnn.hpo.features`), e.g. a network's input 
 the candidates stay in the encoded space.
 
 ``screen_design=True`` (needs ``features``) lets the initial design skip the Sobol points that a
-logistic regression on those features, fitted to the design's trials once they hold a feasible
-and an infeasible one, calls more likely infeasible than not. In the demo's space about 70 % of
-uniform draws are silent networks, so an unscreened design runs on to 15-20 trials to hold 3
-feasible networks, and the design is most of the compute SCBO needs to pass random search; the
-drive alone tells most silent networks apart after a handful of trials.
+logistic regression on those features (classes weighted equally), fitted to the design's trials
+once they hold a feasible and an infeasible one, calls more likely infeasible than not. In the
+demo's space about 70 % of uniform draws are silent networks, so an unscreened design runs on to
+15-20 trials to hold 3 feasible networks, and the design is most of the compute SCBO needs to
+pass random search; the drive alone tells most silent networks apart after a handful of trials.
 
 Asynchrony: every finished trial is one TuRBO "batch" of size one, so the trust-region state is
 updated in ``tell`` and is a pure function of the told sequence. Pending points are fantasised at
@@ -198,7 +198,9 @@ class SCBO(BayesianOptimizer):
         i = len(self.records) + len(pending)
         candidates = self.design_points(i + 64)[i:]
         dim = self.space.dim
-        classifier = make_pipeline(StandardScaler(), LogisticRegression()).fit(self.inputs(X)[:, dim:], feasible)
+        # Balanced: with one feasible trial among ten, an unweighted fit calls every point infeasible.
+        classifier = make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced"))
+        classifier.fit(self.inputs(X)[:, dim:], feasible)
         likely_feasible = classifier.predict_proba(self.inputs(candidates)[:, dim:])[:, 1] >= 0.5
         chosen = self.first_new(candidates[np.argsort(~likely_feasible, kind="stable")], pending)
         return chosen if chosen is not None else self.random_new(pending)
