@@ -61,22 +61,29 @@ def problem_overrides(problem: str) -> list[str]:
     return overrides
 
 
+UNSCREENED = ["++hpo.options.screen_design=false", "++hpo.options.n_initial=10"]
+"""The design as the preset ran it before it was screened: 10 Sobol points, on until 3 are feasible."""
+
 VARIANTS = {"logei-saas": ["hpo.optimizer=logei", "+hpo.options.prior=saas"],
             "scbo-fobj": ["hpo.optimizer=scbo", "+hpo.options.feasible_objective=true"],
             "scbo-warp": ["hpo.optimizer=scbo", "+hpo.options.warp=true"],
-            "scbo-drive": ["hpo.optimizer=scbo"],  # the preset's own features
-            "scbo-drive-cost": ["hpo.optimizer=scbo", "+hpo.options.cost_aware=true"],
-            "scbo-drive-screen": ["hpo.optimizer=scbo", "+hpo.options.screen_design=true"],
+            "scbo-drive": ["hpo.optimizer=scbo", *UNSCREENED],
+            "scbo-drive-cost": ["hpo.optimizer=scbo", "+hpo.options.cost_aware=true", *UNSCREENED],
+            "scbo-drive-screen": ["hpo.optimizer=scbo", "++hpo.options.screen_design=true",
+                                  "++hpo.options.n_initial=10"],
+            "scbo-drive-screen-n6": ["hpo.optimizer=scbo", "++hpo.options.screen_design=true",
+                                     "++hpo.options.n_initial=6"],
             "scbo-nodrive": ["hpo.optimizer=scbo", "hpo.features=null"]}
 """Study names that are an optimizer with options (``scbo-fobj``: SCBO with its objective GP on
 the feasible trials only; ``scbo-warp``: SCBO with Kumaraswamy input warping; ``scbo-drive``:
-SCBO whose GPs also see the log input drive, ``jaxsnn.hpo.features``, which the ``silent_sg``
-preset has done by default since the studies named ``scbo`` and ``scbo+default`` on file were run;
-``scbo-nodrive``: SCBO without it, what those rows ran; ``scbo-drive-cost``: with the drive and
-cost-aware, improvement per predicted second; ``scbo-drive-screen``: with the drive and a design
-that skips points the drive predicts silent); any other name is an ``hpo.optimizer``. A name
-ending in ``+default`` (``scbo+default``) keeps the preset's enqueued default network: the
-demo's own study, seed by seed."""
+SCBO whose GPs also see the log input drive, ``jaxsnn.hpo.features``, with the 10-point design
+unscreened, as the ``silent_sg`` preset ran it from the studies named ``scbo`` and
+``scbo+default`` on file until the design was screened; ``scbo-nodrive``: SCBO without it, what
+those rows ran; ``scbo-drive-cost``: with the drive and cost-aware, improvement per predicted
+second; ``scbo-drive-screen``: with the drive and a 10-point design that skips points the drive
+predicts silent; ``scbo-drive-screen-n6``: the same with a 6-point design); any other name is an
+``hpo.optimizer``. A name ending in ``+default`` (``scbo+default``) keeps the preset's enqueued
+default network: the demo's own study, seed by seed."""
 
 
 def run_study(name: str, seed: int, problem: str, trials: int | None) -> Path:

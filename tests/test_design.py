@@ -6,6 +6,7 @@ import pytest
 
 from jaxsnn.hpo.registry import make_optimizer
 from jaxsnn.hpo.report import design_flags
+from jaxsnn.hpo.scbo import SCREENED_N_INITIAL
 from jaxsnn.hpo.space import FloatParam, Space
 from jaxsnn.record import EvaluationRecord
 
@@ -122,7 +123,16 @@ def plain_design_window() -> list[dict]:
     return [LOG_SPACE.decode(x) for x in opt.design_points(16 + 64)]
 
 
-def test_a_screened_design_needs_features():
+def test_the_design_is_screened_by_default_where_there_are_features():
+    """With them the design is screened and shorter (a space of 10 encoded inputs: 10 points
+    unscreened, SCREENED_N_INITIAL screened, unless n_initial is given)."""
+    drive = {"d": {"weight_scale": 1, "theta": -1}}
+    wide = Space([*LOG_SPACE.params, *(FloatParam(f"z{i}", 0.0, 1.0) for i in range(7))])
+    screened = make_optimizer("scbo", wide, {"f": "max"}, ["g"], features=drive)
+    plain = make_optimizer("scbo", wide, {"f": "max"}, ["g"])
+    assert screened.screen_design and not plain.screen_design
+    assert (screened.n_initial, plain.n_initial) == (SCREENED_N_INITIAL, 10)
+    assert make_optimizer("scbo", wide, {"f": "max"}, ["g"], features=drive, n_initial=8).n_initial == 8
     with pytest.raises(ValueError, match="screen_design needs features"):
         make_optimizer("scbo", LOG_SPACE, {"f": "max"}, ["g"], screen_design=True)
     with pytest.raises(ValueError, match="screen_design must be true or false"):
