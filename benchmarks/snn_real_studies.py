@@ -178,6 +178,7 @@ def main() -> None:
     else:
         raise SystemExit(f"no random-search study under {out} or in {summary_csv}: run --optimizers random first (the budget)")
     walls = [max(w for *_, w in t) for (o, _), t in traces.items() if o == "random"]
+    walls = walls or [float(r["wall_s"]) for (o, _), r in kept.items() if o == "random" and r["wall_s"] != "nan"]
     wall_budget = float(np.median(walls)) if walls else float("nan")
     rows = list(kept.values())
     for (optimizer, seed), t in traces.items():
