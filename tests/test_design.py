@@ -135,5 +135,7 @@ def test_the_design_is_screened_by_default_where_there_are_features():
     assert make_optimizer("scbo", wide, {"f": "max"}, ["g"], features=drive, n_initial=8).n_initial == 8
     with pytest.raises(ValueError, match="screen_design needs features"):
         make_optimizer("scbo", LOG_SPACE, {"f": "max"}, ["g"], screen_design=True)
+    with pytest.raises(ValueError, match=r"screen_below must be a probability in \(0, 1\)"):
+        make_optimizer("scbo", LOG_SPACE, {"f": "max"}, ["g"], features={"d": {"theta": 1}}, screen_below=1.0)
     with pytest.raises(ValueError, match="screen_design must be true or false"):
         make_optimizer("scbo", LOG_SPACE, {"f": "max"}, ["g"], features={"d": {"theta": 1}}, screen_design="yes")

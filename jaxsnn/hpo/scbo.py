@@ -129,8 +129,9 @@ class SCBO(BayesianOptimizer):
     GP on the feasible observations only (all of them while fewer than two are feasible);
     ``features`` (none): extra GP inputs; ``cost_aware`` (False): improvement per predicted
     second; ``screen_design`` (on where there are ``features``): the design skips points the
-    features predict infeasible, and has :data:`SCREENED_N_INITIAL` points unless ``n_initial``
-    is given; all in the module docstring.
+    features predict infeasible (a predicted probability of being feasible below ``screen_below``,
+    0.5), and has :data:`SCREENED_N_INITIAL` points unless ``n_initial`` is given; all in the
+    module docstring.
     """
 
     def __init__(
@@ -150,6 +151,7 @@ class SCBO(BayesianOptimizer):
         features: Mapping[str, Mapping[str, float]] | None = None,
         cost_aware: bool = False,
         screen_design: bool | None = None,
+        screen_below: float = 0.5,
         **options: Any,
     ) -> None:
         self.inputs = LogProductFeatures(space, features or {})
@@ -160,6 +162,9 @@ class SCBO(BayesianOptimizer):
         if screen_design and not len(self.inputs):
             raise ValueError("screen_design needs features: the design is screened on them (e.g. the input drive)")
         self.screen_design = screen_design
+        if not isinstance(screen_below, (int, float)) or isinstance(screen_below, bool) or not 0 < screen_below < 1:
+            raise ValueError(f"screen_below must be a probability in (0, 1), got {screen_below!r}")
+        self.screen_below = float(screen_below)
         if screen_design and options.get("n_initial") is None:
             options["n_initial"] = min(SCREENED_N_INITIAL, max(5, min(space.dim, DEFAULT_N_INITIAL)))
         super().__init__(space, objectives, constraints, seed, **options)
@@ -214,8 +219,8 @@ class SCBO(BayesianOptimizer):
         # Balanced: with one feasible trial among ten, an unweighted fit calls every point infeasible.
         classifier = make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced"))
         classifier.fit(self.inputs(X)[:, dim:], feasible)
-        likely_feasible = classifier.predict_proba(self.inputs(candidates)[:, dim:])[:, 1] >= 0.5
-        chosen = self.first_new(candidates[np.argsort(~likely_feasible, kind="stable")], pending)
+        kept = classifier.predict_proba(self.inputs(candidates)[:, dim:])[:, 1] >= self.screen_below
+        chosen = self.first_new(candidates[np.argsort(~kept, kind="stable")], pending)
         return chosen if chosen is not None else self.random_new(pending)
 
     @staticmethod

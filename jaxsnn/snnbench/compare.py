@@ -43,6 +43,8 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "scbo-drive-n6": ("scbo", "detector", {"features": INPUT_DRIVE, "n_initial": 6, "screen_design": False}),
     "scbo-drive-screen": ("scbo", "detector", {"features": INPUT_DRIVE, "screen_design": True, "n_initial": 10}),
     "scbo-drive-screen-n6": ("scbo", "detector", {"features": INPUT_DRIVE, "screen_design": True, "n_initial": 6}),
+    "scbo-drive-screen-n6-below02": ("scbo", "detector",
+                                     {"features": INPUT_DRIVE, "n_initial": 6, "screen_below": 0.2}),
     "scbo-drive-screen-n8": ("scbo", "detector", {"features": INPUT_DRIVE, "screen_design": True, "n_initial": 8}),
     "logei-no-detector": ("logei", "no_detector", {}),
     "logei-dropped": ("logei", "dropped", {}),
