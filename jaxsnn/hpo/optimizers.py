@@ -195,7 +195,7 @@ class BayesianOptimizer(BaseOptimizer):
         min_feasible: int = DEFAULT_MIN_FEASIBLE,
     ) -> None:
         super().__init__(space, objectives, constraints, seed)
-        self.n_initial = max(5, min(space.dim, DEFAULT_N_INITIAL)) if n_initial is None else int(n_initial)
+        self.n_initial = design_size(space, DEFAULT_N_INITIAL) if n_initial is None else int(n_initial)
         if self.n_initial < 1:
             raise ValueError(f"n_initial must be >= 1, got {n_initial}")
         if int(min_feasible) < 0:
@@ -301,10 +301,16 @@ class BayesianOptimizer(BaseOptimizer):
         return self.space.project(sobol(np.random.default_rng(self.seed), n, self.space.dim))
 
     def _design_point(self, pending: Sequence[dict]) -> dict:
-        """The next point of a scrambled Sobol sequence fixed by the seed (projected on the space)."""
+        """The next point of a scrambled Sobol sequence fixed by the seed (projected on the space),
+        among the next 64 in the order :meth:`order_design` gives them."""
         i = len(self.records) + len(pending)
-        chosen = self.first_new(self.design_points(i + 64)[i:], pending)
+        chosen = self.first_new(self.order_design(self.design_points(i + 64)[i:]), pending)
         return chosen if chosen is not None else self.random_new(pending)
+
+    def order_design(self, candidates: np.ndarray) -> np.ndarray:
+        """The design's next encoded points in the order to try them: the Sobol order here; a
+        subclass may put first those its data predicts worth a trial (SCBO's screened design)."""
+        return candidates
 
     def single_objective(self) -> None:
         """Fail early when a single-objective method gets several objectives."""
@@ -312,6 +318,11 @@ class BayesianOptimizer(BaseOptimizer):
             raise ValueError(
                 f"{type(self).__name__} optimizes one objective, got {list(self.objectives)}; use 'mobo' for several"
             )
+
+
+def design_size(space: Space, cap: int) -> int:
+    """The default initial-design size: the space's encoded dimension, between 5 and ``cap``."""
+    return max(5, min(space.dim, cap))
 
 
 @float64

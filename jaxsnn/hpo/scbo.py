@@ -63,7 +63,7 @@ import numpy as np
 from jaxsnn.hpo.acquisition import best_feasible, feasibility_order, sobol, violation
 from jaxsnn.hpo.features import LogProductFeatures
 from jaxsnn.hpo.gp import GP, ScheduledGPs, believe, predict, sample_paths
-from jaxsnn.hpo.optimizers import DEFAULT_N_INITIAL, BayesianOptimizer
+from jaxsnn.hpo.optimizers import BayesianOptimizer, design_size
 from jaxsnn.hpo.space import Space
 from jaxsnn.record import EvaluationRecord
 
@@ -166,7 +166,7 @@ class SCBO(BayesianOptimizer):
             raise ValueError(f"screen_below must be a probability in (0, 1), got {screen_below!r}")
         self.screen_below = float(screen_below)
         if screen_design and options.get("n_initial") is None:
-            options["n_initial"] = min(SCREENED_N_INITIAL, max(5, min(space.dim, DEFAULT_N_INITIAL)))
+            options["n_initial"] = design_size(space, SCREENED_N_INITIAL)
         super().__init__(space, objectives, constraints, seed, **options)
         self.single_objective()
         if not isinstance(feasible_objective, bool):
@@ -202,26 +202,25 @@ class SCBO(BayesianOptimizer):
         if not designed:
             self.region.update(success)
 
-    def _design_point(self, pending: Sequence[dict]) -> dict:
-        """The next Sobol point, with ``screen_design`` the next one predicted feasible (the
-        Sobol order kept within each class, so the design still fills the space it keeps)."""
+    def order_design(self, candidates: np.ndarray) -> np.ndarray:
+        """With ``screen_design``, the candidates predicted feasible first (the Sobol order kept
+        within each class, so the design still fills the space it keeps)."""
+        if not self.screen_design:
+            return candidates
+        X, _, C = self.data()
+        feasible = violation(C) <= 0
+        if feasible.all() or not feasible.any():
+            return candidates
         from sklearn.linear_model import LogisticRegression  # here: keeps `import jaxsnn.hpo` light
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        X, _, C = self.data()
-        feasible = violation(C) <= 0
-        if not self.screen_design or feasible.all() or not feasible.any():
-            return super()._design_point(pending)
-        i = len(self.records) + len(pending)
-        candidates = self.design_points(i + 64)[i:]
         dim = self.space.dim
         # Balanced: with one feasible trial among ten, an unweighted fit calls every point infeasible.
         classifier = make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced"))
         classifier.fit(self.inputs(X)[:, dim:], feasible)
         kept = classifier.predict_proba(self.inputs(candidates)[:, dim:])[:, 1] >= self.screen_below
-        chosen = self.first_new(candidates[np.argsort(~kept, kind="stable")], pending)
-        return chosen if chosen is not None else self.random_new(pending)
+        return candidates[np.argsort(~kept, kind="stable")]
 
     @staticmethod
     def centre(X: np.ndarray, Y: np.ndarray, C: np.ndarray) -> np.ndarray:
