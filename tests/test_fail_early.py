@@ -147,5 +147,5 @@ def test_the_presets_gp_features_reach_scbo_and_other_optimizers_run_without_the
     for other in ("logei", "random"):
         plan = prepare({**spec, "optimizer": other})
         assert "features" not in plan.options and "scbo only" in plan.notes[0]
-    with pytest.raises(SpecError, match="features: .*'alpha' must be a log-scale"):
-        prepare({**spec, "features": {"bad": {"alpha": 1}}})
+    with pytest.raises(SpecError, match="features: .*'readout' must be a numeric parameter"):
+        prepare({**spec, "features": {"bad": {"readout": 1}}})

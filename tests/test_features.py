@@ -14,6 +14,7 @@ from jaxsnn.record import EvaluationRecord
 
 SPACE = Space([
     FloatParam("weight_scale", 0.05, 5.0, log=True),
+    FloatParam("x_tar", 0.0, 1.0),
     CategoricalParam("readout", ("max", "mean")),
     FloatParam("input_rate", 0.01, 1.0, log=True),
     FloatParam("alpha", 0.3, 0.99),
@@ -42,9 +43,24 @@ def test_a_parameter_the_space_leaves_out_drops_out_of_the_product():
     assert len(LogProductFeatures(spike_data, {"rate": {"input_rate": 1}})) == 0  # nothing left: dropped
 
 
+def test_a_linear_scale_parameter_enters_through_the_log_of_its_value():
+    """``alpha`` is linear-scale: its column is not affine in the encoding, but the feature is
+    still the log of the product, scaled to [0, 1] at the box's corners."""
+    spec = {"leak_drive": {"alpha": 2, "theta": -1}}
+    points = SPACE.sample(np.random.default_rng(2), 50)
+    column = LogProductFeatures(SPACE, spec)(SPACE.encode_many(points))[:, -1]
+    log_product = np.array([math.log(p["alpha"] ** 2 / p["theta"]) for p in points])
+    lowest, highest = math.log(0.3**2 / 20.0), math.log(0.99**2 / 0.05)
+    np.testing.assert_allclose(column, (log_product - lowest) / (highest - lowest), atol=1e-12)
+    corners = np.zeros((2, SPACE.dim))
+    corners[0, SPACE.column("theta")] = corners[1, SPACE.column("alpha")] = 1.0  # the least and most drive
+    np.testing.assert_allclose(LogProductFeatures(SPACE, spec)(corners)[:, -1], [0.0, 1.0], atol=1e-12)
+
+
 @pytest.mark.parametrize(
     "spec, match",
-    [({"f": {"alpha": 1}}, "log-scale"), ({"f": {"readout": 1}}, "log-scale"), ({"f": {}}, "non-empty"),
+    [({"f": {"readout": 1}}, "numeric parameter with a positive range"), ({"f": {}}, "non-empty"),
+     ({"f": {"x_tar": 1}}, "positive range"),
      ({"f": {"theta": "one"}}, "must be a number"), (["theta"], "must be a dict")],
 )  # fmt: skip
 def test_bad_feature_specs_are_refused(spec, match):

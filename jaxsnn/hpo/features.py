@@ -1,12 +1,13 @@
-"""Extra GP inputs that are products of powers of log-scale parameters.
+"""Extra GP inputs: logs of products of powers of positive numeric parameters.
 
 Whether a spiking network is silent depends on its input drive against its threshold, a
 *product* such as ``weight_scale * input_rate / theta``. An ARD kernel over 27 encoded dimensions
 sees each factor alone and, from the 10-30 networks of a study's start, does not learn that the
 product decides: SCBO then proposes networks whose drive is 100x below any kept one (the demo's
 seed 0, benchmarks/RESULTS.md). The logarithm of such a product is affine in the unit-cube
-encoding of log-scale parameters, so it can be handed to the GP as one more input column at no
-cost to the acquisition search, which still moves in the encoded space.
+encoding of log-scale parameters (and a monotone curve of linear-scale ones), so it can be handed
+to the GP as one more input column at no cost to the acquisition search, which still moves in
+the encoded space.
 """
 
 from __future__ import annotations
@@ -22,46 +23,62 @@ INPUT_DRIVE: dict[str, dict[str, float]] = {"log_drive": {"weight_scale": 1, "in
 """The ``silent_sg`` preset's feature (``conf/hpo/silent_sg.yaml``, which a test ties to this),
 for the benchmarks that run SCBO with it outside the preset."""
 
+STDP_DRIVE: dict[str, dict[str, float]] = {
+    "log_drive": {"input_rate_hz": 1, "w_norm": 1, "tau_ge_ms": 1, "presentation_ms": 1, "threshold_mv": -1},
+    "log_adaptation": {"theta_plus_mv": 1, "tau_theta_ms": 1},
+}
+"""The ``silent_stdp`` preset's features. A Diehl & Cook network stays silent when the charge an
+image delivers (input rate x normalised weight x excitatory conductance time x presentation)
+is small against its threshold, or when its adaptive threshold grows (step x decay time) faster
+than that charge. On the 1,000 random STDP networks of ``benchmarks/tables/stdp_digits.csv.gz``, a
+logistic regression of the detector's stop on all 18 log parameters fits log-odds slopes of -0.85
+to -1.14 for the charge's four factors, +1.16 for the threshold and +0.71 / +0.30 for the
+adaptation's two; cross-validated it calls 88 % of the stops right, these two features alone
+83 %."""
+
 
 class LogProductFeatures:
-    """``{feature: {parameter: exponent}}`` as affine maps of the encoding, each scaled to [0, 1].
+    """``{feature: {parameter: exponent}}``: the log of each product, scaled to [0, 1] over the box.
 
     A parameter the space leaves out (an excluded or inapplicable one, e.g. ``input_rate`` on
     spike-time data) is a constant of the study and drops out of its product; a feature left
-    without any parameter is dropped. A named parameter must be a numeric, unconditional,
-    log-scale one: the product is only affine in the encoding of those.
+    without any parameter is dropped. A named parameter must be numeric, unconditional and
+    positive over its range. A log-scale one enters affinely; a linear-scale one (the STDP
+    space's ``threshold_mv`` or ``presentation_ms``) through the log of its decoded value, a
+    monotone curve of its encoded column: still a function of the encoded point, so the
+    acquisition search moves in the encoded space either way.
     """
 
     def __init__(self, space: Space, spec: Mapping[str, Mapping[str, float]]) -> None:
         if not isinstance(spec, Mapping):
             raise ValueError(f"features must be a dict {{name: {{parameter: exponent}}}}, got {spec!r}")
-        columns, offsets, self.names = [], [], []
+        self.names: list[str] = []
+        self._terms: list[list[tuple[int, float, FloatParam | IntParam]]] = []  # (column, exponent, parameter)
+        self._low_ends: list[float] = []
+        self._spans: list[float] = []
         for name, powers in spec.items():
             if not isinstance(powers, Mapping) or not powers:
                 raise ValueError(f"feature {name!r}: needs a non-empty dict {{parameter: exponent}}, got {powers!r}")
-            column, offset = np.zeros(space.dim), 0.0
+            terms = []
             for param_name, exponent in powers.items():
                 if not isinstance(exponent, (int, float)) or isinstance(exponent, bool) or not math.isfinite(exponent):
                     raise ValueError(f"feature {name!r}: exponent of {param_name!r} must be a number, got {exponent!r}")
                 if param_name not in space.names:
                     continue  # a constant of this study
                 param = space[param_name]
-                if not isinstance(param, (FloatParam, IntParam)) or not param.log or param.condition is not None:
-                    raise ValueError(
-                        f"feature {name!r}: {param_name!r} must be a log-scale numeric parameter without a condition"
-                    )
-                low, high = math.log(param.low), math.log(param.high)
-                column[space.column(param_name)] = exponent * (high - low)  # log x = low + u (high - low)
-                offset += exponent * low
-            if not column.any():
+                if not isinstance(param, (FloatParam, IntParam)) or param.low <= 0 or param.condition is not None:
+                    raise ValueError(f"feature {name!r}: {param_name!r} must be a numeric parameter with a positive "
+                                     "range and no condition (its log enters the product)")  # fmt: skip
+                if exponent:
+                    terms.append((space.column(param_name), float(exponent), param))
+            if not terms:
                 continue
-            # Scaled so that the feature spans [0, 1] over the box, as every encoded input does.
-            low_end, span = offset + np.minimum(column, 0.0).sum(), np.abs(column).sum()
-            columns.append(column / span)
-            offsets.append((offset - low_end) / span)
+            # log x spans [log low, log high] on either scale: the product's extremes sit at corners.
+            ends = [(e * math.log(p.low), e * math.log(p.high)) for _, e, p in terms]
+            self._low_ends.append(sum(min(a, b) for a, b in ends))
+            self._spans.append(sum(abs(b - a) for a, b in ends))
+            self._terms.append(terms)
             self.names.append(name)
-        self._A = np.stack(columns, axis=1) if columns else np.zeros((space.dim, 0))
-        self._c = np.array(offsets)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -69,4 +86,18 @@ class LogProductFeatures:
     def __call__(self, X: np.ndarray) -> np.ndarray:
         """The encoded rows of ``X`` with one column per feature appended."""
         X = np.asarray(X, dtype=float)
-        return np.hstack([X, X @ self._A + self._c]) if len(self) else X
+        if not len(self):
+            return X
+        columns = [
+            (sum(e * _log_value(X[:, column], p) for column, e, p in terms) - low_end) / span
+            for terms, low_end, span in zip(self._terms, self._low_ends, self._spans)
+        ]
+        return np.hstack([X, np.stack(columns, axis=1)])
+
+
+def _log_value(u: np.ndarray, param: FloatParam | IntParam) -> np.ndarray:
+    """``log x`` of the (continuous, unrounded) value an encoded column stands for."""
+    low, high = math.log(param.low), math.log(param.high)
+    if param.log:
+        return low + u * (high - low)  # affine in the encoding
+    return np.log(param.low + np.clip(u, 0.0, 1.0) * (param.high - param.low))

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxsnn.hpo.features import INPUT_DRIVE
+from jaxsnn.hpo.features import INPUT_DRIVE, STDP_DRIVE
 from jaxsnn.hpo.optimizers import DEFAULT_N_INITIAL, Optimizer
 from jaxsnn.hpo.registry import make_optimizer
 from jaxsnn.hpo.report import design_flags
@@ -46,6 +46,10 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "scbo-drive-screen-n6-below02": ("scbo", "detector",
                                      {"features": INPUT_DRIVE, "n_initial": 6, "screen_below": 0.2}),
     "scbo-drive-screen-n8": ("scbo", "detector", {"features": INPUT_DRIVE, "screen_design": True, "n_initial": 8}),
+    "scbo-drive-screen-n6-fobj": ("scbo", "detector", {"features": INPUT_DRIVE, "screen_design": True, "n_initial": 6,
+                                                       "feasible_objective": True}),
+    "scbo-stdp-drive": ("scbo", "detector", {"features": STDP_DRIVE, "screen_design": False}),
+    "scbo-stdp-drive-screen-n6": ("scbo", "detector", {"features": STDP_DRIVE, "screen_design": True, "n_initial": 6}),
     "logei-no-detector": ("logei", "no_detector", {}),
     "logei-dropped": ("logei", "dropped", {}),
 }
