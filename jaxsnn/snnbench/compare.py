@@ -49,6 +49,7 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "scbo-drive-screen-n6-fobj": ("scbo", "detector", {"features": INPUT_DRIVE, "screen_design": True, "n_initial": 6,
                                                        "feasible_objective": True}),
     "scbo-stdp-drive": ("scbo", "detector", {"features": STDP_DRIVE, "screen_design": False}),
+    "scbo-stdp-drive-mf1": ("scbo", "detector", {"features": STDP_DRIVE, "screen_design": False, "min_feasible": 1}),
     "scbo-stdp-drive-screen-n6": ("scbo", "detector", {"features": STDP_DRIVE, "screen_design": True, "n_initial": 6}),
     "logei-no-detector": ("logei", "no_detector", {}),
     "logei-dropped": ("logei", "dropped", {}),
