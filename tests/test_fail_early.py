@@ -12,7 +12,7 @@ from fixtures_data import write_shd
 from omegaconf import OmegaConf
 
 import jaxsnn.hpo.executor_registry
-from jaxsnn.hpo.features import INPUT_DRIVE, STDP_DRIVE
+from jaxsnn.hpo.features import INPUT_DRIVE
 from jaxsnn.hpo.study import Study
 from jaxsnn.record import EvaluationRecord
 from jaxsnn.tuning.study_spec import SpecError, prepare
@@ -149,11 +149,3 @@ def test_the_presets_gp_features_reach_scbo_and_other_optimizers_run_without_the
         assert "features" not in plan.options and "scbo only" in plan.notes[0]
     with pytest.raises(SpecError, match="features: .*'readout' must be a numeric parameter"):
         prepare({**spec, "features": {"bad": {"readout": 1}}})
-
-
-def test_the_stdp_preset_gives_scbo_the_stdp_drive_over_linear_scale_parameters():
-    """silent_stdp's features name linear-scale parameters (threshold, presentation): they build
-    on its space, and its design is left unscreened."""
-    plan = prepare(preset("silent_stdp"))
-    assert plan.options == {"features": STDP_DRIVE, "screen_design": False}
-    assert not plan.space["threshold_mv"].log and not plan.space["presentation_ms"].log

@@ -27,7 +27,9 @@ STDP_DRIVE: dict[str, dict[str, float]] = {
     "log_drive": {"input_rate_hz": 1, "w_norm": 1, "tau_ge_ms": 1, "presentation_ms": 1, "threshold_mv": -1},
     "log_adaptation": {"theta_plus_mv": 1, "tau_theta_ms": 1},
 }
-"""The ``silent_stdp`` preset's features. A Diehl & Cook network stays silent when the charge an
+"""GP features for STDP spaces (the stdp_digits benchmark's ``scbo-stdp-drive``; not in the
+``silent_stdp`` preset, whose log-EI beat SCBO with them on real networks started from the
+default: benchmarks/snn_hpo_notes.md). A Diehl & Cook network stays silent when the charge an
 image delivers (input rate x normalised weight x excitatory conductance time x presentation)
 is small against its threshold, or when its adaptive threshold grows (step x decay time) faster
 than that charge. On the 1,000 random STDP networks of ``benchmarks/tables/stdp_digits.csv.gz``, a
