@@ -51,6 +51,8 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "scbo-stdp-drive": ("scbo", "detector", {"features": STDP_DRIVE, "screen_design": False}),
     "scbo-stdp-drive-mf1": ("scbo", "detector", {"features": STDP_DRIVE, "screen_design": False, "min_feasible": 1}),
     "scbo-stdp-drive-screen-n6": ("scbo", "detector", {"features": STDP_DRIVE, "screen_design": True, "n_initial": 6}),
+    "logei-mf1": ("logei", "detector", {"min_feasible": 1}),
+    "logei-n5-mf1": ("logei", "detector", {"n_initial": 5, "min_feasible": 1}),
     "logei-no-detector": ("logei", "no_detector", {}),
     "logei-dropped": ("logei", "dropped", {}),
 }
