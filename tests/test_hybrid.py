@@ -10,9 +10,9 @@ from flax import nnx
 from jaxsnn.data import ImageDataset, load_images
 from jaxsnn.nn.conversion import ReLUNet, make_blocks
 from jaxsnn.train.conversion import activation_scales, convert
+from jaxsnn.train.epoch_loop import evaluate, fit
 from jaxsnn.train.hybrid import HybridConfig, ann_loss, snn_loss, train_hybrid
 from jaxsnn.train.silent import SilentNetworkDetector
-from jaxsnn.train.slayer import evaluate, fit
 
 MLP = dict(conv_channels=(), conv_kernels=(), hidden=(64, 32), ann_epochs=15)
 

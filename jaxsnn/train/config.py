@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 from flax import nnx
 
@@ -40,6 +40,28 @@ def from_mapping(
         if key in values and values[key] is not None:
             values[key] = convert(values[key])
     return cls(**values)
+
+
+def require_positive(owner: str, cfg: Any, *, ints: Sequence[str] = (), numbers: Sequence[str] = ()) -> None:
+    """Fail naming ``owner.<field>`` when an ``ints`` field (an int, or a tuple of ints) holds
+    anything but positive integers, or a ``numbers`` field is not a finite number > 0."""
+    for name in ints:
+        value = getattr(cfg, name)
+        values = value if isinstance(value, tuple) else (value,)
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values):
+            raise ValueError(f"{owner}.{name} must be positive integers, got {value!r}")
+    for name in numbers:
+        value = getattr(cfg, name)
+        if not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0):
+            raise ValueError(f"{owner}.{name} must be a finite number > 0, got {value!r}")
+
+
+def require_matching_kernels(owner: str, channels: tuple[int, ...], kernels: tuple[int, ...]) -> None:
+    if len(kernels) != len(channels):
+        raise ValueError(
+            f"{owner}.conv_kernels {list(kernels)} must give one kernel size per conv layer "
+            f"({owner}.conv_channels {list(channels)})"
+        )
 
 
 def _require(ok: bool, message: str) -> None:

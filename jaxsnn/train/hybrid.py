@@ -30,19 +30,10 @@ from jaxsnn.core import BACKENDS, Surrogate
 from jaxsnn.data import ImageDataset
 from jaxsnn.nn.conversion import ENCODINGS, ConvertedSNN, ReLUNet, make_blocks
 from jaxsnn.record import EvaluationRecord
-from jaxsnn.train.config import from_mapping
+from jaxsnn.train.config import from_mapping, require_matching_kernels, require_positive
 from jaxsnn.train.conversion import convert
+from jaxsnn.train.epoch_loop import FitResult, LossFn, evaluate, finish_record, fit, spike_stats
 from jaxsnn.train.metrics import BatchStats, correct_predictions
-from jaxsnn.train.slayer import (
-    FitResult,
-    LossFn,
-    evaluate,
-    finish_record,
-    fit,
-    require_matching_kernels,
-    require_positive,
-    spike_stats,
-)
 from jaxsnn.train.stopping import EarlyStopper
 
 
