@@ -40,7 +40,7 @@ from omegaconf import OmegaConf  # noqa: E402
 from results_io import read_csv, replace_section, write_csv  # noqa: E402
 from snn_peers import PEERS, PEERS_PYTHON, PeerOptimizer, available_peers  # noqa: E402
 
-from jaxsnn.snnbench import PROBLEMS, get_problem  # noqa: E402
+from jaxsnn.snnbench import HPO_PRESETS, PROBLEMS, get_problem  # noqa: E402
 from jaxsnn.snnbench.compare import (  # noqa: E402
     N_INITIAL, OURS, SEEDED, TraceRow, best_curve, run, silent_rate, summarise,
 )  # fmt: skip
@@ -64,17 +64,12 @@ def budget_s(bench: SurrogateBenchmark, trials: int) -> float:
     return trials * float(np.mean([bench(r["params"]).cost_s for r in bench.rows[:200]]))
 
 
-PRESETS = {"sg": "silent_sg", "stdp": "silent_stdp"}
-"""The product's HPO preset per trainer (``conf/hpo/<preset>.yaml``): its ``enqueue`` holds the
-trainer's documented default network, the first trial of a study run from that preset."""
-
-
 def documented_default(bench: SurrogateBenchmark) -> dict:
     """The default network the product's preset enqueues, without the parameters the problem
     leaves out; refused (naming the parameter and the table's range) when the table does not
     cover it, as stdp_digits' tables stop at 150 ms presentations where the default uses 350."""
     problem = bench.problem
-    preset = OmegaConf.to_container(OmegaConf.load(CONF / "hpo" / f"{PRESETS[problem.trainer]}.yaml"))
+    preset = OmegaConf.to_container(OmegaConf.load(CONF / "hpo" / f"{HPO_PRESETS[problem.trainer]}.yaml"))
     point = {k: v for k, v in preset["enqueue"][0].items() if k not in problem.exclude}  # type: ignore[index]
     bench.check(point)
     return point
@@ -262,9 +257,10 @@ def real_study_lines(path: Path) -> list[str]:
     where = ("the demo problem" if problem == "sg_digits"
              else f"{problem} ({PROBLEMS[problem].description.split(':')[0]})")  # fmt: skip
     data = "" if problem == "sg_digits" else " on this problem's data"
+    trainer = PROBLEMS[problem].trainer
     lines = ["", f"### Real studies of {where} (`{command}`)", "",
-             f"Every trial trains a network with the live detector: `experiments/hpo.py` with the `silent_sg` preset"
-             f"{data} searched from scratch "
+             f"Every trial trains a network with the live detector: `experiments/hpo.py` with the "
+             f"`{HPO_PRESETS[trainer]}` preset{data} searched from scratch "
              f"(`hpo.enqueue=[]`), {'/'.join(map(str, trials))} trials on 2 workers, each study with its own empty "
              "compilation cache, one row per optimizer seed. Rows named `<optimizer>+default` keep the preset's "
              "enqueued default network as trial 1 (on the demo problem they are `make demo` itself, with another "
@@ -274,9 +270,11 @@ def real_study_lines(path: Path) -> list[str]:
              "optimizer's fits and compiles run beside the 2 workers' trials and slow them, which the "
              "compute column charges to the trials. Rows without wall times come from studies no longer on "
              "disk, run on earlier code (most of them when every trial compiled its own programs): their "
-             "compute and reach are not comparable with the rows that have them. The `silent_sg` preset's SCBO "
-             "has seen each network's input drive since this session (`scbo-drive` rows); rows named `scbo` "
-             "and `scbo+default` ran before that, without it (`scbo-nodrive` now). Driver CPU: the seconds of "
+             "compute and reach are not comparable with the rows that have them. "
+             + ("The `silent_sg` preset's SCBO has seen each network's input drive since the `scbo-drive` "
+                "rows; rows named `scbo` and `scbo+default` ran before that, without it "
+                "(`scbo-nodrive` now). " if trainer == "sg" else "")
+             + "Driver CPU: the seconds of "
              "CPU the study's driver process spent (the optimizer's fits, asks and compilations, the loop), "
              "kept in the study since issue 13's last session; `-` for studies run before.", "",
              "| optimizer | seed | trials | compute s | best @25 % | best @50 % | best @100 % | best at the end "

@@ -1,11 +1,13 @@
-"""Real studies of the SG problems: the surrogate benchmark's claim checked on trained networks.
+"""Real studies of the SNN problems: the surrogate benchmark's claim checked on trained networks.
 
 Runs ``experiments/hpo.py`` (the ``silent_sg`` preset searched from scratch, ``hpo.enqueue=[]``:
 40 trials, 2 workers, every trial a real network with the real detector) for each optimizer and
 seed on the demo problem (``--problem sg_digits``) or on another SG problem of
 ``jaxsnn.snnbench`` (``--problem sg_randman``: the preset on that problem's dataset, whose
-rate-code parameter the study leaves out by itself), then compares the studies at equal compute: best feasible accuracy after 25/50/100 % of random search's median compute, compute to
-reach random's median final best, and the silent share of the initial design vs the model-guided
+rate-code parameter the study leaves out by itself), or the ``silent_stdp`` preset (24 trials)
+for ``--problem stdp_digits``, then compares the studies at equal compute: best feasible
+accuracy after 25/50/100 % of random search's median compute, compute to reach random's median
+final best, and the silent share of the initial design vs the model-guided
 trials (``jaxsnn.hpo.report.design_flags``: the design's own points, not the first 10 trials).
 
     python benchmarks/snn_real_studies.py --optimizers logei random --seeds 0 1 2
@@ -33,7 +35,7 @@ from results_io import read_csv, write_csv
 
 from jaxsnn.hpo.report import design_flags
 from jaxsnn.hpo.study import Study
-from jaxsnn.snnbench import get_problem
+from jaxsnn.snnbench import HPO_PRESETS, get_problem
 from jaxsnn.snnbench.compare import SEEDED
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,11 +50,13 @@ def outputs(problem: str) -> tuple[Path, Path]:
 
 
 def problem_overrides(problem: str) -> list[str]:
-    """``experiments/hpo.py`` overrides that point the ``silent_sg`` preset at an SG problem's data."""
+    """``experiments/hpo.py`` overrides that run the problem's preset on the problem's data (the
+    STDP preset searches presentations up to 400 ms, where the stdp_digits table stops at 150)."""
     spec = get_problem(problem)
-    if spec.trainer != "sg":
-        raise SystemExit(f"real studies run the silent_sg preset; {problem} trains {spec.trainer!r}")
-    overrides = []
+    if spec.trainer not in HPO_PRESETS:
+        raise SystemExit(f"real studies run the {' or '.join(HPO_PRESETS.values())} preset; {problem} trains "
+                         f"{spec.trainer!r}")  # fmt: skip
+    overrides = [f"hpo={HPO_PRESETS[spec.trainer]}"]
     for key, value in spec.evaluation.items():
         if key == "data_options":
             overrides += [f"+hpo.evaluation.data_options.{k}={v}" for k, v in value.items()]
@@ -148,8 +152,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--optimizers", nargs="*", default=["logei", "random"])
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
-    parser.add_argument("--problem", default=DEMO_PROBLEM, choices=["sg_digits", "sg_randman"])
-    parser.add_argument("--trials", type=int, default=None, help="trials per study (default: the preset's 40)")
+    parser.add_argument("--problem", default=DEMO_PROBLEM, choices=["sg_digits", "sg_randman", "stdp_digits"])
+    parser.add_argument("--trials", type=int, default=None,
+                        help="trials per study (default: the preset's, 40 for SG, 24 for STDP)")
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args()
     out, summary_csv = outputs(args.problem)

@@ -8,6 +8,6 @@ a trial in milliseconds (HPOBench / YAHPO Gym style), detector savings included,
 optimizer seeds cost minutes instead of days.
 """
 
-from jaxsnn.snnbench.problems import PROBLEMS, SNNProblem, get_problem
+from jaxsnn.snnbench.problems import HPO_PRESETS, PROBLEMS, SNNProblem, get_problem
 
-__all__ = ["PROBLEMS", "SNNProblem", "get_problem"]
+__all__ = ["HPO_PRESETS", "PROBLEMS", "SNNProblem", "get_problem"]

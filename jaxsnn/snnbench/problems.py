@@ -17,6 +17,11 @@ from jaxsnn.hpo.space import Space
 from jaxsnn.train.silent import PRESETS, SilentPreset
 from jaxsnn.tuning.spaces import search_space
 
+HPO_PRESETS: dict[str, str] = {"sg": "silent_sg", "stdp": "silent_stdp"}
+"""The product's HPO preset per trainer (``conf/hpo/<preset>.yaml``), what a problem's real
+studies run: its space, evaluation and optimizer as shipped, and in its ``enqueue`` the
+trainer's documented default network, the first trial of a study run from that preset."""
+
 SG_COST_BOUNDS: dict[str, tuple[float, float]] = {
     "epochs": (1, 6), "time_steps": (10, 30), "n_hidden": (8, 256), "batch_size": (32, 128),
 }  # fmt: skip
