@@ -55,9 +55,8 @@ class LogProductFeatures:
         if not isinstance(spec, Mapping):
             raise ValueError(f"features must be a dict {{name: {{parameter: exponent}}}}, got {spec!r}")
         self.names: list[str] = []
-        self._terms: list[list[tuple[int, float, FloatParam | IntParam]]] = []  # (column, exponent, parameter)
-        self._low_ends: list[float] = []
-        self._spans: list[float] = []
+        # Per feature: its (column, exponent, parameter) terms, the log product's least value and span.
+        self._features: list[tuple[list[tuple[int, float, FloatParam | IntParam]], float, float]] = []
         for name, powers in spec.items():
             if not isinstance(powers, Mapping) or not powers:
                 raise ValueError(f"feature {name!r}: needs a non-empty dict {{parameter: exponent}}, got {powers!r}")
@@ -77,9 +76,7 @@ class LogProductFeatures:
                 continue
             # log x spans [log low, log high] on either scale: the product's extremes sit at corners.
             ends = [(e * math.log(p.low), e * math.log(p.high)) for _, e, p in terms]
-            self._low_ends.append(sum(min(a, b) for a, b in ends))
-            self._spans.append(sum(abs(b - a) for a, b in ends))
-            self._terms.append(terms)
+            self._features.append((terms, sum(min(a, b) for a, b in ends), sum(abs(b - a) for a, b in ends)))
             self.names.append(name)
 
     def __len__(self) -> int:
@@ -92,7 +89,7 @@ class LogProductFeatures:
             return X
         columns = [
             (sum(e * _log_value(X[:, column], p) for column, e, p in terms) - low_end) / span
-            for terms, low_end, span in zip(self._terms, self._low_ends, self._spans)
+            for terms, low_end, span in self._features
         ]
         return np.hstack([X, np.stack(columns, axis=1)])
 
