@@ -5,13 +5,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 from sklearn.ensemble import ExtraTreesRegressor
 from sklearn.gaussian_process import GaussianProcessRegressor
 
-from jaxsnn.snnbench import get_problem
+from jaxsnn.snnbench import HPO_PRESETS, PROBLEMS, get_problem
 from jaxsnn.snnbench.compare import N_INITIAL, best_curve, compute_to_reach, run, silent_rate, summarise
 from jaxsnn.snnbench.surrogate import SurrogateBenchmark, cross_validate
 from jaxsnn.snnbench.tables import append_rows, check_fractions, read_rows, replay, row_params, run_row, write_table
@@ -171,3 +173,14 @@ def test_a_seeded_run_evaluates_the_enqueued_configurations_first_as_design(benc
     assert [t.accuracy for t in trace[1:4]] == [t.accuracy for t in plain[1:4]]
     with pytest.raises(ValueError, match="theta=50.0 is outside the table's range"):
         run(bench, "random+default", 0, 40.0, enqueue=[{**best["params"], "theta": 50.0}])
+
+
+@pytest.mark.parametrize("name", sorted(PROBLEMS))
+def test_each_problem_names_the_preset_its_real_studies_run(name):
+    """snn_real_studies.py runs ``hpo=HPO_PRESETS[trainer]`` with the problem's evaluation: that
+    preset must train the problem's trainer under the problem's silent detector."""
+    problem = PROBLEMS[name]
+    path = Path(__file__).resolve().parents[1] / "conf" / "hpo" / f"{HPO_PRESETS[problem.trainer]}.yaml"
+    preset = OmegaConf.load(path)
+    assert preset.trainer == problem.trainer
+    assert preset.evaluation.silent == problem.detector
