@@ -5,11 +5,14 @@ Issue 17. One study, run four ways, each in its own process with fresh workers:
 ``today``   the code at ``--baseline`` (the commit before issue 17), run from an extracted copy
             of that tree: every trial draws its initial weights with one compilation per weight
             shape and compiles its train and test programs.
-``warm``    this code with an empty persistent compilation cache: workers keep compiled programs
-            (by static configuration) and the bucketed weight draws in memory, and write every
-            program to the cache.
-``warm-new-emitters``  ``warm`` with XLA's own CPU fusion emitters, which studies replace by
-            the classic ones (``jaxsnn.xla_defaults``), in a cache of its own.
+``warm``    this code, the preset as it ships, with an empty persistent compilation cache: workers
+            keep compiled programs (by static configuration) and the bucketed weight draws in
+            memory, write every program to the cache, and compile the train and test steps
+            without XLA's optimisation passes (``evaluation.xla_optimizations: false``).
+``warm-optimized``  ``warm`` with XLA's optimisations (``xla_optimizations: true``), in a cache of
+            its own: what the preset's switch buys.
+``warm-new-emitters``  ``warm-optimized`` with XLA's own CPU fusion emitters, which studies replace
+            by the classic ones (``jaxsnn.xla_defaults``), in a cache of its own.
 ``rerun``   this code again on the cache ``warm`` filled: a rerun or resume of the study.
 
 The study is the ``silent_sg`` preset's (space, evaluation, 2 process workers, its enqueued
@@ -59,8 +62,11 @@ PLOT = RESULTS / "trial_throughput.png"
 HEADING = "## Trial throughput: warm workers and the compilation cache (issue 17)"
 BASELINE = "31cc630"
 """The last commit before issue 17's work: today's path."""
-VARIANTS = ("today", "warm-new-emitters", "warm", "rerun")
-COLORS = {"today": "0.5", "warm-new-emitters": "tab:purple", "warm": "tab:blue", "rerun": "tab:green"}
+VARIANTS = ("today", "warm-new-emitters", "warm-optimized", "warm", "rerun")
+COLORS = {"today": "0.5", "warm-new-emitters": "tab:purple", "warm-optimized": "tab:orange", "warm": "tab:blue",
+          "rerun": "tab:green"}  # fmt: skip
+OPTIMIZED = ("today", "warm-new-emitters", "warm-optimized")
+"""Variants whose trials compile with XLA's optimisations (the baseline predates the setting)."""
 NEW_EMITTERS = "--xla_cpu_use_fusion_emitters=true"
 """XLA's own default, which ``jaxsnn.xla_defaults`` replaces: the ``warm-new-emitters`` variant."""
 NOTES = """\
@@ -116,9 +122,20 @@ def preset() -> dict[str, Any]:
     return OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "hpo" / "silent_sg.yaml"), resolve=True)
 
 
-def run_variant(n_trials: int, out: Path, cache: Path | None) -> None:
-    """One study in this process (whose ``jaxsnn`` the caller chose) through the persistent
-    compilation ``cache`` if one is given: rows to ``out``."""
+def evaluation(variant: str) -> dict[str, Any]:
+    """The preset's trial config as ``variant`` runs it."""
+    spec = preset()
+    config = {"trainer": spec["trainer"], **spec["evaluation"]}
+    if variant == "today":  # its evaluate() has no such key: it always optimised
+        config.pop("xla_optimizations", None)
+    elif variant in OPTIMIZED:
+        config["xla_optimizations"] = True
+    return config
+
+
+def run_variant(variant: str, n_trials: int, out: Path, cache: Path | None) -> None:
+    """One study of ``variant`` in this process (whose ``jaxsnn`` the caller chose) through the
+    persistent compilation ``cache`` if one is given: rows to ``out``."""
     if cache is not None:  # this code (the baseline tree has neither setting)
         from jaxsnn.xla_defaults import add_xla_flags
 
@@ -141,7 +158,7 @@ def run_variant(n_trials: int, out: Path, cache: Path | None) -> None:
         start = time.perf_counter()
         executor = ProcessExecutor(spec["n_workers"])
         try:
-            run_study(study, MeasuredObjective({"trainer": spec["trainer"], **spec["evaluation"]}), executor,
+            run_study(study, MeasuredObjective(evaluation(variant)), executor,
                       n_trials, spec["n_workers"], timeout_s=spec["timeout_s"], progress=False)  # fmt: skip
         finally:
             executor.shutdown()
@@ -178,9 +195,9 @@ def launch(variant: str, n_trials: int, work: Path, baseline: str) -> list[dict[
         env["PYTHONPATH"] = os.pathsep.join([str(tree), str(Path(__file__).parent)])
         env["SKBUILD_EDITABLE_SKIP"] = os.pathsep.join(str(p) for p in (REPO / "build").glob("cp*"))
     else:
-        cache = "jax_cache"
-        if variant == "warm-new-emitters":  # XLA's default emitters, in a cache of their own
-            cache = "jax_cache_new_emitters"
+        cache = {"warm-new-emitters": "jax_cache_new_emitters", "warm-optimized": "jax_cache_optimized"}.get(
+            variant, "jax_cache")
+        if variant == "warm-new-emitters":  # XLA's default emitters
             env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {NEW_EMITTERS}".strip()
         command += ["--cache", str(work / cache)]
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
@@ -247,8 +264,10 @@ def report(rows: list[dict[str, Any]], command: str) -> str:
         "One study per variant (preset `silent_sg`: its space, evaluation and 2 process workers, its enqueued "
         f"default first; random search, seed 0, so the variants train the same points, but for one or two that "
         "the asynchronous loop's ask-ahead draws differently). "
-        f"`today` is commit {BASELINE} run from an extracted copy; `warm` is this code with an empty "
-        "persistent compilation cache, `rerun` the same study again on that cache. Setup: start of the trial to "
+        f"`today` is commit {BASELINE} run from an extracted copy; `warm` is this code, the preset as it ships "
+        "(trial programs compiled without XLA's optimisation passes), with an empty persistent compilation cache; "
+        "`warm-optimized` the same with the optimisations, `warm-new-emitters` that with XLA's own CPU emitters; "
+        "`rerun` is `warm`'s study again on its cache. Setup: start of the trial to "
         "the end of its first training batch. Silent share: silent-stopped trials' share of worker time.", "",
         "| variant | trials/min | vs today | median setup s | median trial s | XLA compiled / loaded per study "
         "| silent trials | silent share of wall | best accuracy |",
@@ -280,7 +299,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.variant:
-        run_variant(args.trials, args.out, args.cache)
+        run_variant(args.variant, args.trials, args.out, args.cache)
         return
     command = "python benchmarks/trial_throughput.py" + (f" --trials {args.trials}" if args.trials != 40 else "")
     if args.report_only:

@@ -84,6 +84,23 @@ def test_shape_changing_hyperparameters_get_their_own_program():
     assert PROGRAMS.misses == misses + 2
 
 
+@pytest.mark.xla_optimized  # the suite compiles everything unoptimised; this test needs both kinds
+def test_unoptimized_programs_are_programs_of_their_own_that_train_as_well():
+    """``xla_optimizations=False`` (a study's setting) compiles a program of its own, never one an
+    optimised run of the same shapes left in the cache, and it trains the same network to the same
+    quality: only the rounding may differ."""
+    model = ModelConfig(hidden=(13,), neuron=LIFSpec(backend="xla"))  # a shape no other test compiles
+    trainer = TrainerConfig(epochs=6, batch_size=32, lr=1e-2)
+    optimized = train_sg(model, trainer, DATA, progress=False)
+    misses = PROGRAMS.misses
+    fast = train_sg(model, dataclasses.replace(trainer, xla_optimizations=False), DATA, progress=False)
+    assert PROGRAMS.misses == misses + 1
+    assert fast.status == optimized.status == "complete"
+    assert optimized.objectives["accuracy"] > 0.9
+    assert abs(fast.objectives["accuracy"] - optimized.objectives["accuracy"]) <= 0.05
+    assert fast.params["trainer"]["xla_optimizations"] is False  # what retraining it needs
+
+
 def test_only_a_schedule_that_depends_on_the_run_length_puts_epochs_in_the_key():
     assert OptimizerSpec.of(TrainerConfig(epochs=2), 5) == OptimizerSpec.of(TrainerConfig(epochs=7), 5)
     cosine = [OptimizerSpec.of(TrainerConfig(epochs=e, schedule="cosine"), 5) for e in (2, 7)]

@@ -166,6 +166,13 @@ class TrainerConfig:
     The shuffle order comes from ``shuffle_seed``, not the model seed, so that the members of a
     seed sweep see the same batches. The test set is evaluated every ``eval_every`` epochs and
     always after the last one.
+
+    ``xla_optimizations=False`` compiles the train and test steps without XLA's optimisation
+    passes (LLVM at -O0, as ``jax_disable_most_optimizations`` does, for these programs only):
+    a new network shape compiles about twice as fast and then runs 1.4-1.7x slower. That is the
+    trade for a study of short trials, where compilation is most of a trial (issue 17; measured in
+    benchmarks/RESULTS.md, "Trial throughput"), not for a long training run. Unoptimised programs
+    round differently, so the setting is part of the run: a record retrains exactly only with it.
     """
 
     epochs: int = 10
@@ -180,6 +187,7 @@ class TrainerConfig:
     sparsity: SparsitySchedule = SparsitySchedule()
     shuffle_seed: int = 0
     eval_every: int = 1
+    xla_optimizations: bool = True
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size", "eval_every"):
@@ -188,6 +196,10 @@ class TrainerConfig:
                 _is_int(value) and value > 0,
                 f"trainer.{name} must be a positive integer, got {value!r}",
             )
+        _require(
+            isinstance(self.xla_optimizations, bool),
+            f"trainer.xla_optimizations must be true or false, got {self.xla_optimizations!r}",
+        )
         _require(
             _is_int(self.shuffle_seed),
             f"trainer.shuffle_seed must be an integer, got {self.shuffle_seed!r}",

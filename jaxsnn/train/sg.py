@@ -206,6 +206,10 @@ class _Programs:
         return self._build_test()
 
 
+UNOPTIMIZED: dict[str, object] = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+"""XLA compile options of ``TrainerConfig(xla_optimizations=False)``: what JAX's
+``jax_disable_most_optimizations`` sets, applied to a population's programs only."""
+
 PROGRAMS: ProgramCache[_Programs] = ProgramCache(maxsize=16)
 """This process's compiled populations, by static configuration: a long-lived study worker
 trains every trial of an already seen shape without compiling."""
@@ -218,9 +222,12 @@ def _compile(
     rest: nnx.State,
     batch: tuple[int, ...],
     test_batch: tuple[int, ...],
+    optimized: bool,
 ) -> _Programs:
     """Compile the programs for stacked states like ``params``/``rest`` and input shapes
-    ``batch`` / ``test_batch`` (batch size, time steps, features...)."""
+    ``batch`` / ``test_batch`` (batch size, time steps, features...), with XLA's optimisations
+    or without them (``UNOPTIMIZED``)."""
+    options = None if optimized else UNOPTIMIZED
     members = len(jax.tree.leaves(params)[0])
     spec_of = lambda *shape, dtype=jnp.float32: jax.ShapeDtypeStruct(shape, dtype)  # noqa: E731
     tx = spec.transform()
@@ -244,8 +251,8 @@ def _compile(
         spec_of(*test_batch),
         spec_of(test_batch[0], dtype=jnp.int32),
         spec_of(test_batch[0], dtype=bool),
-    ).compile()
-    return _Programs(init_opt.compile(), train.compile(), test)
+    ).compile(options)
+    return _Programs(init_opt.compile(options), train.compile(options), test)
 
 
 class _Population:
@@ -285,7 +292,7 @@ class _Population:
         states = (self.params, self.rest)
         shapes = tuple((leaf.shape, leaf.dtype.name) for leaf in jax.tree.leaves(states))
         key = (self.graphdef, jax.tree.structure(states), shapes, spec, cfg.batch_size, sample,
-               self.test_batch)  # fmt: skip
+               self.test_batch, cfg.xla_optimizations)  # fmt: skip
         start = time.perf_counter()
         self.programs = PROGRAMS.get(
             key,
@@ -296,6 +303,7 @@ class _Population:
                 self.rest,
                 (cfg.batch_size, *sample),
                 (self.test_batch, *sample),
+                cfg.xla_optimizations,
             ),
         )
         self.compile_time_s = time.perf_counter() - start

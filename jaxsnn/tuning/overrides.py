@@ -58,7 +58,8 @@ def _loader_options(dataset: str, options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _sg_values(params: Mapping[str, Any], evaluation: Mapping[str, Any]) -> dict[str, Any]:
-    run = sg_run(params, backend=evaluation.get("backend", "auto"))
+    run = sg_run(params, backend=evaluation.get("backend", "auto"),
+                 xla_optimizations=evaluation.get("xla_optimizations", True))
     model, trainer, surrogate = run.model, run.trainer, run.model.surrogate
     dataset = evaluation.get("dataset", "digits")
     options = _loader_options(dataset, {**evaluation.get("data_options", {}), **run.data_options})
@@ -80,6 +81,7 @@ def _sg_values(params: Mapping[str, Any], evaluation: Mapping[str, Any]) -> dict
         "trainer.epochs": trainer.epochs,
         "trainer.batch_size": trainer.batch_size,
         "trainer.lr": trainer.lr,
+        "trainer.xla_optimizations": trainer.xla_optimizations,
         **{f"++data.options.{name}": value for name, value in options.items()},
     }
 

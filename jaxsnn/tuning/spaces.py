@@ -205,8 +205,9 @@ def _surrogate(params: Mapping[str, Any], default: Surrogate) -> Surrogate:
     )
 
 
-def sg_run(params: Mapping[str, Any], *, backend: str = "auto") -> SGRun:
-    """Configs of one SG run from a (possibly partial) flat point; bad values raise ValueError."""
+def sg_run(params: Mapping[str, Any], *, backend: str = "auto", xla_optimizations: bool = True) -> SGRun:
+    """Configs of one SG run from a (possibly partial) flat point; bad values raise ValueError.
+    ``backend`` and ``xla_optimizations`` are the study's, not searched."""
     _check_names("sg", params)
     model, trainer = ModelConfig(), TrainerConfig()
     get = params.get
@@ -230,6 +231,7 @@ def sg_run(params: Mapping[str, Any], *, backend: str = "auto") -> SGRun:
             epochs=get("epochs", trainer.epochs),
             batch_size=get("batch_size", trainer.batch_size),
             lr=get("lr", trainer.lr),
+            xla_optimizations=xla_optimizations,
         ),
         time_steps=get("time_steps", DataConfig().time_steps),
         data_options={option: params[name] for name, option in _DATA_OPTIONS.items() if name in params},
