@@ -70,21 +70,24 @@ OPTIMIZED = ("today", "warm-new-emitters", "warm-optimized")
 NEW_EMITTERS = "--xla_cpu_use_fusion_emitters=true"
 """XLA's own default, which ``jaxsnn.xla_defaults`` replaces: the ``warm-new-emitters`` variant."""
 NOTES = """\
-Why the first run gains less than a rerun: in this space nearly every trial has shapes of its
-own (`n_hidden` 8-256, `batch_size` 32-128, `time_steps` 10-30, layers, readout and surrogate
-shape drawn per trial), so a warm worker rarely meets a shape twice and still compiles each
-trial's train step. What the first run saves is what does not depend on the shape any more:
-initial weights drawn at power-of-two lengths (no compilation per weight matrix), the test step
-compiled only when a trial tests (silent-stopped trials never do), states stacked on the host.
-(Today's workers are long-lived too: imports were already paid once per worker.) A rerun or
-resume of the study loads every program from the persistent cache; what is left of its setup
-is tracing and lowering the steps (the cache is keyed by the lowered program), loading them,
-building the network and encoding the data. Reaching the targets in a first run needs shape
-buckets (hidden width, batch and time steps padded with exact masking), which is not built.
-`warm-new-emitters` differs from `warm` only in XLA's CPU fusion emitters (the new MLIR ones,
-XLA's default, which `today` runs with too): the gap between the two rows is what a study's switch
-to the classic emitters (`jaxsnn.xla_defaults`) buys. The load each variant started at is above;
-the ratios are within one run."""
+What a first run of the study saves, variant by variant. `warm-new-emitters`: what no longer
+depends on a trial's shapes (initial weights drawn at power-of-two lengths, no compilation per
+weight matrix; the test step compiled only when a trial tests, which silent-stopped trials never
+do; states stacked on the host; today's workers were long-lived too, so imports were already paid
+once per worker). `warm-optimized`: XLA's classic CPU emitters (`jaxsnn.xla_defaults`), which
+compile these small programs faster. `warm`, the preset as it ships: the train and test steps
+compiled without XLA's optimisation passes (`evaluation.xla_optimizations: false`), about half
+the compile time for 1.4-1.7x slower steps, a good trade where most trials are short or stopped
+silent early. In this space nearly every trial still has shapes of its own (`n_hidden` 8-256,
+`batch_size` 32-128, `time_steps` 10-30, and layers, recurrence, readout, reset and surrogate
+shape drawn per trial), so a warm worker rarely meets a program twice: what is left of a first
+run's setup is building the network (new weight-draw lengths compile once per worker), tracing
+and lowering the vmapped BPTT step (about 0.3 s a trial on 2 busy cores, measured with
+cProfile) and compiling it (about as much). A rerun or resume of the study loads every program
+from the persistent cache; only tracing, lowering, loading and the network are left. Shape buckets
+(hidden width, batch and time steps padded with exact masking) would let programs repeat, but
+with five categorical choices per trial a 40-trial study would still rarely meet one twice; they
+are not built. The load each variant started at is above; the ratios are within one run."""
 
 
 def tuning_module(name: str) -> ModuleType:

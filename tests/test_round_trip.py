@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -113,3 +117,31 @@ def test_a_trial_of_every_trainer_retrains_from_its_printed_command(trainer):
     assert retrained.status == "complete", retrained.error
     assert retrained.objectives["accuracy"] == record.objectives["accuracy"]
     assert record.objectives["accuracy"] > 0.2  # chance is 0.1: two chance-level runs tie too easily
+
+
+_UNOPTIMIZED_TRIAL = """
+import json, sys
+from jaxsnn.tuning.evaluate import evaluate
+record = evaluate({"trainer": "sg", "silent": None, "xla_optimizations": False,
+                   "params": {"n_hidden": 32, "epochs": 1, "time_steps": 10, "lr": 0.01, "batch_size": 64}})
+print(json.dumps([entry["loss"] for entry in record.metrics["history"]] + [record.objectives["accuracy"]]))
+"""
+
+
+def test_an_unoptimised_trial_retrains_the_same_whatever_cpu_emitters_the_process_uses():
+    """A study's workers run XLA's classic CPU emitters, ``experiments/train.py`` XLA's default
+    ones; unoptimised programs round differently under the two (the losses' last bits, measured),
+    so ``xla_optimizations=False`` pins the emitters itself. Fresh processes with the suite's
+    global optimisation switch off, as a user's study and train.py run."""
+    children = [
+        subprocess.Popen([sys.executable, "-c", _UNOPTIMIZED_TRIAL], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env={**os.environ, "XLA_FLAGS": f"--xla_cpu_use_fusion_emitters={emitters}",
+                                         "JAX_DISABLE_MOST_OPTIMIZATIONS": "0", "JAX_PLATFORMS": "cpu"})
+        for emitters in ("true", "false")
+    ]  # fmt: skip
+    runs = []
+    for child in children:
+        out, err = child.communicate(timeout=120)
+        assert child.returncode == 0, err[-2000:]
+        runs.append(json.loads(out.strip().splitlines()[-1]))
+    assert runs[0] == runs[1]

@@ -172,8 +172,9 @@ class TrainerConfig:
     a new network shape compiles about twice as fast and then runs 1.4-1.7x slower. That is the
     trade for a study of short trials, where compilation is most of a trial (issue 17; measured in
     benchmarks/RESULTS.md, "Trial throughput"), not for a long training run. Unoptimised programs
-    round differently, so the setting is part of the run: a record retrains exactly only with it.
-    """
+    round differently, so the setting is part of the run: a record retrains exactly only with it
+(the programs then use XLA's classic CPU emitters whatever ``XLA_FLAGS`` says, see
+``jaxsnn.train.sg.UNOPTIMIZED``)."""
 
     epochs: int = 10
     batch_size: int = 64

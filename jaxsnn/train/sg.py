@@ -206,9 +206,16 @@ class _Programs:
         return self._build_test()
 
 
-UNOPTIMIZED: dict[str, object] = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+UNOPTIMIZED: dict[str, object] = {
+    "xla_backend_optimization_level": 0,
+    "xla_llvm_disable_expensive_passes": True,
+    "xla_cpu_use_fusion_emitters": False,
+}
 """XLA compile options of ``TrainerConfig(xla_optimizations=False)``: what JAX's
-``jax_disable_most_optimizations`` sets, applied to a population's programs only."""
+``jax_disable_most_optimizations`` sets, applied to a population's programs only, and XLA's
+classic CPU emitters (``jaxsnn.xla_defaults``). Unoptimised programs round differently under the
+two kinds of emitters, so the option pins them: a study's trial retrained by ``experiments/train.py``
+(which keeps XLA's default emitters) gives the same record."""
 
 PROGRAMS: ProgramCache[_Programs] = ProgramCache(maxsize=16)
 """This process's compiled populations, by static configuration: a long-lived study worker
