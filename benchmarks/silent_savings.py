@@ -16,6 +16,12 @@ trainer's ``compile_time_s``) is reported too.
     python benchmarks/silent_savings.py                    # 120 SG configs (+ STDP if asked)
     python benchmarks/silent_savings.py --stdp-configs 30 --stdp-seeds 0 1 2
     python benchmarks/silent_savings.py --report-only      # tables and plot from the CSVs
+    python benchmarks/silent_savings.py --as-study         # SG trials compiled as a study compiles them
+
+``--as-study`` runs the SG trials with the settings of ``experiments/hpo.py`` and the ``silent_sg``
+preset (XLA's classic CPU emitters, train steps without XLA's optimisation passes) into CSVs of
+their own (``*_study.csv``), so the table holds both: issue 17's question is the silent share of
+the wall time a *study* pays, which is mostly setup on this small task.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from jaxsnn.snnbench.tables import SpikeRecorder, replay  # noqa: E402
 from jaxsnn.train.silent import PRESETS, SilentNetworkDetector  # noqa: E402
 from jaxsnn.tuning.evaluate import evaluate  # noqa: E402
 from jaxsnn.tuning.spaces import search_space  # noqa: E402
+from jaxsnn.xla_defaults import add_xla_flags  # noqa: E402
 from results_io import read_csv, write_csv  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
@@ -54,6 +61,8 @@ SG_DETECTORS: list[Detector] = [
 """The paper's rule and SG preset first; a grace of 1500 samples is about one epoch of digits."""
 STDP_DETECTORS: list[Detector] = [("mnist_stdp", 100, {}), ("mnist_stdp", 500, {})]
 STDP_BOUNDS = {"n_neurons": (10, 200), "presentation_ms": (50.0, 250.0), "epochs": (1, 2)}
+STUDY_COMPILE = {"xla_optimizations": False}
+"""How the ``silent_sg`` preset's trials compile (with ``add_xla_flags``' emitters): ``--as-study``."""
 
 
 Detector = tuple[str, int, dict]
@@ -208,30 +217,36 @@ def main() -> None:
     parser.add_argument("--stdp-seeds", type=int, nargs="*", default=[])
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (and model seed)")
     parser.add_argument("--report-only", action="store_true", help="re-read the CSVs, skip the runs")
+    parser.add_argument("--as-study", action="store_true",
+                        help="run the SG trials compiled as a study compiles them (CSV *_study.csv)")
     args = parser.parse_args()
+    if args.as_study:
+        add_xla_flags()  # as experiments/hpo.py does, before JAX's first computation
     RESULTS.mkdir(parents=True, exist_ok=True)
-    runs = {  # trainer: (bounds, detectors replayed (the first one is plotted), configs wanted)
-        "sg": (SG_BOUNDS, SG_DETECTORS, args.sg_configs),
-        "stdp": (STDP_BOUNDS, STDP_DETECTORS, args.stdp_configs),
+    runs = {  # name: (trainer, bounds, detectors replayed (the first one is plotted), configs wanted, settings)
+        "sg": ("sg", SG_BOUNDS, SG_DETECTORS, 0 if args.as_study else args.sg_configs, {}),
+        "sg_study": ("sg", SG_BOUNDS, SG_DETECTORS[:1], args.sg_configs if args.as_study else 0, STUDY_COMPILE),
+        "stdp": ("stdp", STDP_BOUNDS, STDP_DETECTORS, args.stdp_configs, {}),
     }
     summary = {}
-    for trainer, (bounds, detectors, wanted) in runs.items():
-        path = RESULTS / f"silent_savings_{trainer}.csv"
+    for name, (trainer, bounds, detectors, wanted, settings) in runs.items():
+        path = RESULTS / f"silent_savings_{name}.csv"
         if not args.report_only and wanted > 0:
             configs = search_space(trainer, **bounds).sample(np.random.default_rng(args.seed), wanted)
             start = time.perf_counter()
-            write_csv(path, run_trials(trainer, configs, detectors, {"time_budget_s": 300}, args.seed))
-            print(f"{trainer}: {wanted} configs in {time.perf_counter() - start:.0f} s", flush=True)
+            write_csv(path, run_trials(trainer, configs, detectors, {"time_budget_s": 300, **settings}, args.seed))
+            print(f"{name}: {wanted} configs in {time.perf_counter() - start:.0f} s", flush=True)
         if not path.exists():
             continue
         rows = read_csv(path)
         for preset, interval, options in detectors:
             p, extra = PRESETS[preset], "".join(f", {k}={v}" for k, v in sorted(options.items()))
-            label = f"{trainer}, k={p.k} p={p.p} every {interval}{extra}"
+            how = ", compiled as a study" if settings else ""
+            label = f"{trainer}, k={p.k} p={p.p} every {interval}{extra}{how}"
             summary[label] = summarize(rows, detector_name(preset, interval, options))
         first = detector_name(*detectors[0])
-        plot(rows, first, f"{trainer}: {len(rows)} random configs of the wide space, detector {first}",
-             RESULTS / f"silent_savings_{trainer}.png")
+        plot(rows, first, f"{name}: {len(rows)} random configs of the wide space, detector {first}",
+             RESULTS / f"silent_savings_{name}.png")
     if args.stdp_seeds and not args.report_only:
         write_csv(RESULTS / "silent_savings_stdp_accuracy.csv", stdp_accuracy(args.stdp_seeds))
     machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.platform()}"
