@@ -64,6 +64,21 @@ def test_a_crash_inside_the_trainer_is_summarised(monkeypatch):
     assert "broken" in record.error and record.params == SMALL_STDP
 
 
+def test_a_trainer_record_with_a_nan_objective_becomes_a_failed_record(monkeypatch):
+    """A trainer that builds a complete record with a NaN objective (a bug, or a metric that
+    divided by zero) must not reach the optimizer's model: the record refuses the value (the one
+    home of that check) and evaluate() stores the trial ``failed`` with the reason."""
+    from jaxsnn.record import EvaluationRecord
+
+    def nan_accuracy(*args, **kwargs):
+        return EvaluationRecord(params={}, objectives={"accuracy": float("nan"), "train_accuracy": 0.5,
+                                                       "train_time_s": 1.0}, metrics={})  # fmt: skip
+
+    monkeypatch.setattr(ev, "train_sg", nan_accuracy)
+    record = evaluate(sg())
+    assert record.status == "failed" and "non-finite values {'accuracy': nan}" in record.error
+
+
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
 def test_a_diverging_trial_becomes_a_failed_record():
     record = evaluate(sg(weight_scale=1e30))  # outside the space on purpose: inf logits
