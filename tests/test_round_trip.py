@@ -119,29 +119,25 @@ def test_a_trial_of_every_trainer_retrains_from_its_printed_command(trainer):
     assert record.objectives["accuracy"] > 0.2  # chance is 0.1: two chance-level runs tie too easily
 
 
-_UNOPTIMIZED_TRIAL = """
-import json, sys
-from jaxsnn.tuning.evaluate import evaluate
-record = evaluate({"trainer": "sg", "silent": None, "xla_optimizations": False,
-                   "params": {"n_hidden": 32, "epochs": 1, "time_steps": 10, "lr": 0.01, "batch_size": 64}})
-print(json.dumps([entry["loss"] for entry in record.metrics["history"]] + [record.objectives["accuracy"]]))
-"""
+_UNOPTIMIZED_TRIAL = {"trainer": "sg", "silent": None, "xla_optimizations": False,
+                      "params": {"n_hidden": 32, "epochs": 1, "time_steps": 10, "lr": 0.01, "batch_size": 64}}
+
+
+def _losses_and_accuracy(config: dict) -> list[float]:
+    record = evaluate(config)
+    return [entry["loss"] for entry in record.metrics["history"]] + [record.objectives["accuracy"]]
 
 
 def test_an_unoptimised_trial_retrains_the_same_whatever_cpu_emitters_the_process_uses():
-    """A study's workers run XLA's classic CPU emitters, ``experiments/train.py`` XLA's default
-    ones; unoptimised programs round differently under the two (the losses' last bits, measured),
-    so ``xla_optimizations=False`` pins the emitters itself. Fresh processes with the suite's
-    global optimisation switch off, as a user's study and train.py run."""
-    children = [
-        subprocess.Popen([sys.executable, "-c", _UNOPTIMIZED_TRIAL], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, env={**os.environ, "XLA_FLAGS": f"--xla_cpu_use_fusion_emitters={emitters}",
-                                         "JAX_DISABLE_MOST_OPTIMIZATIONS": "0", "JAX_PLATFORMS": "cpu"})
-        for emitters in ("true", "false")
-    ]  # fmt: skip
-    runs = []
-    for child in children:
-        out, err = child.communicate(timeout=120)
-        assert child.returncode == 0, err[-2000:]
-        runs.append(json.loads(out.strip().splitlines()[-1]))
-    assert runs[0] == runs[1]
+    """A study's workers run XLA's classic CPU emitters (as this suite does), ``experiments/train.py``
+    XLA's default ones; unoptimised programs round differently under the two (the losses' last
+    bits, measured), so ``xla_optimizations=False`` pins the emitters itself: a fresh process with
+    the default emitters must give this process's losses exactly."""
+    here = _losses_and_accuracy(_UNOPTIMIZED_TRIAL)
+    script = (f"import json; from jaxsnn.tuning.evaluate import evaluate; r = evaluate({_UNOPTIMIZED_TRIAL!r}); "
+              "print(json.dumps([e['loss'] for e in r.metrics['history']] + [r.objectives['accuracy']]))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION_CACHE")}  # nothing to share
+    env.update(XLA_FLAGS="--xla_cpu_use_fusion_emitters=true", JAX_PLATFORMS="cpu")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == here
