@@ -128,6 +128,7 @@ def _losses_and_accuracy(config: dict) -> list[float]:
     return [entry["loss"] for entry in record.metrics["history"]] + [record.objectives["accuracy"]]
 
 
+@pytest.mark.slow  # a fresh process (7 s); the fast guard is in test_throughput
 def test_an_unoptimised_trial_retrains_the_same_whatever_cpu_emitters_the_process_uses():
     """A study's workers run XLA's classic CPU emitters (as this suite does), ``experiments/train.py``
     XLA's default ones; unoptimised programs round differently under the two (the losses' last

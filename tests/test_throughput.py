@@ -24,7 +24,7 @@ from jaxsnn.nn import LIFSpec
 from jaxsnn.nn.init import draw, scaled_lecun
 from jaxsnn.record import EvaluationRecord
 from jaxsnn.train.config import ModelConfig, TrainerConfig
-from jaxsnn.train.sg import PROGRAMS, OptimizerSpec, train_sg
+from jaxsnn.train.sg import PROGRAMS, UNOPTIMIZED, OptimizerSpec, train_sg
 from jaxsnn.train.sparsity import SparsitySchedule
 
 
@@ -99,6 +99,10 @@ def test_unoptimized_programs_are_programs_of_their_own_that_train_as_well():
     assert optimized.objectives["accuracy"] > 0.9
     assert abs(fast.objectives["accuracy"] - optimized.objectives["accuracy"]) <= 0.05
     assert fast.params["trainer"]["xla_optimizations"] is False  # what retraining it needs
+    # At -O0 the two kinds of CPU emitters round differently: the setting pins the classic ones so
+    # that train.py (XLA's default emitters) retrains a study's trial exactly (the slow
+    # test_round_trip test runs both in separate processes).
+    assert UNOPTIMIZED["xla_cpu_use_fusion_emitters"] is False
 
 
 def test_only_a_schedule_that_depends_on_the_run_length_puts_epochs_in_the_key():
