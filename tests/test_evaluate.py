@@ -64,6 +64,15 @@ def test_a_crash_inside_the_trainer_is_summarised(monkeypatch):
     assert "broken" in record.error and record.params == SMALL_STDP
 
 
+def test_xla_optimizations_is_a_bool_of_sg_trials_only():
+    """The study-wide compile setting is checked before anything runs: TrainerConfig refuses a
+    non-bool (its one check), and the other trainers refuse the key."""
+    with pytest.raises(ValueError, match="bad evaluate.. config: trainer.xla_optimizations must be true or false"):
+        evaluate({**sg(), "xla_optimizations": "no"})
+    with pytest.raises(ValueError, match=r"\['xla_optimizations'\] do not apply to trainer 'stdp'"):
+        evaluate({"trainer": "stdp", "params": SMALL_STDP, "xla_optimizations": False})
+
+
 def test_a_trainer_record_with_a_nan_objective_becomes_a_failed_record(monkeypatch):
     """A trainer that builds a complete record with a NaN objective (a bug, or a metric that
     divided by zero) must not reach the optimizer's model: the record refuses the value (the one

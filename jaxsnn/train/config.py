@@ -173,8 +173,9 @@ class TrainerConfig:
     trade for a study of short trials, where compilation is most of a trial (issue 17; measured in
     benchmarks/RESULTS.md, "Trial throughput"), not for a long training run. Unoptimised programs
     round differently, so the setting is part of the run: a record retrains exactly only with it
-(the programs then use XLA's classic CPU emitters whatever ``XLA_FLAGS`` says, see
-``jaxsnn.train.sg.UNOPTIMIZED``)."""
+    (the programs then use XLA's classic CPU emitters whatever ``XLA_FLAGS`` says, see
+    ``jaxsnn.train.sg.UNOPTIMIZED``).
+    """
 
     epochs: int = 10
     batch_size: int = 64

@@ -180,9 +180,7 @@ def _sg_runner(config: Mapping[str, Any], params: dict[str, Any]) -> Callable:
     _require(dataset in SPIKE_DATASETS, f"unknown sg dataset {dataset!r}; valid: {sorted(SPIKE_DATASETS)}")
     backend = config.get("backend", "auto")
     _require(backend in BACKENDS, f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
-    optimized = config.get("xla_optimizations", True)
-    _require(isinstance(optimized, bool), f"xla_optimizations must be true or false, got {optimized!r}")
-    run = sg_run(params, backend=backend, xla_optimizations=optimized)
+    run = sg_run(params, backend=backend, xla_optimizations=config.get("xla_optimizations", True))
     options = _loader_options(config, dataset, run.data_options)
 
     def execute(stoppers: Sequence[EarlyStopper]) -> EvaluationRecord:
