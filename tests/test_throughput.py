@@ -120,8 +120,8 @@ from jaxsnn.tuning.evaluate import evaluate
 from jaxsnn.train.sg import PROGRAMS
 
 folder = use_compilation_cache(sys.argv[1])
-config = {"trainer": "sg", "backend": "ffi", "params": {"n_hidden": 8, "epochs": 1, "time_steps": 10,
-          "batch_size": 128, "theta": 0.5}}
+config = {"trainer": "sg", "backend": "ffi", "xla_optimizations": False,  # -O0 compiles faster; cached as well
+          "params": {"n_hidden": 8, "epochs": 1, "time_steps": 10, "batch_size": 128, "theta": 0.5}}
 out = {}
 for run in ("cold", "loaded", "corrupt"):
     if run == "corrupt":
