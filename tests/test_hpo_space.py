@@ -134,3 +134,20 @@ def test_serialisation_round_trip_through_json():
     assert again == space
     with pytest.raises(ValueError, match="unknown parameter type"):
         Space.from_dict({"params": [{"type": "complex", "name": "z"}]})
+
+
+def test_redraw_choices_moves_exactly_the_asked_number_of_categoricals_and_nothing_else():
+    """The Hamming neighbourhood of a trust region: row i changes counts[i] of its (active)
+    categorical parameters to another choice, keeps its numbers, and stays a valid encoding."""
+    space = Space([FloatParam("lr", 1e-5, 1e-1, log=True), CategoricalParam("opt", ("adam", "sgd", "rmsprop")),
+                   CategoricalParam("act", ("relu", "tanh")), CategoricalParam("norm", ("batch", "layer", "none"))])
+    centre = space.encode({"lr": 1e-3, "opt": "sgd", "act": "tanh", "norm": "none"})
+    counts = np.repeat([0, 1, 2, 3], 50)
+    moved = space.redraw_choices(np.tile(centre, (len(counts), 1)), counts, np.random.default_rng(0))
+    decoded = [space.decode(x) for x in moved]
+    changed = [sum(d[name] != space.decode(centre)[name] for name in ("opt", "act", "norm")) for d in decoded]
+    assert changed == counts.tolist()
+    assert all(d["lr"] == pytest.approx(1e-3) for d in decoded)
+    np.testing.assert_array_equal(moved, space.project(moved))
+    assert {d["opt"] for d in decoded} == {"adam", "sgd", "rmsprop"} and space.n_categorical == 3
+    assert space.redraw_choices(centre[None], np.array([0]), np.random.default_rng(1)).tolist() == [centre.tolist()]

@@ -264,6 +264,22 @@ def test_trust_region_expands_shrinks_and_restarts():
         TrustRegion(length_min=1.0)
 
 
+def test_trust_region_hamming_radius_follows_its_length_and_never_freezes_the_choices():
+    """A box of edge <= 1 never moves a one-hot choice (another column would have to exceed the
+    chosen one's 1): the categorical radius is what lets a region change them at all."""
+    tr = TrustRegion()
+    assert tr.hamming_radius(5) == 3  # length 0.8 of 1.6
+    tr.length = tr.length_max
+    assert tr.hamming_radius(5) == 5
+    tr.length = tr.length_min
+    assert tr.hamming_radius(5) == 1
+    space = Space([FloatParam("x", 0.0, 1.0), CategoricalParam("c", ("a", "b", "c"))])
+    centre = space.encode({"x": 0.5, "c": "b"})
+    lb, ub = TrustRegion().bounds(centre, np.ones(space.dim))
+    boxed = space.project(lb + (ub - lb) * np.random.default_rng(0).random((500, space.dim)))
+    assert {space.decode(x)["c"] for x in boxed} == {"b"}
+
+
 # --- convergence on problems with known optima --------------------------------------------------
 # The fast variants fit the GP hyperparameters from one MAP start instead of three (on seed 0 the
 # trajectories agree to 1e-4 and it halves the cost) and stop at 25 / 32 trials, so that the padded

@@ -111,6 +111,11 @@ class TrustRegion:
             self.length, self.restarts = self.length_init, self.restarts + 1
             self.successes = self.failures = 0
 
+    def hamming_radius(self, n_categorical: int) -> int:
+        """How many categorical parameters a candidate may change: all of them at ``length_max``,
+        in proportion below it, never fewer than one (or no choice could ever change)."""
+        return max(1, min(n_categorical, math.ceil(n_categorical * self.length / self.length_max)))
+
     def bounds(self, centre: np.ndarray, lengthscale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Box around ``centre``, wider along dimensions with long lengthscales (volume kept)."""
         w = lengthscale / lengthscale.mean()
@@ -152,6 +157,7 @@ class SCBO(BayesianOptimizer):
         cost_aware: bool = False,
         screen_design: bool | None = None,
         screen_below: float = 0.5,
+        categorical_region: bool = False,
         **options: Any,
     ) -> None:
         self.inputs = LogProductFeatures(space, features or {})
@@ -175,6 +181,9 @@ class SCBO(BayesianOptimizer):
         if not isinstance(cost_aware, bool):
             raise ValueError(f"cost_aware must be true or false, got {cost_aware!r}")
         self.cost_aware = cost_aware
+        if not isinstance(categorical_region, bool):
+            raise ValueError(f"categorical_region must be true or false, got {categorical_region!r}")
+        self.categorical_region = categorical_region
         # Its own refit chain: the feasible rows grow by appending too, so the fits stay a pure
         # function of the told records (resume gives the same hyperparameters).
         self.objective_models = ScheduledGPs(self.gp_config, self.seed, self.models.growth)
@@ -251,6 +260,9 @@ class SCBO(BayesianOptimizer):
         mask = rng.random((n, d)) <= min(20.0 / d, 1.0)
         mask[np.arange(n), rng.integers(d, size=n)] |= ~mask.any(axis=1)
         candidates = self.space.project(np.where(mask, perturbed, centre))
+        if self.categorical_region and self.space.n_categorical:
+            radius = self.region.hamming_radius(self.space.n_categorical)
+            candidates = self.space.redraw_choices(candidates, rng.integers(0, radius + 1, size=n), rng)
 
         keys = jax.random.split(jax.random.PRNGKey(int(rng.integers(2**31))), len(gps))
         inputs = self.inputs(candidates)

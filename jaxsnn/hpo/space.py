@@ -386,6 +386,33 @@ class Space:
                 out[:, s.start] = np.where(active, u, INACTIVE_NUMERIC)
         return out
 
+    def redraw_choices(self, X: np.ndarray, counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Valid encodings with ``counts[i]`` of row ``i``'s categorical parameters moved to another
+        choice (which parameters and which choices uniform), the rest of the row kept.
+
+        A trust region's box cannot move a one-hot block: a row's chosen column sits at 1 and the
+        others at 0, so another choice wins ``argmax`` only when the box is wider than 1 along
+        them. Moving a few parameters per candidate is the categorical half of a trust region, a
+        Hamming ball around the incumbent (CASMOPOLITAN, Wan et al. 2021).
+        """
+        X = np.array(self.project(X))
+        movable = [p for p in self.params if isinstance(p, CategoricalParam) and p.width > 1]
+        if not movable:
+            return X
+        # Row i moves the parameters whose random rank is below counts[i].
+        ranks = rng.random((len(X), len(movable))).argsort(axis=1).argsort(axis=1)
+        moved = ranks < np.asarray(counts).reshape(-1, 1)
+        for j, p in enumerate(movable):
+            s, rows = self._slices[p.name], np.flatnonzero(moved[:, j])
+            current = np.argmax(X[rows, s], axis=1)
+            X[rows, s] = np.eye(p.width)[(current + rng.integers(1, p.width, size=len(rows))) % p.width]
+        return self.project(X)
+
+    @property
+    def n_categorical(self) -> int:
+        """Categorical parameters with more than one choice (what :meth:`redraw_choices` moves)."""
+        return sum(isinstance(p, CategoricalParam) and p.width > 1 for p in self.params)
+
     def _inactive_encoding(self) -> np.ndarray:
         x = np.full(self.dim, INACTIVE_NUMERIC)
         for p in self.params:

@@ -45,6 +45,8 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "scbo-drive-screen-n6": ("scbo", "detector", {"features": INPUT_DRIVE, "screen_design": True, "n_initial": 6}),
     "scbo-drive-screen-n6-below02": ("scbo", "detector",
                                      {"features": INPUT_DRIVE, "n_initial": 6, "screen_below": 0.2}),
+    "scbo-drive-screen-n6-cat": ("scbo", "detector", {"features": INPUT_DRIVE, "screen_design": True, "n_initial": 6,
+                                                      "categorical_region": True}),
     "scbo-drive-screen-n8": ("scbo", "detector", {"features": INPUT_DRIVE, "screen_design": True, "n_initial": 8}),
     "scbo-drive-screen-n6-fobj": ("scbo", "detector", {"features": INPUT_DRIVE, "screen_design": True, "n_initial": 6,
                                                        "feasible_objective": True}),
