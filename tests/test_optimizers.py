@@ -280,6 +280,38 @@ def test_trust_region_hamming_radius_follows_its_length_and_never_freezes_the_ch
     assert {space.decode(x)["c"] for x in boxed} == {"b"}
 
 
+def _category_bowl(params: dict) -> EvaluationRecord:
+    bonus = {"a": 0.0, "b": -1.0, "c": 0.5, "d": -1.0}[params["c"]]
+    value = bonus - (params["x"] - 0.3) ** 2 - (params["y"] - 0.6) ** 2
+    return EvaluationRecord(params, {"f": value}, {"g": -1.0}, 1.0, "complete")
+
+
+@pytest.mark.slow
+def test_scbo_tries_a_choice_its_design_never_drew_only_with_a_categorical_region():
+    """The design holds choices a, b and d, with a the best; c, never drawn, is better still.
+    With the categorical region SCBO tries c within 12 asks on each of three seeds; with the box
+    alone it never does (its candidates keep the incumbent's a). Slow (15 s); the fast companions
+    are the trust-region and ``redraw_choices`` tests."""
+    space = Space([FloatParam("x", 0.0, 1.0), FloatParam("y", 0.0, 1.0), CategoricalParam("c", ("a", "b", "c", "d"))])
+    design = [{"x": 0.2, "y": 0.5, "c": "a"}, {"x": 0.7, "y": 0.1, "c": "b"}, {"x": 0.9, "y": 0.9, "c": "d"},
+              {"x": 0.5, "y": 0.3, "c": "a"}]  # fmt: skip
+
+    def tries_c(seed: int, categorical_region: bool) -> bool:
+        opt = make_optimizer("scbo", space, {"f": "max"}, ["g"], seed=seed, n_initial=4, min_feasible=0, restarts=1,
+                             n_candidates=256, categorical_region=categorical_region)  # fmt: skip
+        for params in design:
+            opt.tell(_category_bowl(params))
+        for _ in range(12):
+            params = opt.ask()
+            opt.tell(_category_bowl(params))
+            if params["c"] == "c":
+                return True
+        return False
+
+    assert [tries_c(seed, True) for seed in (1, 2, 3)] == [True] * 3
+    assert [tries_c(seed, False) for seed in (1, 2, 3)] == [False] * 3
+
+
 # --- convergence on problems with known optima --------------------------------------------------
 # The fast variants fit the GP hyperparameters from one MAP start instead of three (on seed 0 the
 # trajectories agree to 1e-4 and it halves the cost) and stop at 25 / 32 trials, so that the padded
