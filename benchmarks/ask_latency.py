@@ -8,7 +8,10 @@ counting what XLA compiled or loaded. The ``cold`` pass starts with an empty cac
 ``warm`` pass runs the same study again on the folder the cold one filled. A third pass, cold,
 has the optimizer compile ahead (as ``run_study`` has it do: the first model-based ask's programs
 during the design, each padded size's before the data reaches it) while every trial takes
-``--trial-s`` seconds.
+``--trial-s`` seconds; a fourth reruns it on the cache the third filled (``warm, compiled
+ahead``: a study's second run), and a fifth is the third with the GP refits on the ask path
+(``refit_lag=0``, as before issue 17's session 37; the others refit in the background while a
+trial runs, one observation behind).
 Evaluations are free (the function is analytic), so the wall time of a pass is the optimizer's own.
 
     python benchmarks/ask_latency.py                       # logei and scbo, 200 evaluations
@@ -45,14 +48,20 @@ TRIAL_S = 1.5
 """Seconds per trial in the compile-ahead pass: short for an SNN trial (1-10 s on 2 cores)."""
 AHEAD = "cold, compiled ahead"
 """Label of the pass whose optimizer compiles ahead while its trials run."""
+AHEAD_WARM = "warm, compiled ahead"
+"""The compile-ahead pass rerun on the cache it filled: a study's second run."""
+AHEAD_ASKED = "cold, compiled ahead, refits on the ask path"
+"""The compile-ahead pass with ``refit_lag=0``: every refit inside the ask that needs it."""
 CODE_ENV = "JAXSNN_ASK_LATENCY_CODE"
 """Folder of another commit's ``jaxsnn`` for a baseline pass."""
 
 
-def worker(optimizer: str, evaluations: int, seed: int, cache: str, trial_s: float = 0.0) -> None:
+def worker(optimizer: str, evaluations: int, seed: int, cache: str, trial_s: float = 0.0,
+           refit_lag: int | None = None) -> None:
     """One pass in this process: print one JSON line per ask. ``trial_s`` > 0: the optimizer
     compiles ahead (as ``run_study`` has it do) and each trial takes that long (a sleep outside the
-    timed ask), the time a real study's trials leave the background compilation."""
+    timed ask), the time a real study's trials leave the background compilation and refits.
+    ``refit_lag``: the optimizer's option (``None``: its default)."""
     code = os.environ.get(CODE_ENV)
     if code:  # another commit's jaxsnn: drop the editable install's finder, which would win
         sys.meta_path[:] = [f for f in sys.meta_path if "_editable" not in getattr(f, "__module__", "")]
@@ -70,7 +79,8 @@ def worker(optimizer: str, evaluations: int, seed: int, cache: str, trial_s: flo
         add_xla_flags()
     use_compilation_cache(cache)
     problem = ACKLEY10
-    opt = make_optimizer(optimizer, problem.space, problem.objectives, problem.constraints, seed=seed)
+    options = {} if refit_lag is None else {"refit_lag": refit_lag}
+    opt = make_optimizer(optimizer, problem.space, problem.objectives, problem.constraints, seed=seed, **options)
     if trial_s > 0:
         opt.compile_ahead(n_trials=evaluations)
     for i in range(evaluations):
@@ -98,11 +108,12 @@ def _is_design(opt, params: dict) -> bool:
 
 
 def run_pass(optimizer: str, evaluations: int, seed: int, cache: str, label: str, code: str | None = None,
-             trial_s: float = 0.0) -> list[dict]:
+             trial_s: float = 0.0, refit_lag: int | None = None) -> list[dict]:
     """A pass in a fresh interpreter (importing ``jaxsnn`` from folder ``code`` when given); its
     asks as rows."""
     load = os.getloadavg()[0]
-    cmd = [sys.executable, __file__, "--worker", optimizer, str(evaluations), str(seed), cache, str(trial_s)]
+    cmd = [sys.executable, __file__, "--worker", optimizer, str(evaluations), str(seed), cache, str(trial_s),
+           "" if refit_lag is None else str(refit_lag)]
     env = {**os.environ, CODE_ENV: code} if code else None
     out = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if out.returncode != 0:
@@ -150,7 +161,11 @@ def report(rows: list[dict], command: str) -> None:
         "commit's code; `cold, compiled ahead` is a cold pass in which the optimizer compiles in a background "
         "thread (as `run_study` has it do: the first model-based asks' programs during the design, each padded "
         "size's before the data reaches it) while each trial takes "
-        f"{' / '.join(f'{t:g}' for t in trial_s) or '-'} s (a sleep outside the timed asks). Evaluations are analytic, so every "
+        f"{' / '.join(f'{t:g}' for t in trial_s) or '-'} s (a sleep outside the timed asks); `warm, compiled ahead` reruns "
+        "that pass on the cache it filled (a study's second run), and `cold, compiled ahead, refits on the ask path` is "
+        "it with `refit_lag=0`, every GP refit inside the ask that needs it (as before issue 17's session 37); the "
+        "other passes refit one observation behind, in a background thread that runs while the trial does (with "
+        "no trial time, in `cold` and `warm`, the next ask waits for it). Evaluations are analytic, so every "
         "second is the optimizer's. Load average at each pass's start in the table.",
         "",
         "| optimizer | cache | load | asks | import s | first model-based ask s | later asks: median s | max s "
@@ -188,7 +203,7 @@ def _verdicts(rows: list[dict]) -> list[str]:
     """One line per optimizer and target: the measured value, met or missed."""
     out = []
     for optimizer in dict.fromkeys(r["optimizer"] for r in rows):
-        for cache in ("cold", "warm", AHEAD):
+        for cache in ("cold", "warm", AHEAD, AHEAD_WARM, AHEAD_ASKED):
             selected = [r for r in rows if r["optimizer"] == optimizer and r["cache"] == cache]
             if not selected:
                 continue
@@ -197,7 +212,7 @@ def _verdicts(rows: list[dict]) -> list[str]:
             line = (f"- {optimizer}, {cache}: first model-based ask {s['first_model_ask_s']:.1f} s "
                     f"({'met' if first_ok else 'missed'}); slowest later ask {s['later_max_s']:.2f} s, "
                     f"{s['later_over_2s']} over 2 s ({'met' if later_ok else 'missed'})")
-            if cache == "warm":
+            if cache in ("warm", AHEAD_WARM):
                 slowest = max(s["first_model_ask_s"], s["later_max_s"])
                 line += f"; every ask <= 1 s: slowest {slowest:.2f} s, {s['later_over_1s']} later over 1 s " \
                         f"({'met' if slowest <= 1.0 else 'missed'})"
@@ -208,7 +223,7 @@ def _verdicts(rows: list[dict]) -> list[str]:
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         optimizer, evaluations, seed, cache = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-        worker(optimizer, evaluations, seed, cache, float(sys.argv[6]))
+        worker(optimizer, evaluations, seed, cache, float(sys.argv[6]), int(sys.argv[7]) if sys.argv[7] else None)
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--optimizers", nargs="*", default=["logei", "scbo"])
@@ -237,7 +252,11 @@ def main() -> None:
                 rows += run_pass(optimizer, args.evaluations, args.seed, cache, label)
         if args.trial_s > 0:
             with tempfile.TemporaryDirectory(prefix="jaxsnn-ask-cache-") as cache:
-                rows += run_pass(optimizer, args.evaluations, args.seed, cache, AHEAD, trial_s=args.trial_s)
+                for label in (AHEAD, AHEAD_WARM):
+                    rows += run_pass(optimizer, args.evaluations, args.seed, cache, label, trial_s=args.trial_s)
+            with tempfile.TemporaryDirectory(prefix="jaxsnn-ask-cache-") as cache:
+                rows += run_pass(optimizer, args.evaluations, args.seed, cache, AHEAD_ASKED, trial_s=args.trial_s,
+                                 refit_lag=0)
     RESULTS.mkdir(exist_ok=True)
     if CSV.exists():  # optimizers measured by an earlier run stay in the table
         rows = [r for r in read_csv(CSV) if r["optimizer"] not in args.optimizers] + rows

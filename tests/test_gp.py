@@ -143,6 +143,38 @@ def test_refit_schedule_and_scheduled_fits_are_deterministic(monkeypatch):
         ScheduledGPs(config, seed=7, first_size=0)
 
 
+def test_a_lagged_chain_fits_in_the_background_what_the_next_call_uses(monkeypatch):
+    """``lag=1``: a call uses the fit of one observation less and starts its own refit in a
+    background thread; the fits are the lag-0 chain's, so resuming replays them exactly."""
+    import copy
+    import threading
+
+    rng = np.random.default_rng(4)
+    X = rng.uniform(size=(23, 2))
+    Y = np.c_[X.sum(1), X[:, 0] - X[:, 1]]
+    fitted: list[tuple[int, str]] = []
+    fit_sites = gp_module._fit_sites
+    monkeypatch.setattr(gp_module, "_fit_sites",
+                        lambda X, *a: fitted.append((len(X), threading.current_thread().name)) or fit_sites(X, *a))
+    config = GPConfig(restarts=1, map_steps=10)  # the programs of the test above
+    lagged = ScheduledGPs(config, seed=7, first_size=20, lag=1)
+    with jax.enable_x64(True):
+        lagged(X[:20], Y[:20])  # nothing older to use: the first fit is the caller's
+        lagged(X[:22], Y[:22])  # uses the fit at 21 -> refit_size 20; 22 starts in the background
+        copy.deepcopy(lagged)  # a compile-ahead clone, taken while the refit may still run
+        lagged.wait()
+        gps = lagged(X, Y)  # 23 observations: uses the fit at 22, done; no fit on the caller's thread
+    main = threading.current_thread().name
+    assert fitted == [(20, main), (22, "jaxsnn-gp-refit")]
+    assert lagged.hyper_size(23) == 22 and int(np.asarray(gps[0].mask).sum()) == 23
+    with jax.enable_x64(True):
+        unlagged = ScheduledGPs(config, seed=7, first_size=20)(X[:22], Y[:22])
+    for a, b in zip(gps, unlagged):
+        np.testing.assert_array_equal(np.asarray(a.hyper.lengthscale), np.asarray(b.hyper.lengthscale))
+    with pytest.raises(ValueError, match="lag"):
+        ScheduledGPs(config, seed=7, lag=-1)
+
+
 def test_warping_and_saas_map_fits_run_and_interpolate():
     rng = np.random.default_rng(5)
     X = rng.uniform(size=(20, 4))

@@ -520,15 +520,37 @@ class ScheduledGPs:
     below which they never ask the model. Starting the chain at one observation made the first
     model-based ask replay a fit at every size from 1 up (20 fits with their compilations for a
     20-point design: 68 s under load on Ackley-10), to warm-start fits no ask ever used.
+
+    ``lag`` keeps the refits off the ask path: a call with ``n`` observations uses the
+    hyperparameters of the schedule's size for ``n - lag`` (the posterior still conditions on all
+    ``n``), and starts the fit for ``n`` itself in a background thread, where it runs while the
+    trial just proposed trains. The next call, one observation later, finds it done. Fits are
+    the same pure function of the record prefix as without the lag, so resuming replays them
+    exactly; the price is hyperparameters one observation older. The first call at ``first_size``
+    has nothing older to use and fits in the foreground.
     """
 
-    def __init__(self, config: GPConfig, seed: int, growth: float = 1.1, first_size: int = 1) -> None:
+    def __init__(self, config: GPConfig, seed: int, growth: float = 1.1, first_size: int = 1, lag: int = 0) -> None:
         if growth <= 1.0:
             raise ValueError(f"refit growth must be > 1, got {growth}")
         if first_size < 1:
             raise ValueError(f"first_size must be >= 1, got {first_size}")
-        self.config, self.seed, self.growth, self.first_size = config, seed, growth, first_size
-        self._last: dict[int, tuple[int, list[Hyper], dict | None]] = {}  # outputs -> (size, hypers, sites)
+        if int(lag) != lag or lag < 0:
+            raise ValueError(f"refit lag must be an integer >= 0, got {lag!r}")
+        self.config, self.seed, self.growth, self.first_size, self.lag = config, seed, growth, first_size, int(lag)
+        self._fits: dict[int, dict[int, tuple[list[Hyper], dict | None]]] = {}  # outputs -> size -> fit
+        self._lock = threading.Lock()  # one chain at a time: the caller's or the background's
+        self._background: threading.Thread | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Copies (a compile-ahead clone) take the fits done so far, not the lock or the thread,
+        and do not wait for a running background fit (that would put it on the ask path)."""
+        state = {k: v for k, v in vars(self).items() if k not in ("_lock", "_background")}
+        state["_fits"] = {k: dict(v) for k, v in list(self._fits.items())}  # C-level copies: atomic
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        vars(self).update(state, _lock=threading.Lock(), _background=None)
 
     def first_fit_from(self, n: int) -> int:
         """The first size of the refit schedule at or above ``n`` observations."""
@@ -537,18 +559,45 @@ class ScheduledGPs:
             size = _next_fit_size(size, self.growth, 20, self.first_size)
         return size
 
+    def hyper_size(self, n: int) -> int:
+        """The number of leading observations whose fit a call with ``n`` observations uses."""
+        behind = n - self.lag
+        return refit_size(behind if behind >= self.first_size else n, self.growth, first=self.first_size)
+
+    def wait(self) -> None:
+        """Join the background fit, if one is running."""
+        if self._background is not None:
+            self._background.join()
+            self._background = None
+
     def __call__(self, X: np.ndarray, Y: np.ndarray) -> list[GP]:
         X, Y = _check_data(X, Y)
-        target = refit_size(len(X), self.growth, first=self.first_size)
-        size, hypers, sites = self._last.get(Y.shape[1], (0, [], None))
-        if size > target:  # a different (shorter) history: start over
-            size, hypers, sites = 0, [], None
-        while size < target:
-            size = min(_next_fit_size(size, self.growth, 20, self.first_size), target)  # target < first_size: fit on all
-            key = jax.random.fold_in(jax.random.PRNGKey(self.seed), size)
-            hypers, sites = _fit_sites(X[:size], Y[:size], key, self.config, sites)
-        self._last[Y.shape[1]] = (size, hypers, sites)
+        self.wait()
+        hypers = self._fit_to(X, Y, self.hyper_size(len(X)))
+        ahead = refit_size(len(X), self.growth, first=self.first_size)
+        if self.lag and ahead not in self._fits[Y.shape[1]]:
+            self._background = threading.Thread(target=self._fit_in_background, args=(X, Y, ahead),
+                                                name="jaxsnn-gp-refit")  # fmt: skip
+            self._background.start()
         return [posterior(h, X, y) for h, y in zip(hypers, Y.T)]
+
+    def _fit_in_background(self, X: np.ndarray, Y: np.ndarray, target: int) -> None:
+        with jax.enable_x64(True):  # the caller's x64 context does not reach this thread
+            self._fit_to(X, Y, target)
+
+    def _fit_to(self, X: np.ndarray, Y: np.ndarray, target: int) -> list[Hyper]:
+        """The hyperparameters at schedule size ``target``: the chain's fits up to it, each
+        warm-started from the one before, from the largest one already done."""
+        with self._lock:
+            fits = self._fits.setdefault(Y.shape[1], {})
+            size = max((s for s in fits if s <= target), default=0)
+            hypers, sites = fits.get(size, ([], None))
+            while size < target:
+                size = min(_next_fit_size(size, self.growth, 20, self.first_size), target)  # target < first_size: fit on all
+                key = jax.random.fold_in(jax.random.PRNGKey(self.seed), size)
+                hypers, sites = _fit_sites(X[:size], Y[:size], key, self.config, sites)
+                fits[size] = (hypers, sites)
+            return hypers
 
 
 # --- posterior ----------------------------------------------------------------------------------

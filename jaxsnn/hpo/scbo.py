@@ -197,7 +197,7 @@ class SCBO(BayesianOptimizer):
         self.categorical_region = categorical_region
         # Its own refit chain: the feasible rows grow by appending too, so the fits stay a pure
         # function of the told records (resume gives the same hyperparameters).
-        self.objective_models = ScheduledGPs(self.gp_config, self.seed, self.models.growth)
+        self.objective_models = ScheduledGPs(self.gp_config, self.seed, self.models.growth, lag=self.models.lag)
         self.n_candidates = n_candidates or min(5000, max(2000, 200 * space.dim))
         self.region = TrustRegion(
             length_init, length_min, length_max, success_tolerance,

@@ -22,17 +22,21 @@ from jaxsnn.hpo.registry import make_optimizer
 from jaxsnn.hpo.report import design_flags
 from jaxsnn.snnbench.surrogate import SurrogateBenchmark
 
-FROZEN = {"categorical_region": False}
-"""SCBO as it ran before its trust region moved categorical choices (issue 13, session 36): every
-SCBO variant whose traces were recorded then keeps it, so its stored trace is what its name runs."""
+ON_THE_ASK_PATH = {"refit_lag": 0}
+"""The GP optimizers as they ran before their refits moved off the ask path (issue 17, session
+37): every model-based method recorded before keeps it, so its stored trace is what its name runs."""
+
+FROZEN = {"categorical_region": False, **ON_THE_ASK_PATH}
+"""SCBO as it ran before its trust region moved categorical choices (issue 13, session 36), and
+with its refits on the ask path: every SCBO variant recorded before keeps both."""
 
 OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "random": ("random", "detector", {}),
-    "logei": ("logei", "detector", {}),
-    "logei-saas": ("logei", "detector", {"prior": "saas"}),
-    "logei-cost": ("logei", "detector", {"cost_aware": True}),
-    "logei-explore": ("logei", "detector", {"explore": 0.2}),
-    "logei-cost-explore": ("logei", "detector", {"cost_aware": True, "explore": 0.2}),
+    "logei": ("logei", "detector", {**ON_THE_ASK_PATH}),
+    "logei-saas": ("logei", "detector", {"prior": "saas", **ON_THE_ASK_PATH}),
+    "logei-cost": ("logei", "detector", {"cost_aware": True, **ON_THE_ASK_PATH}),
+    "logei-explore": ("logei", "detector", {"explore": 0.2, **ON_THE_ASK_PATH}),
+    "logei-cost-explore": ("logei", "detector", {"cost_aware": True, "explore": 0.2, **ON_THE_ASK_PATH}),
     "scbo": ("scbo", "detector", {**FROZEN}),
     "scbo-mf1": ("scbo", "detector", {"min_feasible": 1, **FROZEN}),
     "scbo-n5": ("scbo", "detector", {"n_initial": 5, "min_feasible": 1, **FROZEN}),
@@ -50,6 +54,8 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "scbo-drive-screen": ("scbo", "detector",
                           {"features": INPUT_DRIVE, "screen_design": True, "n_initial": 10, **FROZEN}),
     "scbo-drive-screen-n6": ("scbo", "detector", {"features": INPUT_DRIVE, "screen_design": True, "n_initial": 6}),
+    "scbo-drive-screen-n6-asked": ("scbo", "detector",
+                                   {"features": INPUT_DRIVE, "screen_design": True, "n_initial": 6, **ON_THE_ASK_PATH}),
     "scbo-drive-screen-n6-below02": ("scbo", "detector",
                                      {"features": INPUT_DRIVE, "n_initial": 6, "screen_below": 0.2, **FROZEN}),
     "scbo-drive-screen-n6-frozen": ("scbo", "detector",
@@ -64,10 +70,10 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
                             {"features": STDP_DRIVE, "screen_design": False, "min_feasible": 1, **FROZEN}),
     "scbo-stdp-drive-screen-n6": ("scbo", "detector",
                                   {"features": STDP_DRIVE, "screen_design": True, "n_initial": 6, **FROZEN}),
-    "logei-mf1": ("logei", "detector", {"min_feasible": 1}),
-    "logei-n5-mf1": ("logei", "detector", {"n_initial": 5, "min_feasible": 1}),
-    "logei-no-detector": ("logei", "no_detector", {}),
-    "logei-dropped": ("logei", "dropped", {}),
+    "logei-mf1": ("logei", "detector", {"min_feasible": 1, **ON_THE_ASK_PATH}),
+    "logei-n5-mf1": ("logei", "detector", {"n_initial": 5, "min_feasible": 1, **ON_THE_ASK_PATH}),
+    "logei-no-detector": ("logei", "no_detector", {**ON_THE_ASK_PATH}),
+    "logei-dropped": ("logei", "dropped", {**ON_THE_ASK_PATH}),
 }
 """Method name -> (optimizer, surrogate mode, options)."""
 
