@@ -7,11 +7,13 @@ import pytest
 from fixtures_data import write_dvs_gesture
 
 import jaxsnn.tuning.evaluate as ev
+import jaxsnn.tuning.objective as objective_module
 from jaxsnn.core import Surrogate
 from jaxsnn.hpo.space import Space
 from jaxsnn.train.hybrid import HybridConfig
 from jaxsnn.train.slayer import SlayerConfig
 from jaxsnn.tuning.evaluate import evaluate
+from jaxsnn.tuning.objective import TrialObjective
 from jaxsnn.tuning.spaces import hybrid_config, search_space, sg_run, slayer_config, stdp_config
 
 SMALL_SG = {"n_hidden": 16, "epochs": 1, "batch_size": 64, "time_steps": 10, "lr": 5e-3}
@@ -282,9 +284,9 @@ def test_a_flat_sg_point_maps_onto_model_and_trainer_configs():
 
 def test_trial_objective_checks_its_base_config_once_and_pickles_for_workers(monkeypatch):
     with pytest.raises(ValueError, match="unknown key"):
-        ev.TrialObjective({"trainer": "sg", "epochs": 3})
-    objective = pickle.loads(pickle.dumps(ev.TrialObjective({"trainer": "stdp", "silent": "mnist_stdp"})))
+        TrialObjective({"trainer": "sg", "epochs": 3})
+    objective = pickle.loads(pickle.dumps(TrialObjective({"trainer": "stdp", "silent": "mnist_stdp"})))
     seen = []
-    monkeypatch.setattr(ev, "evaluate", lambda config: seen.append(config) or "record")
+    monkeypatch.setattr(objective_module, "evaluate", lambda config: seen.append(config) or "record")
     assert objective({"n_neurons": 10}) == "record"
     assert seen == [{"trainer": "stdp", "silent": "mnist_stdp", "params": {"n_neurons": 10}}]

@@ -103,6 +103,45 @@ def test_each_ask_gets_the_running_points_as_pending(study, spy, ask_ahead):
         assert max(len(p) for p in spy.pending) == 2 and len(spy.pending) == 12
 
 
+class Batched:
+    """An objective with ``batch``: remembers each task's points; ``fail`` raises inside a batch."""
+
+    def __init__(self, fail: bool = False):
+        self.tasks: list[list[dict]] = []
+        self.fail = fail
+
+    def __call__(self, params):
+        return quadratic(params)
+
+    def batch(self, points):
+        self.tasks.append([dict(p) for p in points])
+        if self.fail and any(p["x"] > 0.5 for p in points):
+            raise ValueError("population lost")
+        return [quadratic(p) for p in points]
+
+
+def test_batched_tasks_ask_each_point_with_the_batch_so_far_pending(study, spy):
+    objective = Batched()
+    run_study(study, objective, ThreadExecutor(), n_trials=10, n_workers=2, progress=False, batch_trials=3)
+    assert len(study.records()) == 10 and spy.told == study.records()
+    assert sorted(len(task) for task in objective.tasks) == [1, 3, 3, 3]  # the last task takes what is left
+    first, second = spy.pending[:2]
+    assert first == [] and second == objective.tasks[0][:1]  # the batch's first point is pending for its second
+    stored = {(t.params["x"], t.params["lr"]) for t in study.finished()}
+    assert stored == {(p["x"], p["lr"]) for task in objective.tasks for p in task}
+
+
+def test_a_batch_that_raises_fails_each_of_its_trials_and_the_study_goes_on(study):
+    objective = Batched(fail=True)
+    run_study(study, objective, ThreadExecutor(), n_trials=12, n_workers=2, progress=False, batch_trials=2)
+    failed = [t for t in study.finished() if t.record.status == "failed"]
+    lost = [p for task in objective.tasks if any(p["x"] > 0.5 for p in task) for p in task]
+    assert failed and len(failed) == len(lost) == len(study.finished()) - sum(t.record.informative for t in study.finished())
+    assert all("population lost" in t.record.error for t in failed)
+    with pytest.raises(ValueError, match="batch"):
+        run_study(study, quadratic, ThreadExecutor(), n_trials=14, n_workers=2, progress=False, batch_trials=2)
+
+
 def test_no_batch_barrier_short_trials_flow_past_a_long_one(study):
     calls = []
 

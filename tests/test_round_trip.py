@@ -14,7 +14,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from jaxsnn.train.schema import plain, register, run_config
-from jaxsnn.tuning.evaluate import TrialObjective, evaluate
+from jaxsnn.tuning.evaluate import evaluate
+from jaxsnn.tuning.objective import TrialObjective
 from jaxsnn.tuning.overrides import train_overrides, trial_config
 from jaxsnn.tuning.retrain import train
 from jaxsnn.tuning.spaces import hybrid_config, search_space, sg_run, slayer_config, stdp_config

@@ -78,6 +78,18 @@ def evaluate(objective: Objective, params: dict[str, Any]) -> EvaluationRecord |
     return result
 
 
+def evaluate_batch(objective: Any, points: list[dict[str, Any]]) -> list[EvaluationRecord] | Any:
+    """Worker-side call of ``objective.batch(points)`` (one record per point, in order): an
+    exception becomes a ``failed`` record for every point, each charged an equal share."""
+    start = time.perf_counter()
+    try:
+        return objective.batch(points)
+    except (Exception, SystemExit) as e:
+        share = (time.perf_counter() - start) / len(points)
+        details = {"traceback": traceback.format_exc()}
+        return [EvaluationRecord.failure(p, _failure_reason(e), cost_s=share, metrics=details) for p in points]
+
+
 class ObjectiveContractError(TypeError):
     """The objective broke its contract: it must return an ``EvaluationRecord`` whose informative
     outcomes carry every declared objective and constraint and no undeclared constraint."""
@@ -129,11 +141,16 @@ STARTUP_POLL_S = 0.05
 
 @dataclasses.dataclass
 class _Running:
-    trial_id: int
-    params: dict[str, Any]
+    """One submitted task: its trials (one, or a batch) and where it runs."""
+
+    trials: list[tuple[int, dict[str, Any]]]  # (trial id, params)
     slot: int
-    submitted: float  # time.monotonic() at submission: the cost of a trial whose worker died
+    submitted: float  # time.monotonic() at submission: the cost of a task whose worker died
     deadline: float | None = None  # set once the task is seen running (timeouts only)
+
+    def failed(self, reason: str, cost_s: float) -> list[EvaluationRecord]:
+        """Each trial's record when the whole task failed, charged an equal share of ``cost_s``."""
+        return [EvaluationRecord.failure(params, reason, cost_s=cost_s / len(self.trials)) for _, params in self.trials]
 
 
 class _Progress:
@@ -172,6 +189,7 @@ def run_study(
     timeout_s: float | None = None,
     progress: bool = True,
     ask_ahead: bool = True,
+    batch_trials: int = 1,
 ) -> Study:
     """Run ``study`` until it holds ``n_trials`` finished trials, ``n_workers`` at a time.
 
@@ -183,6 +201,12 @@ def run_study(
     next point while all workers are busy (module docstring); the price is at most one unused
     ask at the end of the study.
 
+    ``batch_trials`` > 1 gives each task up to that many trials, asked one after another with the
+    earlier ones pending (fantasised), and hands them to ``objective.batch(points)``, which
+    returns one record per point (``TrialObjective.batch`` trains the SG trials of one network
+    shape as one vmapped population). The loop stays asynchronous at the level of tasks; a task's
+    timeout, crash or exception fails each of its trials with the reason.
+
     If the loop itself is interrupted (Ctrl-C, an optimizer error) the running tasks are aborted
     where the executor allows it and their trials released for the next run before re-raising.
     """
@@ -192,6 +216,11 @@ def run_study(
         raise ValueError(f"n_trials must be >= 0, got {n_trials}")
     if timeout_s is not None and timeout_s <= 0:
         raise ValueError(f"timeout_s must be > 0 or None, got {timeout_s}")
+    if int(batch_trials) != batch_trials or batch_trials < 1:
+        raise ValueError(f"batch_trials must be an integer >= 1, got {batch_trials!r}")
+    if batch_trials > 1 and not callable(getattr(objective, "batch", None)):
+        raise ValueError(f"batch_trials={batch_trials} needs an objective with a batch(points) method, "
+                         f"and {type(objective).__name__} has none")  # fmt: skip
     own_executor = executor is None
     if executor is None:
         executor = ProcessExecutor(n_workers)
@@ -256,10 +285,11 @@ def run_study(
             return STARTUP_POLL_S
         return max(0.0, min(run.deadline for run in running.values()) - now)
 
-    def finish(future: Future, run: _Running, record: EvaluationRecord) -> None:
+    def finish(future: Future, run: _Running, records: list[EvaluationRecord]) -> None:
         del running[future]
         free_slots.append(run.slot)
-        study.finish_trial(run.trial_id, record)
+        for (trial_id, _), record in zip(run.trials, records, strict=True):
+            study.finish_trial(trial_id, record)
 
     try:
         tell_new_records()
@@ -269,12 +299,16 @@ def run_study(
         while True:
             tell_new_records()
             while free_slots:
-                job = next_trial(f"{driver}/{free_slots[-1]}")
-                if job is None:
+                trials: list[tuple[int, dict[str, Any]]] = []
+                while len(trials) < batch_trials and (job := next_trial(f"{driver}/{free_slots[-1]}")) is not None:
+                    trials.append(job)  # started: the next ask of the batch sees it as pending
+                if not trials:
                     break
-                trial_id, params = job
-                future = executor.submit(evaluate, objective, params)
-                running[future] = _Running(trial_id, params, free_slots.pop(), time.monotonic())
+                if batch_trials == 1:
+                    future = executor.submit(evaluate, objective, trials[0][1])
+                else:
+                    future = executor.submit(evaluate_batch, objective, [params for _, params in trials])
+                running[future] = _Running(trials, free_slots.pop(), time.monotonic())
             bar.show(len(running))
             if not running:
                 break
@@ -284,19 +318,24 @@ def run_study(
                 run = running[future]
                 exc = future.exception()
                 if exc is not None:
-                    cost = time.monotonic() - run.submitted
-                    finish(future, run, EvaluationRecord.failure(run.params, _failure_reason(exc), cost_s=cost))
+                    finish(future, run, run.failed(_failure_reason(exc), time.monotonic() - run.submitted))
                     continue
-                result = future.result()
-                finish(future, run, admit(result, run.params, study))
-                breach = contract_breach(result, study)
-                if breach is not None:  # stored as failed above: nothing is lost, the study stops
-                    raise ObjectiveContractError(
-                        f"trial {run.trial_id}: {breach}. An objective must return an EvaluationRecord "
-                        f"carrying the objectives {list(study.objectives)} and the constraints "
-                        f"{list(study.constraints)} (failed and pruned records may omit them); the study "
-                        "stops at the first trial that does not."
-                    )
+                results = future.result() if batch_trials > 1 else [future.result()]
+                if not isinstance(results, list) or len(results) != len(run.trials):
+                    finish(future, run, run.failed(f"objective.batch returned {type(results).__name__}, "
+                                                   f"expected a list of {len(run.trials)} records", 0.0))
+                    raise ObjectiveContractError(f"objective.batch must return one EvaluationRecord per point; "
+                                                 f"got {results!r:.200}")  # fmt: skip
+                finish(future, run, [admit(r, params, study) for r, (_, params) in zip(results, run.trials)])
+                for result, (trial_id, _) in zip(results, run.trials):
+                    breach = contract_breach(result, study)
+                    if breach is not None:  # stored as failed above: nothing is lost, the study stops
+                        raise ObjectiveContractError(
+                            f"trial {trial_id}: {breach}. An objective must return an EvaluationRecord "
+                            f"carrying the objectives {list(study.objectives)} and the constraints "
+                            f"{list(study.constraints)} (failed and pruned records may omit them); the study "
+                            "stops at the first trial that does not."
+                        )
             for future, run in list(running.items()):
                 if run.deadline is None or time.monotonic() < run.deadline:
                     continue
@@ -310,14 +349,14 @@ def run_study(
                         RuntimeWarning,
                         stacklevel=2,
                     )
-                finish(future, run, EvaluationRecord.failure(run.params, f"timeout after {timeout_s:g}s", cost_s=timeout_s))
+                finish(future, run, run.failed(f"timeout after {timeout_s:g}s", timeout_s))
         tell_new_records()
         bar.show(0)
     except BaseException:
         if isinstance(executor, SupportsAbort):
             for future in running:
                 executor.abort(future)
-        study.release([run.trial_id for run in running.values()])
+        study.release([trial_id for run in running.values() for trial_id, _ in run.trials])
         raise
     finally:
         bar.close()

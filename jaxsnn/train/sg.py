@@ -346,6 +346,24 @@ class _Population:
         return np.asarray(correct) / len(dataset), np.asarray(spikes) / len(dataset)
 
 
+class _SharedClock:
+    """Splits a population's wall time between its members, so that each record's ``cost_s`` is
+    what that member cost: every interval goes in equal shares to the members active during it
+    (setup and compilation to all of them), a member stopped early stops paying, and the shares
+    add up to the population's wall time. A population of one is charged its wall time."""
+
+    def __init__(self, members: int, start: float) -> None:
+        self.charged = np.zeros(members)
+        self._mark = start
+
+    def charge(self, active: np.ndarray) -> None:
+        """Share the time since the last call between the ``active`` members."""
+        now = time.perf_counter()
+        if active.any():
+            self.charged[active] += (now - self._mark) / active.sum()
+        self._mark = now
+
+
 @dataclasses.dataclass
 class _Run:
     """What one member has measured so far, and its record once it has ended."""
@@ -448,7 +466,8 @@ def fit(
     """Train ``members`` as one vmapped population; return one record per member, in order.
 
     ``stoppers[i]`` are member ``i``'s early stoppers (distinct objects per member: they keep
-    state). ``cost_s`` of a record is the wall time from the start until that member ended.
+    state). ``cost_s`` of a record is that member's share of the population's wall time until it
+    ended (:class:`_SharedClock`; a population of one: its wall time from the start).
     ``on_epoch(epoch, networks)`` sees every member's network after each full epoch (members that
     ended keep their last weights): records carry metrics, not weights, and a study of the
     trained networks themselves (e.g. their gradient growth through time) needs the weights.
@@ -461,6 +480,7 @@ def fit(
     members = [m if m.lr is not None else dataclasses.replace(m, lr=cfg.lr) for m in members]
     runs = [_Run(member, tuple(s)) for member, s in zip(members, stoppers, strict=True)]
     population = _Population(members, cfg, data)
+    clock = _SharedClock(len(members), start)
     shared = {
         "compile_time_s": population.compile_time_s,
         "steps_per_epoch": population.steps_per_epoch,
@@ -486,6 +506,7 @@ def fit(
         )
         for step, (x, y) in enumerate(batches):
             stats = population.train_batch(active, x, y, switch)
+            clock.charge(active)
             for i in np.flatnonzero(active):
                 ending = runs[i].observe(_member(stats, i), f"epoch {epoch + 1}, step {step + 1}")
                 if ending is not None:
@@ -494,7 +515,7 @@ def fit(
                         epoch, switch, time.perf_counter() - epoch_start, partial=True
                     )
                     status, why = ending
-                    runs[i].end(status, cfg, time.perf_counter() - start, shared, **why)
+                    runs[i].end(status, cfg, float(clock.charged[i]), shared, **why)
             bar.update()
             if not active.any():
                 break
@@ -505,6 +526,7 @@ def fit(
         tested = last or (epoch + 1) % cfg.eval_every == 0
         if tested:
             accuracy, spikes = population.test(data.test)
+        clock.charge(active)
         for i in np.flatnonzero(active):
             runs[i].log_epoch(epoch, switch, epoch_time, partial=False)
             if tested:
@@ -513,7 +535,7 @@ def fit(
                 runs[i].end(
                     "complete",
                     cfg,
-                    time.perf_counter() - start,
+                    float(clock.charged[i]),
                     shared,
                     test=(accuracy[i], spikes[i]),
                 )

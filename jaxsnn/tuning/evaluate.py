@@ -43,7 +43,6 @@ import dataclasses
 import inspect
 import math
 import os
-import shlex
 import time
 import traceback
 from collections.abc import Mapping, Sequence
@@ -53,7 +52,7 @@ import numpy as np
 
 from jaxsnn.compile_cache import compilation_counts
 from jaxsnn.core import BACKENDS
-from jaxsnn.data import EMBEDDED, IMAGE_DATASETS, SPIKE_DATASETS, load_dataset, load_images
+from jaxsnn.data import EMBEDDED, IMAGE_DATASETS, SPIKE_DATASETS, DataSplits, load_dataset, load_images
 from jaxsnn.data.mnist import load_mnist
 from jaxsnn.record import EvaluationRecord
 from jaxsnn.train.hybrid import train_hybrid
@@ -62,8 +61,7 @@ from jaxsnn.train.silent import PRESETS, ActivityGuard, SilentNetworkDetector
 from jaxsnn.train.slayer import train_slayer
 from jaxsnn.train.stdp import train_stdp
 from jaxsnn.train.stopping import EarlyStopper, StopDecision
-from jaxsnn.tuning.overrides import train_overrides
-from jaxsnn.tuning.spaces import TRAINERS, hybrid_config, sg_run, slayer_config, stdp_config
+from jaxsnn.tuning.spaces import TRAINERS, SGRun, hybrid_config, sg_run, slayer_config, stdp_config
 
 DEFAULT_PRESET = {"sg": "dvs_slayer", "stdp": "mnist_stdp", "slayer": "dvs_slayer", "hybrid": "dvs_slayer"}
 STDP_DATASETS: tuple[str, ...] = (*IMAGE_DATASETS, "mnist")
@@ -134,13 +132,44 @@ class _FirstBatch:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Trial:
-    """A validated config: everything needed to run, nothing run yet."""
+class SGPlan:
+    """An SG trial's data and configs, resolved: what a batch needs to train trials together."""
+
+    dataset: str
+    data_seed: int
+    root: str | None
+    options: dict[str, Any]
+    run: SGRun
+    seed: int
+    progress: bool
+
+    def load(self) -> DataSplits:
+        return load_dataset(self.dataset, time_steps=self.run.time_steps, seed=self.data_seed, root=self.root,
+                            **self.options)  # fmt: skip
+
+    def population_key(self) -> str:
+        """Equal for trials that can train as members of one population (``train.sg.fit``): the
+        same data and trainer but for the learning rate, and the same network but for the values
+        it keeps as traced state or only draws its weights with (leak, threshold, surrogate
+        gamma/beta/q, weight scale)."""
+        model = self.run.model
+        shape = dataclasses.replace(
+            model, weight_scale=1.0, neuron=dataclasses.replace(model.neuron, alpha=0.5, theta=1.0),
+            surrogate=dataclasses.replace(model.surrogate, gamma=1.0, beta=1.0, q=2.0))  # fmt: skip
+        trainer = dataclasses.replace(self.run.trainer, lr=1.0)
+        return repr((self.dataset, self.data_seed, self.root, sorted(self.options.items()), self.run.time_steps,
+                     trainer, shape, self.progress))  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class Trial:
+    """A validated config: everything needed to run, nothing run yet (``sg``: an SG trial's plan)."""
 
     params: dict[str, Any]
     run: Callable[[Sequence[EarlyStopper]], EvaluationRecord]
     stoppers: tuple[EarlyStopper, ...]
     budget_s: float | None
+    sg: SGPlan | None = None
 
 
 def _require(ok: bool, message: str) -> None:
@@ -175,20 +204,22 @@ def _activity_guard(spec: Any) -> tuple[EarlyStopper, ...]:
     return (ActivityGuard(**spec),)
 
 
-def _sg_runner(config: Mapping[str, Any], params: dict[str, Any]) -> Callable:
+def _sg_plan(config: Mapping[str, Any], params: dict[str, Any]) -> SGPlan:
     dataset = config.get("dataset", "digits")
     _require(dataset in SPIKE_DATASETS, f"unknown sg dataset {dataset!r}; valid: {sorted(SPIKE_DATASETS)}")
     backend = config.get("backend", "auto")
     _require(backend in BACKENDS, f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
     run = sg_run(params, backend=backend, xla_optimizations=config.get("xla_optimizations", True))
-    options = _loader_options(config, dataset, run.data_options)
+    return SGPlan(dataset, config.get("data_seed", 0), config.get("data_root"),
+                  _loader_options(config, dataset, run.data_options), run, config.get("seed", 0),
+                  config.get("progress", False))  # fmt: skip
 
+
+def _sg_runner(plan: SGPlan, params: dict[str, Any]) -> Callable:
     def execute(stoppers: Sequence[EarlyStopper]) -> EvaluationRecord:
-        data = load_dataset(dataset, time_steps=run.time_steps, seed=config.get("data_seed", 0),
-                            root=config.get("data_root"), **options)
-        record = train_sg(run.model, run.trainer, data, stoppers=stoppers, seed=config.get("seed", 0),
-                          progress=config.get("progress", False))
-        return _flat_params(record, params)
+        record = train_sg(plan.run.model, plan.run.trainer, plan.load(), stoppers=stoppers, seed=plan.seed,
+                          progress=plan.progress)  # fmt: skip
+        return flat_params(record, params)
 
     return execute
 
@@ -209,7 +240,7 @@ def _loader_options(config: Mapping[str, Any], dataset: str, searched: Mapping[s
     return {**fixed, **searched}
 
 
-def _flat_params(record: EvaluationRecord, params: dict[str, Any]) -> EvaluationRecord:
+def flat_params(record: EvaluationRecord, params: dict[str, Any]) -> EvaluationRecord:
     """The record under the searched point (what the optimizer told apart trials by), keeping
     the trainer's fully resolved configuration in ``metrics["resolved"]``."""
     return dataclasses.replace(record, params=params, metrics={**record.metrics, "resolved": record.params})
@@ -232,7 +263,7 @@ def _slayer_runner(config: Mapping[str, Any], params: dict[str, Any]) -> Callabl
     def execute(stoppers: Sequence[EarlyStopper]) -> EvaluationRecord:
         data = load_dataset(dataset, time_steps=window, seed=config.get("data_seed", 0), root=config.get("data_root"),
                             **options)
-        return _flat_params(train_slayer(cfg, data, stoppers=stoppers, seed=config.get("seed", 0)), params)
+        return flat_params(train_slayer(cfg, data, stoppers=stoppers, seed=config.get("seed", 0)), params)
 
     return execute
 
@@ -248,7 +279,7 @@ def _hybrid_runner(config: Mapping[str, Any], params: dict[str, Any]) -> Callabl
 
     def execute(stoppers: Sequence[EarlyStopper]) -> EvaluationRecord:
         data = load_images(dataset, root=config.get("data_root"), seed=config.get("data_seed", 0))
-        return _flat_params(train_hybrid(cfg, data, stoppers=stoppers, seed=config.get("seed", 0)), params)
+        return flat_params(train_hybrid(cfg, data, stoppers=stoppers, seed=config.get("seed", 0)), params)
 
     return execute
 
@@ -272,11 +303,11 @@ def _stdp_runner(config: Mapping[str, Any], params: dict[str, Any]) -> Callable:
 
 
 _RUNNERS: dict[str, Callable[[Mapping[str, Any], dict[str, Any]], Callable]] = {
-    "sg": _sg_runner, "stdp": _stdp_runner, "slayer": _slayer_runner, "hybrid": _hybrid_runner,
+    "stdp": _stdp_runner, "slayer": _slayer_runner, "hybrid": _hybrid_runner,
 }  # fmt: skip
 
 
-def _validate(config: Mapping[str, Any]) -> _Trial:
+def validate(config: Mapping[str, Any]) -> Trial:
     """Check the whole config and build every config object, touching no data."""
     _require(isinstance(config, Mapping), f"config must be a dict, got {type(config).__name__}")
     unknown = sorted(set(config) - _KEYS)
@@ -297,14 +328,15 @@ def _validate(config: Mapping[str, Any]) -> _Trial:
              f"time_budget_s must be a positive number or None, got {budget!r}")
     params = dict(params)
     try:
-        run = _RUNNERS[trainer](config, params)
+        plan = _sg_plan(config, params) if trainer == "sg" else None
+        run = _sg_runner(plan, params) if plan is not None else _RUNNERS[trainer](config, params)
         stoppers = _silent_detector(config.get("silent", DEFAULT_PRESET[trainer]))
         stoppers += _activity_guard(config.get("activity"))
     except (TypeError, ValueError) as error:
         message = str(error)
         prefix = "" if message.startswith("bad evaluate() config") else "bad evaluate() config: "
         raise ValueError(prefix + message) from error
-    return _Trial(params, run, stoppers, budget)
+    return Trial(params, run, stoppers, budget, plan)
 
 
 def reported(config: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -313,7 +345,7 @@ def reported(config: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...
     Constraints come from the configured stoppers (``silent``, ``activity``), so a study can
     check the names it declares before any trial runs instead of failing every trial on them.
     """
-    trial = _validate({**config, "params": {}})
+    trial = validate({**config, "params": {}})
     return OBJECTIVES[config["trainer"]], tuple(name for s in trial.stoppers for name in s.constraints())
 
 
@@ -322,7 +354,7 @@ def probe_data(config: Mapping[str, Any]) -> None:
     of a file spike dataset), so a missing or unreadable dataset raises its ``DatasetError``
     (naming the path and how to get the data) before a study starts, not once per trial.
     Embedded datasets need no check."""
-    _validate({**config, "params": {}})
+    validate({**config, "params": {}})
     trainer, dataset, root = config["trainer"], config.get("dataset", "digits"), config.get("data_root")
     if dataset in EMBEDDED:
         return
@@ -342,6 +374,35 @@ def _summary(error: BaseException, frames: int = 3) -> str:
     return f"{head} (at {trail})" if trail else head
 
 
+class Watch:
+    """A trial's own instruments beside its configured stoppers: when its first batch ended and
+    its time budget; ``finish`` turns what its trainer returned into the trial's record."""
+
+    def __init__(self, trial: Trial, start: float) -> None:
+        self.trial = trial
+        self.first = _FirstBatch(start)
+        self.deadline = [_Deadline(trial.budget_s, start)] if trial.budget_s is not None else []
+
+    def stoppers(self, extra: Sequence[EarlyStopper] = ()) -> list[EarlyStopper]:
+        return [*self.trial.stoppers, *extra, self.first, *self.deadline]
+
+    def finish(self, record: EvaluationRecord, cost_s: float, compiled: Mapping[str, int]) -> EvaluationRecord:
+        """``record`` with the setup metrics and ``cost_s``; ``failed`` if the budget stopped it."""
+        record = dataclasses.replace(record, metrics={
+            **(record.metrics or {}), "first_batch_s": self.first.elapsed_s, **compiled})  # fmt: skip
+        if self.deadline and self.deadline[0].ended(record):
+            return EvaluationRecord.failure(self.trial.params, record.metrics["stop_reason"], cost_s,
+                                            epochs_run=record.epochs_run, metrics=record.metrics, spikes=record.spikes)
+        return dataclasses.replace(record, cost_s=cost_s)
+
+
+def compiled_since(before: Mapping[str, int]) -> dict[str, int]:
+    """What XLA compiled or loaded from the persistent cache since ``before`` (``xla_compiled``,
+    ``xla_loaded``): where a trial's setup went."""
+    after = compilation_counts()
+    return {f"xla_{kind}": after[kind] - before[kind] for kind in after}
+
+
 def evaluate(config: Mapping[str, Any], *, stoppers: Sequence[EarlyStopper] = ()) -> EvaluationRecord:
     """Run one trial and return its record; raise ``ValueError`` only for a malformed config.
 
@@ -352,45 +413,12 @@ def evaluate(config: Mapping[str, Any], *, stoppers: Sequence[EarlyStopper] = ()
     XLA ``compiled`` or ``loaded`` from the persistent cache meanwhile (``xla_compiled``,
     ``xla_loaded``).
     """
-    trial = _validate(config)
+    trial = validate(config)
     start = time.perf_counter()
     before = compilation_counts()
-    first = _FirstBatch(start)
-    deadline = [_Deadline(trial.budget_s, start)] if trial.budget_s is not None else []
+    watch = Watch(trial, start)
     try:
-        record = trial.run([*trial.stoppers, *stoppers, first, *deadline])
+        record = trial.run(watch.stoppers(stoppers))
     except Exception as error:  # a bad trial, never a reason to stop the study
         return EvaluationRecord.failure(trial.params, _summary(error), time.perf_counter() - start)
-    cost = time.perf_counter() - start
-    after = compilation_counts()
-    record = dataclasses.replace(record, metrics={
-        **(record.metrics or {}), "first_batch_s": first.elapsed_s,
-        **{f"xla_{kind}": after[kind] - before[kind] for kind in after}})  # fmt: skip
-    if deadline and deadline[0].ended(record):
-        return EvaluationRecord.failure(trial.params, record.metrics["stop_reason"], cost,
-                                        epochs_run=record.epochs_run, metrics=record.metrics, spikes=record.spikes)
-    return dataclasses.replace(record, cost_s=cost)
-
-
-@dataclasses.dataclass(frozen=True)
-class TrialObjective:
-    """``params -> record`` for the optimizer loop: ``base`` is an ``evaluate`` config whose
-    ``params`` are filled in per trial. A picklable object (not a closure) because process and
-    Dask workers must import it by name."""
-
-    base: Mapping[str, Any]
-
-    def __post_init__(self) -> None:
-        _validate({**self.base, "params": {}})  # a bad base config fails before any trial runs
-
-    def check(self, params: Mapping[str, Any]) -> None:
-        """Build the trial of ``params`` without running it: ``ValueError`` naming what a config
-        class rejects, so a study can test its bounds before any worker starts."""
-        _validate({**self.base, "params": dict(params)})
-
-    def __call__(self, params: dict[str, Any]) -> EvaluationRecord:
-        return evaluate({**self.base, "params": params})
-
-    def retrain_command(self, params: Mapping[str, Any]) -> str:
-        """The ``experiments/train.py`` command that retrains the trial of ``params`` exactly."""
-        return " ".join(["python experiments/train.py", *map(shlex.quote, train_overrides(params, self.base))])
+    return watch.finish(record, time.perf_counter() - start, compiled_since(before))

@@ -26,7 +26,8 @@ from jaxsnn.hpo.features import LogProductFeatures
 from jaxsnn.hpo.registry import make_optimizer
 from jaxsnn.hpo.space import Space
 from jaxsnn.hpo.spec import DIRECTIONS
-from jaxsnn.tuning.evaluate import TrialObjective, probe_data, reported
+from jaxsnn.tuning.evaluate import probe_data, reported
+from jaxsnn.tuning.objective import TrialObjective
 from jaxsnn.tuning.reference import Reference
 from jaxsnn.tuning.spaces import TRAINERS, inapplicable, search_space
 

@@ -1,0 +1,60 @@
+"""Batched trials: SG trials of one shape train as one population and give the records they give alone."""
+
+import numpy as np
+
+import jaxsnn.tuning.batch as batch_module
+from jaxsnn.tuning.batch import evaluate_batch
+from jaxsnn.tuning.evaluate import evaluate
+
+SMALL_SG = {"n_hidden": 16, "epochs": 2, "batch_size": 64, "time_steps": 10}
+"""Two epochs: the second starts from weights the first trained, so a member that drifted from
+its lone run would show it."""
+
+
+def sg(**params):
+    return {"trainer": "sg", "params": {**SMALL_SG, **params}, "backend": "xla"}
+
+
+TRACED = [sg(lr=5e-3, alpha=0.9, theta=1.0, sg_gamma=1.0), sg(lr=2e-3, alpha=0.8, theta=0.7, weight_scale=1.5, sg_beta=3.0)]
+"""Two trials that differ only in traced values (learning rate, leak, threshold, surrogate,
+weight scale): one compiled shape."""
+
+
+def test_batched_trials_give_the_records_of_trials_run_alone():
+    together, alone = evaluate_batch(TRACED), [evaluate(config) for config in TRACED]
+    for a, b in zip(together, alone):
+        assert a.status == b.status == "complete" and a.params == b.params
+        np.testing.assert_allclose([h["loss"] for h in a.metrics["history"]], [h["loss"] for h in b.metrics["history"]],
+                                   rtol=1e-4)  # fmt: skip
+        np.testing.assert_allclose(a.objectives["accuracy"], b.objectives["accuracy"], atol=1e-6)
+        np.testing.assert_allclose(a.spikes, b.spikes, rtol=1e-4)
+        assert a.metrics["batch_trials"] == 2 and "batch_trials" not in b.metrics
+    # the two learning rates really trained differently: the test compares members, not copies
+    assert together[0].metrics["history"][-1]["loss"] != together[1].metrics["history"][-1]["loss"]
+
+
+def test_a_silent_member_stops_alone_and_pays_only_for_its_share():
+    silent = sg(lr=5e-3, theta=50.0, weight_scale=0.1)  # no input drive: stopped at the first check
+    records = evaluate_batch([TRACED[0], silent])
+    assert [r.status for r in records] == ["complete", "silent_stopped"]
+    alone = evaluate(TRACED[0])
+    assert records[0].objectives["accuracy"] == alone.objectives["accuracy"]
+    # its share: half the setup and the steps it trained, far less than the member that went on
+    assert records[1].cost_s < 0.6 * records[0].cost_s
+
+
+def test_trials_of_other_shapes_run_alone_and_keep_their_order():
+    wider = sg(n_hidden=24, lr=5e-3)
+    records = evaluate_batch([TRACED[0], wider, TRACED[1]])
+    assert [r.params["n_hidden"] for r in records] == [16, 24, 16]
+    assert [r.metrics.get("batch_trials") for r in records] == [2, None, 2]
+
+
+def test_a_batch_whose_population_fails_runs_each_trial_alone(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("population lost")
+
+    monkeypatch.setattr(batch_module, "fit", broken)
+    records = evaluate_batch(TRACED)
+    assert [r.status for r in records] == ["complete", "complete"]
+    assert all("batch_trials" not in r.metrics for r in records)
