@@ -9,7 +9,7 @@
 The whole ``hpo`` spec is checked before the study file is created or a worker starts (every
 problem is listed under its key) and is stored in the study, so ``study=<path>`` alone resumes it
 whatever preset and overrides created it; an override that would change it is refused (only
-``hpo.n_trials``, ``hpo.n_workers``, ``hpo.executor``, ``hpo.dask_address`` and ``hpo.cluster``
+``hpo.n_trials``, ``hpo.n_workers``, ``hpo.batch_trials``, ``hpo.executor``, ``hpo.dask_address`` and ``hpo.cluster``
 may differ). On an event dataset
 (shd, nmnist, dvs_gesture) the rate-coding parameter ``input_rate`` is left out of the search.
 A run whose every trial failed exits non-zero with the distinct errors.
@@ -92,7 +92,7 @@ def main(cfg: DictConfig) -> float:
     executor = make_executor(spec["executor"], spec["n_workers"], spec["dask_address"], spec.get("cluster"))
     try:
         run_study(study, plan.objective, executor, spec["n_trials"], spec["n_workers"],
-                  timeout_s=spec["timeout_s"], progress=cfg.progress)
+                  timeout_s=spec["timeout_s"], progress=cfg.progress, batch_trials=spec.get("batch_trials", 1))
     finally:
         executor.shutdown(wait=False, cancel_futures=True)
     failures = failure_summary(study)

@@ -40,9 +40,10 @@ def runs(monkeypatch) -> list[dict]:
     """What ``experiments/hpo.py`` hands the loop, instead of running trials."""
     calls: list[dict] = []
 
-    def run_study(study, objective, executor, n_trials, n_workers, timeout_s=None, progress=True):
+    def run_study(study, objective, executor, n_trials, n_workers, timeout_s=None, progress=True, batch_trials=1):
         calls.append({"optimizer": study.optimizer_name, "seed": study.seed, "n_trials": n_trials,
-                      "n_workers": n_workers, "timeout_s": timeout_s, "base": dict(objective.base)})  # fmt: skip
+                      "n_workers": n_workers, "timeout_s": timeout_s, "base": dict(objective.base)}
+                     | ({"batch_trials": batch_trials} if batch_trials != 1 else {}))  # fmt: skip
         return study
 
     monkeypatch.setattr(jaxsnn.hpo.loop, "run_study", run_study)
@@ -80,6 +81,16 @@ def test_overrides_that_keep_the_spec_or_set_how_the_driver_runs_are_accepted(tm
                "hpo.seed=5", "hpo=silent_stdp", "hpo.optimizer=random", "hpo.n_trials=4", "hpo.timeout_s=99",
                "hpo.executor=thread", "hpo.n_workers=1")  # fmt: skip
     assert [(r["optimizer"], r["n_trials"], r["n_workers"]) for r in runs] == [("random", 4, 1)]
+
+
+@pytest.mark.filterwarnings("ignore:No artists with labels:UserWarning")  # the plots of a study with no trial
+def test_batch_trials_reaches_the_loop_and_a_bad_value_is_refused_before_the_study_starts(tmp_path, runs):
+    common = (f"hydra.run.dir={tmp_path}", "progress=false", "compilation_cache=null", "hpo.n_trials=4")
+    with pytest.raises(SpecError, match="hpo.batch_trials: must be a positive integer, got 0"):
+        run_script("hpo.py", *common, "hpo.batch_trials=0")
+    assert not (tmp_path / "study.sqlite").exists() and runs == []
+    run_script("hpo.py", *common, "hpo.batch_trials=4")
+    assert [r.get("batch_trials") for r in runs] == [4]
 
 
 def test_a_resume_may_give_the_study_more_trials(tmp_path, runs):

@@ -31,7 +31,7 @@ from jaxsnn.tuning.objective import TrialObjective
 from jaxsnn.tuning.reference import Reference
 from jaxsnn.tuning.spaces import TRAINERS, inapplicable, search_space
 
-DRIVER_KEYS: tuple[str, ...] = ("n_trials", "n_workers", "executor", "dask_address", "cluster")
+DRIVER_KEYS: tuple[str, ...] = ("n_trials", "n_workers", "batch_trials", "executor", "dask_address", "cluster")
 """How this driver runs the study, not what the study is: a resuming command may change them
 (``n_trials``: a study that ended may be given more trials; the finished ones count)."""
 
@@ -155,6 +155,8 @@ def prepare(spec: Mapping[str, Any]) -> Plan:
     problems = _Problems()
     for key in ("n_trials", "n_workers"):
         problems.check(_is_int(spec[key]) and spec[key] >= 1, key, f"must be a positive integer, got {spec[key]!r}")
+    batch = spec.get("batch_trials", 1)  # a study stored before the key runs one trial per task
+    problems.check(_is_int(batch) and batch >= 1, "batch_trials", f"must be a positive integer, got {batch!r}")
     problems.check(_is_int(spec["seed"]), "seed", f"must be an integer, got {spec['seed']!r}")
     timeout = spec["timeout_s"]
     positive = isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0
