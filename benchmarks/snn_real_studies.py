@@ -78,7 +78,10 @@ VARIANTS = {"logei-saas": ["hpo.optimizer=logei", "+hpo.options.prior=saas"],
             "scbo-drive-screen-n6": ["hpo.optimizer=scbo", "++hpo.options.screen_design=true",
                                      "++hpo.options.n_initial=6"],
             "scbo-drive-screen-n6-frozen": ["hpo.optimizer=scbo", "++hpo.options.screen_design=true",
-                                            "++hpo.options.n_initial=6", "++hpo.options.categorical_region=false"],
+                                            "++hpo.options.n_initial=6", "++hpo.options.categorical_region=false",
+                                            "++hpo.options.refit_lag=0"],
+            "scbo-drive-screen-n6-asked": ["hpo.optimizer=scbo", "++hpo.options.screen_design=true",
+                                           "++hpo.options.n_initial=6", "++hpo.options.refit_lag=0"],
             "scbo-nodrive": ["hpo.optimizer=scbo", "hpo.features=null"]}
 """Study names that are an optimizer with options (``scbo-fobj``: SCBO with its objective GP on
 the feasible trials only; ``scbo-warp``: SCBO with Kumaraswamy input warping; ``scbo-drive``:
@@ -89,7 +92,8 @@ those rows ran; ``scbo-drive-cost``: with the drive and cost-aware, improvement 
 second; ``scbo-drive-screen``: with the drive and a 10-point design that skips points the drive
 predicts silent; ``scbo-drive-screen-n6``: the same with a 6-point design, the preset as it ships;
 ``scbo-drive-screen-n6-frozen``: that preset before its trust region moved categorical choices,
-what the studies of that name ran); any other name is an
+what the studies of that name ran; ``scbo-drive-screen-n6-asked``: the preset with its GP refits
+on the ask path, as it ran before ``refit_lag``); any other name is an
 ``hpo.optimizer``. A name ending in ``+default`` (``scbo+default``) keeps the preset's enqueued
 default network: the demo's own study, seed by seed."""
 
