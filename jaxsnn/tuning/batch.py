@@ -24,7 +24,7 @@ from typing import Any
 from jaxsnn.compile_cache import compilation_counts
 from jaxsnn.record import EvaluationRecord
 from jaxsnn.train.sg import Member, fit
-from jaxsnn.tuning.evaluate import Watch, compiled_since, evaluate, flat_params, validate
+from jaxsnn.tuning.evaluate import Trial, Watch, compiled_since, evaluate, flat_params, validate
 
 
 def evaluate_batch(configs: Sequence[Mapping[str, Any]]) -> list[EvaluationRecord]:
@@ -38,16 +38,15 @@ def evaluate_batch(configs: Sequence[Mapping[str, Any]]) -> list[EvaluationRecor
         groups.setdefault(key, []).append(i)
     records: list[EvaluationRecord | None] = [None] * len(trials)
     for members in groups.values():
-        together = _train_together([configs[i] for i in members]) if len(members) > 1 else None
+        together = _train_together([trials[i] for i in members]) if len(members) > 1 else None
         for i, record in zip(members, together or [evaluate(configs[i]) for i in members]):
             records[i] = record
     return records  # type: ignore[return-value]
 
 
-def _train_together(configs: Sequence[Mapping[str, Any]]) -> list[EvaluationRecord] | None:
-    """The configs' SG trials as one population; ``None`` when the population could not be
-    trained (its members then run alone, from fresh stoppers)."""
-    trials = [validate(config) for config in configs]
+def _train_together(trials: Sequence[Trial]) -> list[EvaluationRecord] | None:
+    """The validated SG trials as one population; ``None`` when the population could not be
+    trained (its members then run alone through ``evaluate``, from fresh stoppers)."""
     start = time.perf_counter()
     before = compilation_counts()
     watches = [Watch(trial, start) for trial in trials]
