@@ -78,16 +78,21 @@ def evaluate(objective: Objective, params: dict[str, Any]) -> EvaluationRecord |
     return result
 
 
+def failed_each(points: list[dict[str, Any]], reason: str, cost_s: float, **details: Any) -> list[EvaluationRecord]:
+    """A ``failed`` record per point of a task that failed as a whole, each charged an equal
+    share of the task's ``cost_s``."""
+    share = cost_s / len(points)
+    return [EvaluationRecord.failure(p, reason, cost_s=share, metrics=dict(details)) for p in points]
+
+
 def evaluate_batch(objective: Any, points: list[dict[str, Any]]) -> list[EvaluationRecord] | Any:
     """Worker-side call of ``objective.batch(points)`` (one record per point, in order): an
-    exception becomes a ``failed`` record for every point, each charged an equal share."""
+    exception fails every point, with the traceback."""
     start = time.perf_counter()
     try:
         return objective.batch(points)
     except (Exception, SystemExit) as e:
-        share = (time.perf_counter() - start) / len(points)
-        details = {"traceback": traceback.format_exc()}
-        return [EvaluationRecord.failure(p, _failure_reason(e), cost_s=share, metrics=details) for p in points]
+        return failed_each(points, _failure_reason(e), time.perf_counter() - start, traceback=traceback.format_exc())
 
 
 class ObjectiveContractError(TypeError):
@@ -149,8 +154,8 @@ class _Running:
     deadline: float | None = None  # set once the task is seen running (timeouts only)
 
     def failed(self, reason: str, cost_s: float) -> list[EvaluationRecord]:
-        """Each trial's record when the whole task failed, charged an equal share of ``cost_s``."""
-        return [EvaluationRecord.failure(params, reason, cost_s=cost_s / len(self.trials)) for _, params in self.trials]
+        """Each trial's record when the whole task failed (:func:`failed_each`)."""
+        return failed_each([params for _, params in self.trials], reason, cost_s)
 
 
 class _Progress:
