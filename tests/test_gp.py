@@ -175,6 +175,38 @@ def test_a_lagged_chain_fits_in_the_background_what_the_next_call_uses(monkeypat
         ScheduledGPs(config, seed=7, lag=-1)
 
 
+def test_a_call_whose_fit_is_done_does_not_wait_for_the_background_refit(monkeypatch):
+    """Another ask on the same data (the next point of a batch, an ask ahead) needs the older fit:
+    it returns while the background refit still runs."""
+    import threading
+
+    rng = np.random.default_rng(4)
+    X = rng.uniform(size=(22, 2))
+    Y = np.c_[X.sum(1), X[:, 0] - X[:, 1]]
+    release = threading.Event()
+    fit_sites = gp_module._fit_sites
+
+    def held_in_background(X, *args):
+        if threading.current_thread().name == "jaxsnn-gp-refit":
+            assert release.wait(60), "the background refit was never released"
+        return fit_sites(X, *args)
+
+    monkeypatch.setattr(gp_module, "_fit_sites", held_in_background)
+    lagged = ScheduledGPs(GPConfig(restarts=1, map_steps=10), seed=7, first_size=20, lag=1)
+    try:
+        with jax.enable_x64(True):
+            lagged(X[:20], Y[:20])
+            lagged(X, Y)  # starts the refit at 22, held
+            refit = lagged._background
+            gps = lagged(X, Y)  # the same data again: the fit at 20 is done, so no wait
+            # still the held refit, unfinished: the second call neither joined it nor started another
+            assert lagged._background is refit and refit.is_alive() and 22 not in lagged._fits[2]
+    finally:
+        release.set()
+        lagged.wait()
+    assert int(np.asarray(gps[0].mask).sum()) == 22
+
+
 def test_warping_and_saas_map_fits_run_and_interpolate():
     rng = np.random.default_rng(5)
     X = rng.uniform(size=(20, 4))

@@ -572,10 +572,10 @@ class ScheduledGPs:
 
     def __call__(self, X: np.ndarray, Y: np.ndarray) -> list[GP]:
         X, Y = _check_data(X, Y)
-        self.wait()
         hypers = self._fit_to(X, Y, self.hyper_size(len(X)))
         ahead = refit_size(len(X), self.growth, first=self.first_size)
-        if self.lag and ahead not in self._fits[Y.shape[1]]:
+        refitting = self._background is not None and self._background.is_alive()
+        if self.lag and not refitting and ahead not in self._fits[Y.shape[1]]:
             self._background = threading.Thread(target=self._fit_in_background, args=(X, Y, ahead),
                                                 name="jaxsnn-gp-refit")  # fmt: skip
             self._background.start()
@@ -587,7 +587,13 @@ class ScheduledGPs:
 
     def _fit_to(self, X: np.ndarray, Y: np.ndarray, target: int) -> list[Hyper]:
         """The hyperparameters at schedule size ``target``: the chain's fits up to it, each
-        warm-started from the one before, from the largest one already done."""
+        warm-started from the one before, from the largest one already done. A fit already done
+        is returned at once: a call that needs an older fit than the one the background refit is
+        computing (another ask with the same data, e.g. the next point of a batch) does not wait
+        for it; one that needs the running fit waits on the lock the refit holds."""
+        done = self._fits.get(Y.shape[1], {}).get(target)  # entries are written whole, under the lock
+        if done is not None:
+            return done[0]
         with self._lock:
             fits = self._fits.setdefault(Y.shape[1], {})
             size = max((s for s in fits if s <= target), default=0)
