@@ -68,20 +68,25 @@ def problem_overrides(problem: str) -> list[str]:
 UNSCREENED = ["++hpo.options.screen_design=false", "++hpo.options.n_initial=10"]
 """The design as the preset ran it before it was screened: 10 Sobol points, on until 3 are feasible."""
 
+UNGUARDED = ["++hpo.options.screen_proposals=false"]
+"""The model-guided candidates as the preset ranked them before its features screened them too."""
+
 VARIANTS = {"logei-saas": ["hpo.optimizer=logei", "+hpo.options.prior=saas"],
             "scbo-fobj": ["hpo.optimizer=scbo", "+hpo.options.feasible_objective=true"],
             "scbo-warp": ["hpo.optimizer=scbo", "+hpo.options.warp=true"],
             "scbo-drive": ["hpo.optimizer=scbo", *UNSCREENED],
             "scbo-drive-cost": ["hpo.optimizer=scbo", "+hpo.options.cost_aware=true", *UNSCREENED],
             "scbo-drive-screen": ["hpo.optimizer=scbo", "++hpo.options.screen_design=true",
-                                  "++hpo.options.n_initial=10"],
+                                  "++hpo.options.n_initial=10", *UNGUARDED],
+            "scbo-drive-screen-n6-guard": ["hpo.optimizer=scbo", "++hpo.options.screen_design=true",
+                                           "++hpo.options.n_initial=6"],
             "scbo-drive-screen-n6": ["hpo.optimizer=scbo", "++hpo.options.screen_design=true",
-                                     "++hpo.options.n_initial=6"],
+                                     "++hpo.options.n_initial=6", *UNGUARDED],
             "scbo-drive-screen-n6-frozen": ["hpo.optimizer=scbo", "++hpo.options.screen_design=true",
                                             "++hpo.options.n_initial=6", "++hpo.options.categorical_region=false",
-                                            "++hpo.options.refit_lag=0"],
+                                            "++hpo.options.refit_lag=0", *UNGUARDED],
             "scbo-drive-screen-n6-asked": ["hpo.optimizer=scbo", "++hpo.options.screen_design=true",
-                                           "++hpo.options.n_initial=6", "++hpo.options.refit_lag=0"],
+                                           "++hpo.options.n_initial=6", "++hpo.options.refit_lag=0", *UNGUARDED],
             "scbo-nodrive": ["hpo.optimizer=scbo", "hpo.features=null"]}
 """Study names that are an optimizer with options (``scbo-fobj``: SCBO with its objective GP on
 the feasible trials only; ``scbo-warp``: SCBO with Kumaraswamy input warping; ``scbo-drive``:
@@ -90,10 +95,11 @@ unscreened, as the ``silent_sg`` preset ran it from the studies named ``scbo`` a
 ``scbo+default`` on file until the design was screened; ``scbo-nodrive``: SCBO without it, what
 those rows ran; ``scbo-drive-cost``: with the drive and cost-aware, improvement per predicted
 second; ``scbo-drive-screen``: with the drive and a 10-point design that skips points the drive
-predicts silent; ``scbo-drive-screen-n6``: the same with a 6-point design, the preset as it ships;
-``scbo-drive-screen-n6-frozen``: that preset before its trust region moved categorical choices,
-what the studies of that name ran; ``scbo-drive-screen-n6-asked``: the preset with its GP refits
-on the ask path, as it ran before ``refit_lag``); any other name is an
+predicts silent; ``scbo-drive-screen-n6-guard``: the same with a 6-point design and the
+model-guided candidates screened too, the preset as it ships; ``scbo-drive-screen-n6``: without
+that screen, as the studies of that name ran; ``scbo-drive-screen-n6-frozen``: also before its
+trust region moved categorical choices; ``scbo-drive-screen-n6-asked``: with its GP refits on the
+ask path, as it ran before ``refit_lag``); any other name is an
 ``hpo.optimizer``. A name ending in ``+default`` (``scbo+default``) keeps the preset's enqueued
 default network: the demo's own study, seed by seed."""
 

@@ -26,9 +26,14 @@ ON_THE_ASK_PATH = {"refit_lag": 0}
 """The GP optimizers as they ran before their refits moved off the ask path (issue 17, session
 37): every model-based method recorded before keeps it, so its stored trace is what its name runs."""
 
-FROZEN = {"categorical_region": False, **ON_THE_ASK_PATH}
-"""SCBO as it ran before its trust region moved categorical choices (issue 13, session 36), and
-with its refits on the ask path: every SCBO variant recorded before keeps both."""
+UNGUARDED = {"screen_proposals": False}
+"""SCBO as it ran before its features also screened the model-guided candidates (issue 13,
+session 38): every SCBO method recorded before keeps it off."""
+
+FROZEN = {"categorical_region": False, **ON_THE_ASK_PATH, **UNGUARDED}
+"""SCBO as it ran before its trust region moved categorical choices (issue 13, session 36), with
+its refits on the ask path and its proposals unscreened: every SCBO variant recorded before keeps
+all three."""
 
 OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "random": ("random", "detector", {}),
@@ -53,9 +58,11 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "scbo-drive-n6": ("scbo", "detector", {"features": INPUT_DRIVE, "n_initial": 6, "screen_design": False, **FROZEN}),
     "scbo-drive-screen": ("scbo", "detector",
                           {"features": INPUT_DRIVE, "screen_design": True, "n_initial": 10, **FROZEN}),
-    "scbo-drive-screen-n6": ("scbo", "detector", {"features": INPUT_DRIVE, "screen_design": True, "n_initial": 6}),
-    "scbo-drive-screen-n6-asked": ("scbo", "detector",
-                                   {"features": INPUT_DRIVE, "screen_design": True, "n_initial": 6, **ON_THE_ASK_PATH}),
+    "scbo-drive-screen-n6-guard": ("scbo", "detector", {"features": INPUT_DRIVE, "screen_design": True, "n_initial": 6}),
+    "scbo-drive-screen-n6": ("scbo", "detector",
+                             {"features": INPUT_DRIVE, "screen_design": True, "n_initial": 6, **UNGUARDED}),
+    "scbo-drive-screen-n6-asked": ("scbo", "detector", {"features": INPUT_DRIVE, "screen_design": True,
+                                                        "n_initial": 6, **ON_THE_ASK_PATH, **UNGUARDED}),
     "scbo-drive-screen-n6-below02": ("scbo", "detector",
                                      {"features": INPUT_DRIVE, "n_initial": 6, "screen_below": 0.2, **FROZEN}),
     "scbo-drive-screen-n6-frozen": ("scbo", "detector",
