@@ -11,7 +11,7 @@ from jaxsnn.record import EvaluationRecord
 from jaxsnn.train.config import ModelConfig, TrainerConfig
 from jaxsnn.train.silent import PRESETS, ActivityGuard, SilentNetworkDetector
 from jaxsnn.train.sg import train_sg
-from jaxsnn.train.stopping import EarlyStopper
+from jaxsnn.train.stopping import EarlyStopper, run_record
 
 
 def lif_batches(theta: float, n_batches: int, batch: int = 16, seed: int = 0):
@@ -133,6 +133,24 @@ def test_activity_guard_prunes_a_saturated_network_but_not_a_moderate_one():
     fed, decision = feed(calm, lif_batches(theta=1.0, n_batches=6))
     assert decision is None and fed == 6
     assert calm.constraints()["activity"] < 0
+
+
+def test_every_trainer_s_record_carries_all_stoppers_constraints_unless_it_failed():
+    """``run_record``, the one record builder of the SG, SLAYER/HYBRID and STDP trainers: a
+    stopped run is constraint data (the detector's and the guard's values), a failed one only
+    its error and seconds."""
+    detector, guard = SilentNetworkDetector(k=1, p=0.3, update_interval=16), ActivityGuard(max_rate=0.5, update_interval=16)
+    for counts, rates in lif_batches(theta=50.0, n_batches=1):
+        detector.update(counts, rates)
+        guard.update(counts, rates)
+    stopped = run_record({"theta": 50.0}, "silent_stopped", {"accuracy": 0.1}, [detector, guard], cost_s=1.5,
+                         spikes=0.0, epochs_run=0)  # fmt: skip
+    assert stopped.status == "silent_stopped" and stopped.objectives == {"accuracy": 0.1}
+    assert stopped.constraints == {**detector.constraints(), **guard.constraints()}
+    assert stopped.constraints["silent"] > 0 and stopped.constraints["activity"] < 0 and stopped.cost_s == 1.5
+    failed = run_record({"theta": 50.0}, "failed", {"accuracy": 0.1}, [detector, guard], cost_s=2.0, error="NaN loss")
+    assert (failed.status, failed.error, failed.cost_s, failed.objectives, failed.constraints) == (
+        "failed", "NaN loss", 2.0, {}, {})
 
 
 def test_activity_guard_watches_a_named_layer_and_names_missing_ones():

@@ -23,7 +23,7 @@ from flax import nnx
 from jaxsnn.data import iterate_batches
 from jaxsnn.record import EvaluationRecord
 from jaxsnn.train.metrics import BatchStats, EpochMeter, correct_predictions, layer_rates
-from jaxsnn.train.stopping import EarlyStopper, consult, merged_constraints
+from jaxsnn.train.stopping import EarlyStopper, consult, run_record
 
 LossFn = Callable[[nnx.Module, jax.Array, jax.Array, jax.Array], tuple[jax.Array, BatchStats]]
 """``loss_fn(model, x, y, key) -> (loss, stats)``; ``key`` serves stochastic input encoders."""
@@ -182,22 +182,10 @@ def finish_record(
     metrics = {**metrics, "history": result.history, "compile_time_s": result.compile_time_s,
                "stop_reason": result.reason}  # fmt: skip
     if result.status == "failed":
-        return EvaluationRecord.failure(
-            params, result.reason or "", time.perf_counter() - start, epochs_run=epochs_run, metrics=metrics
-        )
+        return run_record(params, "failed", {}, stoppers, cost_s=time.perf_counter() - start,
+                          epochs_run=epochs_run, metrics=metrics, error=result.reason or "")  # fmt: skip
     metrics["accuracy_source"] = "test" if result.status == "complete" else "train_batches_seen"
-    return EvaluationRecord(
-        params=params,
-        objectives={
-            "accuracy": float(measured["accuracy"]),
-            "train_time_s": float(train_time_s),
-            "inference_steps": float(inference_steps),
-            "spikes_per_sample": float(measured["spikes_per_sample"]),
-        },
-        constraints=merged_constraints(stoppers),
-        cost_s=time.perf_counter() - start,
-        status=result.status,
-        spikes=float(measured["output_spikes_per_sample"]),
-        epochs_run=epochs_run,
-        metrics=metrics,
-    )
+    objectives = {"accuracy": measured["accuracy"], "train_time_s": train_time_s,
+                  "inference_steps": inference_steps, "spikes_per_sample": measured["spikes_per_sample"]}  # fmt: skip
+    return run_record(params, result.status, objectives, stoppers, cost_s=time.perf_counter() - start,
+                      spikes=float(measured["output_spikes_per_sample"]), epochs_run=epochs_run, metrics=metrics)

@@ -43,7 +43,7 @@ from jaxsnn.train.metrics import (
 )
 from jaxsnn.train.programs import ProgramCache
 from jaxsnn.train.sparsity import rate_penalty
-from jaxsnn.train.stopping import EarlyStopper, consult, merged_constraints
+from jaxsnn.train.stopping import EarlyStopper, consult, run_record
 
 
 @dataclasses.dataclass(frozen=True)
@@ -431,27 +431,15 @@ class _Run:
             "stop_reason": reason,
         }
         epochs_run = sum(not entry["partial"] for entry in self.history)
-        if status == "failed":
-            self.record = EvaluationRecord.failure(
-                params, error or "unknown failure", cost_s, epochs_run=epochs_run, metrics=metrics
-            )
-            return
-        last = self.history[-1]
-        accuracy, spikes = test or (last["train_accuracy"], last["output_spikes_per_sample"])
-        self.record = EvaluationRecord(
-            params=params,
-            objectives={
-                "accuracy": float(accuracy),
-                "train_accuracy": last["train_accuracy"],
-                "train_time_s": self.train_time_s,
-            },
-            constraints=merged_constraints(self.stoppers),
-            cost_s=cost_s,
-            status=status,
-            spikes=float(spikes),
-            epochs_run=epochs_run,
-            metrics=metrics,
-        )
+        objectives, spikes = {}, None
+        if status != "failed":
+            last = self.history[-1]
+            accuracy, spikes = test or (last["train_accuracy"], last["output_spikes_per_sample"])
+            objectives = {"accuracy": accuracy, "train_accuracy": last["train_accuracy"],
+                          "train_time_s": self.train_time_s}  # fmt: skip
+        self.record = run_record(params, status, objectives, self.stoppers, cost_s=cost_s,
+                                 spikes=None if spikes is None else float(spikes), epochs_run=epochs_run,
+                                 metrics=metrics, error=error)  # fmt: skip
 
 
 def fit(

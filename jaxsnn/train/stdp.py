@@ -56,7 +56,7 @@ from tqdm.auto import tqdm
 
 from jaxsnn.data.dataset import ImageDataset
 from jaxsnn.record import EvaluationRecord
-from jaxsnn.train.stopping import EarlyStopper, StopDecision, consult, merged_constraints
+from jaxsnn.train.stopping import EarlyStopper, StopDecision, consult, run_record
 
 E_REST_MV = -65.0
 E_EXC_MV = 0.0
@@ -388,35 +388,20 @@ def train_stdp(
     fit_start = time.perf_counter()
     fit = fit_stdp(cfg, x_train, stoppers=stoppers, seed=seed, progress=progress)
     train_time_s = time.perf_counter() - fit_start
-    common = dict(
-        params=dict(params) if params is not None else dataclasses.asdict(cfg),
-        constraints=merged_constraints(stoppers),
-        epochs_run=fit.epochs_run,
-    )
+    params = dict(params) if params is not None else dataclasses.asdict(cfg)
     metrics = {"samples_seen": fit.samples_seen, "planned_samples": cfg.epochs * len(x_train),
                "train_time_s": train_time_s, "train_spikes_per_sample": fit.spikes_per_sample,
                "mean_theta_mv": float(jnp.mean(fit.theta))}
     if fit.decision is not None:
-        return EvaluationRecord(
-            objectives={"accuracy": 0.0, "train_accuracy": 0.0},
-            status=fit.decision.status,
-            cost_s=time.perf_counter() - start_time,
-            spikes=fit.spikes_per_sample,
-            metrics={**metrics, "stop_reason": fit.decision.reason},
-            **common,
-        )
+        return run_record(params, fit.decision.status, {"accuracy": 0.0, "train_accuracy": 0.0}, stoppers,
+                          cost_s=time.perf_counter() - start_time, spikes=fit.spikes_per_sample,
+                          epochs_run=fit.epochs_run, metrics={**metrics, "stop_reason": fit.decision.reason})  # fmt: skip
     label_key, test_key = jax.random.split(jax.random.PRNGKey(seed + 1))
     train_counts = respond(cfg, fit.w, fit.theta, x_train, label_key)
     assignments = assign_labels(train_counts, np.asarray(train.labels), train.n_classes)
     test_counts = respond(cfg, fit.w, fit.theta, x_test, test_key)
     accuracy = lambda counts, labels: float(np.mean(vote(counts, assignments, train.n_classes) == labels))  # noqa: E731
-    return EvaluationRecord(
-        objectives={
-            "accuracy": accuracy(test_counts, np.asarray(test.labels)),
-            "train_accuracy": accuracy(train_counts, np.asarray(train.labels)),
-        },
-        cost_s=time.perf_counter() - start_time,
-        spikes=float(test_counts.sum(axis=1).mean()),
-        metrics=metrics,
-        **common,
-    )
+    objectives = {"accuracy": accuracy(test_counts, np.asarray(test.labels)),
+                  "train_accuracy": accuracy(train_counts, np.asarray(train.labels))}  # fmt: skip
+    return run_record(params, "complete", objectives, stoppers, cost_s=time.perf_counter() - start_time,
+                      spikes=float(test_counts.sum(axis=1).mean()), epochs_run=fit.epochs_run, metrics=metrics)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
+
+from jaxsnn.record import EvaluationRecord
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,3 +53,36 @@ def consult(stoppers: Sequence[EarlyStopper], output_spike_counts: np.ndarray,
 def merged_constraints(stoppers: Sequence[EarlyStopper]) -> dict[str, float]:
     """Every stopper's constraints in one dict, for the record (a later stopper wins a name clash)."""
     return {name: float(value) for stopper in stoppers for name, value in stopper.constraints().items()}
+
+
+def run_record(
+    params: dict[str, Any],
+    status: str,
+    objectives: Mapping[str, float],
+    stoppers: Sequence[EarlyStopper],
+    *,
+    cost_s: float,
+    spikes: float | None = None,
+    epochs_run: int = 0,
+    metrics: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> EvaluationRecord:
+    """The record of a training run that ended with ``status``, the one builder of every trainer.
+
+    A ``failed`` run keeps its error and seconds and no objectives; any other run (complete, or
+    stopped by a stopper) carries every stopper's constraints, so a stopped network is constraint
+    data for the optimizer like a trained one.
+    """
+    metrics = metrics or {}
+    if status == "failed":
+        return EvaluationRecord.failure(params, error or "unknown failure", cost_s, epochs_run=epochs_run, metrics=metrics)
+    return EvaluationRecord(
+        params=params,
+        objectives={name: float(value) for name, value in objectives.items()},
+        constraints=merged_constraints(stoppers),
+        cost_s=cost_s,
+        status=status,
+        spikes=spikes,
+        epochs_run=epochs_run,
+        metrics=metrics,
+    )
