@@ -79,7 +79,9 @@ VARIANTS = {"logei-saas": ["hpo.optimizer=logei", "+hpo.options.prior=saas"],
             "scbo-drive-screen": ["hpo.optimizer=scbo", "++hpo.options.screen_design=true",
                                   "++hpo.options.n_initial=10", *UNGUARDED],
             "scbo-drive-screen-n6-guard": ["hpo.optimizer=scbo", "++hpo.options.screen_design=true",
-                                           "++hpo.options.n_initial=6"],
+                                           "++hpo.options.n_initial=6", "++hpo.options.proposal_screen_below=0.3"],
+            "scbo-drive-screen-n6-guard05": ["hpo.optimizer=scbo", "++hpo.options.screen_design=true",
+                                             "++hpo.options.n_initial=6", "++hpo.options.proposal_screen_below=0.5"],
             "scbo-drive-screen-n6": ["hpo.optimizer=scbo", "++hpo.options.screen_design=true",
                                      "++hpo.options.n_initial=6", *UNGUARDED],
             "scbo-drive-screen-n6-frozen": ["hpo.optimizer=scbo", "++hpo.options.screen_design=true",
@@ -95,9 +97,10 @@ unscreened, as the ``silent_sg`` preset ran it from the studies named ``scbo`` a
 ``scbo+default`` on file until the design was screened; ``scbo-nodrive``: SCBO without it, what
 those rows ran; ``scbo-drive-cost``: with the drive and cost-aware, improvement per predicted
 second; ``scbo-drive-screen``: with the drive and a 10-point design that skips points the drive
-predicts silent; ``scbo-drive-screen-n6-guard``: the same with a 6-point design and the
-model-guided candidates screened too, the preset as it ships; ``scbo-drive-screen-n6``: without
-that screen, as the studies of that name ran; ``scbo-drive-screen-n6-frozen``: also before its
+predicts silent; ``scbo-drive-screen-n6-guard05``: the same with a 6-point design and the
+model-guided candidates screened too (those under a 0.5 probability of training set back), the
+preset as it ships; ``scbo-drive-screen-n6-guard``: that screen at 0.3; ``scbo-drive-screen-n6``:
+without it, as the studies of that name ran; ``scbo-drive-screen-n6-frozen``: also before its
 trust region moved categorical choices; ``scbo-drive-screen-n6-asked``: with its GP refits on the
 ask path, as it ran before ``refit_lag``); any other name is an
 ``hpo.optimizer``. A name ending in ``+default`` (``scbo+default``) keeps the preset's enqueued

@@ -9,8 +9,8 @@ from jaxsnn.core import LIFParams, lif_scan
 from jaxsnn.data import load_dataset
 from jaxsnn.record import EvaluationRecord
 from jaxsnn.train.config import ModelConfig, TrainerConfig
-from jaxsnn.train.silent import PRESETS, ActivityGuard, SilentNetworkDetector
 from jaxsnn.train.sg import train_sg
+from jaxsnn.train.silent import PRESETS, ActivityGuard, SilentNetworkDetector
 from jaxsnn.train.stopping import EarlyStopper, run_record
 
 

@@ -45,13 +45,13 @@ networks apart after a handful of trials. A screened design is also shorter by d
 (:data:`SCREENED_N_INITIAL` points).
 
 The same classifier guards the model-guided phase (``screen_proposals``, on wherever the design
-is screened): a candidate it gives a probability of being feasible below
-``proposal_screen_below`` (0.3) goes behind every other one, the Thompson order kept within each
-group. One posterior sample of the constraint GP calls some silent networks feasible by chance,
-and those were a fifth of the preset's model-guided trials on real digits studies (66 of 330 over
-ten seeds). Replayed on those studies, the classifier fitted on the trials before each proposal
-would have set back 31 of the 66 silent ones and one of the 264 trained networks; at a threshold
-of 0.5 it sets back 46 and 22 (benchmarks/RESULTS.md, "Silent-aware BO on SNN problems").
+is screened): a candidate it calls more likely silent than not (a probability of being feasible
+below ``proposal_screen_below``, 0.5) goes behind every other one, the Thompson order kept within
+each group. One posterior sample of the constraint GP calls some silent networks feasible by
+chance, and those were a fifth of the preset's model-guided trials on real digits studies (66 of
+330 over ten seeds). With the screen at 0.5 the same ten seeds proposed 6 % silent networks, at
+0.3 11 %, and the best network stayed as good (benchmarks/RESULTS.md, "Silent-aware BO on SNN
+problems").
 
 ``categorical_region=True`` (the default) makes the region a Hamming ball too: each candidate
 moves up to :meth:`TrustRegion.hamming_radius` of its categorical parameters to another choice
@@ -156,7 +156,7 @@ class SCBO(BayesianOptimizer):
     features predict infeasible (a predicted probability of being feasible below ``screen_below``,
     0.5), and has :data:`SCREENED_N_INITIAL` points unless ``n_initial`` is given;
     ``screen_proposals`` (on where the design is screened): model-guided candidates the features
-    predict infeasible (below ``proposal_screen_below``, 0.3) go last; ``categorical_region``
+    predict infeasible (below ``proposal_screen_below``, 0.5) go last; ``categorical_region``
     (True): candidates also change a few categorical choices; all in the module docstring.
     """
 
@@ -179,7 +179,7 @@ class SCBO(BayesianOptimizer):
         screen_design: bool | None = None,
         screen_below: float = 0.5,
         screen_proposals: bool | None = None,
-        proposal_screen_below: float = 0.3,
+        proposal_screen_below: float = 0.5,
         categorical_region: bool = True,
         **options: Any,
     ) -> None:

@@ -28,7 +28,8 @@ ON_THE_ASK_PATH = {"refit_lag": 0}
 
 UNGUARDED = {"screen_proposals": False}
 """SCBO as it ran before its features also screened the model-guided candidates (issue 13,
-session 38): every SCBO method recorded before keeps it off."""
+session 38): every SCBO method recorded before keeps it off. The screened methods name their
+threshold (``-guard``: 0.3, ``-guard05``: 0.5, the default)."""
 
 FROZEN = {"categorical_region": False, **ON_THE_ASK_PATH, **UNGUARDED}
 """SCBO as it ran before its trust region moved categorical choices (issue 13, session 36), with
@@ -58,7 +59,10 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "scbo-drive-n6": ("scbo", "detector", {"features": INPUT_DRIVE, "n_initial": 6, "screen_design": False, **FROZEN}),
     "scbo-drive-screen": ("scbo", "detector",
                           {"features": INPUT_DRIVE, "screen_design": True, "n_initial": 10, **FROZEN}),
-    "scbo-drive-screen-n6-guard": ("scbo", "detector", {"features": INPUT_DRIVE, "screen_design": True, "n_initial": 6}),
+    "scbo-drive-screen-n6-guard05": ("scbo", "detector", {"features": INPUT_DRIVE, "screen_design": True,
+                                                          "n_initial": 6, "proposal_screen_below": 0.5}),
+    "scbo-drive-screen-n6-guard": ("scbo", "detector", {"features": INPUT_DRIVE, "screen_design": True,
+                                                        "n_initial": 6, "proposal_screen_below": 0.3}),
     "scbo-drive-screen-n6": ("scbo", "detector",
                              {"features": INPUT_DRIVE, "screen_design": True, "n_initial": 6, **UNGUARDED}),
     "scbo-drive-screen-n6-asked": ("scbo", "detector", {"features": INPUT_DRIVE, "screen_design": True,
