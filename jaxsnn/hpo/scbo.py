@@ -184,23 +184,11 @@ class SCBO(BayesianOptimizer):
         **options: Any,
     ) -> None:
         self.inputs = LogProductFeatures(space, features or {})
-        if screen_design is None:
-            screen_design = len(self.inputs) > 0
-        if not isinstance(screen_design, bool):
-            raise ValueError(f"screen_design must be true or false, got {screen_design!r}")
-        if screen_design and not len(self.inputs):
-            raise ValueError("screen_design needs features: the design is screened on them (e.g. the input drive)")
-        self.screen_design = screen_design
+        self.screen_design = self._screen_switch("screen_design", screen_design, len(self.inputs) > 0)
         self.screen_below = _probability("screen_below", screen_below)
-        if screen_proposals is None:
-            screen_proposals = screen_design
-        if not isinstance(screen_proposals, bool):
-            raise ValueError(f"screen_proposals must be true or false, got {screen_proposals!r}")
-        if screen_proposals and not len(self.inputs):
-            raise ValueError("screen_proposals needs features: candidates are screened on them (e.g. the input drive)")
-        self.screen_proposals = screen_proposals
+        self.screen_proposals = self._screen_switch("screen_proposals", screen_proposals, self.screen_design)
         self.proposal_screen_below = _probability("proposal_screen_below", proposal_screen_below)
-        if screen_design and options.get("n_initial") is None:
+        if self.screen_design and options.get("n_initial") is None:
             options["n_initial"] = design_size(space, SCREENED_N_INITIAL)
         super().__init__(space, objectives, constraints, seed, **options)
         self.single_objective()
@@ -223,6 +211,15 @@ class SCBO(BayesianOptimizer):
         )
         self._best = -math.inf  # best feasible objective (maximised) so far
         self._least_violation = math.inf
+
+    def _screen_switch(self, name: str, value: bool | None, default: bool) -> bool:
+        """A screen's on/off option (``None``: ``default``); a screen needs features to screen on."""
+        value = default if value is None else value
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be true or false, got {value!r}")
+        if value and not len(self.inputs):
+            raise ValueError(f"{name} needs features: candidates are screened on them (e.g. the input drive)")
+        return value
 
     def tell(self, record: EvaluationRecord) -> None:
         designed = not self.design_done(self.data()[2])  # the design is not the region's doing
