@@ -96,6 +96,44 @@ def test_failed_and_silent_records_reach_the_optimizer_correctly():
 
 
 @pytest.mark.parametrize("name", ["logei", "scbo"])
+def test_a_design_gone_on_leaves_the_first_model_based_ask_no_fit_to_replay(name, monkeypatch):
+    """A design waiting for feasible points (4 points, then on to 8) fits in the background, ask
+    by ask, the chain the first model-based ask uses: that ask fits nothing on the caller's
+    thread (without it, it replays fits at 4, 5, 6 and 7), and proposes what an optimizer that
+    fits everything there proposes, since the fits are the chain's own."""
+    import threading
+
+    from jaxsnn.hpo import gp as gp_module
+    from jaxsnn.hpo.optimizers import BayesianOptimizer
+
+    caller_fits: list[int] = []
+    fit_sites = gp_module._fit_sites
+
+    def counted(X, *args):
+        if threading.current_thread() is threading.main_thread():
+            caller_fits.append(len(X))
+        return fit_sites(X, *args)
+
+    monkeypatch.setattr(gp_module, "_fit_sites", counted)
+
+    def first_model_based_proposal(opt) -> dict:
+        for _ in range(8):  # 4 design points, then on for feasible ones up to 2 * 4
+            opt.tell(QUADRATIC2D.evaluate(opt.ask()))
+            for chain in (opt.models, getattr(opt, "objective_models", opt.models)):
+                chain.wait()  # a trial's time: the background fit finishes
+        assert opt.design_done(opt.data()[2]) and len(opt.data()[0]) == 8
+        caller_fits.clear()
+        return opt.ask()
+
+    options = dict(seed=3, n_initial=4, min_feasible=9, restarts=1)
+    ahead = first_model_based_proposal(make_optimizer(name, SPACE, {"f": "min"}, ["c"], **options))
+    assert caller_fits == []
+    monkeypatch.setattr(BayesianOptimizer, "fit_ahead", lambda *args: None)
+    replayed = first_model_based_proposal(make_optimizer(name, SPACE, {"f": "min"}, ["c"], **options))
+    assert 4 in caller_fits and ahead == replayed
+
+
+@pytest.mark.parametrize("name", ["logei", "scbo"])
 def test_resuming_from_records_reproduces_the_next_proposal(name):
     opt = make_optimizer(name, SPACE, {"f": "min"}, ["c"], seed=5, n_initial=4)
     run(opt, QUADRATIC2D, 7)

@@ -22,7 +22,7 @@ import scipy.stats
 
 from jaxsnn.hpo.acquisition import maximize, total_log_pof, violation
 from jaxsnn.hpo.dominance import non_dominated
-from jaxsnn.hpo.gp import believe, fit_gps, predict, predict_samples
+from jaxsnn.hpo.gp import ScheduledGPs, believe, fit_gps, predict, predict_samples
 from jaxsnn.hpo.optimizers import BayesianOptimizer, propose_logei
 from jaxsnn.hpo.space import Space
 
@@ -158,13 +158,20 @@ class MOBO(BayesianOptimizer):
         low, high = front.min(axis=0), front.max(axis=0)
         return low - 0.1 * np.maximum(high - low, 1e-6 * np.maximum(np.abs(low), 1.0))
 
+    def model_data(self, X: np.ndarray, Y: np.ndarray, C: np.ndarray,
+                   log_cost: np.ndarray) -> list[tuple[ScheduledGPs, np.ndarray, np.ndarray]]:
+        """One chain of the objectives and constraints; with ``parego`` of the constraints only
+        (each ask fits its own scalarisation). Hypervolume improvement is not weighed by cost."""
+        if not self.parego:
+            return super().model_data(X, Y, C, log_cost)
+        return [(self.models, X, C)] if C.shape[1] else []
+
     def propose(self, X: np.ndarray, Y: np.ndarray, C: np.ndarray, X_pending: np.ndarray,
                 rng: np.random.Generator, log_cost: np.ndarray) -> np.ndarray:
-        del log_cost  # hypervolume improvement is not weighed by cost
         if self.parego:
-            return self._propose_parego(X, Y, C, X_pending, rng)
+            return self._propose_parego(X, Y, C, X_pending, rng, log_cost)
         m = Y.shape[1]
-        gps = [believe(g, X_pending) for g in self.models(X, np.column_stack([Y, C]))]
+        gps = [believe(g, X_pending) for g in self.fitted(X, Y, C, log_cost)]
         objectives, constraints = tuple(gps[:m]), tuple(gps[m:])
         Y_all, C_all = Y, C
         if len(X_pending):
@@ -181,12 +188,12 @@ class MOBO(BayesianOptimizer):
         return maximize(log_ehvi, args, self.space, rng, front_anchors(X, Y, C), n_candidates=512, n_local=128)[0]
 
     def _propose_parego(self, X: np.ndarray, Y: np.ndarray, C: np.ndarray, X_pending: np.ndarray,
-                        rng: np.random.Generator) -> np.ndarray:
+                        rng: np.random.Generator, log_cost: np.ndarray) -> np.ndarray:
         low, high = Y.min(axis=0), Y.max(axis=0)
         Z = (Y - low) / np.where(high > low, high - low, 1.0)
         w = rng.dirichlet(np.ones(Y.shape[1]))
         s = np.min(w * Z, axis=1) + 0.05 * Z @ w
         key = jax.random.PRNGKey(int(rng.integers(2**31)))
         (objective,) = fit_gps(X, s[:, None], key, self.gp_config)
-        constraints = self.models(X, C) if C.shape[1] else []
+        constraints = self.fitted(X, Y, C, log_cost)
         return propose_logei(self.space, objective, constraints, X, s, C, X_pending, rng)

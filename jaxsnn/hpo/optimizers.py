@@ -293,7 +293,27 @@ class BayesianOptimizer(BaseOptimizer):
                 return chosen
         elif len(X) >= self.n_initial:  # a design gone on for feasible networks may end at a larger size
             self._compile_next_size(len(X), len(pending))
+        if len(X):
+            self.fit_ahead(X, Y, C, self.log_costs())
         return self._design_point(pending)
+
+    def model_data(self, X: np.ndarray, Y: np.ndarray, C: np.ndarray,
+                   log_cost: np.ndarray) -> list[tuple[ScheduledGPs, np.ndarray, np.ndarray]]:
+        """The GP chains a model-based ask fits, each with the inputs and targets it is fitted
+        on, in the order ``fitted`` returns their GPs: one place for ``propose`` and ``fit_ahead``."""
+        return [(self.models, X, np.column_stack([Y, C]))]
+
+    def fitted(self, X: np.ndarray, Y: np.ndarray, C: np.ndarray, log_cost: np.ndarray) -> list[GP]:
+        """The GPs of :meth:`model_data`, conditioned on all rows."""
+        return [gp for chain, inputs, targets in self.model_data(X, Y, C, log_cost) for gp in chain(inputs, targets)]
+
+    def fit_ahead(self, X: np.ndarray, Y: np.ndarray, C: np.ndarray, log_cost: np.ndarray) -> None:
+        """On a design ask: start in the background the GP fits the first model-based ask will
+        use (see :meth:`ScheduledGPs.fit_ahead`), so that ask does not replay them with a worker
+        waiting. A fit of a layout the design leaves (SCBO's joint model while fewer than two
+        trials are feasible) is never used: the price is its CPU beside the trials."""
+        for chain, inputs, targets in self.model_data(X, Y, C, log_cost):
+            chain.fit_ahead(inputs, targets)
 
     def propose(self, X: np.ndarray, Y: np.ndarray, C: np.ndarray, X_pending: np.ndarray,
                 rng: np.random.Generator, log_cost: np.ndarray) -> np.ndarray:
@@ -374,9 +394,14 @@ class LogEIOptimizer(BayesianOptimizer):
             raise ValueError(f"explore must be a probability in [0, 1], got {explore}")
         self.explore = float(explore)
 
+    def model_data(self, X: np.ndarray, Y: np.ndarray, C: np.ndarray,
+                   log_cost: np.ndarray) -> list[tuple[ScheduledGPs, np.ndarray, np.ndarray]]:
+        """One chain of the objective, the constraints and, when ``cost_aware``, the log cost."""
+        return [(self.models, X, np.column_stack([Y, C, log_cost] if self.cost_aware else [Y, C]))]
+
     def propose(self, X: np.ndarray, Y: np.ndarray, C: np.ndarray, X_pending: np.ndarray,
                 rng: np.random.Generator, log_cost: np.ndarray) -> np.ndarray:
-        gps = self.models(X, np.column_stack([Y, C, log_cost] if self.cost_aware else [Y, C]))
+        gps = self.fitted(X, Y, C, log_cost)
         n = 1 + C.shape[1]
         if self.explore and rng.random() < self.explore:
             return predicted_feasible(self.space, gps[1:n], rng)

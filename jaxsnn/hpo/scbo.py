@@ -275,14 +275,15 @@ class SCBO(BayesianOptimizer):
         """Trust-region centre: the best feasible point, else the one of least positive violation."""
         return X[feasibility_order(Y[:, 0], C)[0]]
 
-    def fitted(self, X: np.ndarray, Y: np.ndarray, C: np.ndarray, log_cost: np.ndarray) -> list[GP]:
+    def model_data(self, X: np.ndarray, Y: np.ndarray, C: np.ndarray,
+                   log_cost: np.ndarray) -> list[tuple[ScheduledGPs, np.ndarray, np.ndarray]]:
         """The objective GP, one per constraint, then the log-cost GP when ``cost_aware`` (see
-        ``feasible_objective``)."""
+        ``feasible_objective``), all on the features of the points."""
         feasible, X = violation(C) <= 0, self.inputs(X)
         shared = np.column_stack([C, log_cost] if self.cost_aware else [C])
         if self.feasible_objective and C.shape[1] and feasible.sum() >= 2:
-            return self.objective_models(X[feasible], Y[feasible]) + self.models(X, shared)
-        return self.models(X, np.column_stack([Y, shared]))  # unconstrained, or too few feasible points
+            return [(self.objective_models, X[feasible], Y[feasible]), (self.models, X, shared)]
+        return [(self.models, X, np.column_stack([Y, shared]))]  # unconstrained, or too few feasible points
 
     def propose(self, X: np.ndarray, Y: np.ndarray, C: np.ndarray, X_pending: np.ndarray,
                 rng: np.random.Generator, log_cost: np.ndarray) -> np.ndarray:
