@@ -46,7 +46,7 @@ def _same_run(a: EvaluationRecord, b: EvaluationRecord) -> None:
     assert untimed == [{k: v for k, v in h.items() if k != "epoch_time_s"} for h in b.metrics["history"]]
 
 
-@pytest.mark.parametrize("shape", [(12, 16), (3, 3, 2, 5), (40, 40)])
+@pytest.mark.parametrize("shape", [(12, 16), (3, 3, 2, 5), (40, 40), (300, 300)])  # the last past MIN_LENGTH
 def test_bucketed_draws_equal_jax_draws_of_the_exact_shape(shape):
     key = jax.random.key(sum(shape))
     jax_init = nnx.initializers.variance_scaling(0.7**2, "fan_in", "truncated_normal")
@@ -54,6 +54,16 @@ def test_bucketed_draws_equal_jax_draws_of_the_exact_shape(shape):
     std = 1 / math.sqrt(shape[-1])
     np.testing.assert_array_equal(draw(key, shape, "normal", std, 0.25),
                                   0.25 + std * jax.random.normal(key, shape, jnp.float32))
+
+
+def test_draws_up_to_the_minimum_length_share_one_program():
+    """Every weight of up to ``MIN_LENGTH`` elements comes from one draw program: a new layer
+    width compiles nothing (it used to compile a draw per power of two)."""
+    draw(jax.random.key(0), (8, 8), "normal", 1.0)  # the shared program, compiled or found
+    before = compilation_counts()["compiled"]
+    for shape in [(64, 200), (3, 5), (256, 256), (2, 7, 9)]:
+        draw(jax.random.key(1), shape, "normal", 1.0)
+    assert compilation_counts()["compiled"] == before
 
 
 def test_trials_differing_in_traced_hyperparameters_share_one_program_and_keep_their_records():
