@@ -81,7 +81,7 @@ import numpy as np
 
 from jaxsnn.hpo.acquisition import best_feasible, feasibility_order, sobol, violation
 from jaxsnn.hpo.features import LogProductFeatures
-from jaxsnn.hpo.gp import GP, ScheduledGPs, believe, predict, sample_paths
+from jaxsnn.hpo.gp import ScheduledGPs, believe, predict, sample_paths
 from jaxsnn.hpo.optimizers import BayesianOptimizer, design_size
 from jaxsnn.hpo.space import Space
 from jaxsnn.record import EvaluationRecord
