@@ -24,7 +24,7 @@ from jaxsnn.nn import LIFSpec
 from jaxsnn.nn.init import draw, scaled_lecun
 from jaxsnn.record import EvaluationRecord
 from jaxsnn.train.config import ModelConfig, TrainerConfig
-from jaxsnn.train.sg import PROGRAMS, UNOPTIMIZED, OptimizerSpec, train_sg
+from jaxsnn.train.sg import PROGRAMS, UNOPTIMIZED, OptimizerSpec, train_sg, zero_state
 from jaxsnn.train.sparsity import SparsitySchedule
 
 
@@ -64,6 +64,22 @@ def test_draws_up_to_the_minimum_length_share_one_program():
     for shape in [(64, 200), (3, 5), (256, 256), (2, 7, 9)]:
         draw(jax.random.key(1), shape, "normal", 1.0)
     assert compilation_counts()["compiled"] == before
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
+@pytest.mark.parametrize("schedule, warmup, clip", [("constant", 0, None), ("cosine", 3, 1.0)])
+def test_the_host_built_optimiser_state_is_what_the_transformation_initialises(optimizer, schedule, warmup, clip):
+    """Trainers build a population's initial optimiser state from its shapes on the host
+    (``zero_state``) instead of compiling ``tx.init``: equal, leaf for leaf and dtype for dtype,
+    for every update rule, schedule, warm-up and clipping a ``TrainerConfig`` can ask for."""
+    tx = OptimizerSpec(optimizer, schedule, 20, warmup, clip, 1e-3).transform()
+    params = {"w": jnp.ones((2, 3, 4)), "b": jnp.full((2, 4), 0.5)}  # two stacked members
+    initialised = jax.vmap(tx.init)(params)
+    built = zero_state(jax.eval_shape(jax.vmap(tx.init), params))
+    assert jax.tree.structure(built) == jax.tree.structure(initialised)
+    for b, i in zip(jax.tree.leaves(built), jax.tree.leaves(initialised)):
+        assert b.dtype == i.dtype
+        np.testing.assert_array_equal(np.asarray(b), np.asarray(i))
 
 
 def test_trials_differing_in_traced_hyperparameters_share_one_program_and_keep_their_records():
