@@ -82,11 +82,12 @@ silent early. In this space nearly every trial still has shapes of its own (`n_h
 `batch_size` 32-128, `time_steps` 10-30, and layers, recurrence, readout, reset and surrogate
 shape drawn per trial), so a warm worker rarely meets a program twice: what is left of a first
 run's setup is tracing and lowering the vmapped BPTT step and compiling it (one process, quiet
-machine, 12 new-shape trials: trace 71 ms, lower 35 ms, compile 138 ms, the optimiser's init
-program 21 ms, building the network 15 ms, median). Session 39 took the weight draws' own
-compilations out of the build (median 106 ms before, when about every other new trial met a new
-power-of-two length); this run was also on a quieter machine than session 35's (today's path:
-median setup 3.26 s against 5.08 s then; `warm` against it 0.135x, 0.148x then). A rerun or resume of the study loads every program
+machine, 12 new-shape trials: trace 71 ms, lower 35 ms, compile 138 ms, building the network
+15 ms, median). Session 39 took two programs out of every new shape: the weight draws' own
+compilations (the build's median was 106 ms, when about every other new trial met a new
+power-of-two length) and the optimiser's init program (21 ms; its zero state is now built on the
+host), 111 -> 75 compilations per study. This run was also on a quieter machine than session 35's
+(today's path: median setup 3.31 s against 5.08 s then; `warm` against it 0.118x, 0.148x then). A rerun or resume of the study loads every program
 from the persistent cache; only tracing, lowering, loading and the network are left. Shape buckets
 (hidden width, batch and time steps padded with exact masking) would let programs repeat, but
 with five categorical choices per trial a 40-trial study would still rarely meet one twice; they
