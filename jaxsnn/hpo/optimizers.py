@@ -310,8 +310,9 @@ class BayesianOptimizer(BaseOptimizer):
     def fit_ahead(self, X: np.ndarray, Y: np.ndarray, C: np.ndarray, log_cost: np.ndarray) -> None:
         """On a design ask: start in the background the GP fits the first model-based ask will
         use (see :meth:`ScheduledGPs.fit_ahead`), so that ask does not replay them with a worker
-        waiting. A fit of a layout the design leaves (SCBO's joint model while fewer than two
-        trials are feasible) is never used: the price is its CPU beside the trials."""
+        waiting. A fit of a layout the design leaves (SCBO's joint model, with
+        ``feasible_objective``, while fewer than two trials are feasible) is never used: the
+        price is its CPU beside the trials."""
         for chain, inputs, targets in self.model_data(X, Y, C, log_cost):
             chain.fit_ahead(inputs, targets)
 
