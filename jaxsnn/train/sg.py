@@ -191,7 +191,8 @@ def _member(tree: Any, i: int) -> Any:
 
 
 class _Programs:
-    """A population's compiled programs: optimiser init, train step and test step.
+    """A population's compiled programs, train step and test step, and the shapes of its
+    optimiser state (built as zeros on the host, :func:`zero_state`: no init program).
 
     The test step is compiled on first use: a run stopped as silent never tests, and in a study
     most early trials are silent.
@@ -199,11 +200,11 @@ class _Programs:
 
     def __init__(
         self,
-        init_opt: Callable[[nnx.State], optax.OptState],
+        opt_state_shapes: Any,
         train: Callable[..., tuple[nnx.State, optax.OptState, BatchStats]],
         build_test: Callable[[], Callable[..., tuple[jax.Array, jax.Array]]],
     ) -> None:
-        self.init_opt, self.train, self._build_test = init_opt, train, build_test
+        self.opt_state_shapes, self.train, self._build_test = opt_state_shapes, train, build_test
 
     @functools.cached_property
     def test(self) -> Callable[..., tuple[jax.Array, jax.Array]]:
@@ -262,16 +263,14 @@ def _compile(
         spec_of(test_batch[0], dtype=jnp.int32),
         spec_of(test_batch[0], dtype=bool),
     ).compile(options)
-    return _Programs(functools.partial(zero_state, opt_state), train.compile(options), test)
+    return _Programs(opt_state, train.compile(options), test)
 
 
-def zero_state(shapes: Any, params: nnx.State | None = None) -> Any:
+def zero_state(shapes: Any) -> Any:
     """A state of zeros with the leaves of ``shapes`` (``jax.ShapeDtypeStruct``), put on the
     device from the host: the initial optimiser state of every ``OptimizerSpec`` (moments and
     step counts start at zero), without a compiled init program per network shape (one fewer
-    compilation per trial in a study, tested equal to ``tx.init``). ``params`` is not read: the
-    signature of the init program it replaces."""
-    del params
+    compilation per trial in a study, tested equal to ``tx.init``)."""
     return jax.tree.map(lambda leaf: jax.device_put(np.zeros(leaf.shape, leaf.dtype)), shapes)
 
 
@@ -327,7 +326,7 @@ class _Population:
             ),
         )
         self.compile_time_s = time.perf_counter() - start
-        self.opt_state = self.programs.init_opt(self.params)
+        self.opt_state = zero_state(self.programs.opt_state_shapes)
 
     def train_batch(
         self, active: np.ndarray, x: np.ndarray, y: np.ndarray, switch: float
