@@ -72,9 +72,9 @@ NEW_EMITTERS = "--xla_cpu_use_fusion_emitters=true"
 NOTES = """\
 What a first run of the study saves, variant by variant. `warm-new-emitters`: what no longer
 depends on a trial's shapes (initial weights drawn from one program per distribution up to
-65,536 elements, power-of-two lengths above, no compilation per weight matrix; the test step compiled only when a trial tests, which silent-stopped trials never
-do; states stacked on the host; today's workers were long-lived too, so imports were already paid
-once per worker). `warm-optimized`: XLA's classic CPU emitters (`jaxsnn.xla_defaults`), which
+65,536 elements, power-of-two lengths above, no compilation per weight matrix; the test step
+compiled only when a trial tests, which silent-stopped trials never do; states stacked on the
+host; today's workers were long-lived too, so imports were already paid once per worker). `warm-optimized`: XLA's classic CPU emitters (`jaxsnn.xla_defaults`), which
 compile these small programs faster. `warm`, the preset as it ships: the train and test steps
 compiled without XLA's optimisation passes (`evaluation.xla_optimizations: false`), about half
 the compile time for 1.4-1.7x slower steps, a good trade where most trials are short or stopped
@@ -87,8 +87,9 @@ machine, 12 new-shape trials: trace 71 ms, lower 35 ms, compile 138 ms, building
 compilations (the build's median was 106 ms, when about every other new trial met a new
 power-of-two length) and the optimiser's init program (21 ms; its zero state is now built on the
 host), 111 -> 75 compilations per study. This run was also on a quieter machine than session 35's
-(today's path: median setup 3.31 s against 5.08 s then; `warm` against it 0.118x, 0.148x then). A rerun or resume of the study loads every program
-from the persistent cache; only tracing, lowering, loading and the network are left. Shape buckets
+(today's path: median setup 3.31 s against 5.08 s then; `warm` against it 0.118x, 0.148x then).
+A rerun or resume of the study loads every program from the persistent cache; only tracing,
+lowering, loading and the network are left. Shape buckets
 (hidden width, batch and time steps padded with exact masking) would let programs repeat, but
 with five categorical choices per trial a 40-trial study would still rarely meet one twice; they
 are not built. The load each variant started at is above; the ratios are within one run."""
