@@ -9,6 +9,13 @@ or in the merged table, so a killed generator resumes where it stopped and a fre
 the committed table (``--rows 1000`` on a 108-row table trains rows 108-999 only); ``--merge``
 keeps the table's rows and adds the shards'. Row ``i`` is fixed by ``(seed, i)``
 (``jaxsnn.snnbench.tables.row_params``): the same command regenerates the same configurations.
+
+    python benchmarks/snn_tables.py sg_digits --retest 1 --shard 0 --shards 2 &   # (and shard 1)
+    python benchmarks/snn_tables.py sg_digits --retest 1 --merge   # -> tables/sg_digits.retest1.csv.gz
+
+``--retest SEED`` trains the merged table's kept rows (complete, not stopped by the detector) again
+with training seed SEED instead of 0: how well the table's accuracy predicts itself, run again, is
+the ceiling of any surrogate fitted on it (``snn_hpo.py`` reports it beside the validation).
 """
 
 from __future__ import annotations
@@ -34,24 +41,32 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--merge", action="store_true", help="merge the shards into the .csv.gz table")
+    parser.add_argument("--retest", type=int, metavar="SEED",
+                        help="train the table's kept rows again with this training seed")
     args = parser.parse_args()
     problem = get_problem(args.problem)
-    table = TABLES / f"{problem.name}.csv.gz"
+    stem = problem.name if args.retest is None else f"{problem.name}.retest{args.retest}"
+    table = TABLES / f"{stem}.csv.gz"
     tabled = read_rows(table) if table.exists() else []
     if args.merge:
-        shards = [r for path in sorted(TABLES.glob(f"{problem.name}.shard*.csv")) for r in read_rows(path)]
+        shards = [r for path in sorted(TABLES.glob(f"{stem}.shard*.csv")) for r in read_rows(path)]
         rows = {r["index"]: r for r in [*tabled, *shards]}
         write_table(table, list(rows.values()))
         print(f"{len(rows)} rows ({len(rows) - len(tabled)} new) -> {table}")
         return
-    shard = TABLES / f"{problem.name}.shard{args.shard}.csv"
+    shard = TABLES / f"{stem}.shard{args.shard}.csv"
     done = {r["index"] for r in tabled}
     if shard.exists() and shard.stat().st_size:
         done |= {r["index"] for r in read_rows(shard)}
-    todo = [i for i in range(args.shard, args.rows, args.shards) if i not in done]
+    if args.retest is None:
+        params = {i: None for i in range(args.rows)}
+    else:
+        kept = [r for r in read_rows(TABLES / f"{problem.name}.csv.gz") if r["status"] == "complete" and not r["stopped"]]
+        params = {r["index"]: r["params"] for r in kept}
+    todo = [i for i in sorted(params)[args.shard::args.shards] if i not in done]
     start = time.perf_counter()
     for n, index in enumerate(todo, 1):
-        row = run_row(problem, index, args.seed)
+        row = run_row(problem, index, args.seed, params=params[index], train_seed=args.retest or 0)
         append_rows(shard, [row])
         print(f"[{problem.name} {index}] {row['status']:8s} acc={row['accuracy']!s:.5} cost={row['cost_s']:.2f}s "
               f"stop={'@' + str(row['stop_samples']) if row['stopped'] else '-'} "

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
+from scipy.stats import spearmanr
 from sklearn.ensemble import ExtraTreesRegressor
 from sklearn.gaussian_process import GaussianProcessRegressor
 
@@ -114,6 +115,21 @@ def test_cross_validation_predicts_every_row_from_forests_that_never_saw_it():
     # memorise their training rows best, so they expose such a leak most plainly, and fit fast.
     noise = [{**r, "accuracy": float(a)} for r, a in zip(rows, np.random.default_rng(6).random(len(rows)))]
     assert abs(cross_validate(dataclasses.replace(PROBLEM, learning=None), noise, folds=3).accuracy_spearman_all) < 0.3
+
+
+def test_a_retest_ranks_the_table_against_the_same_kept_networks_trained_again():
+    problem, rows = dataclasses.replace(PROBLEM, learning=None), synthetic_rows(150, seed=5)
+    kept = [r for r in rows if not r["stopped"]]
+    noise = np.random.default_rng(7).normal(0.0, 0.05, len(kept))
+    retest = [{**r, "accuracy": r["accuracy"] + e} for r, e in zip(kept[1:], noise[1:])]  # one kept row not rerun
+    validation = cross_validate(problem, rows, folds=3, retest=retest)
+    assert validation.retested == len(kept) - 1
+    expected = spearmanr([r["accuracy"] for r in kept[1:]], [r["accuracy"] for r in retest]).statistic
+    assert validation.retest_spearman == pytest.approx(expected)
+    assert 0.5 < validation.surrogate_retest_spearman < 1.0
+    unrelated = [{**r, "accuracy": float(a)} for r, a in zip(kept, np.random.default_rng(8).random(len(kept)))]
+    shuffled = cross_validate(problem, rows, folds=3, retest=unrelated)
+    assert abs(shuffled.retest_spearman) < 0.3 and abs(shuffled.surrogate_retest_spearman) < 0.3
 
 
 def test_accuracy_is_a_gaussian_process_of_the_learning_inputs_or_else_a_forest(bench):

@@ -83,6 +83,13 @@ class Validation:
     cost_spearman: float
     accuracy_spearman_all: float
     """The same rank correlation over every held-out row, silent ones included."""
+    retested: int = 0
+    """Kept rows trained again with another seed (a retest table; 0: none given)."""
+    retest_spearman: float = float("nan")
+    """Rank correlation of the table's accuracy with the retest's over those rows: how well the
+    real trial predicts itself, the ceiling of any model fitted on the table."""
+    surrogate_retest_spearman: float = float("nan")
+    """Rank correlation of the held-out predictions with the retest's accuracy over those rows."""
 
     def meets_targets(self) -> bool:
         return self.accuracy_spearman >= 0.8 and self.silent_agreement >= 0.9
@@ -208,10 +215,21 @@ class SurrogateBenchmark:
         return _score([self.predict(r["params"]) for r in rows], rows, len(self.rows))
 
 
-def cross_validate(problem: SNNProblem, rows: Sequence[Mapping[str, Any]], folds: int = 5, seed: int = 0) -> Validation:
+def cross_validate(
+    problem: SNNProblem,
+    rows: Sequence[Mapping[str, Any]],
+    folds: int = 5,
+    seed: int = 0,
+    retest: Sequence[Mapping[str, Any]] = (),
+) -> Validation:
     """``folds``-fold cross-validation: every row is predicted once by forests that never saw it,
     and the scores are computed over all of them pooled (a single 80/20 split of a 1,000-row
-    table moves the kept networks' Spearman by +-0.07 from split to split)."""
+    table moves the kept networks' Spearman by +-0.07 from split to split).
+
+    ``retest``: rows of the table trained again with another seed (``snn_tables.py --retest``).
+    The table's accuracy is one noisy draw per configuration, so the Spearman target is judged
+    against how well the table and its retest rank each other.
+    """
     rows = _usable(rows)
     order = np.random.default_rng(seed).permutation(len(rows))
     preds: list[dict[str, float] | None] = [None] * len(rows)
@@ -220,7 +238,16 @@ def cross_validate(problem: SNNProblem, rows: Sequence[Mapping[str, Any]], folds
         bench = SurrogateBenchmark(problem, [r for i, r in enumerate(rows) if i not in held_set])
         for i in held:
             preds[i] = bench.predict(rows[i]["params"])
-    return _score(preds, rows, len(rows) - len(rows) // folds)
+    validation = _score(preds, rows, len(rows) - len(rows) // folds)
+    rerun = {r["index"]: r["accuracy"] for r in _usable(retest)}
+    pairs = [(p["accuracy"], r["accuracy"], rerun[r["index"]]) for p, r in zip(preds, rows)
+             if not r["stopped"] and r["index"] in rerun]  # fmt: skip
+    if len(pairs) > 2:
+        predicted, tabled, again = zip(*pairs)
+        validation = dataclasses.replace(
+            validation, retested=len(pairs), retest_spearman=float(spearmanr(tabled, again).statistic),
+            surrogate_retest_spearman=float(spearmanr(predicted, again).statistic))
+    return validation
 
 
 def _usable(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

@@ -71,12 +71,15 @@ def row_params(problem: SNNProblem, index: int, seed: int = 0) -> dict[str, Any]
     return problem.space().sample(np.random.default_rng([seed, index]), 1)[0]
 
 
-def run_row(problem: SNNProblem, index: int, seed: int = 0, params: dict[str, Any] | None = None) -> dict[str, Any]:
+def run_row(
+    problem: SNNProblem, index: int, seed: int = 0, params: dict[str, Any] | None = None, train_seed: int = 0
+) -> dict[str, Any]:
     """Run row ``index`` (or the given ``params``) to the end without a detector and replay the
-    problem's detector on it."""
+    problem's detector on it. ``train_seed`` seeds the trial's weights and batches: a table trains
+    every row with 0, a retest the same configurations again with another."""
     params = row_params(problem, index, seed) if params is None else params
     recorder = SpikeRecorder()
-    record = evaluate(problem.config(params, silent=None), stoppers=[recorder])
+    record = evaluate(problem.config(params, silent=None, seed=train_seed), stoppers=[recorder])
     preset = problem.preset
     counts = np.concatenate(recorder.counts) if recorder.counts else np.zeros(0)
     detector = SilentNetworkDetector(preset.k, preset.p, preset.update_interval)
