@@ -37,8 +37,9 @@ def test_detector_stops_a_network_that_cannot_spike_within_one_interval():
     detector = SilentNetworkDetector(k=5, p=0.05, update_interval=64)
     fed, decision = feed(detector, lif_batches(theta=1e4, n_batches=20))
     assert decision is not None and decision.status == "silent_stopped"
-    assert fed == 4 and detector.seen == 64  # 4 batches of 16 = the first interval
-    assert "64/64" in decision.reason
+    # 16 silent samples of 16 make the check at 64 exceed p whatever comes next: no need to wait.
+    assert fed == 1 and detector.seen == 16
+    assert "16/16" in decision.reason and "the check at 64 samples is lost already" in decision.reason
     assert detector.constraints() == {"silent": pytest.approx(1.0 - 0.05)}
 
 
@@ -50,11 +51,39 @@ def test_detector_lets_a_healthy_network_run():
     assert detector.constraints()["silent"] == pytest.approx(-0.05)
 
 
-def test_no_decision_between_interval_boundaries():
+def test_no_decision_between_interval_boundaries_while_the_check_is_open():
     detector = SilentNetworkDetector(k=1, p=0.3, update_interval=10)
-    assert detector.update(np.zeros(9), {}) is None  # 9/9 silent, but no boundary yet
-    decision = detector.update(np.ones(6), {})  # boundary at the 10th sample: 9/10 > 0.3
-    assert decision is not None and (detector.seen, detector.silent) == (10, 9)
+    assert detector.update(np.zeros(3), {}) is None  # 3/3 silent, but 3/10 at the check is not > 0.3
+    assert detector.update(np.ones(5), {}) is None
+    decision = detector.update(np.zeros(4), {})  # boundary at the 10th sample: 5/10 > 0.3
+    assert decision is not None and (detector.seen, detector.silent) == (10, 5)
+
+
+def test_a_check_already_lost_stops_at_once_with_the_decision_the_check_would_take():
+    """Fed sample by sample, the detector stops exactly when the paper's rule (the fraction over all
+    samples at each boundary, computed here independently) stops, at that check or before it once
+    the samples seen decide it, and never stops a run the rule keeps."""
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        counts = rng.integers(0, 2, size=40) * rng.integers(1, 4, size=40)  # silent = 0 spikes
+        silent = np.cumsum(counts < 1)
+        checks = [b for b in (10, 20, 30, 40) if silent[b - 1] / b > 0.3]
+        detector = SilentNetworkDetector(k=1, p=0.3, update_interval=10)
+        stop = next((n for n, c in enumerate(counts, 1) if detector.update(np.array([c]), {})), None)
+        if not checks:
+            assert stop is None
+        else:
+            assert stop is not None and checks[0] - 10 < stop <= checks[0], (counts, stop, checks)
+    early = SilentNetworkDetector(k=1, p=0.3, update_interval=10)
+    decision = early.update(np.zeros(4), {})  # >= 4/10 at the check at 10, whatever comes next
+    assert decision is not None and "the check at 10 samples is lost already" in decision.reason
+    assert early.constraints()["silent"] == pytest.approx(1.0 - 0.3)  # over the samples seen
+    assert SilentNetworkDetector(k=1, p=0.3, update_interval=10).update(np.zeros(3), {}) is None
+    recent = SilentNetworkDetector(k=1, p=0.3, update_interval=10, window="interval")
+    assert recent.update(np.ones(10), {}) is None and recent.update(np.array([0, 0, 0, 5, 5]), {}) is None
+    decision = recent.update(np.zeros(1), {})  # 4 silent in the interval under way: >= 4/10 at 20
+    assert decision is not None and "the 6 samples of the interval under way" in decision.reason
+    assert recent.constraints()["silent"] == pytest.approx(4 / 6 - 0.3)
 
 
 def test_boundary_inside_a_batch_is_exact():
@@ -93,8 +122,11 @@ def test_interval_window_after_grace_forgives_a_silent_start_but_not_a_silent_pr
 
 def test_grace_delays_the_first_check_with_the_cumulative_window_too():
     detector = SilentNetworkDetector(k=1, p=0.3, update_interval=10, grace=25)
-    assert detector.update(np.zeros(20), {}) is None  # boundaries 10 and 20 are inside the grace
-    assert detector.update(np.zeros(10), {}) is not None and detector.seen == 30
+    # Boundaries 10 (5/10 > 0.3) and 20 are inside the grace; 5/30 cannot settle the check at 30.
+    assert detector.update(np.concatenate([np.zeros(5), np.ones(15)]), {}) is None
+    assert detector.update(np.zeros(10), {}) is not None and (detector.seen, detector.silent) == (30, 15)
+    # Settling looks past the grace too: 10 silent of 10 already lose the check at 30 (10/30 > 0.3).
+    assert SilentNetworkDetector(k=1, p=0.3, update_interval=10, grace=25).update(np.zeros(10), {}) is not None
 
 
 def test_presets_follow_the_paper():
@@ -178,6 +210,6 @@ def test_silent_sg_run_becomes_a_complete_silent_stopped_record(tiny_digits):
     assert record.status == "silent_stopped"
     assert record.informative and not record.feasible
     assert record.constraints["silent"] == pytest.approx(0.7)
-    assert detector.seen == 64 and record.epochs_run == 0
+    assert detector.seen == 32 and record.epochs_run == 0  # 32 silent of 32 lose the check at 64
     assert "silent network" in record.metrics["stop_reason"]
     assert EvaluationRecord.from_json(record.to_json()).constraints == record.constraints

@@ -89,9 +89,11 @@ def test_a_real_row_replays_the_stop_of_a_live_run():
     row = run_row(problem, 0, params=params)
     live = evaluate(problem.config(params))
     assert row["stopped"] == 1 and live.status == "silent_stopped"
-    # The first check (100 samples) falls inside batch 2: both stop there, after 128 trained samples.
-    assert row["stop_samples"] == 100 and "of 100/100 samples" in live.metrics["stop_reason"]
-    assert live.metrics["samples_seen"] == 128 and json.loads(row["checks"])[0] == 1.0
+    # The first check (100 samples) falls inside batch 2, but batch 1's 64 silent samples already
+    # lose it (64/100 > 0.3): both stop after batch 1.
+    assert row["stop_samples"] == 64 and "of 64/64 samples" in live.metrics["stop_reason"]
+    assert "the check at 100 samples is lost already" in live.metrics["stop_reason"]
+    assert live.metrics["samples_seen"] == 64 and json.loads(row["checks"])[0] == 1.0
     assert row["samples"] > row["stop_samples"] and row["cost_s"] >= row["stop_time_s"]
 
 

@@ -141,15 +141,16 @@ def test_weights_stay_normalized_and_bounded_through_training():
     assert float(fit.w.min()) >= 0 and fit.decision is None and fit.samples_seen == 32
 
 
-def test_silent_stdp_network_is_stopped_after_one_interval(digit_images):
-    """A threshold no input can reach: the paper's Exp 1 situation, caught by the detector."""
+def test_silent_stdp_network_is_stopped_within_its_first_interval(digit_images):
+    """A threshold no input can reach: the paper's Exp 1 situation, caught by the detector as soon
+    as the first chunk (25 silent images, more than p = 5 % of the check at 50) decides it."""
     train, test = digit_images
     cfg = STDPConfig(n_neurons=10, threshold_mv=500.0, presentation_ms=50.0, chunk=25, epochs=3)
     detector = SilentNetworkDetector.preset("mnist_stdp", update_interval=50)
     record = train_stdp(cfg, train, test, stoppers=[detector], progress=False)
     assert record.status == "silent_stopped" and record.informative
     assert record.constraints == {"silent": pytest.approx(0.95)}
-    assert record.metrics["samples_seen"] == 50 and record.epochs_run == 0
+    assert record.metrics["samples_seen"] == 25 and record.epochs_run == 0
     assert record.objectives["accuracy"] == 0.0 and record.spikes == 0.0
 
 

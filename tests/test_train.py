@@ -19,7 +19,8 @@ from jaxsnn.nn import ConvSpec, LIFSpec
 from jaxsnn.record import EvaluationRecord
 from jaxsnn.train.config import ModelConfig, TrainerConfig
 from jaxsnn.train.multi import sweep, train_multi
-from jaxsnn.train.sg import PROGRAMS, Member, fit, make_optimizer, train_sg
+from jaxsnn.train.sg import PROGRAMS, SCREENS, Member, fit, make_optimizer, train_sg
+from jaxsnn.train.silent import SilentNetworkDetector
 from jaxsnn.train.sparsity import SparsitySchedule
 from jaxsnn.train.stopping import StopDecision
 
@@ -218,6 +219,46 @@ def test_population_sweeping_surrogate_settings_compiles_once():
     second = train_multi(population([(2.0, 0.5, 1.2, 5e-3), (0.3, 1.5, 4.0, 2e-2)]), cfg, DATA, progress=False)
     assert PROGRAMS.misses == misses and compilation_counts()["compiled"] == compiled
     assert [losses(r) for r in first] != [losses(r) for r in second]
+
+
+def test_a_first_batch_that_ends_the_run_is_judged_before_the_training_step_compiles():
+    """A network no input can make spike, whose first batch (32 silent samples) already loses the
+    detector's check at 64: a forward-only program stops it, the training step is never compiled
+    for it, and its record is the one the training step's own first batch gives once compiled."""
+    model = dataclasses.replace(TINY, hidden=(13,), neuron=LIFSpec(theta=1e4, backend="xla"))  # a new shape
+    cfg = TrainerConfig(epochs=2, batch_size=32)
+
+    def detector() -> SilentNetworkDetector:
+        return SilentNetworkDetector(k=1, p=0.3, update_interval=64)
+
+    misses, screens = PROGRAMS.misses, SCREENS.misses
+    screened = train_sg(model, cfg, DATA, stoppers=[detector()], progress=False)
+    assert PROGRAMS.misses == misses and SCREENS.misses == screens + 1  # no training step compiled
+    assert screened.status == "silent_stopped" and screened.metrics["samples_seen"] == 32
+    train_sg(model, cfg, DATA, progress=False)  # no stoppers, no screen: compiles the training step
+    assert PROGRAMS.misses == misses + 1
+    stepped = train_sg(model, cfg, DATA, stoppers=[detector()], progress=False)  # the step's first batch
+    assert SCREENS.misses == screens + 1 and stepped.status == screened.status
+    assert stepped.constraints == screened.constraints and stepped.spikes == screened.spikes
+    assert stepped.objectives["accuracy"] == pytest.approx(screened.objectives["accuracy"])
+    assert losses(stepped) == pytest.approx(losses(screened), rel=1e-6)
+    assert stepped.metrics["samples_seen"] == 32 and stepped.metrics["stop_reason"] == screened.metrics["stop_reason"]
+
+
+def test_the_first_batch_screen_leaves_a_run_it_does_not_end_untouched():
+    """The screen judges copies of the stoppers: a run that goes on is observed batch by batch
+    from the training step only (no batch seen twice), exactly as when the step was compiled."""
+    model = dataclasses.replace(TINY, hidden=(11,))  # a new shape: the first run is screened
+    cfg = TrainerConfig(epochs=2, batch_size=32)
+    screens = SCREENS.misses
+    watched, again = FireAt(None, {}), FireAt(None, {})
+    first = train_sg(model, cfg, DATA, stoppers=[watched], progress=False)
+    assert SCREENS.misses == screens + 1
+    second = train_sg(model, cfg, DATA, stoppers=[again], progress=False)  # compiled: no screen
+    assert SCREENS.misses == screens + 1
+    assert len(watched.calls) == len(again.calls) == cfg.epochs * (96 // 32)
+    assert first.status == second.status == "complete"
+    assert losses(first) == losses(second) and first.objectives["accuracy"] == second.objectives["accuracy"]
 
 
 def test_sweep_grid_and_structure_checks():

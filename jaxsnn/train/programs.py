@@ -51,3 +51,8 @@ class ProgramCache(Generic[_T]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def __contains__(self, key: Hashable) -> bool:
+        """Whether ``get(key, ...)`` would build nothing (a peek: the counters do not move)."""
+        with self._lock:
+            return key in self._entries

@@ -9,6 +9,12 @@ After every batch each member's stoppers see its output spike counts and layer r
 that is stopped (``StopDecision``) or whose loss turns non-finite is frozen (its updates are
 masked out) and gets its record at once; the others go on.
 
+The first batch is judged before the training step is compiled: a forward-only program (about a
+tenth of the step's compile time) computes the statistics the step would report for it, at the
+same initial weights. A member whose stoppers would end its run there (a silent network whose
+first batch already loses the detector's check, a non-finite loss) ends without the step ever
+being compiled for it; the others train as before, the first batch observed from the step.
+
 Compiled programs are kept per static configuration (``PROGRAMS``): a later run in the same
 process whose network, batches and optimiser have the same shapes and code reuses them, whatever
 its seeds, learning rates, leaks, thresholds, surrogate values, weight scale, sparsity weight and
@@ -18,6 +24,7 @@ fast on trials of an already seen shape.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import time
@@ -169,6 +176,19 @@ def _eval_step(
     return (correct_predictions(out.logits, y) * valid).sum(), (out.output_counts * valid).sum()
 
 
+def _first_batch_stats(
+    graphdef: nnx.GraphDef,
+    params: nnx.State,
+    rest: nnx.State,
+    x: jax.Array,
+    y: jax.Array,
+    sparsity: tuple[jax.Array, jax.Array, jax.Array],
+) -> BatchStats:
+    """The statistics ``_train_step`` reports for a batch, without its gradient or update: the
+    same forward pass at the same weights (the step's are those of the loss before the update)."""
+    return _loss(graphdef, params, rest, x, y, sparsity)[1]
+
+
 def _padded_batches(
     dataset: SpikeDataset, batch_size: int
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -225,6 +245,10 @@ two kinds of emitters, so the option pins them: a study's trial retrained by ``e
 PROGRAMS: ProgramCache[_Programs] = ProgramCache(maxsize=16)
 """This process's compiled populations, by static configuration: a long-lived study worker
 trains every trial of an already seen shape without compiling."""
+
+SCREENS: ProgramCache[Callable[..., BatchStats]] = ProgramCache(maxsize=16)
+"""Forward-only first-batch programs, by the same key as ``PROGRAMS``: a shape whose trials all
+ended on their first batch has no training step to reuse, only this."""
 
 
 def _compile(
@@ -312,21 +336,42 @@ class _Population:
         shapes = tuple((leaf.shape, leaf.dtype.name) for leaf in jax.tree.leaves(states))
         key = (self.graphdef, jax.tree.structure(states), shapes, spec, cfg.batch_size, sample,
                self.test_batch, cfg.xla_optimizations)  # fmt: skip
+        self._key, self._batch, self._optimized = key, (cfg.batch_size, *sample), cfg.xla_optimizations
+        self._build = lambda: _compile(
+            self.graphdef, spec, self.params, self.rest, self._batch, (self.test_batch, *sample),
+            cfg.xla_optimizations,
+        )  # fmt: skip
+        self.compile_time_s = 0.0
+        self.programs: _Programs | None = None
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the training step is at hand without compiling (built, or in ``PROGRAMS``)."""
+        return self.programs is not None or self._key in PROGRAMS
+
+    def compile(self) -> None:
+        """Compile the train and test steps (or take them from ``PROGRAMS``) and set up the
+        optimiser state: what training needs beyond the first-batch screen."""
         start = time.perf_counter()
-        self.programs = PROGRAMS.get(
-            key,
-            lambda: _compile(
-                self.graphdef,
-                spec,
-                self.params,
-                self.rest,
-                (cfg.batch_size, *sample),
-                (self.test_batch, *sample),
-                cfg.xla_optimizations,
-            ),
-        )
-        self.compile_time_s = time.perf_counter() - start
+        self.programs = PROGRAMS.get(self._key, self._build)
+        self.compile_time_s += time.perf_counter() - start
         self.opt_state = zero_state(self.programs.opt_state_shapes)
+
+    def first_batch_stats(self, x: np.ndarray, y: np.ndarray, switch: float) -> BatchStats:
+        """Every member's statistics on its first batch from a forward-only program, what the
+        training step would report for it (see the module docstring)."""
+        start = time.perf_counter()
+        screen = SCREENS.get(self._key, self._compile_screen)
+        self.compile_time_s += time.perf_counter() - start
+        return jax.device_get(screen(self.params, self.rest, x, y, (np.float32(switch), *self.sparsity)))
+
+    def _compile_screen(self) -> Callable[..., BatchStats]:
+        spec_of = lambda *shape, dtype=jnp.float32: jax.ShapeDtypeStruct(shape, dtype)  # noqa: E731
+        stats = jax.vmap(functools.partial(_first_batch_stats, self.graphdef), in_axes=(0, 0, None, None, None))
+        return jax.jit(stats).lower(
+            self.params, self.rest, spec_of(*self._batch), spec_of(self._batch[0], dtype=jnp.int32),
+            (spec_of(), spec_of(), spec_of()),
+        ).compile(None if self._optimized else UNOPTIMIZED)  # fmt: skip
 
     def train_batch(
         self, active: np.ndarray, x: np.ndarray, y: np.ndarray, switch: float
@@ -399,6 +444,21 @@ class _Run:
         decision = consult(self.stoppers, stats.output_counts, stats.rates)
         return None if decision is None else (decision.status, {"reason": decision.reason})
 
+    def end_early(
+        self,
+        ending: tuple[str, dict[str, str]],
+        trainer: TrainerConfig,
+        epoch: int,
+        switch: float,
+        seconds: float,
+        cost_s: float,
+        metrics: dict[str, Any],
+    ) -> None:
+        """End the run inside ``epoch`` (``seconds`` into it) as ``observe`` decided."""
+        self.log_epoch(epoch, switch, seconds, partial=True)
+        status, why = ending
+        self.end(status, trainer, cost_s, metrics, **why)
+
     def log_epoch(self, epoch: int, switch: float, seconds: float, *, partial: bool) -> None:
         """Close the running epoch into the history (``partial`` when the run ended inside it;
         a partial epoch without one counted batch adds its time but no history entry)."""
@@ -454,6 +514,31 @@ class _Run:
                                  metrics=metrics, error=error)  # fmt: skip
 
 
+def _screen_first_batch(
+    population: _Population,
+    runs: Sequence[_Run],
+    active: np.ndarray,
+    first: tuple[np.ndarray, np.ndarray],
+    cfg: TrainerConfig,
+    clock: _SharedClock,
+    shared: dict[str, Any],
+) -> None:
+    """End (and mark inactive) the members whose run their first batch already ends, judged on
+    the forward-only statistics of that batch; the others' stoppers do not see it, so they
+    observe it from the training step as they would without the screen."""
+    switch = cfg.sparsity.switch(0, cfg.epochs)
+    start, compile_before = time.perf_counter(), population.compile_time_s
+    stats = population.first_batch_stats(*first, switch)
+    seconds = time.perf_counter() - start - (population.compile_time_s - compile_before)
+    clock.charge(active)
+    shared["compile_time_s"] = population.compile_time_s
+    for i, run in enumerate(runs):
+        if copy.deepcopy(run).observe(_member(stats, i), "epoch 1, step 1") is not None:
+            active[i] = False
+            ending = run.observe(_member(stats, i), "epoch 1, step 1")
+            run.end_early(ending, cfg, 0, switch, seconds, float(clock.charged[i]), shared)
+
+
 def fit(
     members: Sequence[Member],
     trainer_cfg: TrainerConfig,
@@ -490,6 +575,13 @@ def fit(
     }
     active = np.ones(len(members), bool)
     epoch_seeds = np.random.default_rng(cfg.shuffle_seed).integers(2**31, size=cfg.epochs)
+    if not population.compiled and any(run.stoppers for run in runs):
+        first = next(iterate_batches(data.train, cfg.batch_size, seed=int(epoch_seeds[0]), drop_last=True))
+        _screen_first_batch(population, runs, active, first, cfg, clock, shared)
+        if not active.any():
+            return [run.record for run in runs]
+    population.compile()
+    shared["compile_time_s"] = population.compile_time_s
     bar = tqdm(
         total=cfg.epochs * population.steps_per_epoch,
         disable=not progress,
@@ -511,11 +603,8 @@ def fit(
                 ending = runs[i].observe(_member(stats, i), f"epoch {epoch + 1}, step {step + 1}")
                 if ending is not None:
                     active[i] = False
-                    runs[i].log_epoch(
-                        epoch, switch, time.perf_counter() - epoch_start, partial=True
-                    )
-                    status, why = ending
-                    runs[i].end(status, cfg, float(clock.charged[i]), shared, **why)
+                    runs[i].end_early(ending, cfg, epoch, switch, time.perf_counter() - epoch_start,
+                                      float(clock.charged[i]), shared)  # fmt: skip
             bar.update()
             if not active.any():
                 break

@@ -13,6 +13,13 @@ silent has already cost its first intervals, which is what the optimizer should 
 Boundaries are honoured exactly even when they fall inside a batch, so replaying recorded spike
 counts reproduces the stop point of a live run sample for sample.
 
+A check whose outcome is already certain is not waited for: once the silent samples seen so far
+make the next check's fraction exceed ``p`` whatever the samples up to it do, the detector stops
+at the end of that batch. The decision is the paper's; only the compute the network would spend
+reaching the boundary is saved (for an SG trial with batches of 32, the first batch decides a
+network that spikes on none of them; ``jaxsnn.train.sg`` then stops it before it compiles its
+training step). The reported fraction is the one over the samples seen when it stopped.
+
 Measured trade-off (``benchmarks/silent_savings.py``, 120 random SG configs on digits): the
 paper's rule stops 83 networks and leaves 0.6 % of the post-setup compute to them, but 10 of the
 stopped ones would have reached >= 50 % accuracy: with surrogate gradients a network silent at
@@ -104,13 +111,37 @@ class SilentNetworkDetector:
                 self.decision = StopDecision(status="silent_stopped", reason=self._reason())
                 return self.decision
         self.seen, self.silent = int(seen[-1]), int(silent[-1])
-        return None
+        check = self.settled_check()
+        if check is not None:
+            if self.window == "interval":  # the judged interval so far
+                self._interval_fraction = (self.silent - self._silent_at_boundary) / (
+                    self.seen - (self.seen // self.update_interval) * self.update_interval)
+            self.decision = StopDecision(status="silent_stopped", reason=self._reason(check))
+        return self.decision
 
-    def _reason(self) -> str:
+    def settled_check(self) -> int | None:
+        """The sample count of the next check if the samples seen already decide it (a stop at
+        that check is certain, whatever the samples before it), else ``None``.
+
+        Cumulative window: the check at ``b`` judges ``silent_b / b`` with ``silent_b >=`` the silent
+        samples seen now, so ``silent / b > p`` settles it. Interval window: only the interval
+        under way can be settled, by its own silent samples over ``update_interval``.
+        """
+        interval = self.update_interval
+        upcoming = (self.seen // interval + 1) * interval
+        check = max(upcoming, -(-self.grace // interval) * interval)
+        if self.window == "all":
+            return check if self.silent / check > self.p else None
+        within = self.silent - self._silent_at_boundary
+        return check if check == upcoming and within / interval > self.p else None
+
+    def _reason(self, settled: int | None = None) -> str:
         where = (f"{self.silent}/{self.seen} samples" if self.window == "all"
-                 else f"the last {self.update_interval} of {self.seen} samples")
+                 else f"the last {self.update_interval} of {self.seen} samples" if settled is None
+                 else f"the {self.seen % self.update_interval} samples of the interval under way")
+        ahead = "" if settled is None else f" (the check at {settled} samples is lost already)"
         return (f"silent network: {self.silent_fraction:.1%} of {where} had fewer than {self.k} output "
-                f"spikes, more than p={self.p:.1%}")
+                f"spikes, more than p={self.p:.1%}{ahead}")
 
     def constraints(self) -> dict[str, float]:
         """``{"silent": silent_fraction - p}``; > 0 means the network is (too) silent."""
