@@ -208,8 +208,8 @@ def section(validation: list[dict], summaries: dict[str, list[dict]], meta: dict
              "Spearman is given over the networks the detector keeps and over all rows. A table holds one "
              "training run per configuration, itself a noisy draw: the retest columns train the kept "
              "networks again with seed 1 (`python benchmarks/snn_tables.py <problem> --retest 1`) and give "
-             "how well the table ranks its own retest (the ceiling of any model fitted on it) and how well "
-             "the held-out predictions rank it:", "",
+             "how well the table's run ranks the retest's (one real trial standing in for another) and how "
+             "well the surrogate's held-out predictions rank it:", "",
              "| problem | rows fitted per fold | rows predicted | accuracy Spearman, kept / all | silent agreement "
              "| cost Spearman | kept rows retested | retest Spearman: table / surrogate |",
              "|---|---|---|---|---|---|---|---|"]

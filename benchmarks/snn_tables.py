@@ -14,8 +14,8 @@ keeps the table's rows and adds the shards'. Row ``i`` is fixed by ``(seed, i)``
     python benchmarks/snn_tables.py sg_digits --retest 1 --merge   # -> tables/sg_digits.retest1.csv.gz
 
 ``--retest SEED`` trains the merged table's kept rows (complete, not stopped by the detector) again
-with training seed SEED instead of 0: how well the table's accuracy predicts itself, run again, is
-the ceiling of any surrogate fitted on it (``snn_hpo.py`` reports it beside the validation).
+with training seed SEED instead of 0: how well one real run ranks another is the yardstick for the
+surrogate's accuracy ranking (``snn_hpo.py`` reports both beside the validation).
 """
 
 from __future__ import annotations

@@ -86,10 +86,12 @@ class Validation:
     retested: int = 0
     """Kept rows trained again with another seed (a retest table; 0: none given)."""
     retest_spearman: float = float("nan")
-    """Rank correlation of the table's accuracy with the retest's over those rows: how well the
-    real trial predicts itself, the ceiling of any model fitted on the table."""
+    """Rank correlation of the table's accuracy with the retest's over those rows: how well one
+    real run of a configuration ranks another run of it (the trials' own repeatability)."""
     surrogate_retest_spearman: float = float("nan")
-    """Rank correlation of the held-out predictions with the retest's accuracy over those rows."""
+    """Rank correlation of the held-out predictions with the retest's accuracy over those rows:
+    next to ``retest_spearman``, whether the surrogate stands in for a fresh trial about as well as
+    a real run of it does."""
 
     def meets_targets(self) -> bool:
         return self.accuracy_spearman >= 0.8 and self.silent_agreement >= 0.9
@@ -227,8 +229,8 @@ def cross_validate(
     table moves the kept networks' Spearman by +-0.07 from split to split).
 
     ``retest``: rows of the table trained again with another seed (``snn_tables.py --retest``).
-    The table's accuracy is one noisy draw per configuration, so the Spearman target is judged
-    against how well the table and its retest rank each other.
+    The table's accuracy is one noisy draw per configuration: how well the table and its retest
+    rank each other says how much of the Spearman target the trials' own noise leaves reachable.
     """
     rows = _usable(rows)
     order = np.random.default_rng(seed).permutation(len(rows))
