@@ -21,7 +21,13 @@ trainer's ``compile_time_s``) is reported too.
 ``--as-study`` runs the SG trials with the settings of ``experiments/hpo.py`` and the ``silent_sg``
 preset (XLA's classic CPU emitters, train steps without XLA's optimisation passes) into CSVs of
 their own (``*_study.csv``), so the table holds both: issue 17's question is the silent share of
-the wall time a *study* pays, which is mostly setup on this small task.
+the wall time a *study* pays, which is mostly setup on this small task. It then runs the same
+configurations once more with the SG preset's detector *live* (``*_study_live.csv``): a replay
+prices a stopped trial at the time of its stop batch in a full run, which compiled the training
+step first, while a live trial judged on its first batch never compiles that step
+(``jaxsnn.train.sg``), so only the live run measures what a study pays for its silent networks.
+
+    python benchmarks/silent_savings.py --as-study --live-only   # the live run alone
 """
 
 from __future__ import annotations
@@ -103,6 +109,34 @@ def run_trials(trainer: str, configs: list[dict], detectors: list[Detector], ext
         print(f"[{trainer} {i + 1}/{len(configs)}] {record.status:8s} acc={row['accuracy']!s:.5} "
               f"cost={record.cost_s:6.2f}s {stops}", flush=True)
     return rows
+
+
+def run_live(configs: list[dict], extra: dict, seed: int) -> list[dict]:
+    """Each SG configuration with the preset's detector deciding live, as a study trial runs."""
+    rows = []
+    for i, params in enumerate(configs):
+        record = evaluate({"trainer": "sg", "params": params, "seed": seed, **extra})  # the preset's detector
+        metrics = record.metrics or {}
+        rows.append({"trial": i, "status": record.status, "accuracy": record.objectives.get("accuracy", ""),
+                     "cost_s": round(record.cost_s, 4), "compile_s": round(metrics.get("compile_time_s", 0.0), 4),
+                     "first_batch_s": round(metrics.get("first_batch_s") or record.cost_s, 4),
+                     "samples": metrics.get("samples_seen", ""), "params": json.dumps(params)})  # fmt: skip
+        print(f"[sg live {i + 1}/{len(configs)}] {record.status:14s} cost={record.cost_s:6.2f}s", flush=True)
+    return rows
+
+
+def summarize_live(rows: list[dict]) -> dict[str, float]:
+    """Wall time with the detector as measured live, and the stopped trials' share of it."""
+    cost = np.array([float(r["cost_s"]) for r in rows])
+    stopped = np.array([r["status"] == "silent_stopped" for r in rows])
+    setup = np.array([float(r["first_batch_s"]) for r in rows])
+    return {
+        "live": True, "configs": len(rows), "failed": sum(r["status"] == "failed" for r in rows),
+        "stopped": int(stopped.sum()), "silent_fraction": float(stopped.mean()), "compute_with_s": float(cost.sum()),
+        "silent_share_with": float(cost[stopped].sum() / cost.sum()),
+        "after_setup_share_with": float((cost - setup)[stopped].sum() / (cost - setup).sum()),
+        "median_stopped_s": float(np.median(cost[stopped])), "median_setup_s": float(np.median(setup)),
+    }  # fmt: skip
 
 
 def summarize(rows: list[dict], name: str) -> dict[str, float]:
@@ -200,6 +234,13 @@ def table(summary: dict[str, dict[str, float]]) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, s in summary.items():
+        if s.get("live"):
+            lines.append(
+                f"| {name} | {s['configs']} ({s['failed']}) | {s['stopped']} ({s['silent_fraction']:.0%}) "
+                f"| - -> {s['compute_with_s']:.0f} s | - | - -> {s['silent_share_with']:.1%} "
+                f"| - -> {s['after_setup_share_with']:.1%} | (the replay above) | - |"
+            )
+            continue
         lines.append(
             f"| {name} | {s['configs']} ({s['failed']}) | {s['stopped']} ({s['silent_fraction']:.0%}) "
             f"| {s['compute_without_s']:.0f} s -> {s['compute_with_s']:.0f} s | {s['saved_fraction']:.0%} "
@@ -218,14 +259,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (and model seed)")
     parser.add_argument("--report-only", action="store_true", help="re-read the CSVs, skip the runs")
     parser.add_argument("--as-study", action="store_true",
-                        help="run the SG trials compiled as a study compiles them (CSV *_study.csv)")
+                        help="run the SG trials compiled as a study compiles them (CSV *_study.csv), "
+                        "then again with the detector live (*_study_live.csv)")
+    parser.add_argument("--live-only", action="store_true", help="with --as-study: only the live run")
     args = parser.parse_args()
     if args.as_study:
         add_xla_flags()  # as experiments/hpo.py does, before JAX's first computation
     RESULTS.mkdir(parents=True, exist_ok=True)
     runs = {  # name: (trainer, bounds, detectors replayed (the first one is plotted), configs wanted, settings)
         "sg": ("sg", SG_BOUNDS, SG_DETECTORS, 0 if args.as_study else args.sg_configs, {}),
-        "sg_study": ("sg", SG_BOUNDS, SG_DETECTORS[:1], args.sg_configs if args.as_study else 0, STUDY_COMPILE),
+        "sg_study": ("sg", SG_BOUNDS, SG_DETECTORS[:1],
+                     args.sg_configs if args.as_study and not args.live_only else 0, STUDY_COMPILE),
         "stdp": ("stdp", STDP_BOUNDS, STDP_DETECTORS, args.stdp_configs, {}),
     }
     summary = {}
@@ -247,6 +291,12 @@ def main() -> None:
         first = detector_name(*detectors[0])
         plot(rows, first, f"{name}: {len(rows)} random configs of the wide space, detector {first}",
              RESULTS / f"silent_savings_{name}.png")
+    live = RESULTS / "silent_savings_sg_study_live.csv"
+    if args.as_study and not args.report_only:
+        configs = search_space("sg", **SG_BOUNDS).sample(np.random.default_rng(args.seed), args.sg_configs)
+        write_csv(live, run_live(configs, {"time_budget_s": 300, **STUDY_COMPILE}, args.seed))
+    if live.exists():
+        summary["sg, k=1 p=0.3 every 100, compiled as a study, **detector live**"] = summarize_live(read_csv(live))
     if args.stdp_seeds and not args.report_only:
         write_csv(RESULTS / "silent_savings_stdp_accuracy.csv", stdp_accuracy(args.stdp_seeds))
     machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.platform()}"
