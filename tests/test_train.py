@@ -225,7 +225,7 @@ def test_a_first_batch_that_ends_the_run_is_judged_before_the_training_step_comp
     """A network no input can make spike, whose first batch (32 silent samples) already loses the
     detector's check at 64: a forward-only program stops it, the training step is never compiled
     for it, and its record is the one the training step's own first batch gives once compiled."""
-    model = dataclasses.replace(TINY, hidden=(13,), neuron=LIFSpec(theta=1e4, backend="xla"))  # a new shape
+    model = dataclasses.replace(TINY, hidden=(6,), neuron=LIFSpec(theta=1e4, backend="xla"))  # no other test's shape
     cfg = TrainerConfig(epochs=2, batch_size=32)
 
     def detector() -> SilentNetworkDetector:
@@ -248,7 +248,7 @@ def test_a_first_batch_that_ends_the_run_is_judged_before_the_training_step_comp
 def test_the_first_batch_screen_leaves_a_run_it_does_not_end_untouched():
     """The screen judges copies of the stoppers: a run that goes on is observed batch by batch
     from the training step only (no batch seen twice), exactly as when the step was compiled."""
-    model = dataclasses.replace(TINY, hidden=(11,))  # a new shape: the first run is screened
+    model = dataclasses.replace(TINY, hidden=(7,))  # no other test's shape: the first run is screened
     cfg = TrainerConfig(epochs=2, batch_size=32)
     screens = SCREENS.misses
     watched, again = FireAt(None, {}), FireAt(None, {})

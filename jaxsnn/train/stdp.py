@@ -229,7 +229,14 @@ def _present(
     return final[5], final[6], final[8]
 
 
-@functools.partial(jax.jit, static_argnames="n_steps")
+_RUN_FAST = {"xla_cpu_use_fusion_emitters": True}
+"""XLA's own CPU emitters for the two simulation programs, whatever ``XLA_FLAGS`` says: a study
+selects the classic ones process-wide (``jaxsnn.xla_defaults``: small SG programs compile faster),
+but these long scans ran 1.5-1.7x slower under them (one digits trial, 100 ms presentations:
+12.2 s against 7.3 s), far more than they save in compiling."""
+
+
+@functools.partial(jax.jit, static_argnames="n_steps", compiler_options=_RUN_FAST)
 def _train_chunk(dyn, w, theta, images, keys, valid, n_steps):
     """Present ``images`` one after the other with plasticity on; padded rows (``~valid``) are
     simulated but leave weights and thresholds untouched, so every chunk has one shape."""
@@ -245,7 +252,7 @@ def _train_chunk(dyn, w, theta, images, keys, valid, n_steps):
     return w, theta, counts
 
 
-@functools.partial(jax.jit, static_argnames="n_steps")
+@functools.partial(jax.jit, static_argnames="n_steps", compiler_options=_RUN_FAST)
 def _respond_chunk(dyn, w, theta, images, keys, n_steps):
     """Frozen network: images are independent, so they run as one vectorised batch."""
     present = lambda image, key: _present(dyn, w, theta, image, key, n_steps, learn=False)[2]  # noqa: E731
