@@ -54,6 +54,8 @@ def test_bucketed_draws_equal_jax_draws_of_the_exact_shape(shape):
     std = 1 / math.sqrt(shape[-1])
     np.testing.assert_array_equal(draw(key, shape, "normal", std, 0.25),
                                   0.25 + std * jax.random.normal(key, shape, jnp.float32))
+    raw = jax.random.PRNGKey(sum(shape))  # STDP's initial weights: a raw key, uniform on [0, 0.3)
+    np.testing.assert_array_equal(draw(raw, shape, "uniform", 0.3), jax.random.uniform(raw, shape, jnp.float32, 0.0, 0.3))
 
 
 def test_draws_up_to_the_minimum_length_share_one_program():

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-Distribution = Literal["truncated_normal", "normal"]
+Distribution = Literal["truncated_normal", "normal", "uniform"]
 
 MIN_LENGTH = 1 << 16
 """The shortest draw: drawing 65,536 numbers costs 0.6 ms on a CPU core, compiling another
@@ -35,9 +35,12 @@ _TRUNCATED_STD = 0.87962566103423978
 
 @functools.partial(jax.jit, static_argnames=("length", "distribution", "dtype"))
 def _draw(key: jax.Array, *, length: int, distribution: Distribution, dtype: jnp.dtype) -> jax.Array:
-    """``length`` samples of the standard distribution (``truncated_normal``: cut at +-2)."""
+    """``length`` samples of the standard distribution (``truncated_normal``: cut at +-2;
+    ``uniform``: on [0, 1))."""
     if distribution == "truncated_normal":
         return jax.random.truncated_normal(key, -2, 2, (length,), dtype)
+    if distribution == "uniform":
+        return jax.random.uniform(key, (length,), dtype)
     return jax.random.normal(key, (length,), dtype)
 
 
@@ -49,7 +52,8 @@ def draw(
     shift: float = 0.0,
     dtype: jnp.dtype = jnp.float32,
 ) -> jax.Array:
-    """``shift + scale * jax.random.<distribution>(key, shape)`` from a bucketed draw.
+    """``shift + scale * jax.random.<distribution>(key, shape)`` from a bucketed draw
+    (``"uniform"`` with ``shift=0``: ``jax.random.uniform(key, shape, dtype, 0, scale)``).
 
     Scaling and shifting are single IEEE operations on the host: done inside the compiled draw,
     XLA would fuse them into the sampler and round differently from JAX's eager arithmetic.
