@@ -176,19 +176,6 @@ def _eval_step(
     return (correct_predictions(out.logits, y) * valid).sum(), (out.output_counts * valid).sum()
 
 
-def _first_batch_stats(
-    graphdef: nnx.GraphDef,
-    params: nnx.State,
-    rest: nnx.State,
-    x: jax.Array,
-    y: jax.Array,
-    sparsity: tuple[jax.Array, jax.Array, jax.Array],
-) -> BatchStats:
-    """The statistics ``_train_step`` reports for a batch, without its gradient or update: the
-    same forward pass at the same weights (the step's are those of the loss before the update)."""
-    return _loss(graphdef, params, rest, x, y, sparsity)[1]
-
-
 def _padded_batches(
     dataset: SpikeDataset, batch_size: int
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -367,7 +354,10 @@ class _Population:
 
     def _compile_screen(self) -> Callable[..., BatchStats]:
         spec_of = lambda *shape, dtype=jnp.float32: jax.ShapeDtypeStruct(shape, dtype)  # noqa: E731
-        stats = jax.vmap(functools.partial(_first_batch_stats, self.graphdef), in_axes=(0, 0, None, None, None))
+        # What ``_train_step`` reports for a batch, without its gradient or update: the statistics
+        # of its loss, at the same weights (the step's are those before its update).
+        loss = functools.partial(_loss, self.graphdef)
+        stats = jax.vmap(lambda *args: loss(*args)[1], in_axes=(0, 0, None, None, None))
         return jax.jit(stats).lower(
             self.params, self.rest, spec_of(*self._batch), spec_of(self._batch[0], dtype=jnp.int32),
             (spec_of(), spec_of(), spec_of()),
