@@ -106,17 +106,20 @@ lowering, loading and the network are left. Shape buckets
 with five categorical choices per trial a 40-trial study would still rarely meet one twice; they
 are not built. The load each variant started at is above; the ratios are within one run."""
 _STDP_NOTES = """\
-An STDP trial is compile-bound in a different way: each one compiles about 14 programs of its own
-(242 per 16-trial study), the chunk simulations for its number of neurons and of time steps per
-presentation (both searched) and the small operations around them, so warm workers rarely meet
-one twice here either and a first run gains 1.07x (median setup 1.66 s against 1.68 s); a
-rerun on the cache loads all of them, 0.38 s and 1.64x. Targets (<= 0.5 s, >= 3x): missed on
-this preset. Session 40 found the study's process-wide classic CPU emitters (`jaxsnn.xla_defaults`)
-running the STDP simulations 1.5-1.7x slower (a first run of this benchmark: `warm` 0.85x
-today, its complete trials 18.7 -> 27.4 s, 8.2 -> 11.6 s); the two simulation programs now
-pin XLA's own emitters. The detector stops a silent STDP network after its first chunk of
+An STDP trial is compile-bound too. It compiled about 14 programs of its own shape (242 per
+16-trial study): the two chunk simulations, for its number of neurons and of time steps per
+presentation (both searched), and a dozen small operations around them (drawing, normalising
+and checking the weights). Session 40 drew the weights from the shared bucketed program
+(`jaxsnn.nn.init`, bit-identical), normalised them in one program and checks them on the host:
+3 programs per new shape, 56 per study. It also found the study's process-wide classic CPU
+emitters (`jaxsnn.xla_defaults`) running the STDP simulations 1.5-1.7x slower (a first run of
+this benchmark: `warm` 0.85x today, its complete trials 18.7 -> 27.4 s, 8.2 -> 11.6 s); the two
+simulation programs now pin XLA's own emitters. With both, a first run gains 1.16x (median
+setup 1.09 s against 1.70 s) and a rerun on the cache 1.63x (0.33 s). Targets (<= 0.5 s,
+>= 3x): missed on this preset; the two simulations' compilations (about 1 s each for a new
+shape) are what is left. The detector stops a silent STDP network after its first chunk of
 images once that chunk loses the check at 100, but a silent trial's cost is nearly all setup
-(11 silent trials, 21.2 s of 65.3 s: 33 % of worker time against 34 % today)."""
+(silent trials 27 % of worker time against 34 % today)."""
 NOTES = {"silent_sg": _SG_NOTES, "silent_stdp": _STDP_NOTES}
 STUDIES = {
     "silent_sg": "One study per variant (preset `silent_sg`: its space, evaluation and 2 process workers, its "
