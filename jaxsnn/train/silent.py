@@ -121,7 +121,7 @@ class SilentNetworkDetector:
 
     def settled_check(self) -> int | None:
         """The sample count of the next check if the samples seen already decide it (a stop at
-        that check is certain, whatever the samples before it), else ``None``.
+        that check is certain, whatever the samples still to come before it), else ``None``.
 
         Cumulative window: the check at ``b`` judges ``silent_b / b`` with ``silent_b >=`` the silent
         samples seen now, so ``silent / b > p`` settles it. Interval window: only the interval
