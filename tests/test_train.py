@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 
 import jax.numpy as jnp
 import numpy as np
@@ -259,6 +260,21 @@ def test_the_first_batch_screen_leaves_a_run_it_does_not_end_untouched():
     assert len(watched.calls) == len(again.calls) == cfg.epochs * (96 // 32)
     assert first.status == second.status == "complete"
     assert losses(first) == losses(second) and first.objectives["accuracy"] == second.objectives["accuracy"]
+
+
+def test_a_stopper_that_cannot_be_copied_is_left_to_the_training_step():
+    """The screen asks copies of the stoppers; one holding a lock cannot be copied, so its run is
+    not screened and ends where the training step's first batch ends it."""
+
+    class Locked(FireAt):
+        def __init__(self) -> None:
+            super().__init__(1, {})
+            self.lock = threading.Lock()
+
+    model = dataclasses.replace(TINY, hidden=(5,))  # no other test's shape: the run would be screened
+    locked = Locked()
+    record = train_sg(model, TrainerConfig(epochs=1, batch_size=32), DATA, stoppers=[locked], progress=False)
+    assert record.status == "silent_stopped" and len(locked.calls) == 1 and record.metrics["samples_seen"] == 32
 
 
 def test_sweep_grid_and_structure_checks():

@@ -523,7 +523,11 @@ def _screen_first_batch(
     clock.charge(active)
     shared["compile_time_s"] = population.compile_time_s
     for i, run in enumerate(runs):
-        if copy.deepcopy(run).observe(_member(stats, i), "epoch 1, step 1") is not None:
+        try:
+            trial = copy.deepcopy(run)
+        except (TypeError, copy.Error):  # a stopper that cannot be copied (a lock, a handle) is
+            continue  # left to the training step's first batch, as without the screen
+        if trial.observe(_member(stats, i), "epoch 1, step 1") is not None:
             active[i] = False
             ending = run.observe(_member(stats, i), "epoch 1, step 1")
             run.end_early(ending, cfg, 0, switch, seconds, float(clock.charged[i]), shared)
