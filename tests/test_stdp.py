@@ -4,6 +4,7 @@ runs on embedded digits (learning, and silence caught by the detector)."""
 import dataclasses
 import gzip
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from jaxsnn.train.silent import SilentNetworkDetector
 from jaxsnn.train.stdp import (
     STDPConfig,
     Traces,
+    _normalize_initial,
     assign_labels,
     dynamics_of,
     fit_stdp,
@@ -72,6 +74,15 @@ def test_normalization_sets_column_sums_and_leaves_dead_columns_alone():
     w = jnp.array([[1.0, 0.0], [3.0, 0.0]])
     out = normalize_columns(w, jnp.float32(2.0))
     np.testing.assert_allclose(out, [[0.5, 0.0], [1.5, 0.0]])
+
+
+@pytest.mark.parametrize("shape", [(64, 10), (64, 37), (784, 100)])
+def test_initial_weights_normalised_in_one_program_equal_the_eager_operations(shape):
+    """``fit_stdp`` normalises its initial weights with one jitted program per width instead of
+    six eager operations: the values must stay bit for bit what they were."""
+    w = jax.random.uniform(jax.random.PRNGKey(shape[1]), shape, jnp.float32, 0.0, 0.3)
+    total = jnp.float32(0.1 * shape[0])
+    np.testing.assert_array_equal(_normalize_initial(w, total), normalize_columns(w, total))
 
 
 def test_label_assignment_and_voting_on_a_toy_problem():

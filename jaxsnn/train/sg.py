@@ -238,6 +238,11 @@ SCREENS: ProgramCache[Callable[..., BatchStats]] = ProgramCache(maxsize=16)
 ended on their first batch has no training step to reuse, only this."""
 
 
+def _spec_of(*shape: int, dtype: jnp.dtype = jnp.float32) -> jax.ShapeDtypeStruct:
+    """The abstract array a program is lowered for (a shape and dtype, no data)."""
+    return jax.ShapeDtypeStruct(shape, dtype)
+
+
 def _compile(
     graphdef: nnx.GraphDef,
     spec: OptimizerSpec,
@@ -252,7 +257,6 @@ def _compile(
     or without them (``UNOPTIMIZED``)."""
     options = None if optimized else UNOPTIMIZED
     members = len(jax.tree.leaves(params)[0])
-    spec_of = lambda *shape, dtype=jnp.float32: jax.ShapeDtypeStruct(shape, dtype)  # noqa: E731
     tx = spec.transform()
     opt_state = jax.eval_shape(jax.vmap(tx.init), params)
     step = functools.partial(_train_step, graphdef, tx)
@@ -260,19 +264,19 @@ def _compile(
         params,
         rest,
         opt_state,
-        spec_of(members),
-        spec_of(members, dtype=bool),
-        spec_of(*batch),
-        spec_of(batch[0], dtype=jnp.int32),
-        (spec_of(), spec_of(), spec_of()),
+        _spec_of(members),
+        _spec_of(members, dtype=bool),
+        _spec_of(*batch),
+        _spec_of(batch[0], dtype=jnp.int32),
+        (_spec_of(), _spec_of(), _spec_of()),
     )
     evaluate = jax.vmap(functools.partial(_eval_step, graphdef), in_axes=(0, 0, None, None, None))
     shapes = jax.eval_shape(lambda: (params, rest))  # the test step must not keep the arrays alive
     test = lambda: jax.jit(evaluate).lower(  # noqa: E731
         *shapes,
-        spec_of(*test_batch),
-        spec_of(test_batch[0], dtype=jnp.int32),
-        spec_of(test_batch[0], dtype=bool),
+        _spec_of(*test_batch),
+        _spec_of(test_batch[0], dtype=jnp.int32),
+        _spec_of(test_batch[0], dtype=bool),
     ).compile(options)
     return _Programs(opt_state, train.compile(options), test)
 
@@ -353,14 +357,13 @@ class _Population:
         return jax.device_get(screen(self.params, self.rest, x, y, (np.float32(switch), *self.sparsity)))
 
     def _compile_screen(self) -> Callable[..., BatchStats]:
-        spec_of = lambda *shape, dtype=jnp.float32: jax.ShapeDtypeStruct(shape, dtype)  # noqa: E731
         # What ``_train_step`` reports for a batch, without its gradient or update: the statistics
         # of its loss, at the same weights (the step's are those before its update).
         loss = functools.partial(_loss, self.graphdef)
         stats = jax.vmap(lambda *args: loss(*args)[1], in_axes=(0, 0, None, None, None))
         return jax.jit(stats).lower(
-            self.params, self.rest, spec_of(*self._batch), spec_of(self._batch[0], dtype=jnp.int32),
-            (spec_of(), spec_of(), spec_of()),
+            self.params, self.rest, _spec_of(*self._batch), _spec_of(self._batch[0], dtype=jnp.int32),
+            (_spec_of(), _spec_of(), _spec_of()),
         ).compile(None if self._optimized else UNOPTIMIZED)  # fmt: skip
 
     def train_batch(

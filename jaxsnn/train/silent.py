@@ -114,8 +114,7 @@ class SilentNetworkDetector:
         check = self.settled_check()
         if check is not None:
             if self.window == "interval":  # the judged interval so far
-                self._interval_fraction = (self.silent - self._silent_at_boundary) / (
-                    self.seen - (self.seen // self.update_interval) * self.update_interval)
+                self._interval_fraction = (self.silent - self._silent_at_boundary) / (self.seen % self.update_interval)
             self.decision = StopDecision(status="silent_stopped", reason=self._reason(check))
         return self.decision
 
