@@ -1,7 +1,7 @@
 """Extra GP inputs: logs of products of powers of positive numeric parameters.
 
 Whether a spiking network is silent depends on its input drive against its threshold, a
-*product* such as ``weight_scale * input_rate / theta``. An ARD kernel over 27 encoded dimensions
+*product* such as ``model.weight_scale * data.options.max_rate / model.neuron.theta``. An ARD kernel over 27 encoded dimensions
 sees each factor alone and, from the 10-30 networks of a study's start, does not learn that the
 product decides: SCBO then proposes networks whose drive is 100x below any kept one (the demo's
 seed 0, benchmarks/RESULTS.md). The logarithm of such a product is affine in the unit-cube
@@ -19,13 +19,16 @@ import numpy as np
 
 from jaxsnn.hpo.space import FloatParam, IntParam, Space
 
-INPUT_DRIVE: dict[str, dict[str, float]] = {"log_drive": {"weight_scale": 1, "input_rate": 1, "theta": -1}}
+INPUT_DRIVE: dict[str, dict[str, float]] = {
+    "log_drive": {"model.weight_scale": 1, "model.neuron.theta": -1, "data.options.max_rate": 1},
+}
 """The ``silent_sg`` preset's feature (``conf/hpo/silent_sg.yaml``, which a test ties to this),
 for the benchmarks that run SCBO with it outside the preset."""
 
 STDP_DRIVE: dict[str, dict[str, float]] = {
-    "log_drive": {"input_rate_hz": 1, "w_norm": 1, "tau_ge_ms": 1, "presentation_ms": 1, "threshold_mv": -1},
-    "log_adaptation": {"theta_plus_mv": 1, "tau_theta_ms": 1},
+    "log_drive": {"stdp.input_rate_hz": 1, "stdp.w_norm": 1, "stdp.tau_ge_ms": 1, "stdp.presentation_ms": 1,
+                  "stdp.threshold_mv": -1},
+    "log_adaptation": {"stdp.theta_plus_mv": 1, "stdp.tau_theta_ms": 1},
 }
 """GP features for STDP spaces (the stdp_digits benchmark's ``scbo-stdp-drive``; not in the
 ``silent_stdp`` preset, whose log-EI beat SCBO with them on real networks started from the
@@ -42,11 +45,11 @@ adaptation's two; cross-validated it calls 88 % of the stops right, these two fe
 class LogProductFeatures:
     """``{feature: {parameter: exponent}}``: the log of each product, scaled to [0, 1] over the box.
 
-    A parameter the space leaves out (an excluded or inapplicable one, e.g. ``input_rate`` on
-    spike-time data) is a constant of the study and drops out of its product; a feature left
+    A parameter the space leaves out (an excluded or inapplicable one, e.g.
+    ``data.options.max_rate`` on spike-time data) is a constant of the study and drops out of its product; a feature left
     without any parameter is dropped. A named parameter must be numeric, unconditional and
     positive over its range. A log-scale one enters affinely; a linear-scale one (the STDP
-    space's ``threshold_mv`` or ``presentation_ms``) through the log of its decoded value, a
+    space's ``stdp.threshold_mv`` or ``stdp.presentation_ms``) through the log of its decoded value, a
     monotone curve of its encoded column: still a function of the encoded point, so the
     acquisition search moves in the encoded space either way.
     """

@@ -23,7 +23,8 @@ studies run: its space, evaluation and optimizer as shipped, and in its ``enqueu
 trainer's documented default network, the first trial of a study run from that preset."""
 
 SG_COST_BOUNDS: dict[str, tuple[float, float]] = {
-    "epochs": (1, 6), "time_steps": (10, 30), "n_hidden": (8, 256), "batch_size": (32, 128),
+    "trainer.epochs": (1, 6), "data.time_steps": (10, 30), "model.hidden.width": (8, 256),
+    "trainer.batch_size": (32, 128),
 }  # fmt: skip
 """Cost bounds of the SG problems: the demo's (``conf/hpo/silent_sg.yaml``)."""
 
@@ -49,7 +50,7 @@ class SNNProblem:
     encoding plus the log drive model it (see ``jaxsnn.snnbench.surrogate``)."""
 
     def space(self) -> Space:
-        return search_space(self.trainer, self.exclude, **dict(self.bounds))
+        return search_space(self.trainer, self.exclude, self.bounds)
 
     @property
     def preset(self) -> SilentPreset:
@@ -66,16 +67,17 @@ def sg_learning(params: Mapping[str, Any]) -> list[float]:
     """What decides how far an SG network learns, on scales where its effect is smooth: the learning
     rate and its product with the number of Adam steps (``epochs / batch_size`` up to the data
     size), the input drive against the threshold, the rate code's spikes per channel and window
-    (``input_rate * time_steps``, rate-coded data only), the readout, depth, width and leak.
+    (``max_rate * time_steps``, rate-coded data only), the readout, depth, width and leak.
     Without width, batch, leak and window the accuracy model ranked sg_digits at 0.71, not 0.76."""
-    log, rate = math.log, params.get("input_rate")
-    spikes = [log(rate), log(rate * params["time_steps"])] if rate is not None else []
+    log, rate, steps = math.log, params.get("data.options.max_rate"), params["data.time_steps"]
+    lr, epochs, batch = params["trainer.lr"], params["trainer.epochs"], params["trainer.batch_size"]
+    theta, scale, readout = params["model.neuron.theta"], params["model.weight_scale"], params["model.readout"]
+    spikes = [log(rate), log(rate * steps)] if rate is not None else []
     return [
-        log(params["lr"]), log(params["lr"] * params["epochs"] / params["batch_size"]), *spikes,
-        log(params["weight_scale"] * (rate or 1.0) / params["theta"]), log(params["theta"]),
-        log(params["weight_scale"]), float(params["readout"] == "mean_membrane"),
-        float(params["readout"] == "spike_count"), params["n_layers"], float(params["recurrent"]),
-        log(params["n_hidden"]), params["epochs"], log(params["batch_size"]), params["alpha"], params["time_steps"],
+        log(lr), log(lr * epochs / batch), *spikes, log(scale * (rate or 1.0) / theta), log(theta), log(scale),
+        float(readout == "mean_membrane"), float(readout == "spike_count"), params["model.hidden.depth"],
+        float(params["model.recurrent"]), log(params["model.hidden.width"]), epochs, log(batch),
+        params["model.neuron.alpha"], steps,
     ]  # fmt: skip
 
 
@@ -86,22 +88,23 @@ PROBLEMS: dict[str, SNNProblem] = {
             "sg_digits", "sg", SG_COST_BOUNDS,
             evaluation={"dataset": "digits", "time_budget_s": 120},
             description="SG LIF classifier on embedded digits, the 17-D space of the demo",
-            drive=(("weight_scale", "input_rate"), ("theta",)), learning=sg_learning,
+            drive=(("model.weight_scale", "data.options.max_rate"), ("model.neuron.theta",)), learning=sg_learning,
         ),
         SNNProblem(
-            "stdp_digits", "stdp", {"n_neurons": (10, 200), "epochs": (1, 2), "presentation_ms": (50.0, 150.0)},
+            "stdp_digits", "stdp",
+            {"stdp.n_neurons": (10, 200), "stdp.epochs": (1, 2), "stdp.presentation_ms": (50.0, 150.0)},
             evaluation={"dataset": "digits", "time_budget_s": 240}, detector="mnist_stdp",
-            drive=(("input_rate_hz", "w_norm"), ("threshold_mv",)),
+            drive=(("stdp.input_rate_hz", "stdp.w_norm"), ("stdp.threshold_mv",)),
             description="Diehl & Cook STDP network on embedded digits, the 18-D space of hpo=silent_stdp with "
             "presentations up to 150 ms (the preset searches up to 400)",
         ),
         SNNProblem(
-            "sg_randman", "sg", SG_COST_BOUNDS, exclude=("input_rate",),
+            "sg_randman", "sg", SG_COST_BOUNDS, exclude=("data.options.max_rate",),
             evaluation={"dataset": "randman", "data_options": {"manifold_dim": 2}, "time_budget_s": 120},
             description="SG LIF classifier on Randman (10 classes, 50 channels, 2-D manifolds): the "
             "default network reaches about 0.80 here against 0.93 on digits; 16-D (spike-time data: "
             "no input rate)",
-            drive=(("weight_scale",), ("theta",)), learning=sg_learning,
+            drive=(("model.weight_scale",), ("model.neuron.theta",)), learning=sg_learning,
         ),
     )
 }

@@ -24,7 +24,7 @@ from typing import Any
 from jaxsnn.compile_cache import compilation_counts
 from jaxsnn.record import EvaluationRecord
 from jaxsnn.train.sg import Member, fit
-from jaxsnn.tuning.evaluate import Trial, Watch, compiled_since, evaluate, flat_params, validate
+from jaxsnn.tuning.evaluate import Trial, Watch, compiled_since, evaluate, with_point, validate
 
 
 def evaluate_batch(configs: Sequence[Mapping[str, Any]]) -> list[EvaluationRecord]:
@@ -59,5 +59,5 @@ def _train_together(trials: Sequence[Trial]) -> list[EvaluationRecord] | None:
     except Exception:  # e.g. members that do not build one structure after all: each alone
         return None
     compiled = {**compiled_since(before), "batch_trials": len(trials)}
-    return [watch.finish(flat_params(record, trial.params), load_s / len(trials) + record.cost_s, compiled)
+    return [watch.finish(with_point(record, trial.params), load_s / len(trials) + record.cost_s, compiled)
             for watch, trial, record in zip(watches, trials, records)]  # fmt: skip

@@ -9,8 +9,9 @@ it becomes a ``failed`` record with the reason, and the study goes on.
 Config keys (only ``trainer`` is required)::
 
     trainer        "sg" | "stdp" | "slayer" | "hybrid"
-    params         flat hyperparameters, a point of ``jaxsnn.tuning.spaces.search_space(trainer)``;
-                   missing names take the trainer's defaults
+    params         a point of ``jaxsnn.tuning.spaces.search_space(trainer)``: run-config paths
+                   (``model.neuron.theta``, ``trainer.lr``, ``stdp.tau_mem_ms``) and their values;
+                   missing paths take the trainer's defaults
     dataset        sg, slayer: a spike dataset of ``jaxsnn.data.load_dataset`` (default "digits");
                    stdp: "digits", "cifar10" (``load_images``) or "mnist" (IDX files in data_root);
                    hybrid: "digits" or "cifar10" (``load_images``)
@@ -219,28 +220,28 @@ def _sg_runner(plan: SGPlan, params: dict[str, Any]) -> Callable:
     def execute(stoppers: Sequence[EarlyStopper]) -> EvaluationRecord:
         record = train_sg(plan.run.model, plan.run.trainer, plan.load(), stoppers=stoppers, seed=plan.seed,
                           progress=plan.progress)  # fmt: skip
-        return flat_params(record, params)
+        return with_point(record, params)
 
     return execute
 
 
 def _loader_options(config: Mapping[str, Any], dataset: str, searched: Mapping[str, Any]) -> dict[str, Any]:
     """Options of the spike dataset's loader: the fixed ``data_options`` and those a searched
-    hyperparameter sets (``input_rate``); each must be one the loader takes."""
+    ``data.options.*`` parameter sets; each must be one the loader takes."""
     fixed = config.get("data_options", {})
     _require(isinstance(fixed, Mapping), f"data_options must be a dict of loader options, got {fixed!r}")
     clash = sorted(set(fixed) & set(searched))
     _require(not clash, f"data option(s) {clash} set both in data_options and by a searched hyperparameter")
     accepted = set(inspect.signature(SPIKE_DATASETS[dataset]).parameters) - {"time_steps", "seed", "root"}
     unsupported = sorted(set(searched) - accepted)
-    _require(not unsupported, f"dataset {dataset!r} has no option {unsupported} (hyperparameter input_rate "
-             "applies to rate-coded datasets only)")
+    _require(not unsupported, f"dataset {dataset!r} has no option {unsupported}: searched "
+             f"{', '.join('data.options.' + name for name in unsupported)} applies to rate-coded datasets only")
     unknown = sorted(set(fixed) - accepted)
     _require(not unknown, f"dataset {dataset!r} has no option(s) {unknown}; valid: {sorted(accepted)}")
     return {**fixed, **searched}
 
 
-def flat_params(record: EvaluationRecord, params: dict[str, Any]) -> EvaluationRecord:
+def with_point(record: EvaluationRecord, params: dict[str, Any]) -> EvaluationRecord:
     """The record under the searched point (what the optimizer told apart trials by), keeping
     the trainer's fully resolved configuration in ``metrics["resolved"]``."""
     return dataclasses.replace(record, params=params, metrics={**record.metrics, "resolved": record.params})
@@ -263,7 +264,7 @@ def _slayer_runner(config: Mapping[str, Any], params: dict[str, Any]) -> Callabl
     def execute(stoppers: Sequence[EarlyStopper]) -> EvaluationRecord:
         data = load_dataset(dataset, time_steps=window, seed=config.get("data_seed", 0), root=config.get("data_root"),
                             **options)
-        return flat_params(train_slayer(cfg, data, stoppers=stoppers, seed=config.get("seed", 0)), params)
+        return with_point(train_slayer(cfg, data, stoppers=stoppers, seed=config.get("seed", 0)), params)
 
     return execute
 
@@ -279,7 +280,7 @@ def _hybrid_runner(config: Mapping[str, Any], params: dict[str, Any]) -> Callabl
 
     def execute(stoppers: Sequence[EarlyStopper]) -> EvaluationRecord:
         data = load_images(dataset, root=config.get("data_root"), seed=config.get("data_seed", 0))
-        return flat_params(train_hybrid(cfg, data, stoppers=stoppers, seed=config.get("seed", 0)), params)
+        return with_point(train_hybrid(cfg, data, stoppers=stoppers, seed=config.get("seed", 0)), params)
 
     return execute
 

@@ -1,7 +1,7 @@
 """A trial and an ``experiments/train.py`` run are one thing written two ways; this maps them.
 
 An HPO trial is an ``evaluate()`` config (``trainer``, ``dataset``, ``seed``, fixed trainer
-fields) plus a flat point; a train.py run is a composed ``conf/train.yaml`` (``algorithm``,
+fields) plus a point of run-config paths; a train.py run is a composed ``conf/train.yaml`` (``algorithm``,
 ``data``, ``seed``, the trainer's config group). ``train_overrides`` writes a trial as train.py
 overrides, so the best trial of a study can be retrained, inspected or varied from the command
 line, and ``trial_config`` reads a composed train.yaml back as a trial. The overrides are written
@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from jaxsnn.data import SPIKE_DATASETS
-from jaxsnn.tuning.spaces import hybrid_config, sg_run, slayer_config, stdp_config
+from jaxsnn.tuning.spaces import dotted, hybrid_config, sg_run, slayer_config, stdp_config
 
 _CONFIG_OF = {"stdp": stdp_config, "slayer": slayer_config, "hybrid": hybrid_config}
 _LOADER_ARGUMENTS = {"time_steps", "seed", "root"}  # set by data.*, not by data.options
@@ -30,17 +30,6 @@ def _override_value(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(_override_value(v) for v in value) + "]"
     return "null" if value is None else str(value)
-
-
-def _flatten(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"<prefix>.a.b": 1}``: nested configs (a surrogate) as dotted keys."""
-    flat: dict[str, Any] = {}
-    for name, value in values.items():
-        if isinstance(value, Mapping):
-            flat.update(_flatten(f"{prefix}.{name}", value))
-        else:
-            flat[f"{prefix}.{name}"] = value
-    return flat
 
 
 def _loader_options(dataset: str, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -97,7 +86,7 @@ def _trainer_values(trainer: str, params: Mapping[str, Any], evaluation: Mapping
         values["data.time_steps"] = evaluation.get("data_time_steps", 50)
         options = _loader_options(values["data.name"], evaluation.get("data_options", {}))
         values.update({f"++data.options.{name}": value for name, value in options.items()})
-    return {**values, **_flatten(trainer, dataclasses.asdict(config))}
+    return {**values, **dotted(dataclasses.asdict(config), f"{trainer}.")}
 
 
 def train_overrides(params: Mapping[str, Any], evaluation: Mapping[str, Any] | None = None) -> list[str]:

@@ -1,4 +1,15 @@
-"""Search spaces of every trainer, and the map from a flat params dict to trainer configs.
+"""Search spaces of every trainer, named in the vocabulary of ``experiments/train.py``.
+
+A searched parameter is named by its dotted path in the run config it sets: ``model.neuron.theta``,
+``surrogate.gamma``, ``trainer.lr``, ``data.options.max_rate`` for the SG trainer (the paths of
+``conf/train.yaml``), ``stdp.tau_mem_ms``, ``slayer.surrogate.beta``, ``hybrid.ann_lr`` for the
+others (their schema nodes). A trial is the run config plus its point as overrides: the same name
+in a preset's bounds, the optimizer's proposals, a study's records and a train.py command.
+
+One thing the override grammar cannot say is a layer stack of searched width *and* depth:
+``model.hidden`` is a list. The two coordinates ``<config>.hidden.width`` and
+``<config>.hidden.depth`` stand for it (``hidden = [width] * depth``); ``train_overrides`` writes
+the list.
 
 The spaces are deliberately *wide*, as in Firmin et al.: thresholds far above any reachable
 voltage, vanishing weights or input rates, tiny learning rates. Whole regions of them are silent
@@ -6,8 +17,10 @@ networks. Instead of carving those regions out by hand (and missing good configu
 border), the silent-network detector stops such runs early and the optimizer learns the silent
 boundary from the ``silent`` constraint.
 
-A point of a space is a flat ``{name: value}`` dict, what optimizers propose and records store.
-Names a point leaves out take the trainer's default, so hand-written configs may be partial.
+A point of a space is a ``{path: value}`` dict, what optimizers propose and records store. Paths a
+point leaves out take the trainer's default, so hand-written points may be partial. Presets may
+write a point nested (``{"trainer": {"lr": 1e-3}}``, what Hydra makes of ``hpo.bounds.trainer.lr``):
+``dotted`` flattens it.
 """
 
 from __future__ import annotations
@@ -21,43 +34,61 @@ from jaxsnn.core import SHAPES, Surrogate
 from jaxsnn.data import SPIKE_DATASETS
 from jaxsnn.hpo.space import CategoricalParam, Condition, FloatParam, IntParam, Param, Space
 from jaxsnn.nn.conversion import ENCODINGS
-from jaxsnn.nn.neuron import LIFSpec
 from jaxsnn.train.config import DataConfig, ModelConfig, TrainerConfig
 from jaxsnn.train.hybrid import HybridConfig
 from jaxsnn.train.slayer import SlayerConfig
 from jaxsnn.train.stdp import STDPConfig
 
 TRAINERS: tuple[str, ...] = ("sg", "stdp", "slayer", "hybrid")
+DATA_OPTIONS = "data.options."
+"""Prefix of searched options of the dataset's loader (``data.options.max_rate``, the rate code's
+spikes per step): they mean something only for datasets whose loader takes that option."""
+WIDTH, DEPTH = "hidden.width", "hidden.depth"
+"""Suffixes of the two coordinates of a searched layer stack ``hidden = [width] * depth``."""
 _Config = TypeVar("_Config")
 
-_SURROGATE_PARAMS: tuple[Param, ...] = (
-    CategoricalParam("sg_shape", SHAPES),
-    FloatParam("sg_gamma", 0.1, 2.0),
-    FloatParam("sg_beta", 0.1, 10.0, log=True),
-    FloatParam("sg_q", 1.1, 20.0, log=True, condition=Condition("sg_shape", ("q_pseudo_spike",))),
-)
-"""The surrogate gradient of every BPTT-trained network: shape, peak, sharpness, tail."""
+
+def _surrogate_params(prefix: str) -> tuple[Param, ...]:
+    """The surrogate gradient of a BPTT-trained network, under ``prefix``: shape, peak, sharpness, tail."""
+    shape = f"{prefix}.shape"
+    return (
+        CategoricalParam(shape, SHAPES),
+        FloatParam(f"{prefix}.gamma", 0.1, 2.0),
+        FloatParam(f"{prefix}.beta", 0.1, 10.0, log=True),
+        FloatParam(f"{prefix}.q", 1.1, 20.0, log=True, condition=Condition(shape, ("q_pseudo_spike",))),
+    )
+
+
+def _prefixed(prefix: str, params: Sequence[Param]) -> tuple[Param, ...]:
+    """``params`` as fields of the config ``prefix`` (their names and their conditions' parents)."""
+    return tuple(
+        dataclasses.replace(p, name=f"{prefix}.{p.name}", condition=p.condition and dataclasses.replace(
+            p.condition, parent=f"{prefix}.{p.condition.parent}"))
+        for p in params
+    )  # fmt: skip
+
 
 _SG_PARAMS: tuple[Param, ...] = (
-    IntParam("n_hidden", 8, 512, log=True),
-    IntParam("n_layers", 1, 3),
-    CategoricalParam("recurrent", (False, True)),
-    FloatParam("alpha", 0.3, 0.99),
-    FloatParam("theta", 0.05, 20.0, log=True),
-    CategoricalParam("reset", ("subtract", "zero")),
-    CategoricalParam("readout", ("max_membrane", "mean_membrane", "spike_count")),
-    FloatParam("weight_scale", 0.05, 5.0, log=True),
-    *_SURROGATE_PARAMS,
-    FloatParam("lr", 1e-5, 1e-1, log=True),
-    IntParam("batch_size", 16, 256, log=True),
-    IntParam("epochs", 1, 20),
-    IntParam("time_steps", 10, 100),
-    FloatParam("input_rate", 0.01, 1.0, log=True),
+    IntParam(f"model.{WIDTH}", 8, 512, log=True),
+    IntParam(f"model.{DEPTH}", 1, 3),
+    CategoricalParam("model.recurrent", (False, True)),
+    FloatParam("model.neuron.alpha", 0.3, 0.99),
+    FloatParam("model.neuron.theta", 0.05, 20.0, log=True),
+    CategoricalParam("model.neuron.reset", ("subtract", "zero")),
+    CategoricalParam("model.readout", ("max_membrane", "mean_membrane", "spike_count")),
+    FloatParam("model.weight_scale", 0.05, 5.0, log=True),
+    *_surrogate_params("surrogate"),
+    FloatParam("trainer.lr", 1e-5, 1e-1, log=True),
+    IntParam("trainer.batch_size", 16, 256, log=True),
+    IntParam("trainer.epochs", 1, 20),
+    IntParam("data.time_steps", 10, 100),
+    FloatParam(f"{DATA_OPTIONS}max_rate", 0.01, 1.0, log=True),
 )
 """17 dimensions: architecture, LIF neuron, SG shape/gamma/beta/q, optimisation, encoding.
-``input_rate`` is the rate code's spikes per step at full intensity (rate-coded datasets only)."""
+``data.options.max_rate`` is the rate code's spikes per step at full intensity (rate-coded datasets
+only)."""
 
-_STDP_PARAMS: tuple[Param, ...] = (
+_STDP_PARAMS: tuple[Param, ...] = _prefixed("stdp", (
     IntParam("n_neurons", 10, 1600, log=True),
     FloatParam("threshold_mv", 1.0, 50.0),
     FloatParam("theta_plus_mv", 1e-3, 5.0, log=True),
@@ -76,33 +107,33 @@ _STDP_PARAMS: tuple[Param, ...] = (
     FloatParam("input_rate_hz", 5.0, 1000.0, log=True),
     FloatParam("presentation_ms", 50.0, 500.0),
     IntParam("epochs", 1, 5),
-)
+))  # fmt: skip
 """18 dimensions, the groups the paper searched for Diehl & Cook: neurons, threshold and its
 adaptation, time constants, learning rates, inhibition / excitation strengths, input rate,
 presentation time, epochs."""
 
-_SLAYER_PARAMS: tuple[Param, ...] = (
-    IntParam("n_hidden", 8, 512, log=True),
-    IntParam("n_layers", 1, 2),
+_SLAYER_PARAMS: tuple[Param, ...] = _prefixed("slayer", (
+    IntParam(WIDTH, 8, 512, log=True),
+    IntParam(DEPTH, 1, 2),
     FloatParam("tau_s", 0.5, 10.0, log=True),
     FloatParam("tau_r", 0.5, 10.0, log=True),
     FloatParam("theta", 0.05, 20.0, log=True),
     FloatParam("weight_scale", 0.1, 20.0, log=True),
-    *_SURROGATE_PARAMS,
+    *_surrogate_params("surrogate"),
     FloatParam("true_count", 5.0, 60.0),
     FloatParam("false_count", 0.0, 4.0),
     FloatParam("lr", 1e-5, 1e-1, log=True),
     IntParam("batch_size", 8, 128, log=True),
     IntParam("epochs", 1, 30),
     IntParam("time_steps", 2, 50),
-)
+))  # fmt: skip
 """16 dimensions of SLAYER (Parsa et al. searched its neuron, kernel, target-count, optimisation
 and latency settings): SRM dense width/depth, kernel time constants, threshold, weight scale, SG,
 spike-count targets (``false_count`` stays below the smallest ``true_count``), Adam, batching,
 epochs, and ``time_steps``, the presented window: the inference-latency objective."""
 
-_HYBRID_PARAMS: tuple[Param, ...] = (
-    IntParam("n_hidden", 16, 512, log=True),
+_HYBRID_PARAMS: tuple[Param, ...] = _prefixed("hybrid", (
+    IntParam(WIDTH, 16, 512, log=True),
     IntParam("ann_epochs", 1, 30),
     FloatParam("ann_lr", 1e-4, 1e-2, log=True),
     IntParam("batch_size", 16, 128, log=True),
@@ -114,18 +145,35 @@ _HYBRID_PARAMS: tuple[Param, ...] = (
     FloatParam("leak", 0.5, 1.0),
     IntParam("finetune_epochs", 0, 10),
     FloatParam("finetune_lr", 1e-5, 1e-2, log=True),
-    *_SURROGATE_PARAMS,
-)
-"""16 dimensions of HYBRID: the ANN (dense width, epochs, learning rate), the conversion
+    *_surrogate_params("surrogate"),
+))  # fmt: skip
+"""16 dimensions of HYBRID: the ANN (one dense layer's width, epochs, learning rate), the conversion
 (normalisation percentile, threshold, initial membrane, input encoding), the window
 ``time_steps`` (the inference-latency objective) and the fine-tuning (epochs, 0 = conversion only;
 learning rate; leak, 1 = IF as converted; SG)."""
 
-_DATA_OPTIONS: dict[str, str] = {"input_rate": "max_rate"}
-"""Searched parameters that are options of the dataset's loader (``input_rate`` sets the rate
-code's ``max_rate``): they mean something only for datasets whose loader takes that option."""
-
 _PARAMS = {"sg": _SG_PARAMS, "stdp": _STDP_PARAMS, "slayer": _SLAYER_PARAMS, "hybrid": _HYBRID_PARAMS}
+
+
+def dotted(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"trainer": {"lr": 1e-3}}`` -> ``{"trainer.lr": 1e-3}``; dotted keys pass as they are.
+
+    Hydra nests ``hpo.bounds.trainer.lr=[1e-4,1e-2]`` into blocks, a preset may write either form:
+    a point, bounds or a feature's exponents all mean the same flattened names. Lists are leaves
+    (a pair of bounds), and so are empty blocks.
+    """
+    if not isinstance(tree, Mapping):
+        raise ValueError(f"expected a dict of parameter paths, got {tree!r}")
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(dotted(value, f"{path}."))
+        elif path in flat:
+            raise ValueError(f"{path} is given twice (nested and dotted)")
+        else:
+            flat[path] = value
+    return flat
 
 
 def _check_trainer(trainer: str) -> None:
@@ -136,30 +184,33 @@ def _check_trainer(trainer: str) -> None:
 def inapplicable(trainer: str, dataset: str) -> list[str]:
     """The parameters of ``trainer``'s space that ``dataset`` has no use for, in space order.
 
-    ``input_rate`` sets the rate code's ``max_rate``: event datasets (SHD, N-MNIST, DVS Gesture)
-    are spikes already and Randman is spike-time data, so their loaders take no such option and
-    every trial searching it would fail. A study leaves such parameters out instead.
+    ``data.options.max_rate`` sets the rate code's ``max_rate``: event datasets (SHD, N-MNIST,
+    DVS Gesture) are spikes already and Randman is spike-time data, so their loaders take no such
+    option and every trial searching it would fail. A study leaves such parameters out instead.
     """
     _check_trainer(trainer)
     if dataset not in SPIKE_DATASETS:
         return []
     accepted = inspect.signature(SPIKE_DATASETS[dataset]).parameters
-    return [p.name for p in _PARAMS[trainer] if p.name in _DATA_OPTIONS and _DATA_OPTIONS[p.name] not in accepted]
+    return [p.name for p in _PARAMS[trainer]
+            if p.name.startswith(DATA_OPTIONS) and p.name[len(DATA_OPTIONS):] not in accepted]  # fmt: skip
 
 
-def search_space(trainer: str, exclude: Sequence[str] = (), **bounds: tuple[float, float]) -> Space:
-    """The wide space of ``trainer``; ``bounds`` narrow numeric ranges by name, e.g.
-    ``search_space("sg", epochs=(1, 2))`` for a cheap study that keeps every other range wide.
+def search_space(trainer: str, exclude: Sequence[str] = (), bounds: Mapping[str, Any] | None = None) -> Space:
+    """The wide space of ``trainer``; ``bounds`` (``{path: (low, high)}``, flat or nested) narrow
+    numeric ranges, e.g. ``search_space("sg", bounds={"trainer.epochs": (1, 2)})`` for a cheap study
+    that keeps every other range wide.
 
     ``exclude`` leaves parameters out of the search (they take the trainer's default), which is
     how a study of a few dozen trials keeps a GP's dimension small. A parameter conditional on an
     excluded one must be excluded too: it could never be switched on.
     """
     _check_trainer(trainer)
+    bounds = dotted(bounds or {})
     params = {p.name: p for p in _PARAMS[trainer]}
     unknown = sorted((set(bounds) | set(exclude)) - set(params))
     if unknown:
-        raise ValueError(f"cannot narrow or exclude unknown {trainer} parameter(s) {unknown}; valid: {sorted(params)}")
+        raise ValueError(f"cannot narrow or exclude unknown {trainer} parameter(s) {unknown}; valid: {list(params)}")
     orphans = sorted(p.name for p in params.values() if p.condition and p.condition.parent in exclude
                      and p.name not in exclude)  # fmt: skip
     if orphans:
@@ -169,16 +220,75 @@ def search_space(trainer: str, exclude: Sequence[str] = (), **bounds: tuple[floa
         raise ValueError(f"{both} both narrowed and excluded")
     for name in exclude:
         del params[name]
-    for name, (low, high) in bounds.items():
+    for name, pair in bounds.items():
         if isinstance(params[name], CategoricalParam):
             raise ValueError(f"{name} is categorical: it has choices, not bounds")
+        low, high = pair
         params[name] = dataclasses.replace(params[name], low=low, high=high)
     return Space(list(params.values()))
 
 
+def _check_names(trainer: str, params: Mapping[str, Any]) -> None:
+    if not isinstance(params, Mapping):
+        raise ValueError(f"params must be a dict, got {type(params).__name__}")
+    valid = [p.name for p in _PARAMS[trainer]]
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise ValueError(f"unknown {trainer} hyperparameter(s) {unknown}; valid: {valid}")
+
+
+def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"a.b": 1, "a.c": 2}`` -> ``{"a": {"b": 1, "c": 2}}`` (searched values are never dicts)."""
+    tree: dict[str, Any] = {}
+    for name, value in flat.items():
+        *parents, leaf = name.split(".")
+        node = tree
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return tree
+
+
+def _assign(config: Any, values: Mapping[str, Any], where: str) -> Any:
+    """``config`` with the nested ``values`` set. A frozen dataclass is replaced once per level, so
+    its checks run on the new values together (``slayer.false_count`` against ``true_count``) and
+    a bad one fails naming the field; a dict (``data.options``) is updated."""
+    if isinstance(config, Mapping):
+        return {**config, **values}
+    fields = {f.name for f in dataclasses.fields(config)} if dataclasses.is_dataclass(config) else set()
+    unknown = sorted(set(values) - fields)
+    if unknown:
+        raise ValueError(f"{where} has no field(s) {unknown}")
+    return dataclasses.replace(config, **{
+        key: _assign(getattr(config, key), value, f"{where}.{key}") if isinstance(value, dict) else value
+        for key, value in values.items()
+    })  # fmt: skip
+
+
+def _layers(params: Mapping[str, Any], configs: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` with each ``<config>.hidden.width`` / ``.depth`` pair written as ``<config>.hidden``;
+    a coordinate left out keeps what the config's default stack has."""
+    out = {k: v for k, v in params.items() if not k.endswith((WIDTH, DEPTH))}
+    for root in {k.split(".")[0] for k in params if k.endswith((WIDTH, DEPTH))}:
+        default = configs[root].hidden
+        width = params.get(f"{root}.{WIDTH}", default[0])
+        out[f"{root}.hidden"] = (width,) * params.get(f"{root}.{DEPTH}", len(default))
+    return out
+
+
+def apply_point(configs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """The configs named by each path's first part (``{"model": ModelConfig(), ...}``) with the
+    point's values set at their paths; bad values raise the configs' own ``ValueError``."""
+    out = dict(configs)
+    for root, values in _nest(_layers(params, configs)).items():
+        out[root] = _assign(out[root], values, root)
+    return out
+
+
 @dataclasses.dataclass(frozen=True)
 class SGRun:
-    """What a flat SG point becomes: the model and trainer configs and the data options."""
+    """What an SG point becomes: the model and trainer configs, the window and the data options
+    the point sets (the dataset's own options are the study's)."""
 
     model: ModelConfig
     trainer: TrainerConfig
@@ -186,104 +296,53 @@ class SGRun:
     data_options: dict[str, Any]
 
 
-def _check_names(trainer: str, params: Mapping[str, Any]) -> None:
-    if not isinstance(params, Mapping):
-        raise ValueError(f"params must be a dict, got {type(params).__name__}")
-    valid = {p.name for p in _PARAMS[trainer]}
-    unknown = sorted(set(params) - valid)
-    if unknown:
-        raise ValueError(f"unknown {trainer} hyperparameter(s) {unknown}; valid: {sorted(valid)}")
-
-
-def _surrogate(params: Mapping[str, Any], default: Surrogate) -> Surrogate:
-    """The surrogate of the ``sg_*`` entries of a flat point; missing ones take ``default``'s."""
-    return Surrogate(
-        params.get("sg_shape", default.shape),
-        gamma=params.get("sg_gamma", default.gamma),
-        beta=params.get("sg_beta", default.beta),
-        q=params.get("sg_q", default.q),
-    )
-
-
 def sg_run(params: Mapping[str, Any], *, backend: str = "auto", xla_optimizations: bool = True) -> SGRun:
-    """Configs of one SG run from a (possibly partial) flat point; bad values raise ValueError.
+    """Configs of one SG run from a (possibly partial) point; bad values raise ValueError.
     ``backend`` and ``xla_optimizations`` are the study's, not searched."""
     _check_names("sg", params)
-    model, trainer = ModelConfig(), TrainerConfig()
-    get = params.get
-    n_layers = get("n_layers", len(model.hidden))
-    neuron = LIFSpec(
-        alpha=get("alpha", model.neuron.alpha),
-        theta=get("theta", model.neuron.theta),
-        reset=get("reset", model.neuron.reset),
-        backend=backend,
-    )
+    model = ModelConfig()
+    configs = apply_point({
+        "model": dataclasses.replace(model, neuron=dataclasses.replace(model.neuron, backend=backend)),
+        "surrogate": model.surrogate,
+        "trainer": TrainerConfig(xla_optimizations=xla_optimizations),
+        "data": DataConfig(),
+    }, params)  # fmt: skip
     return SGRun(
-        model=ModelConfig(
-            hidden=(get("n_hidden", model.hidden[0]),) * n_layers,
-            recurrent=get("recurrent", model.recurrent),
-            readout=get("readout", model.readout),
-            weight_scale=get("weight_scale", model.weight_scale),
-            neuron=neuron,
-            surrogate=_surrogate(params, Surrogate()),
-        ),
-        trainer=TrainerConfig(
-            epochs=get("epochs", trainer.epochs),
-            batch_size=get("batch_size", trainer.batch_size),
-            lr=get("lr", trainer.lr),
-            xla_optimizations=xla_optimizations,
-        ),
-        time_steps=get("time_steps", DataConfig().time_steps),
-        data_options={option: params[name] for name, option in _DATA_OPTIONS.items() if name in params},
+        model=dataclasses.replace(configs["model"], surrogate=configs["surrogate"]),
+        trainer=configs["trainer"],
+        time_steps=configs["data"].time_steps,
+        data_options=dict(configs["data"].options),
     )
 
 
 def _fixed_config(
-    trainer: str,
-    build: Callable[[Mapping[str, Any]], _Config],
-    params: Mapping[str, Any],
-    fixed: Mapping[str, Any],
-    derived: Mapping[str, Any],
+    trainer: str, build: Callable[[Mapping[str, Any]], _Config], params: Mapping[str, Any], fixed: Mapping[str, Any]
 ) -> _Config:
-    """``build(fixed)`` with the point's own-named fields and its ``derived`` ones replaced.
+    """``build(fixed)`` with the point's values set at their paths.
 
     A field both searched and fixed is a config mistake: which one wins would be a silent guess.
     """
     _check_names(trainer, params)
-    clash = sorted(set(fixed) & (set(params) | set(derived)))
+    searched = {name.split(".")[1] for name in _layers(params, {trainer: build({})})}
+    clash = sorted(set(fixed) & searched)
     if clash:
         raise ValueError(f"{clash} given both as searched {trainer} params and as fixed {trainer} options")
-    base = build(fixed)
-    fields = {f.name for f in dataclasses.fields(base)}
-    own = {k: v for k, v in params.items() if k in fields}
-    return dataclasses.replace(base, **own, **derived)
+    return apply_point({trainer: build(fixed)}, params)[trainer]
 
 
 def stdp_config(params: Mapping[str, Any], **fixed: Any) -> STDPConfig:
-    """``STDPConfig`` of a (possibly partial) flat point; ``fixed`` sets non-searched fields
-    such as ``dt_ms`` or ``chunk``; bad values raise ValueError naming them."""
-    return _fixed_config("stdp", lambda options: STDPConfig(**options), params, fixed, {})
+    """``STDPConfig`` of a (possibly partial) point; ``fixed`` sets non-searched fields such as
+    ``dt_ms`` or ``chunk``; bad values raise ValueError naming them."""
+    return _fixed_config("stdp", lambda options: STDPConfig(**options), params, fixed)
 
 
 def slayer_config(params: Mapping[str, Any], **fixed: Any) -> SlayerConfig:
-    """``SlayerConfig`` of a (possibly partial) flat point; ``fixed`` sets non-searched fields
-    (e.g. the conv layers of a DVS network). ``n_hidden`` x ``n_layers`` become ``hidden``."""
-    default = SlayerConfig()
-    derived: dict[str, Any] = {}
-    if "n_hidden" in params or "n_layers" in params:
-        width = params.get("n_hidden", default.hidden[0])
-        derived["hidden"] = (width,) * params.get("n_layers", len(default.hidden))
-    if any(name.startswith("sg_") for name in params):
-        derived["surrogate"] = _surrogate(params, default.surrogate)
-    return _fixed_config("slayer", SlayerConfig.from_dict, params, fixed, derived)
+    """``SlayerConfig`` of a (possibly partial) point; ``fixed`` sets non-searched fields (e.g. the
+    conv layers of a DVS network)."""
+    return _fixed_config("slayer", SlayerConfig.from_dict, params, fixed)
 
 
 def hybrid_config(params: Mapping[str, Any], **fixed: Any) -> HybridConfig:
-    """``HybridConfig`` of a (possibly partial) flat point; ``fixed`` sets non-searched fields
-    (e.g. conv layers, ``backend``). ``n_hidden`` becomes the one dense layer ``hidden``."""
-    derived: dict[str, Any] = {}
-    if "n_hidden" in params:
-        derived["hidden"] = (params["n_hidden"],)
-    if any(name.startswith("sg_") for name in params):
-        derived["surrogate"] = _surrogate(params, HybridConfig().surrogate)
-    return _fixed_config("hybrid", HybridConfig.from_dict, params, fixed, derived)
+    """``HybridConfig`` of a (possibly partial) point; ``fixed`` sets non-searched fields (e.g. conv
+    layers, ``backend``)."""
+    return _fixed_config("hybrid", HybridConfig.from_dict, params, fixed)

@@ -29,7 +29,7 @@ from jaxsnn.hpo.spec import DIRECTIONS
 from jaxsnn.tuning.evaluate import probe_data, reported
 from jaxsnn.tuning.objective import TrialObjective
 from jaxsnn.tuning.reference import Reference
-from jaxsnn.tuning.spaces import TRAINERS, inapplicable, search_space
+from jaxsnn.tuning.spaces import TRAINERS, dotted, inapplicable, search_space
 
 DRIVER_KEYS: tuple[str, ...] = ("n_trials", "n_workers", "batch_trials", "executor", "dask_address", "cluster")
 """How this driver runs the study, not what the study is: a resuming command may change them
@@ -85,7 +85,8 @@ def _space(spec: Mapping[str, Any], problems: _Problems, dataset: str) -> tuple[
 
     A parameter the spec narrows explicitly is not left out silently: that is refused.
     """
-    trainer, exclude, bounds = spec["trainer"], list(spec["exclude"]), dict(spec["bounds"])
+    trainer, exclude = spec["trainer"], list(spec["exclude"])
+    bounds = problems.attempt("bounds", lambda: dotted(spec["bounds"])) or {}
     found = len(problems)
     dropped = [name for name in inapplicable(trainer, dataset) if name not in exclude]
     narrowed = [name for name in dropped if name in bounds]
@@ -97,14 +98,14 @@ def _space(spec: Mapping[str, Any], problems: _Problems, dataset: str) -> tuple[
     if len(problems) > found:
         return None, dropped
     narrow = {name: tuple(pair) for name, pair in bounds.items()}
-    space = problems.attempt("bounds / hpo.exclude", lambda: search_space(trainer, [*exclude, *dropped], **narrow))
+    space = problems.attempt("bounds / hpo.exclude", lambda: search_space(trainer, [*exclude, *dropped], narrow))
     return space, dropped
 
 
 def _check_bounds(space: Space, bounds: Mapping[str, Any], objective: TrialObjective, problems: _Problems) -> None:
-    """Each narrowed bound must be a value the trainer's config accepts (a negative ``epochs`` or
-    ``sg_gamma`` would otherwise fail every trial that draws near it)."""
-    for name in bounds:
+    """Each narrowed bound must be a value the trainer's config accepts (a negative
+    ``trainer.epochs`` or ``surrogate.gamma`` would otherwise fail every trial that draws near it)."""
+    for name in dotted(bounds):
         param = space[name]
         parent = {} if param.condition is None else {param.condition.parent: param.condition.values[0]}
         for value in (param.low, param.high):
@@ -134,7 +135,7 @@ def _points(spec: Mapping[str, Any], space: Space, dropped: Sequence[str], probl
     """The reference and enqueued points without the dropped parameters, each a point of ``space``."""
 
     def keep(point: Any) -> Any:
-        return {k: v for k, v in point.items() if k not in dropped} if isinstance(point, Mapping) else point
+        return {k: v for k, v in dotted(point).items() if k not in dropped} if isinstance(point, Mapping) else point
 
     reference = None
     if spec["reference"] is not None:
@@ -142,9 +143,12 @@ def _points(spec: Mapping[str, Any], space: Space, dropped: Sequence[str], probl
         reference = problems.attempt("reference", lambda: Reference.from_dict(block, spec["objectives"]))
         if reference is not None:
             problems.attempt("reference.params", lambda: space.validate(reference.params))
-    enqueue = [keep(point) for point in spec["enqueue"]]
-    for i, point in enumerate(enqueue):
-        problems.attempt(f"enqueue[{i}]", lambda: space.validate(point))
+    enqueue = []
+    for i, given in enumerate(spec["enqueue"]):
+        point = problems.attempt(f"enqueue[{i}]", lambda: keep(given))
+        if point is not None:  # any problem noted fails the spec: no point of a bad one is used
+            problems.attempt(f"enqueue[{i}]", lambda: space.validate(point))
+            enqueue.append(point)
     return reference, enqueue
 
 
@@ -205,6 +209,9 @@ def _options(spec: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
     options, features = dict(spec["options"]), spec.get("features")
     if not features:
         return options, ()
+    if isinstance(features, Mapping):  # exponents by parameter path, nested or dotted
+        features = {name: dotted(powers) if isinstance(powers, Mapping) else powers
+                    for name, powers in features.items()}  # fmt: skip
     if spec["optimizer"] == "scbo":
         return {"features": features, **options}, ()
     return options, (f"note: hpo.features ({', '.join(features)}) are GP inputs of scbo only; "
@@ -213,17 +220,6 @@ def _options(spec: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
 
 def _message(problems: Sequence[str]) -> str:
     return "the study cannot start:\n  - " + "\n  - ".join(problems)
-
-
-def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Dotted paths to leaves (lists and empty dicts are leaves)."""
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, Mapping) and value:
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def _overridden(overrides: Sequence[str]) -> list[str]:
@@ -238,7 +234,7 @@ def resume_spec(composed: Mapping[str, Any], overrides: Sequence[str], stored: M
     ``overrides`` its command-line overrides; any override that changes the stored spec
     (outside ``DRIVER_KEYS``) is refused with a ``SpecError`` listing each difference."""
     paths = _overridden(overrides)
-    given, kept = _flatten(composed), _flatten(stored)
+    given, kept = dotted(composed), dotted(stored)
 
     def touched(path: str) -> bool:
         return any(not p or path == p or path.startswith(p + ".") for p in paths)
