@@ -2,8 +2,9 @@
 
 The study is the ``silent_sg`` preset's evaluation (embedded digits, the paper's detector, trial
 programs compiled without XLA's optimisations, 2 process workers) on the six hyperparameters that
-do not change the network's shape (leak ``alpha``, threshold ``theta``, ``weight_scale``,
-surrogate ``sg_gamma``/``sg_beta``, ``lr``; the rest at the trainer's defaults: 128 hidden LIF
+do not change the network's shape (leak ``model.neuron.alpha``, threshold ``model.neuron.theta``,
+``model.weight_scale``, surrogate ``surrogate.gamma``/``surrogate.beta``, ``trainer.lr``; the rest
+at the trainer's defaults: 128 hidden LIF
 neurons, 25 steps, batch 64, 10 epochs), searched by random search at seed 0, so every variant
 draws the same points. ``batch_trials`` is 1 (today's path), then 4 and 8: each worker task
 trains that many trials as one vmapped population (``jaxsnn.tuning.batch``). Each variant is a
@@ -42,10 +43,12 @@ CSV = RESULTS / "batched_trials.csv"
 PLOT = RESULTS / "batched_trials.png"
 HEADING = "## Batched trials on a space of traced hyperparameters (issue 17)"
 BATCHES = (1, 4, 8)
-SHAPED = ("n_hidden", "n_layers", "recurrent", "readout", "reset", "sg_shape", "sg_q", "batch_size", "epochs",
-          "time_steps", "input_rate")  # fmt: skip
+SHAPED = ("model.hidden.width", "model.hidden.depth", "model.recurrent", "model.readout", "model.neuron.reset",
+          "surrogate.shape", "surrogate.q", "trainer.batch_size", "trainer.epochs", "data.time_steps",
+          "data.options.max_rate")  # fmt: skip
 """Left out of the search (trainer defaults): the parameters that change the compiled program
-(``sg_q`` only exists under ``sg_shape``; ``input_rate`` changes the data the members share)."""
+(``surrogate.q`` only exists under ``surrogate.shape``; ``data.options.max_rate`` changes the data
+the members share)."""
 
 
 NOTES = """\

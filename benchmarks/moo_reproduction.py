@@ -29,6 +29,7 @@ from jaxsnn.hpo.results import pareto_trials
 from jaxsnn.hpo.study import Study
 from jaxsnn.tuning.evaluate import evaluate
 from jaxsnn.tuning.reference import Reference, compare_with_reference
+from jaxsnn.tuning.spaces import dotted
 
 FIELDS = ("accuracy", "train_time_s", "inference_steps", "spikes_per_sample")
 
@@ -90,8 +91,12 @@ def main() -> None:
     args = parser.parse_args()
 
     spec = OmegaConf.to_container(OmegaConf.load(args.run_dir / ".hydra" / "config.yaml"), resolve=False)["hpo"]
-    rule = Reference.from_dict(spec["reference"], spec["objectives"])
     with Study.open(args.run_dir / "study.sqlite") as study:
+        # The preset writes the reference point nested; the study ran it flat, without the
+        # parameters the dataset left out of its space (as jaxsnn.tuning.study_spec does).
+        names = study.space.names
+        point = {k: v for k, v in dotted(spec["reference"].get("params") or {}).items() if k in names}
+        rule = Reference.from_dict({**spec["reference"], "params": point}, spec["objectives"])
         comparison = compare_with_reference(study, rule)
         if comparison is None:
             raise SystemExit(f"{args.run_dir}: the reference trial has not finished")

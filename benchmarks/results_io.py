@@ -31,3 +31,57 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 def read_csv(path: Path) -> list[dict]:
     with path.open() as f:
         return list(csv.DictReader(f))
+
+
+# Search-space names before issue 14 (jaxsnn.tuning.spaces): flat names, where they are now the
+# dotted paths of experiments/train.py's run config. Results written before the rename (the
+# ``params`` columns of benchmarks/results/*.csv) and the baseline tree that trial_throughput.py
+# runs as ``today`` use the old ones; these map between the two.
+_SG_RENAMES = {
+    "n_hidden": "model.hidden.width", "n_layers": "model.hidden.depth", "recurrent": "model.recurrent",
+    "alpha": "model.neuron.alpha", "theta": "model.neuron.theta", "reset": "model.neuron.reset",
+    "readout": "model.readout", "weight_scale": "model.weight_scale", "sg_shape": "surrogate.shape",
+    "sg_gamma": "surrogate.gamma", "sg_beta": "surrogate.beta", "sg_q": "surrogate.q", "lr": "trainer.lr",
+    "batch_size": "trainer.batch_size", "epochs": "trainer.epochs", "time_steps": "data.time_steps",
+    "input_rate": "data.options.max_rate",
+}  # fmt: skip
+_FIELD_RENAMES = {
+    "n_hidden": "hidden.width", "n_layers": "hidden.depth", "sg_shape": "surrogate.shape",
+    "sg_gamma": "surrogate.gamma", "sg_beta": "surrogate.beta", "sg_q": "surrogate.q",
+}  # fmt: skip
+"""SLAYER and HYBRID: these under the trainer's prefix, every other name as ``<trainer>.<name>``
+(STDP: every name so)."""
+
+
+def new_name(trainer: str, name: str) -> str:
+    """The current name of search-space parameter ``name`` of ``trainer``; a current name is kept."""
+    if trainer == "sg":
+        return _SG_RENAMES.get(name, name)
+    if name.startswith(f"{trainer}."):
+        return name
+    return f"{trainer}.{_FIELD_RENAMES.get(name, name) if trainer != 'stdp' else name}"
+
+
+def old_name(trainer: str, name: str) -> str:
+    """The pre-rename name of current parameter ``name`` of ``trainer`` (the inverse of ``new_name``)."""
+    if trainer == "sg":
+        return {new: old for old, new in _SG_RENAMES.items()}.get(name, name)
+    field = name.removeprefix(f"{trainer}.")
+    return {new: old for old, new in _FIELD_RENAMES.items()}.get(field, field) if trainer != "stdp" else field
+
+
+def renamed(trainer: str, params: dict) -> dict:
+    """``params`` (a point, bounds, exponents) under the current names, whichever names it has."""
+    return {new_name(trainer, name): value for name, value in params.items()}
+
+
+def flattened(tree: dict, prefix: str = "") -> dict:
+    """Nested blocks as dotted keys, as ``jaxsnn.tuning.spaces.dotted`` (which code that may run
+    against a tree from before the rename cannot import)."""
+    flat: dict = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            flat.update(flattened(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat

@@ -54,7 +54,7 @@ RESULTS = Path(__file__).parent / "results"
 GOOD_ACCURACY = 0.5
 """A stopped network that would have reached this test accuracy (5x chance) is a false stop."""
 
-SG_BOUNDS = {"n_hidden": (8, 256), "n_layers": (1, 2)}
+SG_BOUNDS = {"model.hidden.width": (8, 256), "model.hidden.depth": (1, 2)}
 """Everything else keeps the wide ranges of ``search_space("sg")``; only width/depth are capped
 so that 120 runs finish on 2 CPU cores."""
 SG_DETECTORS: list[Detector] = [
@@ -66,7 +66,7 @@ SG_DETECTORS: list[Detector] = [
 ]
 """The paper's rule and SG preset first; a grace of 1500 samples is about one epoch of digits."""
 STDP_DETECTORS: list[Detector] = [("mnist_stdp", 100, {}), ("mnist_stdp", 500, {})]
-STDP_BOUNDS = {"n_neurons": (10, 200), "presentation_ms": (50.0, 250.0), "epochs": (1, 2)}
+STDP_BOUNDS = {"stdp.n_neurons": (10, 200), "stdp.presentation_ms": (50.0, 250.0), "stdp.epochs": (1, 2)}
 STUDY_COMPILE = {"xla_optimizations": False}
 """How the ``silent_sg`` preset's trials compile (with ``add_xla_flags``' emitters): ``--as-study``."""
 
@@ -276,7 +276,7 @@ def main() -> None:
     for name, (trainer, bounds, detectors, wanted, settings) in runs.items():
         path = RESULTS / f"silent_savings_{name}.csv"
         if not args.report_only and wanted > 0:
-            configs = search_space(trainer, **bounds).sample(np.random.default_rng(args.seed), wanted)
+            configs = search_space(trainer, bounds=bounds).sample(np.random.default_rng(args.seed), wanted)
             start = time.perf_counter()
             write_csv(path, run_trials(trainer, configs, detectors, {"time_budget_s": 300, **settings}, args.seed))
             print(f"{name}: {wanted} configs in {time.perf_counter() - start:.0f} s", flush=True)
@@ -293,7 +293,7 @@ def main() -> None:
              RESULTS / f"silent_savings_{name}.png")
     live = RESULTS / "silent_savings_sg_study_live.csv"
     if args.as_study and not args.report_only:
-        configs = search_space("sg", **SG_BOUNDS).sample(np.random.default_rng(args.seed), args.sg_configs)
+        configs = search_space("sg", bounds=SG_BOUNDS).sample(np.random.default_rng(args.seed), args.sg_configs)
         write_csv(live, run_live(configs, {"time_budget_s": 300, **STUDY_COMPILE}, args.seed))
     if live.exists():
         summary["sg, k=1 p=0.3 every 100, compiled as a study, **detector live**"] = summarize_live(read_csv(live))

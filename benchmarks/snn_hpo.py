@@ -46,6 +46,7 @@ from jaxsnn.snnbench.compare import (  # noqa: E402
 )  # fmt: skip
 from jaxsnn.snnbench.surrogate import SurrogateBenchmark, cross_validate  # noqa: E402
 from jaxsnn.snnbench.tables import read_rows  # noqa: E402
+from jaxsnn.tuning.spaces import dotted  # noqa: E402
 
 TABLES = Path(__file__).parent / "tables"
 CONF = Path(__file__).resolve().parent.parent / "conf"
@@ -74,7 +75,7 @@ def documented_default(bench: SurrogateBenchmark) -> dict:
     cover it, as stdp_digits' tables stop at 150 ms presentations where the default uses 350."""
     problem = bench.problem
     preset = OmegaConf.to_container(OmegaConf.load(CONF / "hpo" / f"{HPO_PRESETS[problem.trainer]}.yaml"))
-    point = {k: v for k, v in preset["enqueue"][0].items() if k not in problem.exclude}  # type: ignore[index]
+    point = {k: v for k, v in dotted(preset["enqueue"][0]).items() if k not in problem.exclude}  # type: ignore[index]
     bench.check(point)
     return point
 

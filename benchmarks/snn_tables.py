@@ -27,6 +27,8 @@ from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
+from results_io import renamed  # noqa: E402
+
 from jaxsnn.snnbench import get_problem  # noqa: E402
 from jaxsnn.snnbench.tables import append_rows, read_rows, run_row, write_table  # noqa: E402
 
@@ -50,6 +52,8 @@ def main() -> None:
     tabled = read_rows(table) if table.exists() else []
     if args.merge:
         shards = [r for path in sorted(TABLES.glob(f"{stem}.shard*.csv")) for r in read_rows(path)]
+        for r in shards:  # a shard begun before issue 14's rename holds the old flat names: the table has the new
+            r["params"] = renamed(problem.trainer, r["params"])
         rows = {r["index"]: r for r in [*tabled, *shards]}
         write_table(table, list(rows.values()))
         print(f"{len(rows)} rows ({len(rows) - len(tabled)} new) -> {table}")

@@ -58,7 +58,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 import numpy as np  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
-from results_io import read_csv, replace_section, write_csv  # noqa: E402
+from results_io import flattened, old_name, read_csv, renamed, replace_section, write_csv  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
@@ -203,13 +203,21 @@ def run_variant(variant: str, name: str, n_trials: int, out: Path, cache: Path |
     from jaxsnn.hpo.loop import run_study
     from jaxsnn.hpo.study import Study
 
-    spec = preset(name)
-    bounds = {k: tuple(v) for k, v in spec["bounds"].items()}
-    space = tuning_module("spaces").search_space(spec["trainer"], spec["exclude"], **bounds)
+    spec, spaces = preset(name), tuning_module("spaces")
+    trainer, exclude = spec["trainer"], list(spec["exclude"])
+    dotted = getattr(spaces, "dotted", flattened)  # the baseline's spaces module predates dotted()
+    bounds = {k: tuple(v) for k, v in dotted(spec["bounds"]).items()}  # the preset writes them nested
+    enqueue = [dotted(point) for point in spec["enqueue"]]
+    if variant == "today":  # the baseline names parameters as before issue 14 and takes bounds as keywords
+        space = spaces.search_space(trainer, [old_name(trainer, n) for n in exclude],
+                                    **{old_name(trainer, n): pair for n, pair in bounds.items()})
+        enqueue = [{old_name(trainer, n): v for n, v in point.items()} for point in enqueue]
+    else:
+        space = spaces.search_space(trainer, exclude, bounds)
     with tempfile.TemporaryDirectory() as folder:
         study = Study.create(Path(folder) / "study.sqlite", space, spec["objectives"], spec["constraints"],
                              optimizer="random", seed=spec["seed"])  # fmt: skip
-        for point in spec["enqueue"]:
+        for point in enqueue:
             study.enqueue_new(point)
         start = time.perf_counter()
         executor = ProcessExecutor(spec["n_workers"])
@@ -219,9 +227,10 @@ def run_variant(variant: str, name: str, n_trials: int, out: Path, cache: Path |
         finally:
             executor.shutdown()
         wall = time.perf_counter() - start
+        # params under the current names in every variant's rows (``today``'s trials have the old ones)
         rows = [{"trial": t.id, "status": t.record.status, "accuracy": t.record.objectives.get("accuracy", ""),
                  "cost_s": round(t.record.cost_s, 4), **t.record.metrics["bench"],
-                 "study_wall_s": round(wall, 2), "params": json.dumps(t.params)}
+                 "study_wall_s": round(wall, 2), "params": json.dumps(renamed(trainer, t.params))}
                 for t in study.finished()]  # fmt: skip
         study.close()
     out.write_text(json.dumps(rows))

@@ -11,7 +11,7 @@ problem is listed under its key) and is stored in the study, so ``study=<path>``
 whatever preset and overrides created it; an override that would change it is refused (only
 ``hpo.n_trials``, ``hpo.n_workers``, ``hpo.batch_trials``, ``hpo.executor``, ``hpo.dask_address`` and ``hpo.cluster``
 may differ). On an event dataset
-(shd, nmnist, dvs_gesture) the rate-coding parameter ``input_rate`` is left out of the search.
+(shd, nmnist, dvs_gesture) the rate-coding parameter ``data.options.max_rate`` is left out of the search.
 A run whose every trial failed exits non-zero with the distinct errors.
 
 Every trial ends as an evaluation record in a SQLite study inside the Hydra run directory;

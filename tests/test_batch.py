@@ -6,16 +6,20 @@ import jaxsnn.tuning.batch as batch_module
 from jaxsnn.tuning.batch import evaluate_batch
 from jaxsnn.tuning.evaluate import evaluate
 
-SMALL_SG = {"n_hidden": 16, "epochs": 2, "batch_size": 64, "time_steps": 10}
+SMALL_SG = {"model.hidden.width": 16, "trainer.epochs": 2, "trainer.batch_size": 64, "data.time_steps": 10}
 """Two epochs: the second starts from weights the first trained, so a member that drifted from
 its lone run would show it."""
 
 
-def sg(**params):
+def sg(params):
     return {"trainer": "sg", "params": {**SMALL_SG, **params}, "backend": "xla"}
 
 
-TRACED = [sg(lr=5e-3, alpha=0.9, theta=1.0, sg_gamma=1.0), sg(lr=2e-3, alpha=0.8, theta=0.7, weight_scale=1.5, sg_beta=3.0)]
+TRACED = [
+    sg({"trainer.lr": 5e-3, "model.neuron.alpha": 0.9, "model.neuron.theta": 1.0, "surrogate.gamma": 1.0}),
+    sg({"trainer.lr": 2e-3, "model.neuron.alpha": 0.8, "model.neuron.theta": 0.7, "model.weight_scale": 1.5,
+        "surrogate.beta": 3.0}),
+]
 """Two trials that differ only in traced values (learning rate, leak, threshold, surrogate,
 weight scale): one compiled shape."""
 
@@ -34,7 +38,8 @@ def test_batched_trials_give_the_records_of_trials_run_alone():
 
 
 def test_a_silent_member_stops_alone_and_pays_only_for_its_share():
-    silent = sg(lr=5e-3, theta=50.0, weight_scale=0.1)  # no input drive: stopped at the first check
+    # no input drive: stopped at the first check
+    silent = sg({"trainer.lr": 5e-3, "model.neuron.theta": 50.0, "model.weight_scale": 0.1})
     records = evaluate_batch([TRACED[0], silent])
     assert [r.status for r in records] == ["complete", "silent_stopped"]
     alone = evaluate(TRACED[0])
@@ -44,9 +49,9 @@ def test_a_silent_member_stops_alone_and_pays_only_for_its_share():
 
 
 def test_trials_of_other_shapes_run_alone_and_keep_their_order():
-    wider = sg(n_hidden=24, lr=5e-3)
+    wider = sg({"model.hidden.width": 24, "trainer.lr": 5e-3})
     records = evaluate_batch([TRACED[0], wider, TRACED[1]])
-    assert [r.params["n_hidden"] for r in records] == [16, 24, 16]
+    assert [r.params["model.hidden.width"] for r in records] == [16, 24, 16]
     assert [r.metrics.get("batch_trials") for r in records] == [2, None, 2]
 
 

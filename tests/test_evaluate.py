@@ -16,12 +16,13 @@ from jaxsnn.tuning.evaluate import evaluate
 from jaxsnn.tuning.objective import TrialObjective
 from jaxsnn.tuning.spaces import hybrid_config, search_space, sg_run, slayer_config, stdp_config
 
-SMALL_SG = {"n_hidden": 16, "epochs": 1, "batch_size": 64, "time_steps": 10, "lr": 5e-3}
-SMALL_STDP = {"n_neurons": 10, "presentation_ms": 50.0, "epochs": 1}
+SMALL_SG = {"model.hidden.width": 16, "trainer.epochs": 1, "trainer.batch_size": 64, "data.time_steps": 10,
+            "trainer.lr": 5e-3}  # fmt: skip
+SMALL_STDP = {"stdp.n_neurons": 10, "stdp.presentation_ms": 50.0, "stdp.epochs": 1}
 
 
-def sg(**params):
-    return {"trainer": "sg", "params": {**SMALL_SG, **params}, "backend": "xla"}
+def sg(params: dict | None = None) -> dict:
+    return {"trainer": "sg", "params": {**SMALL_SG, **(params or {})}, "backend": "xla"}
 
 
 def test_a_healthy_sg_trial_is_complete_with_flat_params_and_the_silent_constraint():
@@ -34,7 +35,7 @@ def test_a_healthy_sg_trial_is_complete_with_flat_params_and_the_silent_constrai
 
 
 def test_a_silent_sg_trial_is_stopped_and_informative():
-    record = evaluate({**sg(theta=20.0, weight_scale=0.05, epochs=5),
+    record = evaluate({**sg({"model.neuron.theta": 20.0, "model.weight_scale": 0.05, "trainer.epochs": 5}),
                        "silent": {"k": 1, "p": 0.3, "update_interval": 128}})
     assert record.status == "silent_stopped" and record.informative and not record.feasible
     assert record.constraints["silent"] == pytest.approx(0.7)
@@ -42,7 +43,7 @@ def test_a_silent_sg_trial_is_stopped_and_informative():
 
 
 def test_a_saturated_sg_trial_is_pruned_by_the_activity_guard():
-    record = evaluate({**sg(theta=0.05, weight_scale=5.0, input_rate=1.0),
+    record = evaluate({**sg({"model.neuron.theta": 0.05, "model.weight_scale": 5.0, "data.options.max_rate": 1.0}),
                        "activity": {"max_rate": 0.3, "update_interval": 64}})
     assert record.status == "pruned" and not record.informative
     assert record.constraints["activity"] > 0
@@ -92,12 +93,12 @@ def test_a_trainer_record_with_a_nan_objective_becomes_a_failed_record(monkeypat
 
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
 def test_a_diverging_trial_becomes_a_failed_record():
-    record = evaluate(sg(weight_scale=1e30))  # outside the space on purpose: inf logits
+    record = evaluate(sg({"model.weight_scale": 1e30}))  # outside the space on purpose: inf logits
     assert record.status == "failed" and "non-finite" in record.error
 
 
 def test_the_time_budget_stops_a_trial_cleanly_as_failed():
-    record = evaluate({**sg(epochs=20), "time_budget_s": 1e-3, "silent": None})
+    record = evaluate({**sg({"trainer.epochs": 20}), "time_budget_s": 1e-3, "silent": None})
     assert record.status == "failed" and record.error.startswith("time budget exceeded")
     assert record.epochs_run == 0 and record.cost_s < 120
 
@@ -109,7 +110,7 @@ def test_stdp_trials_on_embedded_digits_learn():
     with a looser detector: 20 neurons shown a digit for 150 ms fire fewer than the default's 5
     spikes on about 7 % of the digits, more than its p = 5 %. Slow (6 s); the fast companions are
     test_stdp.py's learning test and the stopped trial below."""
-    params = {"n_neurons": 20, "presentation_ms": 150.0, "epochs": 1}
+    params = {"stdp.n_neurons": 20, "stdp.presentation_ms": 150.0, "stdp.epochs": 1}
     record = evaluate({"trainer": "stdp", "params": params, "silent": {"k": 1, "p": 0.3, "update_interval": 100}})
     assert record.status == "complete", (record.status, record.metrics.get("stop_reason"))
     assert record.constraints["silent"] <= 0 and record.params == params
@@ -118,7 +119,8 @@ def test_stdp_trials_on_embedded_digits_learn():
 
 def test_stdp_trial_that_cannot_fire_is_stopped_by_the_default_detector():
     """``mnist_stdp`` is the default when no detector is configured."""
-    silent = evaluate({"trainer": "stdp", "params": {**SMALL_STDP, "threshold_mv": 50.0, "input_rate_hz": 5.0}})
+    silent = evaluate({"trainer": "stdp",
+                       "params": {**SMALL_STDP, "stdp.threshold_mv": 50.0, "stdp.input_rate_hz": 5.0}})  # fmt: skip
     assert silent.status == "silent_stopped" and set(silent.constraints) == {"silent"}
     assert silent.constraints["silent"] > 0 and "5 output spikes" in silent.metrics["stop_reason"]
 
@@ -130,14 +132,14 @@ def test_stdp_trial_that_cannot_fire_is_stopped_by_the_default_detector():
         ({"params": {}}, "trainer must be one of"),
         ({"trainer": "snntorch"}, "trainer must be one of"),
         ({"trainer": "sg", "epochs": 3}, r"unknown key\(s\) \['epochs'\]"),
-        ({"trainer": "sg", "params": {"n_neurons": 10}}, "unknown sg hyperparameter"),
-        ({"trainer": "sg", "params": {"n_hidden": 2.5}}, "hidden"),
-        ({"trainer": "sg", "params": {"sg_shape": "sinc"}}, "unknown surrogate shape"),
-        ({"trainer": "sg", "params": {"input_rate": 0.1}, "dataset": "randman"}, "input_rate"),
+        ({"trainer": "sg", "params": {"stdp.n_neurons": 10}}, "unknown sg hyperparameter"),
+        ({"trainer": "sg", "params": {"model.hidden.width": 2.5}}, "hidden"),
+        ({"trainer": "sg", "params": {"surrogate.shape": "sinc"}}, "unknown surrogate shape"),
+        ({"trainer": "sg", "params": {"data.options.max_rate": 0.1}, "dataset": "randman"}, r"data\.options\.max_rate"),
         ({"trainer": "sg", "dataset": "imagenet"}, "unknown sg dataset"),
-        ({"trainer": "stdp", "params": {"tau_mem_ms": -1.0}}, "tau_mem_ms"),
+        ({"trainer": "stdp", "params": {"stdp.tau_mem_ms": -1.0}}, "tau_mem_ms"),
         ({"trainer": "stdp", "dataset": "mnist"}, "needs data_root"),
-        ({"trainer": "stdp", "params": {"epochs": 1}, "stdp": {"epochs": 2}}, "both"),
+        ({"trainer": "stdp", "params": {"stdp.epochs": 1}, "stdp": {"epochs": 2}}, "both"),
         ({"trainer": "stdp", "silent": "cifar"}, "unknown silent preset"),
         ({"trainer": "stdp", "silent": {"k": 1}}, "silent needs keys"),
         ({"trainer": "stdp", "silent": {"k": 1, "p": 0.1, "update_interval": 5, "window": "x"}}, "window"),
@@ -149,17 +151,17 @@ def test_stdp_trial_that_cannot_fire_is_stopped_by_the_default_detector():
         ({"trainer": "stdp", "backend": "xla"}, "do not apply"),
         ({"trainer": "slayer", "dataset": "cifar10"}, "unknown slayer dataset"),
         ({"trainer": "slayer", "data_time_steps": 0}, "data_time_steps"),
-        ({"trainer": "slayer", "params": {"n_hidden": 32}, "slayer": {"hidden": [8]}}, "both"),
+        ({"trainer": "slayer", "params": {"slayer.hidden.width": 32}, "slayer": {"hidden": [8]}}, "both"),
         ({"trainer": "slayer", "slayer": {"tau_m": 2.0}}, "unknown slayer option"),
-        ({"trainer": "slayer", "params": {"false_count": 4.0, "true_count": 3.0}}, "false_count"),
+        ({"trainer": "slayer", "params": {"slayer.false_count": 4.0, "slayer.true_count": 3.0}}, "false_count"),
         ({"trainer": "slayer", "progress": True}, "do not apply to trainer 'slayer'"),
         ({"trainer": "sg", "data_time_steps": 20}, "do not apply"),
         ({"trainer": "hybrid", "dataset": "shd"}, "unknown hybrid dataset"),
-        ({"trainer": "hybrid", "params": {"percentile": 120.0}}, "percentile"),
+        ({"trainer": "hybrid", "params": {"hybrid.percentile": 120.0}}, "percentile"),
         ({"trainer": "hybrid", "backend": "xla", "hybrid": {"backend": "ffi"}}, "backend given both"),
         ({"trainer": "hybrid", "slayer": {}}, "do not apply"),
         ({"trainer": "slayer", "dataset": "dvs_gesture", "data_options": {"max_rate": 0.2}}, r"no option\(s\) \['max_rate'\]"),
-        ({"trainer": "sg", "params": {"input_rate": 0.1}, "data_options": {"max_rate": 0.2}}, "set both"),
+        ({"trainer": "sg", "params": {"data.options.max_rate": 0.1}, "data_options": {"max_rate": 0.2}}, "set both"),
         ({"trainer": "hybrid", "data_options": {}}, "do not apply"),
     ],
 )
@@ -190,49 +192,53 @@ def test_spaces_are_as_wide_as_the_papers_and_every_sample_maps_to_configs(train
 
 def test_spaces_include_silent_regions_on_purpose():
     sg_space, stdp_space = search_space("sg"), search_space("stdp")
-    assert sg_space["theta"].high / sg_space["theta"].low >= 100
-    assert sg_space["weight_scale"].low <= 0.05 and sg_space["input_rate"].low <= 0.01
-    assert stdp_space["input_rate_hz"].low <= 5 and stdp_space["threshold_mv"].high >= 50
+    assert sg_space["model.neuron.theta"].high / sg_space["model.neuron.theta"].low >= 100
+    assert sg_space["model.weight_scale"].low <= 0.05 and sg_space["data.options.max_rate"].low <= 0.01
+    assert stdp_space["stdp.input_rate_hz"].low <= 5 and stdp_space["stdp.threshold_mv"].high >= 50
 
 
 def test_narrowing_a_space_keeps_the_rest_wide():
-    space = search_space("sg", epochs=(1, 2), n_hidden=(8, 64))
-    assert (space["epochs"].low, space["epochs"].high) == (1, 2)
-    assert space["theta"] == search_space("sg")["theta"]
+    space = search_space("sg", bounds={"trainer.epochs": (1, 2), "model.hidden.width": (8, 64)})
+    assert (space["trainer.epochs"].low, space["trainer.epochs"].high) == (1, 2)
+    assert space["model.neuron.theta"] == search_space("sg")["model.neuron.theta"]
     with pytest.raises(ValueError, match="unknown sg parameter"):
-        search_space("sg", n_neurons=(1, 2))
+        search_space("sg", bounds={"stdp.n_neurons": (1, 2)})
     with pytest.raises(ValueError, match="categorical"):
-        search_space("sg", readout=(0, 1))
+        search_space("sg", bounds={"model.readout": (0, 1)})
 
 
 def test_excluding_parameters_leaves_them_to_the_trainer_defaults():
-    space = search_space("slayer", exclude=("sg_shape", "sg_q", "tau_r"), epochs=(1, 3))
-    assert "sg_shape" not in space.names and "tau_r" not in space.names and len(space.params) == 13
-    assert (space["epochs"].low, space["epochs"].high) == (1, 3)
+    space = search_space("slayer", exclude=("slayer.surrogate.shape", "slayer.surrogate.q", "slayer.tau_r"),
+                         bounds={"slayer.epochs": (1, 3)})  # fmt: skip
+    assert "slayer.surrogate.shape" not in space.names and "slayer.tau_r" not in space.names
+    assert len(space.params) == 13
+    assert (space["slayer.epochs"].low, space["slayer.epochs"].high) == (1, 3)
     point = space.sample(np.random.default_rng(0), 1)[0]
     assert slayer_config(point).tau_r == SlayerConfig().tau_r
-    with pytest.raises(ValueError, match=r"\['sg_q'\] depend on an excluded parameter"):
-        search_space("slayer", exclude=("sg_shape",))
+    with pytest.raises(ValueError, match=r"\['slayer\.surrogate\.q'\] depend on an excluded parameter"):
+        search_space("slayer", exclude=("slayer.surrogate.shape",))
     with pytest.raises(ValueError, match="unknown slayer parameter"):
-        search_space("slayer", exclude=("n_neurons",))
+        search_space("slayer", exclude=("slayer.n_neurons",))
     with pytest.raises(ValueError, match="both narrowed and excluded"):
-        search_space("slayer", exclude=("epochs",), epochs=(1, 2))
+        search_space("slayer", exclude=("slayer.epochs",), bounds={"slayer.epochs": (1, 2)})
 
 
 def test_flat_slayer_and_hybrid_points_map_onto_their_configs():
-    cfg = slayer_config({"n_hidden": 48, "n_layers": 2, "sg_gamma": 0.7, "time_steps": 12, "tau_s": 3.0},
+    cfg = slayer_config({"slayer.hidden.width": 48, "slayer.hidden.depth": 2, "slayer.surrogate.gamma": 0.7,
+                         "slayer.time_steps": 12, "slayer.tau_s": 3.0},
                         conv_channels=[4], conv_kernels=[3])  # fmt: skip
     assert cfg.hidden == (48, 48) and cfg.time_steps == 12 and cfg.tau_s == 3.0
     assert cfg.surrogate == Surrogate("fast_sigmoid", gamma=0.7, beta=1.0, q=2.0)
     assert cfg.conv_channels == (4,) and cfg.lr == SlayerConfig().lr
-    hybrid = hybrid_config({"n_hidden": 20, "finetune_epochs": 0, "sg_shape": "triangular"}, backend="xla")
+    hybrid = hybrid_config({"hybrid.hidden.width": 20, "hybrid.finetune_epochs": 0,
+                            "hybrid.surrogate.shape": "triangular"}, backend="xla")  # fmt: skip
     assert hybrid.hidden == (20,) and hybrid.finetune_epochs == 0 and hybrid.backend == "xla"
     assert hybrid.surrogate.shape == "triangular" and hybrid.conv_channels == HybridConfig().conv_channels
     assert hybrid_config({}) == HybridConfig()
 
 
-SMALL_SLAYER = {"n_hidden": 32, "epochs": 2, "batch_size": 64, "time_steps": 10}
-SMALL_HYBRID = {"n_hidden": 16, "ann_epochs": 2, "finetune_epochs": 1, "time_steps": 2}
+SMALL_SLAYER = {"slayer.hidden.width": 32, "slayer.epochs": 2, "slayer.batch_size": 64, "slayer.time_steps": 10}
+SMALL_HYBRID = {"hybrid.hidden.width": 16, "hybrid.ann_epochs": 2, "hybrid.finetune_epochs": 1, "hybrid.time_steps": 2}
 MOO_OBJECTIVES = {"accuracy", "train_time_s", "inference_steps", "spikes_per_sample"}
 
 
@@ -243,17 +249,19 @@ def test_slayer_and_hybrid_trials_carry_the_multi_objective_record():
         record = evaluate(config)
         assert record.status == "complete", record.error
         assert record.params == config["params"] and set(record.objectives) == MOO_OBJECTIVES
-        assert record.objectives["inference_steps"] == config["params"]["time_steps"]
+        assert record.objectives["inference_steps"] == config["params"][f"{config['trainer']}.time_steps"]
         assert record.constraints["silent"] <= 0 and 0.2 < record.objectives["accuracy"] <= 1.0
         assert 0 < record.objectives["train_time_s"] < record.cost_s
 
 
 def test_a_silent_slayer_trial_is_stopped_and_a_too_long_window_fails_with_the_reason():
-    silent = evaluate({"trainer": "slayer", "params": {**SMALL_SLAYER, "theta": 20.0, "weight_scale": 0.1},
+    silent = evaluate({"trainer": "slayer",
+                       "params": {**SMALL_SLAYER, "slayer.theta": 20.0, "slayer.weight_scale": 0.1},
                        "silent": {"k": 1, "p": 0.3, "update_interval": 128}})  # fmt: skip
     assert silent.status == "silent_stopped" and silent.constraints["silent"] == pytest.approx(0.7)
     assert silent.objectives["inference_steps"] == 10 and silent.spikes == 0
-    too_long = evaluate({"trainer": "slayer", "params": {**SMALL_SLAYER, "time_steps": 30}, "data_time_steps": 20})
+    too_long = evaluate({"trainer": "slayer", "params": {**SMALL_SLAYER, "slayer.time_steps": 30},
+                         "data_time_steps": 20})  # fmt: skip
     assert too_long.status == "failed" and "time_steps=30 exceeds the 20 steps" in too_long.error
 
 
@@ -266,7 +274,8 @@ def test_a_conv_slayer_trial_runs_on_dvs_gesture_files(tmp_path):
             write_dvs_gesture(tmp_path, split, f"user{i:02d}_led", i % 3, events)
     record = evaluate({
         "trainer": "slayer", "dataset": "dvs_gesture", "data_root": str(tmp_path), "data_time_steps": 6,
-        "data_options": {"size": 16}, "silent": None, "params": {"n_hidden": 8, "epochs": 1, "batch_size": 2},
+        "data_options": {"size": 16}, "silent": None,
+        "params": {"slayer.hidden.width": 8, "slayer.epochs": 1, "slayer.batch_size": 2},
         "slayer": {"conv_channels": [4], "conv_kernels": [3], "input_pool": 2, "true_count": 3.0, "false_count": 1.0},
     })  # fmt: skip
     assert record.status == "complete", record.error
@@ -275,8 +284,8 @@ def test_a_conv_slayer_trial_runs_on_dvs_gesture_files(tmp_path):
 
 
 def test_a_flat_sg_point_maps_onto_model_and_trainer_configs():
-    run = sg_run({"n_hidden": 32, "n_layers": 2, "sg_shape": "q_pseudo_spike", "sg_q": 3.0,
-                  "theta": 0.5, "lr": 1e-3, "input_rate": 0.2})
+    run = sg_run({"model.hidden.width": 32, "model.hidden.depth": 2, "surrogate.shape": "q_pseudo_spike",
+                  "surrogate.q": 3.0, "model.neuron.theta": 0.5, "trainer.lr": 1e-3, "data.options.max_rate": 0.2})
     assert run.model.hidden == (32, 32) and run.model.surrogate.q == 3.0
     assert run.model.neuron.theta == 0.5 and run.trainer.lr == 1e-3
     assert run.data_options == {"max_rate": 0.2}
@@ -288,5 +297,5 @@ def test_trial_objective_checks_its_base_config_once_and_pickles_for_workers(mon
     objective = pickle.loads(pickle.dumps(TrialObjective({"trainer": "stdp", "silent": "mnist_stdp"})))
     seen = []
     monkeypatch.setattr(objective_module, "evaluate", lambda config: seen.append(config) or "record")
-    assert objective({"n_neurons": 10}) == "record"
-    assert seen == [{"trainer": "stdp", "silent": "mnist_stdp", "params": {"n_neurons": 10}}]
+    assert objective({"stdp.n_neurons": 10}) == "record"
+    assert seen == [{"trainer": "stdp", "silent": "mnist_stdp", "params": {"stdp.n_neurons": 10}}]

@@ -1,6 +1,6 @@
 """``experiments/hpo.py`` on event datasets, from files in their real formats (issue 14): the
-rate-coding parameter is left out of the SG space and a small study ends with complete trials
-(before, every trial failed on ``max_rate`` and the run exited 0)."""
+rate-coding parameter (``data.options.max_rate``) is left out of the SG space and a small study
+ends with complete trials (before, every trial failed on ``max_rate`` and the run exited 0)."""
 
 from __future__ import annotations
 
@@ -42,11 +42,12 @@ def run_small_study(tmp_path: Path, dataset: str, root: Path, *options: str) -> 
         "hpo.py", f"hydra.run.dir={tmp_path / 'run'}", "progress=false", "compilation_cache=null",
         f"hpo.evaluation.dataset={dataset}", f"hpo.evaluation.data_root={root}", "hpo.evaluation.silent=null",
         "hpo.constraints=[]", "hpo.optimizer=random", "hpo.n_trials=2", "hpo.executor=thread", "hpo.enqueue=[]",
-        "hpo.exclude=[n_layers,recurrent]", "hpo.bounds.epochs=[1,2]", "hpo.bounds.n_hidden=[4,8]",
-        "hpo.bounds.time_steps=[4,6]", "hpo.bounds.batch_size=[2,4]", *options,
+        "hpo.exclude=[model.hidden.depth,model.recurrent]", "hpo.bounds.trainer.epochs=[1,2]",
+        "hpo.bounds.model.hidden.width=[4,8]", "hpo.bounds.data.time_steps=[4,6]",
+        "hpo.bounds.trainer.batch_size=[2,4]", *options,
     )  # fmt: skip
     with Study.open(tmp_path / "run" / "study.sqlite") as study:
-        assert "input_rate" not in study.space.names
+        assert "data.options.max_rate" not in study.space.names
         return study.finished()
 
 
@@ -54,7 +55,8 @@ def test_a_small_study_on_shd_files_completes(tmp_path, capsys):
     trials = run_small_study(tmp_path, "shd", write_tiny_shd(tmp_path / "data"), "+hpo.evaluation.data_options={n_channels: 20}")
     assert [t.status for t in trials] == ["complete", "complete"], [t.record.error for t in trials]
     assert all(set(t.record.objectives) == {"accuracy", "train_accuracy", "train_time_s"} for t in trials)
-    assert "note: input_rate left out of the search: dataset 'shd' has no rate coding" in capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())  # the console wraps the note at 80 columns
+    assert "note: data.options.max_rate left out of the search: dataset 'shd' has no rate coding" in out
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ import jaxsnn.hpo.executor_registry
 from jaxsnn.hpo.features import INPUT_DRIVE
 from jaxsnn.hpo.study import Study
 from jaxsnn.record import EvaluationRecord
+from jaxsnn.tuning.spaces import dotted
 from jaxsnn.tuning.study_spec import SpecError, prepare
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,11 +53,11 @@ def write_tiny_shd(root: Path, n_train: int = 8, n_test: int = 4) -> Path:
         ({"constraints": []}, "hpo.constraints: the evaluation records ['silent']"),
         ({"objectives": {"acc": "max"}}, "hpo.objectives: ['acc'] not recorded by trainer 'sg'"),
         ({"objectives": {"accuracy": "up"}}, "hpo.objectives: must map objective names to 'max' or 'min'"),
-        ({"bounds": {"sg_gamma": [-1.0, 2.0]}}, "hpo.bounds.sg_gamma: bad evaluate() config: surrogate gamma must be > 0.0"),
-        ({"bounds": {"epochs": [-2, 3]}, "enqueue": []}, "hpo.bounds.epochs: bad evaluate() config: trainer.epochs"),
-        ({"bounds": {"epochs": 3}}, "hpo.bounds.epochs: must be [low, high], got 3"),
+        ({"bounds": {"surrogate.gamma": [-1.0, 2.0]}}, "hpo.bounds.surrogate.gamma: bad evaluate() config: surrogate gamma must be > 0.0"),
+        ({"bounds": {"trainer.epochs": [-2, 3]}, "enqueue": []}, "hpo.bounds.trainer.epochs: bad evaluate() config: trainer.epochs"),
+        ({"bounds": {"trainer.epochs": 3}}, "hpo.bounds.trainer.epochs: must be [low, high], got 3"),
         ({"exclude": ["gama"]}, "hpo.bounds / hpo.exclude: cannot narrow or exclude unknown sg parameter(s) ['gama']"),
-        ({"enqueue": [{"n_hidden": 4}]}, "hpo.enqueue[0]: invalid params"),
+        ({"enqueue": [{"model.hidden.width": 4}]}, "hpo.enqueue[0]: invalid params"),
         ({"evaluation": {"dataset": "digits", "silent": "nope"}}, "hpo.evaluation: bad evaluate() config: unknown silent preset"),
     ],
 )  # fmt: skip
@@ -67,11 +68,12 @@ def test_each_spec_mistake_is_named_under_its_key(change, expected):
 
 
 def test_all_problems_are_listed_at_once():
-    spec = {**preset(), "optimizer": "nope", "constraints": ["foo", "silent"], "bounds": {"sg_gamma": [-1.0, 2.0]}}
+    spec = {**preset(), "optimizer": "nope", "constraints": ["foo", "silent"],
+            "bounds": {"surrogate.gamma": [-1.0, 2.0]}}  # fmt: skip
     with pytest.raises(SpecError) as error:
         prepare(spec)
     assert [line.split(":")[0] for line in str(error.value).splitlines()[1:]] == [
-        "  - hpo.constraints", "  - hpo.bounds.sg_gamma", "  - hpo.optimizer"]  # fmt: skip
+        "  - hpo.constraints", "  - hpo.bounds.surrogate.gamma", "  - hpo.optimizer"]  # fmt: skip
 
 
 def test_the_presets_pass():
@@ -91,18 +93,19 @@ def test_a_missing_or_unreadable_dataset_is_found_before_the_study_starts(tmp_pa
 
 
 def test_an_event_dataset_leaves_the_rate_code_out_of_the_space(tmp_path):
-    """Issue 14: ``input_rate`` sets the rate code's ``max_rate``, which SHD does not have; the
+    """Issue 14: ``data.options.max_rate`` sets the rate code's ``max_rate``, which SHD does not have; the
     space leaves it out (with a note) and so do the preset's enqueued point, instead of every
     trial failing on it."""
     spec = with_evaluation(preset(), dataset="shd", data_root=str(write_tiny_shd(tmp_path)))
     plan = prepare(spec)
-    assert "input_rate" not in plan.space.names and "input_rate" in prepare(preset()).space.names
-    assert plan.notes == ("note: input_rate left out of the search: dataset 'shd' has no rate coding",)
+    rate = "data.options.max_rate"
+    assert rate not in plan.space.names and rate in prepare(preset()).space.names
+    assert plan.notes == ("note: data.options.max_rate left out of the search: dataset 'shd' has no rate coding",)
     (point,) = plan.enqueue
-    assert "input_rate" not in point and point["n_hidden"] == 128
+    assert rate not in point and point["model.hidden.width"] == 128
     plan.objective.check(point)  # the point builds a valid trial now
-    with pytest.raises(SpecError, match=r"hpo.bounds: \['input_rate'\] do not apply to dataset 'shd'"):
-        prepare({**spec, "bounds": {**spec["bounds"], "input_rate": [0.1, 0.5]}})
+    with pytest.raises(SpecError, match=r"hpo.bounds: \['data\.options\.max_rate'\] do not apply to dataset 'shd'"):
+        prepare({**spec, "bounds": {**dotted(spec["bounds"]), rate: [0.1, 0.5]}})
 
 
 def test_a_mistake_stops_the_entry_point_before_the_study_file_or_a_worker(tmp_path, monkeypatch):
@@ -111,7 +114,7 @@ def test_a_mistake_stops_the_entry_point_before_the_study_file_or_a_worker(tmp_p
 
     monkeypatch.setattr(jaxsnn.hpo.executor_registry, "make_executor", no_workers)
     for override in ("hpo.optimizer=nope", "hpo.n_trials=-3", "hpo.timeout_s=0", "hpo.seed=abc",
-                     "hpo.constraints=[foo]", "hpo.bounds.epochs=[-1,3]"):  # fmt: skip
+                     "hpo.constraints=[foo]", "hpo.bounds.trainer.epochs=[-1,3]"):  # fmt: skip
         with pytest.raises(SpecError, match=override.split("=")[0].replace("[", r"\[")):
             run_script("hpo.py", f"hydra.run.dir={tmp_path}", "compilation_cache=null", override)
         assert not list(tmp_path.glob("*.sqlite*")), override
@@ -142,10 +145,11 @@ def test_the_presets_gp_features_reach_scbo_and_other_optimizers_run_without_the
     spec = preset()
     assert spec["optimizer"] == "scbo"
     plan = prepare(spec)
-    assert plan.options["features"] == {"log_drive": {"weight_scale": 1, "input_rate": 1, "theta": -1}} == INPUT_DRIVE
+    assert plan.options["features"] == {
+        "log_drive": {"model.weight_scale": 1, "data.options.max_rate": 1, "model.neuron.theta": -1}} == INPUT_DRIVE
     assert plan.notes == ()
     for other in ("logei", "random"):
         plan = prepare({**spec, "optimizer": other})
         assert "features" not in plan.options and "scbo only" in plan.notes[0]
-    with pytest.raises(SpecError, match="features: .*'readout' must be a numeric parameter"):
-        prepare({**spec, "features": {"bad": {"readout": 1}}})
+    with pytest.raises(SpecError, match="features: .*'model.readout' must be a numeric parameter"):
+        prepare({**spec, "features": {"bad": {"model.readout": 1}}})

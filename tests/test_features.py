@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 
 from jaxsnn.hpo import CategoricalParam, FloatParam, IntParam, Space, make_optimizer
-from jaxsnn.hpo.features import LogProductFeatures
+from jaxsnn.hpo.features import INPUT_DRIVE, LogProductFeatures
 from jaxsnn.record import EvaluationRecord
+from jaxsnn.tuning.spaces import dotted
+from jaxsnn.tuning.study_spec import prepare
+
+REPO = Path(__file__).resolve().parents[1]
 
 SPACE = Space([
     FloatParam("weight_scale", 0.05, 5.0, log=True),
@@ -83,3 +89,26 @@ def test_scbo_models_the_feature_and_proposes_in_the_encoded_space():
     with jax.enable_x64(True):  # as the asks fit (and cache) them
         widths = [g.hyper.lengthscale.shape[-1] for g in opt.fitted(*opt.data(), opt.log_costs())]
     assert widths == [space.dim + 1] * 2
+
+
+def test_the_silent_sg_presets_feature_names_parameters_of_its_space():
+    """``LogProductFeatures`` silently skips a path its space does not have (a constant of the
+    study), so a misspelled path in ``conf/hpo/silent_sg.yaml`` would only shrink the feature. Built
+    through ``prepare`` on the preset, the feature must be the log of
+    ``model.weight_scale * data.options.max_rate / model.neuron.theta`` on digits, and on randman
+    (spike-time data: ``data.options.max_rate`` left out of the space) still one feature, the log
+    of ``model.weight_scale / model.neuron.theta``."""
+    spec = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "hpo" / "silent_sg.yaml"))
+    assert {name: dotted(powers) for name, powers in spec["features"].items()} == INPUT_DRIVE
+    rate, weight, theta = "data.options.max_rate", "model.weight_scale", "model.neuron.theta"
+    for dataset, factors in (("digits", {weight: 1, rate: 1, theta: -1}), ("randman", {weight: 1, theta: -1})):
+        plan = prepare({**spec, "evaluation": {**spec["evaluation"], "dataset": dataset}})
+        assert (rate in plan.space.names) == (dataset == "digits")
+        features = LogProductFeatures(plan.space, plan.options["features"])
+        assert len(features) == 1 and features.names == ["log_drive"]
+        points = plan.space.sample(np.random.default_rng(3), 50)
+        column = features(plan.space.encode_many(points))[:, -1]
+        ends = [(e * math.log(plan.space[n].low), e * math.log(plan.space[n].high)) for n, e in factors.items()]
+        lowest, highest = sum(min(a, b) for a, b in ends), sum(max(a, b) for a, b in ends)
+        log_drive = np.array([sum(e * math.log(p[n]) for n, e in factors.items()) for p in points])
+        np.testing.assert_allclose(column, (log_drive - lowest) / (highest - lowest), atol=1e-12)

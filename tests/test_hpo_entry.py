@@ -52,7 +52,8 @@ def test_hpo_entry_point_runs_a_small_study(tmp_path):
         sys.executable, str(REPO / "experiments" / "hpo.py"),
         f"hydra.run.dir={tmp_path}", "progress=false", "hpo.seed=1",
         "hpo.optimizer=random", "hpo.n_trials=3", "hpo.executor=thread",
-        "hpo.bounds.epochs=[1,2]", "hpo.bounds.n_hidden=[8,32]", "hpo.bounds.time_steps=[10,12]", "hpo.enqueue=[]",
+        "hpo.bounds.trainer.epochs=[1,2]", "hpo.bounds.model.hidden.width=[8,32]", "hpo.bounds.data.time_steps=[10,12]",
+        "hpo.enqueue=[]",
     ]  # fmt: skip
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -73,9 +74,10 @@ def test_slayer_moo_preset_prints_the_front_and_compares_it_with_its_reference(t
     test_optimizers and test_pareto, the printed front and comparison are this test's."""
     run_script(
         "hpo.py", "hpo=slayer_moo", f"hydra.run.dir={tmp_path}", "progress=false", "hpo.n_trials=3",
-        "hpo.options.n_initial=3", "hpo.executor=thread", "hpo.bounds.epochs=[1,2]", "hpo.bounds.n_hidden=[16,32]",
-        "hpo.bounds.time_steps=[5,20]", "hpo.reference.params.n_hidden=16", "hpo.reference.params.epochs=1",
-        "hpo.reference.params.time_steps=10",
+        "hpo.options.n_initial=3", "hpo.executor=thread", "hpo.bounds.slayer.epochs=[1,2]",
+        "hpo.bounds.slayer.hidden.width=[16,32]", "hpo.bounds.slayer.time_steps=[5,20]",
+        "hpo.reference.params.slayer.hidden.width=16", "hpo.reference.params.slayer.epochs=1",
+        "hpo.reference.params.slayer.time_steps=10",
     )  # fmt: skip
     stdout = capsys.readouterr().out
     with Study.open(tmp_path / "study.sqlite") as study:
@@ -87,7 +89,7 @@ def test_slayer_moo_preset_prints_the_front_and_compares_it_with_its_reference(t
     assert "Pareto front:" in stdout
     assert ("reference / chosen" if summary["chosen_trial"] else "no front point") in stdout
     assert summary["reference_trial"] == 1  # the reference runs first, as a trial of the study
-    assert summary["reference"]["params"]["epochs"] == 1
+    assert summary["reference"]["params"]["slayer.epochs"] == 1
     assert summary["reference"]["objectives"]["inference_steps"] == 10
     assert summary["chosen_trial"] is None or summary["chosen_trial"] in front
     assert (tmp_path / "pareto.png").stat().st_size > 0
@@ -100,12 +102,12 @@ def test_single_objective_presets_enqueue_the_documented_defaults():
 
     from jaxsnn.train.config import ModelConfig, TrainerConfig
     from jaxsnn.train.stdp import STDPConfig
-    from jaxsnn.tuning.spaces import search_space, sg_run, stdp_config
+    from jaxsnn.tuning.spaces import dotted, search_space, sg_run, stdp_config
 
     def preset(name: str) -> tuple[dict, dict]:
         spec = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "hpo" / f"{name}.yaml"))
-        space = search_space(spec["trainer"], spec["exclude"], **{k: tuple(v) for k, v in spec["bounds"].items()})
-        (point,) = spec["enqueue"]
+        space = search_space(spec["trainer"], spec["exclude"], {k: tuple(v) for k, v in dotted(spec["bounds"]).items()})
+        (point,) = [dotted(p) for p in spec["enqueue"]]
         space.validate(point)
         return spec, point
 

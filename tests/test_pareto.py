@@ -20,7 +20,7 @@ from jaxsnn.record import EvaluationRecord
 from jaxsnn.train.hybrid import HybridConfig
 from jaxsnn.train.slayer import SlayerConfig
 from jaxsnn.tuning.reference import Reference, compare_with_reference, savings_rows, seed_with_reference, select
-from jaxsnn.tuning.spaces import hybrid_config, search_space, slayer_config
+from jaxsnn.tuning.spaces import dotted, hybrid_config, search_space, slayer_config
 
 MOO = {"accuracy": "max", "train_time_s": "min", "inference_steps": "min"}
 
@@ -163,8 +163,8 @@ def test_a_bad_reference_is_refused_before_the_study(spec, match):
 )
 def test_each_reproduction_preset_references_its_documented_default_as_a_point_of_its_space(preset, documented):
     spec = OmegaConf.to_container(OmegaConf.load(Path(__file__).parents[1] / "conf" / "hpo" / f"{preset}.yaml"))
-    space = search_space(spec["trainer"], spec["exclude"], **{k: tuple(v) for k, v in spec["bounds"].items()})
-    rule = Reference.from_dict(spec["reference"], spec["objectives"])
+    space = search_space(spec["trainer"], spec["exclude"], {k: tuple(v) for k, v in dotted(spec["bounds"]).items()})
+    rule = Reference.from_dict({**spec["reference"], "params": dotted(spec["reference"]["params"])}, spec["objectives"])
     space.validate(rule.params)  # it can run as a trial of the study
     assert documented(rule.params)
     assert spec["optimizer"] == "mobo" and spec["constraints"] == ["silent"]

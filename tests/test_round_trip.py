@@ -55,8 +55,8 @@ def test_overrides_rebuild_the_trial_configs_of_any_point(seed):
 
 def test_pasted_overrides_retrain_the_same_accuracy():
     """The round trip on a real trial: evaluate() and train.py's path give the same network."""
-    point = {"n_hidden": 32, "epochs": 2, "time_steps": 10, "lr": 1e-2, "input_rate": 0.4, "sg_shape": "triangular",
-             "batch_size": 64}  # fmt: skip
+    point = {"model.hidden.width": 32, "trainer.epochs": 2, "data.time_steps": 10, "trainer.lr": 1e-2,
+             "data.options.max_rate": 0.4, "surrogate.shape": "triangular", "trainer.batch_size": 64}  # fmt: skip
     evaluation = {"trainer": "sg", "params": point, "dataset": "digits", "seed": 1, "silent": None}
     record = evaluate(evaluation)
     assert record.status == "complete", record.error
@@ -76,9 +76,11 @@ def test_a_study_prints_a_retrain_command_that_composes_to_the_trial():
 
 
 SMALL_TRIALS = {
-    "stdp": {"n_neurons": 10, "presentation_ms": 50.0, "epochs": 1, "threshold_mv": 11.0},
-    "slayer": {"n_hidden": 32, "n_layers": 1, "epochs": 2, "batch_size": 64, "time_steps": 10, "sg_gamma": 0.4},
-    "hybrid": {"n_hidden": 16, "ann_epochs": 2, "finetune_epochs": 1, "time_steps": 2, "sg_beta": 2.0},
+    "stdp": {"stdp.n_neurons": 10, "stdp.presentation_ms": 50.0, "stdp.epochs": 1, "stdp.threshold_mv": 11.0},
+    "slayer": {"slayer.hidden.width": 32, "slayer.hidden.depth": 1, "slayer.epochs": 2, "slayer.batch_size": 64,
+               "slayer.time_steps": 10, "slayer.surrogate.gamma": 0.4},
+    "hybrid": {"hybrid.hidden.width": 16, "hybrid.ann_epochs": 2, "hybrid.finetune_epochs": 1, "hybrid.time_steps": 2,
+               "hybrid.surrogate.beta": 2.0},
 }  # fmt: skip
 FIXED = {"stdp": {"chunk": 25}, "slayer": {"eval_batch_size": 128}, "hybrid": {"conv_channels": [8], "conv_kernels": [3]}}
 
@@ -121,7 +123,8 @@ def test_a_trial_of_every_trainer_retrains_from_its_printed_command(trainer):
 
 
 _UNOPTIMIZED_TRIAL = {"trainer": "sg", "silent": None, "xla_optimizations": False,
-                      "params": {"n_hidden": 32, "epochs": 1, "time_steps": 10, "lr": 0.01, "batch_size": 64}}
+                      "params": {"model.hidden.width": 32, "trainer.epochs": 1, "data.time_steps": 10,
+                                 "trainer.lr": 0.01, "trainer.batch_size": 64}}
 
 
 def _losses_and_accuracy(config: dict) -> list[float]:

@@ -28,14 +28,16 @@ def synthetic_rows(n: int, seed: int = 0) -> list[dict]:
     """Rows with a known truth: silent iff the log drive is low; accuracy rises with it and lr."""
     rows = []
     for i, params in enumerate(PROBLEM.space().sample(np.random.default_rng(seed), n)):
-        drive = math.log(params["weight_scale"] * params["input_rate"] / params["theta"])
+        drive = math.log(params["model.weight_scale"] * params["data.options.max_rate"] / params["model.neuron.theta"])
         stopped = drive < -1.0
-        accuracy = float(np.clip(0.1 + 0.12 * (drive + 1.0) + 0.05 * math.log10(params["lr"] / 1e-5), 0.1, 0.99))
-        cost = 1.0 + 0.5 * params["epochs"] * params["time_steps"] / 10
+        learning = 0.05 * math.log10(params["trainer.lr"] / 1e-5)
+        accuracy = float(np.clip(0.1 + 0.12 * (drive + 1.0) + learning, 0.1, 0.99))
+        epochs = params["trainer.epochs"]
+        cost = 1.0 + 0.5 * epochs * params["data.time_steps"] / 10
         rows.append({
             "index": i, "status": "complete", "accuracy": 0.1 if stopped else accuracy, "cost_s": cost,
-            "setup_s": 1.0, "samples": 1400 * params["epochs"], "silent_fraction": 0.95 if stopped else 0.05,
-            "checks": [0.95 if stopped else 0.05] * (14 * params["epochs"]), "stopped": stopped,
+            "setup_s": 1.0, "samples": 1400 * epochs, "silent_fraction": 0.95 if stopped else 0.05,
+            "checks": [0.95 if stopped else 0.05] * (14 * epochs), "stopped": stopped,
             "stop_samples": 100.0 if stopped else math.nan, "stop_time_s": 1.1 if stopped else math.nan,
             "error": "", "params": params,
         })  # fmt: skip
@@ -83,8 +85,8 @@ def test_table_round_trip(tmp_path):
 
 def test_a_real_row_replays_the_stop_of_a_live_run():
     """The table's promise: one run without the detector says where a live one stops."""
-    params = {**row_params(PROBLEM, 0), "theta": 20.0, "weight_scale": 0.05, "epochs": 1, "n_hidden": 16,
-              "n_layers": 1, "time_steps": 10, "batch_size": 64}
+    params = {**row_params(PROBLEM, 0), "model.neuron.theta": 20.0, "model.weight_scale": 0.05, "trainer.epochs": 1,
+              "model.hidden.width": 16, "model.hidden.depth": 1, "data.time_steps": 10, "trainer.batch_size": 64}
     problem = get_problem("sg_digits")
     row = run_row(problem, 0, params=params)
     live = evaluate(problem.config(params))
@@ -156,8 +158,8 @@ def test_surrogate_modes_account_for_the_detector(bench):
 
 
 def test_surrogate_refuses_points_outside_its_table(bench):
-    params = {**synthetic_rows(1)[0]["params"], "theta": 50.0}
-    with pytest.raises(ValueError, match=r"theta=50.0 is outside the table's range \[0.05, 20.0\]"):
+    params = {**synthetic_rows(1)[0]["params"], "model.neuron.theta": 50.0}
+    with pytest.raises(ValueError, match=r"model\.neuron\.theta=50.0 is outside the table's range \[0.05, 20.0\]"):
         bench(params)
 
 
@@ -189,8 +191,8 @@ def test_a_seeded_run_evaluates_the_enqueued_configurations_first_as_design(benc
     assert trace[0].accuracy == bench(best["params"]).objectives["accuracy"] and trace[0].phase == "initial"
     # then the method asks as it would after one told trial (random search seeds each draw by the count)
     assert [t.accuracy for t in trace[1:4]] == [t.accuracy for t in plain[1:4]]
-    with pytest.raises(ValueError, match="theta=50.0 is outside the table's range"):
-        run(bench, "random+default", 0, 40.0, enqueue=[{**best["params"], "theta": 50.0}])
+    with pytest.raises(ValueError, match=r"model\.neuron\.theta=50.0 is outside the table's range"):
+        run(bench, "random+default", 0, 40.0, enqueue=[{**best["params"], "model.neuron.theta": 50.0}])
 
 
 @pytest.mark.parametrize("name", sorted(PROBLEMS))

@@ -14,6 +14,7 @@ from test_fail_early import preset
 import jaxsnn.hpo.loop
 from jaxsnn.hpo.study import Study
 from jaxsnn.record import EvaluationRecord
+from jaxsnn.tuning.spaces import dotted
 from jaxsnn.tuning.study_spec import SpecError, prepare, resume_spec
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -61,17 +62,18 @@ def test_the_readme_resume_line_resumes_the_study_from_its_path_alone(tmp_path, 
                      "base": {"trainer": "stdp", **spec["evaluation"]}}]  # fmt: skip
     with Study.open(path) as study:
         assert study.config == spec and len(study.finished()) == 1
-        assert study.pending()[0].params["n_neurons"] == 100  # the preset's enqueued default, queued once
+        assert study.pending()[0].params["stdp.n_neurons"] == 100  # the preset's enqueued default, queued once
 
 
 @pytest.mark.filterwarnings("ignore:No artists with labels:UserWarning")  # the plots of a study with no trial
 def test_the_entry_point_stores_the_spec_it_ran(tmp_path, runs):
     run_script("hpo.py", f"hydra.run.dir={tmp_path}", "progress=false", "compilation_cache=null", "hpo=silent_stdp",
-               "hpo.seed=7", "hpo.bounds.epochs=[1,3]")  # fmt: skip
+               "hpo.seed=7", "hpo.bounds.stdp.epochs=[1,3]")  # fmt: skip
     with Study.open(tmp_path / "study.sqlite") as study:
         cluster = OmegaConf.to_container(OmegaConf.load(README.parent / "conf" / "hpo.yaml").hpo.cluster)  # every preset's
-        assert study.config == {**preset("silent_stdp"), "seed": 7, "bounds": {**preset("silent_stdp")["bounds"], "epochs": [1, 3]},
-                                "cluster": cluster}  # fmt: skip
+        bounds = preset("silent_stdp")["bounds"]
+        assert study.config == {**preset("silent_stdp"), "seed": 7,
+                                "bounds": {"stdp": {**bounds["stdp"], "epochs": [1, 3]}}, "cluster": cluster}  # fmt: skip
 
 
 def test_overrides_that_keep_the_spec_or_set_how_the_driver_runs_are_accepted(tmp_path, runs):
@@ -104,11 +106,12 @@ def test_a_resume_may_give_the_study_more_trials(tmp_path, runs):
 def test_overrides_that_change_the_spec_are_refused_listing_each_difference(tmp_path, runs):
     path = tmp_path / "study.sqlite"
     created(path)
+    # '+': without hpo=<preset> the command composes the default preset (silent_sg), which has no stdp bounds
     with pytest.raises(SpecError) as error:
         run_script("hpo.py", f"study={path}", f"hydra.run.dir={tmp_path}", "compilation_cache=null",
-                   "hpo.optimizer=logei", "hpo.bounds.epochs=[1,3]", "hpo.n_workers=1")  # fmt: skip
+                   "hpo.optimizer=logei", "+hpo.bounds.stdp.epochs=[1,3]", "hpo.n_workers=1")  # fmt: skip
     assert str(error.value).splitlines()[1:] == [
-        "  - hpo.bounds.epochs: the study has [1, 2], this command gives [1, 3]",
+        "  - hpo.bounds.stdp.epochs: the study has [1, 2], this command gives [1, 3]",
         "  - hpo.optimizer: the study has 'random', this command gives 'logei'",
     ]
     assert runs == []
@@ -121,3 +124,26 @@ def test_a_preset_named_on_resume_is_compared_whole():
     assert str(error.value).splitlines()[1:] == ["  - hpo.seed: the study has 5, this command gives 0"]
     command = {**preset(), "n_workers": 3}  # silent_sg: only the overridden key is taken from it
     assert resume_spec(command, ["hpo.n_workers=3", "progress=false", "study=x"], stored) == {**stored, "n_workers": 3}
+
+
+def test_nested_and_dotted_bounds_and_points_of_a_preset_are_one_spec():
+    """A preset may write its bounds and points nested (what Hydra makes of
+    ``hpo.bounds.trainer.epochs``) or by dotted path: the study is the same."""
+    (point,) = preset()["enqueue"]
+    point = {**point, "trainer": {**point["trainer"], "epochs": 2}}
+    spec = {**preset(), "bounds": {"trainer": {"epochs": [1, 2]}, "data": {"time_steps": [10, 30]}}, "enqueue": [point]}
+    flat = {**spec, "bounds": {"trainer.epochs": [1, 2], "data.time_steps": [10, 30]}, "enqueue": [dotted(point)]}
+    nested, by_path = prepare(spec), prepare(flat)
+    assert nested.space == by_path.space and nested.enqueue == by_path.enqueue
+    assert (nested.space["trainer.epochs"].low, nested.space["trainer.epochs"].high) == (1, 2)
+    assert (nested.space["data.time_steps"].low, nested.space["data.time_steps"].high) == (10, 30)
+    assert nested.enqueue == [flat["enqueue"][0]] and nested.enqueue[0]["trainer.epochs"] == 2
+
+
+@pytest.mark.parametrize("dotted_first", [False, True])
+def test_a_point_giving_a_path_both_nested_and_dotted_is_refused_naming_it(dotted_first):
+    """Which of the two values would win is a silent guess: the spec is refused, whichever comes first."""
+    (point,) = preset()["enqueue"]
+    twice = {"trainer.epochs": 3, **point} if dotted_first else {**point, "trainer.epochs": 3}
+    with pytest.raises(SpecError, match=r"hpo\.enqueue\[0\]: trainer\.epochs is given twice"):
+        prepare({**preset(), "enqueue": [twice]})

@@ -149,7 +149,8 @@ from jaxsnn.train.sg import PROGRAMS
 
 folder = use_compilation_cache(sys.argv[1])
 config = {"trainer": "sg", "backend": "ffi", "xla_optimizations": False,  # -O0 compiles faster; cached as well
-          "params": {"n_hidden": 8, "epochs": 1, "time_steps": 10, "batch_size": 128, "theta": 0.5}}
+          "params": {"model.hidden.width": 8, "trainer.epochs": 1, "data.time_steps": 10, "trainer.batch_size": 128,
+                     "model.neuron.theta": 0.5}}
 out = {}
 for run in ("cold", "loaded", "corrupt"):
     if run == "corrupt":

@@ -32,8 +32,8 @@ Snoek et al. 2012, applied to the sample; the improvement softened, see
 
 ``features={name: {parameter: exponent}}`` gives every GP products of powers of log-scale
 parameters as extra inputs (:mod:`jaxsnn.hpo.features`), e.g. a network's input drive
-``weight_scale * input_rate / theta``, which decides whether it is silent; the trust region and
-the candidates stay in the encoded space.
+``model.weight_scale * data.options.max_rate / model.neuron.theta``, which decides whether it
+is silent; the trust region and the candidates stay in the encoded space.
 
 With ``features`` the initial design is screened on them too (``screen_design``, on by default
 where there are features): once the design's trials hold a feasible and an infeasible one, it

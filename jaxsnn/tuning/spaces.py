@@ -30,7 +30,7 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from jaxsnn.core import SHAPES, Surrogate
+from jaxsnn.core import SHAPES
 from jaxsnn.data import SPIKE_DATASETS
 from jaxsnn.hpo.space import CategoricalParam, Condition, FloatParam, IntParam, Param, Space
 from jaxsnn.nn.conversion import ENCODINGS
@@ -167,12 +167,11 @@ def dotted(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in tree.items():
         path = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            flat.update(dotted(value, f"{path}."))
-        elif path in flat:
-            raise ValueError(f"{path} is given twice (nested and dotted)")
-        else:
-            flat[path] = value
+        leaves = dotted(value, f"{path}.") if isinstance(value, Mapping) and value else {path: value}
+        for leaf, leaf_value in leaves.items():
+            if leaf in flat:
+                raise ValueError(f"{leaf} is given twice (nested and dotted)")
+            flat[leaf] = leaf_value
     return flat
 
 

@@ -80,13 +80,13 @@ class _Problems(list[str]):
             return None
 
 
-def _space(spec: Mapping[str, Any], problems: _Problems, dataset: str) -> tuple[Space | None, list[str]]:
+def _space(spec: Mapping[str, Any], bounds: Mapping[str, Any], problems: _Problems, dataset: str
+           ) -> tuple[Space | None, list[str]]:  # fmt: skip
     """The searched space and the parameters left out because ``dataset`` has no use for them.
 
     A parameter the spec narrows explicitly is not left out silently: that is refused.
     """
     trainer, exclude = spec["trainer"], list(spec["exclude"])
-    bounds = problems.attempt("bounds", lambda: dotted(spec["bounds"])) or {}
     found = len(problems)
     dropped = [name for name in inapplicable(trainer, dataset) if name not in exclude]
     narrowed = [name for name in dropped if name in bounds]
@@ -105,7 +105,7 @@ def _space(spec: Mapping[str, Any], problems: _Problems, dataset: str) -> tuple[
 def _check_bounds(space: Space, bounds: Mapping[str, Any], objective: TrialObjective, problems: _Problems) -> None:
     """Each narrowed bound must be a value the trainer's config accepts (a negative
     ``trainer.epochs`` or ``surrogate.gamma`` would otherwise fail every trial that draws near it)."""
-    for name in dotted(bounds):
+    for name in bounds:
         param = space[name]
         parent = {} if param.condition is None else {param.condition.parent: param.condition.values[0]}
         for value in (param.low, param.high):
@@ -139,8 +139,10 @@ def _points(spec: Mapping[str, Any], space: Space, dropped: Sequence[str], probl
 
     reference = None
     if spec["reference"] is not None:
-        block = {**spec["reference"], "params": keep(spec["reference"].get("params") or {})}
-        reference = problems.attempt("reference", lambda: Reference.from_dict(block, spec["objectives"]))
+        params = problems.attempt("reference.params", lambda: keep(spec["reference"].get("params") or {}))
+        block = {**spec["reference"], "params": params}
+        reference = None if params is None else problems.attempt(
+            "reference", lambda: Reference.from_dict(block, spec["objectives"]))
         if reference is not None:
             problems.attempt("reference.params", lambda: space.validate(reference.params))
     enqueue = []
@@ -179,12 +181,13 @@ def prepare(spec: Mapping[str, Any]) -> Plan:
     base = {"trainer": spec["trainer"], **spec["evaluation"]}
     objective = problems.attempt("evaluation", lambda: TrialObjective(base))
     dataset = spec["evaluation"].get("dataset", "digits")
-    space, dropped = _space(spec, problems, dataset)
+    bounds = problems.attempt("bounds", lambda: dotted(spec["bounds"]))
+    space, dropped = _space(spec, bounds, problems, dataset) if bounds is not None else (None, [])
     if objective is not None:
         _check_names(spec, objective, problems)
         if space is not None:
-            _check_bounds(space, spec["bounds"], objective, problems)
-    options, notes = _options(spec)
+            _check_bounds(space, bounds, objective, problems)
+    options, notes = _options(spec, problems)
     if space is not None:
         reference, enqueue = _points(spec, space, dropped, problems)
         features_ok = "features" not in options or problems.attempt(
@@ -202,7 +205,7 @@ def prepare(spec: Mapping[str, Any]) -> Plan:
     return Plan(space, objective, reference, enqueue, notes, options)
 
 
-def _options(spec: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
+def _options(spec: Mapping[str, Any], problems: _Problems) -> tuple[dict[str, Any], tuple[str, ...]]:
     """The optimizer's options: ``hpo.options``, plus the preset's ``hpo.features`` where the
     optimizer models them (SCBO), else a note that it searches without them. A preset names its
     trainer's features once, and ``hpo.optimizer=logei`` or ``=random`` still runs it."""
@@ -210,8 +213,9 @@ def _options(spec: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
     if not features:
         return options, ()
     if isinstance(features, Mapping):  # exponents by parameter path, nested or dotted
-        features = {name: dotted(powers) if isinstance(powers, Mapping) else powers
-                    for name, powers in features.items()}  # fmt: skip
+        features = problems.attempt("features", lambda: {
+            name: dotted(powers) if isinstance(powers, Mapping) else powers for name, powers in features.items()
+        }) or {}  # fmt: skip
     if spec["optimizer"] == "scbo":
         return {"features": features, **options}, ()
     return options, (f"note: hpo.features ({', '.join(features)}) are GP inputs of scbo only; "
