@@ -13,13 +13,20 @@ from jaxsnn.data import DatasetCorruptError, DatasetNotFoundError, ImageDataset,
 from jaxsnn.data.mnist import load_mnist, read_idx
 from jaxsnn.train.silent import SilentNetworkDetector
 from jaxsnn.train.stdp import (
+    E_EXC_MV,
+    E_INH_MV,
+    E_REST_MV,
     STDPConfig,
     Traces,
     _normalize_initial,
+    _padded,
+    _respond_chunk,
+    _train_chunk,
     assign_labels,
     dynamics_of,
     fit_stdp,
     normalize_columns,
+    padded_width,
     stdp_step,
     train_stdp,
     vote,
@@ -83,6 +90,85 @@ def test_initial_weights_normalised_in_one_program_equal_the_eager_operations(sh
     w = jax.random.uniform(jax.random.PRNGKey(shape[1]), shape, jnp.float32, 0.0, 0.3)
     total = jnp.float32(0.1 * shape[0])
     np.testing.assert_array_equal(_normalize_initial(w, total), normalize_columns(w, total))
+
+
+def present_reference(dyn, w, theta, image, keys, learn):
+    """One presentation as a static-length ``lax.scan`` over per-step keys, at the configured
+    width: the simulation as it was before steps became traced and neurons padded."""
+    n_in, n = w.shape
+    zeros = jnp.zeros(n, jnp.float32)
+
+    def step(carry, key_t):
+        v, ge, gi, refr, z, w, theta, traces, count = carry
+        pre = (jax.random.uniform(key_t, (n_in,)) < dyn.spike_prob * image).astype(jnp.float32)
+        ge = ge * dyn.decay_ge + pre @ w
+        gi = gi * dyn.decay_gi + dyn.w_inh * (z.sum() - z)
+        dv = (E_REST_MV - v) + ge * (E_EXC_MV - v) + gi * (E_INH_MV - v)
+        resting = refr > 0
+        v = jnp.where(resting, v, jnp.clip(v + dyn.dt_over_tau * dv, E_INH_MV, E_EXC_MV))
+        z = ((~resting) & (v > E_REST_MV + dyn.threshold + theta)).astype(jnp.float32)
+        v = jnp.where(z > 0, E_REST_MV, v)
+        refr = jnp.where(z > 0, dyn.refractory_steps, jnp.maximum(refr - 1.0, 0.0))
+        if learn:
+            w, traces = stdp_step(dyn, w, traces, pre, z)
+            theta = theta * dyn.decay_theta + dyn.theta_plus * z
+        return (v, ge, gi, refr, z, w, theta, traces, count + z), None
+
+    init = (zeros + E_REST_MV, zeros, zeros, zeros, zeros, w, theta, Traces(jnp.zeros(n_in), zeros), zeros)
+    final, _ = jax.lax.scan(step, init, keys)
+    return final[5], final[6], final[8]
+
+
+def test_padded_neurons_and_traced_steps_change_nothing_against_the_static_scan():
+    """A chunk simulated at the padded width with a traced step count equals, on the configured
+    neurons, the static scan at the configured width with ``split(key, n_steps)`` keys; the padded
+    neurons never spike and keep zero weights."""
+    cfg = STDPConfig(n_neurons=20, presentation_ms=40.0, threshold_mv=5.0, input_rate_hz=300.0)
+    images = np.random.default_rng(0).uniform(size=(3, 16)).astype(np.float32)
+    dyn = dynamics_of(cfg, 16)
+    w0 = jax.random.uniform(jax.random.PRNGKey(1), (16, 20), jnp.float32, 0.0, 0.3)
+    keys = jax.random.split(jax.random.PRNGKey(2), 3)
+    w, theta = w0, jnp.zeros(20)
+    expected_counts = []
+    for image, key in zip(images, keys):
+        w, theta, counts = present_reference(dyn, w, theta, jnp.asarray(image), jax.random.split(key, cfg.n_steps),
+                                             learn=True)  # fmt: skip
+        w = normalize_columns(w, dyn.norm_total)
+        expected_counts.append(counts)
+    assert padded_width(20) == 24
+    wp, thp = _padded(w0, np.zeros(20, np.float32))
+    steps = jnp.int32(cfg.n_steps)
+    got_w, got_theta, got_counts = _train_chunk(dyn, wp, thp, jnp.asarray(images), keys, jnp.ones(3, bool), steps)
+    assert float(np.sum(expected_counts)) > 0  # the comparison covers spikes, learning and adaptation
+    np.testing.assert_allclose(got_w[:, :20], w, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(got_theta[:20], theta, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(got_counts[:, :20], np.stack(expected_counts))
+    assert not np.asarray(got_counts[:, 20:]).any() and not np.asarray(got_w[:, 20:]).any()
+    frozen = _respond_chunk(dyn, wp, thp, jnp.asarray(images), keys, steps)
+    reference = [present_reference(dyn, w0, jnp.zeros(20), jnp.asarray(image), jax.random.split(key, cfg.n_steps),
+                                   learn=False)[2] for image, key in zip(images, keys)]  # fmt: skip
+    np.testing.assert_array_equal(frozen[:, :20], np.stack(reference))
+
+
+def test_step_keys_folded_in_are_the_split_keys_of_the_static_scan():
+    """The traced-step loop draws step ``t`` from ``fold_in(key, t)``: equal to ``split(key, n)[t]``
+    under JAX's partitionable threefry (a JAX that changes it changes every STDP run's noise)."""
+    key = jax.random.PRNGKey(11)
+    folded = jax.vmap(lambda t: jax.random.fold_in(key, t))(jnp.arange(300))
+    np.testing.assert_array_equal(folded, jax.random.split(key, 300))
+
+
+def test_configurations_of_one_padded_width_share_the_compiled_chunk_program():
+    """Neurons 17-24 and any presentation length run one program: a study compiles per width bucket,
+    not per configuration."""
+    images = np.random.default_rng(0).uniform(size=(4, 16)).astype(np.float32)
+    before = _train_chunk._cache_size()
+    for n, ms in ((17, 30.0), (24, 45.0), (20, 12.0)):
+        cfg = STDPConfig(n_neurons=n, presentation_ms=ms)
+        w, theta = _padded(np.full((16, n), 0.1, np.float32), np.zeros(n, np.float32))
+        _train_chunk(dynamics_of(cfg, 16), w, theta, jnp.asarray(images), jax.random.split(jax.random.PRNGKey(0), 4),
+                     jnp.ones(4, bool), jnp.int32(cfg.n_steps))  # fmt: skip
+    assert _train_chunk._cache_size() == before + 1
 
 
 def test_label_assignment_and_voting_on_a_toy_problem():

@@ -248,6 +248,21 @@ def test_report_ranks_feasible_first_and_writes_the_plots(study, tmp_path):
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in written)
 
 
+def test_the_table_names_each_parameter_by_the_shortest_tail_of_its_path_that_no_other_shares():
+    from jaxsnn.hpo.report import short_names
+    from jaxsnn.tuning.spaces import search_space
+
+    names = ("model.neuron.theta", "slayer.theta", "trainer.lr", "model.hidden.width", "data.options.max_rate",
+             "surrogate.q", "q")  # fmt: skip
+    assert short_names(names) == {
+        "model.neuron.theta": "neuron.theta", "slayer.theta": "slayer.theta", "trainer.lr": "lr",
+        "model.hidden.width": "width", "data.options.max_rate": "max_rate", "surrogate.q": "surrogate.q", "q": "q",
+    }  # fmt: skip
+    for trainer in ("sg", "stdp", "slayer", "hybrid"):  # every shipped space reads unambiguously
+        short = short_names(search_space(trainer).names)
+        assert len(set(short.values())) == len(short)
+
+
 def test_report_draws_the_pareto_front_for_two_objectives(tmp_path):
     from jaxsnn.hpo.report import save_plots
 

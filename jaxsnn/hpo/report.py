@@ -75,9 +75,24 @@ def _table(title: str) -> Table:
                  collapse_padding=True)
 
 
-def _details(trial: Trial, names: tuple[str, ...], errors: bool) -> list[str]:
-    """The folded params cell (and the error cell when any shown trial has one)."""
-    params = " ".join(f"{p}={_fmt(trial.params[p])}" for p in names if p in trial.params)
+def short_names(names: Sequence[str]) -> dict[str, str]:
+    """Each dotted name's shortest tail that no other name ends with (``model.neuron.theta`` ->
+    ``theta``): the run-config paths a study searches keep its table readable in 80 columns."""
+    def tail(name: str) -> str:
+        parts = name.split(".")
+        for k in range(1, len(parts)):
+            suffix = ".".join(parts[-k:])
+            if not any(other != name and (other == suffix or other.endswith("." + suffix)) for other in names):
+                return suffix
+        return name
+
+    return {name: tail(name) for name in names}
+
+
+def _details(trial: Trial, names: Mapping[str, str], errors: bool) -> list[str]:
+    """The folded params cell, under the ``names`` given (and the error cell when any shown
+    trial has one)."""
+    params = " ".join(f"{short}={_fmt(trial.params[p])}" for p, short in names.items() if p in trial.params)
     return [params, *([(trial.record.error or "")[:80]] if errors else [])]
 
 
@@ -107,6 +122,7 @@ def results_table(study: Study, limit: int | None = 20, *, trials: list[Trial] |
     if not inline:
         details.add_column("trial", justify="right", no_wrap=True)
     details.add_column("params", overflow="fold", ratio=3)
+    names = short_names(study.space.names)
     if errors:
         details.add_column("error", overflow="fold", ratio=1)
     for t in shown:
@@ -120,10 +136,10 @@ def results_table(study: Study, limit: int | None = 20, *, trials: list[Trial] |
             f"{r.cost_s:.3g}",
         ]
         if inline:
-            table.add_row(*outcomes, *_details(t, study.space.names, errors), style=_style(t))
+            table.add_row(*outcomes, *_details(t, names, errors), style=_style(t))
         else:
             table.add_row(*outcomes, style=_style(t))
-            details.add_row(label, *_details(t, study.space.names, errors), style=_style(t))
+            details.add_row(label, *_details(t, names, errors), style=_style(t))
     return table if inline else Group(table, details)
 
 
