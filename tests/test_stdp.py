@@ -127,26 +127,28 @@ def test_padded_neurons_and_traced_steps_change_nothing_against_the_static_scan(
     images = np.random.default_rng(0).uniform(size=(3, 16)).astype(np.float32)
     dyn = dynamics_of(cfg, 16)
     w0 = jax.random.uniform(jax.random.PRNGKey(1), (16, 20), jnp.float32, 0.0, 0.3)
-    keys = jax.random.split(jax.random.PRNGKey(2), 3)
+    key = jax.random.PRNGKey(2)
+    keys = [jax.random.fold_in(key, i) for i in range(3)]  # image i's noise
     w, theta = w0, jnp.zeros(20)
     expected_counts = []
-    for image, key in zip(images, keys):
-        w, theta, counts = present_reference(dyn, w, theta, jnp.asarray(image), jax.random.split(key, cfg.n_steps),
-                                             learn=True)  # fmt: skip
+    for image, image_key in zip(images, keys):
+        w, theta, counts = present_reference(dyn, w, theta, jnp.asarray(image),
+                                             jax.random.split(image_key, cfg.n_steps), learn=True)  # fmt: skip
         w = normalize_columns(w, dyn.norm_total)
         expected_counts.append(counts)
     assert padded_width(20) == 24
     wp, thp = _padded(w0, np.zeros(20, np.float32))
     steps = jnp.int32(cfg.n_steps)
-    got_w, got_theta, got_counts = _train_chunk(dyn, wp, thp, jnp.asarray(images), keys, jnp.ones(3, bool), steps)
+    got_w, got_theta, got_counts = _train_chunk(dyn, wp, thp, jnp.asarray(images), key, jnp.int32(0),
+                                                jnp.ones(3, bool), steps)  # fmt: skip
     assert float(np.sum(expected_counts)) > 0  # the comparison covers spikes, learning and adaptation
     np.testing.assert_allclose(got_w[:, :20], w, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(got_theta[:20], theta, rtol=1e-6, atol=1e-7)
     np.testing.assert_array_equal(got_counts[:, :20], np.stack(expected_counts))
     assert not np.asarray(got_counts[:, 20:]).any() and not np.asarray(got_w[:, 20:]).any()
-    frozen = _respond_chunk(dyn, wp, thp, jnp.asarray(images), keys, steps)
-    reference = [present_reference(dyn, w0, jnp.zeros(20), jnp.asarray(image), jax.random.split(key, cfg.n_steps),
-                                   learn=False)[2] for image, key in zip(images, keys)]  # fmt: skip
+    frozen = _respond_chunk(dyn, wp, thp, jnp.asarray(images), key, jnp.int32(0), steps)
+    reference = [present_reference(dyn, w0, jnp.zeros(20), jnp.asarray(image), jax.random.split(image_key, cfg.n_steps),
+                                   learn=False)[2] for image, image_key in zip(images, keys)]  # fmt: skip
     np.testing.assert_array_equal(frozen[:, :20], np.stack(reference))
 
 
@@ -158,6 +160,20 @@ def test_step_keys_folded_in_are_the_split_keys_of_the_static_scan():
     np.testing.assert_array_equal(folded, jax.random.split(key, 300))
 
 
+def test_the_chunk_size_changes_nothing_but_how_often_the_stoppers_look():
+    """Image ``g`` of a run draws its noise from ``fold_in(key, g)`` whatever chunk it falls in, so
+    a smaller chunk (a silent network stopped after fewer images) trains the same network."""
+    images = np.random.default_rng(3).uniform(size=(23, 16)).astype(np.float32)
+    fits = [fit_stdp(STDPConfig(n_neurons=12, presentation_ms=40.0, threshold_mv=5.0, input_rate_hz=300.0, epochs=2,
+                                chunk=chunk), images, seed=4)
+            for chunk in (5, 10, 50)]  # fmt: skip
+    assert fits[0].spikes_per_sample > 0
+    for fit in fits[1:]:
+        np.testing.assert_array_equal(fit.w, fits[0].w)
+        np.testing.assert_array_equal(fit.theta, fits[0].theta)
+        assert fit.spikes_per_sample == fits[0].spikes_per_sample
+
+
 def test_configurations_of_one_padded_width_share_the_compiled_chunk_program():
     """Neurons 17-24 and any presentation length run one program: a study compiles per width bucket,
     not per configuration."""
@@ -166,7 +182,7 @@ def test_configurations_of_one_padded_width_share_the_compiled_chunk_program():
     for n, ms in ((17, 30.0), (24, 45.0), (20, 12.0)):
         cfg = STDPConfig(n_neurons=n, presentation_ms=ms)
         w, theta = _padded(np.full((16, n), 0.1, np.float32), np.zeros(n, np.float32))
-        _train_chunk(dynamics_of(cfg, 16), w, theta, jnp.asarray(images), jax.random.split(jax.random.PRNGKey(0), 4),
+        _train_chunk(dynamics_of(cfg, 16), w, theta, jnp.asarray(images), jax.random.PRNGKey(0), jnp.int32(0),
                      jnp.ones(4, bool), jnp.int32(cfg.n_steps))  # fmt: skip
     assert _train_chunk._cache_size() == before + 1
 

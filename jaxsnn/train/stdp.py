@@ -84,6 +84,11 @@ class STDPConfig:
     ``DIEHL_COOK_MNIST``): 64 pixels carry far less total drive than 784, so the digits default
     drives them at 200 Hz instead of 63.75 Hz (at 63.75 Hz the 8x8 digits net is nearly silent),
     and ``dt_ms`` is 1 instead of 0.5 to halve the cost.
+
+    ``chunk`` is how many images run in one compiled call between two looks of the early
+    stoppers; it changes nothing else (image ``g`` draws its noise from ``fold_in(key, g)``). At
+    10, a network the silent detector stops (``mnist_stdp``: 6 silent images lose the check at
+    100) ends after 10 images, not 50, at no cost to a full run (600 digits: 5.35 s against 5.43 s).
     """
 
     n_neurons: int = 100
@@ -107,7 +112,7 @@ class STDPConfig:
     presentation_ms: float = 350.0
     epochs: int = 1
     dt_ms: float = 1.0
-    chunk: int = 50
+    chunk: int = 10
 
     def __post_init__(self) -> None:
         problems = []
@@ -249,10 +254,17 @@ but these long scans ran 1.5-1.7x slower under them (one digits trial, 100 ms pr
 12.2 s against 7.3 s), far more than they save in compiling."""
 
 
+def _image_keys(key: jax.Array, first: jax.Array, n: int) -> jax.Array:
+    """The keys of images ``first .. first + n - 1``: ``fold_in(key, index)``, whatever the chunks."""
+    return jax.vmap(lambda i: jax.random.fold_in(key, first + i))(jnp.arange(n))
+
+
 @functools.partial(jax.jit, compiler_options=_RUN_FAST)
-def _train_chunk(dyn, w, theta, images, keys, valid, n_steps):
+def _train_chunk(dyn, w, theta, images, key, first, valid, n_steps):
     """Present ``images`` one after the other with plasticity on; padded rows (``~valid``) are
-    simulated but leave weights and thresholds untouched, so every chunk has one shape."""
+    simulated but leave weights and thresholds untouched, so every chunk has one shape. Image
+    ``i`` of the chunk is image ``first + i`` of the run, whose noise comes from ``key``."""
+    keys = _image_keys(key, first, len(images))
 
     def one(carry, xs):
         w, theta = carry
@@ -266,8 +278,9 @@ def _train_chunk(dyn, w, theta, images, keys, valid, n_steps):
 
 
 @functools.partial(jax.jit, compiler_options=_RUN_FAST)
-def _respond_chunk(dyn, w, theta, images, keys, n_steps):
+def _respond_chunk(dyn, w, theta, images, key, first, n_steps):
     """Frozen network: images are independent, so they run as one vectorised batch."""
+    keys = _image_keys(key, first, len(images))
     present = lambda image, key: _present(dyn, w, theta, image, key, n_steps, learn=False)[2]  # noqa: E731
     return jax.vmap(present)(images, keys)
 
@@ -314,8 +327,8 @@ def respond(cfg: STDPConfig, w: jax.Array, theta: jax.Array, images: np.ndarray,
     w, theta = _padded(w, theta)
     out = []
     for start, stop in _chunks(len(images), size):
-        keys = jax.random.split(jax.random.fold_in(key, start), size)
-        counts = _respond_chunk(dyn, w, theta, jnp.asarray(_pad(images[start:stop], size)), keys, _steps(cfg))
+        counts = _respond_chunk(dyn, w, theta, jnp.asarray(_pad(images[start:stop], size)), key, jnp.int32(start),
+                                _steps(cfg))  # fmt: skip
         out.append(np.asarray(counts)[: stop - start, :n])
     return np.concatenate(out) if out else np.zeros((0, n), np.float32)
 
@@ -389,8 +402,8 @@ def fit_stdp(
         for start, stop in _chunks(len(order), cfg.chunk):
             batch = _pad(images[order[start:stop]], cfg.chunk)
             valid = jnp.asarray(np.arange(cfg.chunk) < stop - start)
-            keys = jax.random.split(jax.random.fold_in(key, epoch * len(order) + start), cfg.chunk)
-            w, theta, counts = _train_chunk(dyn, w, theta, jnp.asarray(batch), keys, valid, _steps(cfg))
+            first = jnp.int32(epoch * len(order) + start)
+            w, theta, counts = _train_chunk(dyn, w, theta, jnp.asarray(batch), key, first, valid, _steps(cfg))
             per_image = np.asarray(counts)[: stop - start].sum(axis=1)
             seen, spikes = seen + len(per_image), spikes + float(per_image.sum())
             rates = {"excitatory": float(per_image.mean()) / (cfg.n_neurons * cfg.n_steps)}
