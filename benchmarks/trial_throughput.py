@@ -106,20 +106,27 @@ lowering, loading and the network are left. Shape buckets
 with five categorical choices per trial a 40-trial study would still rarely meet one twice; they
 are not built. The load each variant started at is above; the ratios are within one run."""
 _STDP_NOTES = """\
-An STDP trial is compile-bound too. It compiled about 14 programs of its own shape (242 per
-16-trial study): the two chunk simulations, for its number of neurons and of time steps per
-presentation (both searched), and a dozen small operations around them (drawing, normalising
-and checking the weights). Session 40 drew the weights from the shared bucketed program
-(`jaxsnn.nn.init`, bit-identical), normalised them in one program and checks them on the host:
-3 programs per new shape, 56 per study. It also found the study's process-wide classic CPU
-emitters (`jaxsnn.xla_defaults`) running the STDP simulations 1.5-1.7x slower (a first run of
-this benchmark: `warm` 0.85x today, its complete trials 18.7 -> 27.4 s, 8.2 -> 11.6 s); the two
-simulation programs now pin XLA's own emitters. With both, a first run gains 1.16x (median
-setup 1.09 s against 1.70 s) and a rerun on the cache 1.63x (0.33 s). Targets (<= 0.5 s,
->= 3x): missed on this preset; the two simulations' compilations (about 1 s each for a new
-shape) are what is left. The detector stops a silent STDP network after its first chunk of
-images once that chunk loses the check at 100, but a silent trial's cost is nearly all setup
-(silent trials 27 % of worker time against 34 % today)."""
+An STDP trial was compile-bound too. At commit 31cc630 (`today`) it compiled about 14 programs of
+its own shape (242 per 16-trial study): the two chunk simulations, for its number of neurons and
+of time steps per presentation (both searched), and a dozen small operations around them.
+Session 40 drew the weights from the shared bucketed program (`jaxsnn.nn.init`), normalised them
+in one program, checked them on the host and pinned XLA's own CPU emitters for the simulations
+(the study's process-wide classic ones ran them 1.5-1.7x slower): 56 programs per study, median
+setup 1.09 s. Session 41 took the shape out of the configuration. The steps per presentation are
+a traced loop bound, and the excitatory layer is simulated at 16, 24, 32, 48, 64, 96, ... neurons
+with never-spiking extras (`jaxsnn.train.stdp.padded_width`; a test holds the padded, traced
+simulation equal to the static scan at the configured width): a chunk program serves every
+configuration of its width bucket, 9 buckets for the preset's 10-200 neurons. Each image draws
+its noise from its own index, so the chunk between two looks of the detector went from 50 images
+to 10 at no cost to a full run, and a silent network now stops after 10 images: silent trials'
+share of the wall fell from 27 % to the figure above. What a first run still pays is one chunk
+compilation (about 1 s) per width bucket and worker, so a 16-trial study meets most buckets for
+the first time: median setup about 0.9 s. A rerun on the cache loads them (median 0.2 s). Trials
+per minute stay near today's because the study's wall is its few complete networks' training
+(the documented default alone 23-26 s of it), which none of this shortens: even the rerun, with
+nothing compiled, runs 1.4x today's trials per minute. Target <= 0.5 s setup: met by the rerun,
+missed by a first run; >= 3x trials per minute (set for the SG digits study): not within reach of
+compile savings on this preset."""
 NOTES = {"silent_sg": _SG_NOTES, "silent_stdp": _STDP_NOTES}
 STUDIES = {
     "silent_sg": "One study per variant (preset `silent_sg`: its space, evaluation and 2 process workers, its "
