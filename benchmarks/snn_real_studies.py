@@ -89,7 +89,10 @@ VARIANTS = {"logei-saas": ["hpo.optimizer=logei", "+hpo.options.prior=saas"],
                                             "++hpo.options.refit_lag=0", *UNGUARDED],
             "scbo-drive-screen-n6-asked": ["hpo.optimizer=scbo", "++hpo.options.screen_design=true",
                                            "++hpo.options.n_initial=6", "++hpo.options.refit_lag=0", *UNGUARDED],
-            "scbo-nodrive": ["hpo.optimizer=scbo", "hpo.features=null"]}
+            "scbo-nodrive": ["hpo.optimizer=scbo", "hpo.features=null"],
+            "scbo-stdp-drive": ["hpo.optimizer=scbo", "+hpo.features={log_drive:{stdp:{input_rate_hz:1,w_norm:1,"
+                                "tau_ge_ms:1,presentation_ms:1,threshold_mv:-1}},log_adaptation:{stdp:{"
+                                "theta_plus_mv:1,tau_theta_ms:1}}}"]}
 """Study names that are an optimizer with options (``scbo-fobj``: SCBO with its objective GP on
 the feasible trials only; ``scbo-warp``: SCBO with Kumaraswamy input warping; ``scbo-drive``:
 SCBO whose GPs also see the log input drive, ``jaxsnn.hpo.features``, with the 10-point design
@@ -102,7 +105,8 @@ model-guided candidates screened too (those under a 0.5 probability of training 
 preset as it ships; ``scbo-drive-screen-n6-guard``: that screen at 0.3; ``scbo-drive-screen-n6``:
 without it, as the studies of that name ran; ``scbo-drive-screen-n6-frozen``: also before its
 trust region moved categorical choices; ``scbo-drive-screen-n6-asked``: with its GP refits on the
-ask path, as it ran before ``refit_lag``); any other name is an
+ask path, as it ran before ``refit_lag``; ``scbo-stdp-drive``: SCBO on an STDP problem with the
+GP inputs of ``jaxsnn.hpo.features.STDP_DRIVE``, its screened design and candidates); any other name is an
 ``hpo.optimizer``. A name ending in ``+default`` (``scbo+default``) keeps the preset's enqueued
 default network: the demo's own study, seed by seed."""
 
