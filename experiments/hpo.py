@@ -42,7 +42,7 @@ from jaxsnn.hpo.report import failure_summary, print_results, save_plots, silent
 from jaxsnn.hpo.results import best_trial
 from jaxsnn.hpo.study import Study
 from jaxsnn.tuning.reference import Reference, compare_with_reference, savings_rows, seed_with_reference
-from jaxsnn.tuning.study_spec import prepare, resume_spec
+from jaxsnn.tuning.study_spec import SpecError, prepare, resume_spec
 from jaxsnn.xla_defaults import add_xla_flags
 
 
@@ -66,7 +66,11 @@ def main(cfg: DictConfig) -> float:
     spec = OmegaConf.to_container(cfg.hpo, resolve=True)
     if Path(cfg.study).exists():  # resuming: the study's own spec, whatever this command composed
         with Study.open(cfg.study) as existing:
-            stored = existing.config
+            stored, names = existing.config, existing.space.names
+        if stored is not None and not any("." in name for name in names):
+            raise SpecError(f"{cfg.study} names its parameters as before they were run-config paths "
+                            f"({', '.join(names[:4])}, ...; now e.g. trainer.epochs, model.neuron.theta): this "
+                            "version cannot resume it. Its trials stay in the file; start a new study= path.")
         if stored is not None:  # None: a study from before specs were stored, resumed as composed
             spec = resume_spec(spec, HydraConfig.get().overrides.task, stored)
     plan = prepare(spec)

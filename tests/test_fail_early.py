@@ -153,3 +153,8 @@ def test_the_presets_gp_features_reach_scbo_and_other_optimizers_run_without_the
         assert "features" not in plan.options and "scbo only" in plan.notes[0]
     with pytest.raises(SpecError, match="features: .*'model.readout' must be a numeric parameter"):
         prepare({**spec, "features": {"bad": {"model.readout": 1}}})
+    # A name the trainer lacks would silently drop out of the product (as an excluded one does):
+    # refused, whether misspelled or in the flat vocabulary of before the run-config paths.
+    for powers in ({"model": {"weight_scale": 1, "neuron": {"thetaa": -1}}}, {"weight_scale": 1, "theta": -1}):
+        with pytest.raises(SpecError, match=r"hpo\.features\.log_drive: unknown sg parameter"):
+            prepare({**spec, "features": {"log_drive": powers}})

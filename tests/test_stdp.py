@@ -177,12 +177,12 @@ def test_the_chunk_size_changes_nothing_but_how_often_the_stoppers_look():
 def test_configurations_of_one_padded_width_share_the_compiled_chunk_program():
     """Neurons 17-24 and any presentation length run one program: a study compiles per width bucket,
     not per configuration."""
-    images = np.random.default_rng(0).uniform(size=(4, 16)).astype(np.float32)
+    images = np.random.default_rng(0).uniform(size=(4, 13)).astype(np.float32)  # 13 inputs: no other test's
     before = _train_chunk._cache_size()
     for n, ms in ((17, 30.0), (24, 45.0), (20, 12.0)):
         cfg = STDPConfig(n_neurons=n, presentation_ms=ms)
-        w, theta = _padded(np.full((16, n), 0.1, np.float32), np.zeros(n, np.float32))
-        _train_chunk(dynamics_of(cfg, 16), w, theta, jnp.asarray(images), jax.random.PRNGKey(0), jnp.int32(0),
+        w, theta = _padded(np.full((13, n), 0.1, np.float32), np.zeros(n, np.float32))
+        _train_chunk(dynamics_of(cfg, 13), w, theta, jnp.asarray(images), jax.random.PRNGKey(0), jnp.int32(0),
                      jnp.ones(4, bool), jnp.int32(cfg.n_steps))  # fmt: skip
     assert _train_chunk._cache_size() == before + 1
 

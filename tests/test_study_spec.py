@@ -147,3 +147,28 @@ def test_a_point_giving_a_path_both_nested_and_dotted_is_refused_naming_it(dotte
     twice = {"trainer.epochs": 3, **point} if dotted_first else {**point, "trainer.epochs": 3}
     with pytest.raises(SpecError, match=r"hpo\.enqueue\[0\]: trainer\.epochs is given twice"):
         prepare({**preset(), "enqueue": [twice]})
+
+
+def test_a_study_of_the_flat_names_before_run_config_paths_is_refused_on_resume_and_kept(tmp_path, runs):
+    """A study file created before parameters were named by run-config paths cannot be resumed
+    (its space and points name ``epochs``, ``theta``): the entry point says so before anything
+    runs and leaves the file as it was."""
+    from jaxsnn.hpo.space import IntParam, Space
+
+    path = tmp_path / "study.sqlite"
+    spec = {**preset("silent_stdp"), "bounds": {"epochs": [1, 2]}, "enqueue": []}
+    with Study.create(path, Space([IntParam("epochs", 1, 2)]), spec["objectives"], spec["constraints"],
+                      config=spec) as study:  # fmt: skip
+        study.finish_trial(study.start_trial({"epochs": 1}),
+                           EvaluationRecord({"epochs": 1}, {"accuracy": 0.5, "train_accuracy": 0.5}, {"silent": -0.1}))
+    before = path.read_bytes()
+    with pytest.raises(SpecError, match=r"names its parameters as before they were run-config paths \(epochs"):
+        run_script("hpo.py", f"study={path}", f"hydra.run.dir={tmp_path}", "progress=false", "compilation_cache=null")
+    assert runs == [] and path.read_bytes() == before
+
+
+def test_a_resume_giving_a_path_both_nested_and_dotted_is_refused_under_hpo():
+    stored = preset("silent_stdp")
+    command = {**stored, "bounds": {"stdp": {"epochs": [1, 2]}, "stdp.epochs": [1, 3]}}
+    with pytest.raises(SpecError, match=r"hpo: bounds\.stdp\.epochs is given twice"):
+        resume_spec(command, ["hpo.bounds.stdp.epochs=[1,2]"], stored)

@@ -288,7 +288,7 @@ def _respond_chunk(dyn, w, theta, images, key, first, n_steps):
 def padded_width(n: int) -> int:
     """The width the excitatory layer is simulated at: the least of 16, 24, 32, 48, 64, 96, ...
     (powers of two and their halfway points) not below ``n``. A study's 10-200 neurons then need
-    nine programs of each kind, at most 1.5x the neurons (one chunk of 25 digits, 350 steps:
+    nine programs of each kind, at most 1.5x the neurons from 16 up (one chunk of 25 digits, 350 steps:
     0.17 s at 128 neurons, 0.24 s at 200, 0.31 s at 256 against about 0.9 s to compile one)."""
     width = 16
     while width < n:

@@ -216,6 +216,12 @@ def _options(spec: Mapping[str, Any], problems: _Problems) -> tuple[dict[str, An
         features = problems.attempt("features", lambda: {
             name: dotted(powers) if isinstance(powers, Mapping) else powers for name, powers in features.items()
         }) or {}  # fmt: skip
+        # LogProductFeatures drops a name the study's space lacks (excluded: a constant of the
+        # study), so a name the trainer does not have at all would silently vanish: refuse it here.
+        known = set(search_space(spec["trainer"]).names) if spec["trainer"] in TRAINERS else set()
+        for name, powers in features.items():
+            unknown = sorted(set(powers) - known) if isinstance(powers, Mapping) else []
+            problems.check(not unknown, f"features.{name}", f"unknown {spec['trainer']} parameter(s) {unknown}")
     if spec["optimizer"] == "scbo":
         return {"features": features, **options}, ()
     return options, (f"note: hpo.features ({', '.join(features)}) are GP inputs of scbo only; "
@@ -238,7 +244,10 @@ def resume_spec(composed: Mapping[str, Any], overrides: Sequence[str], stored: M
     ``overrides`` its command-line overrides; any override that changes the stored spec
     (outside ``DRIVER_KEYS``) is refused with a ``SpecError`` listing each difference."""
     paths = _overridden(overrides)
-    given, kept = dotted(composed), dotted(stored)
+    try:
+        given, kept = dotted(composed), dotted(stored)
+    except ValueError as error:  # a path the command gives nested where the preset has it dotted
+        raise SpecError(f"hpo: {error}") from None
 
     def touched(path: str) -> bool:
         return any(not p or path == p or path.startswith(p + ".") for p in paths)
