@@ -13,6 +13,9 @@ Issue 17. One study, run four ways, each in its own process with fresh workers:
             its own: what the preset's switch buys.
 ``warm-new-emitters``  ``warm-optimized`` with XLA's own CPU fusion emitters, which studies replace
             by the classic ones (``jaxsnn.xla_defaults``), in a cache of its own.
+``batched``  ``warm`` with ``hpo.batch_trials=4`` (issue 17's batched trials), in a cache of its
+            own: each worker task takes 4 trials, and those of one network shape train as one
+            vmapped population (``jaxsnn.tuning.batch``); the others run one after another.
 ``rerun``   this code again on the cache ``warm`` filled: a rerun or resume of the study.
 
 The study is the ``silent_sg`` preset's (space, evaluation, 2 process workers, its enqueued
@@ -66,13 +69,15 @@ HEADING = "## Trial throughput: warm workers and the compilation cache (issue 17
 BASELINE = "31cc630"
 """The last commit before issue 17's work: today's path."""
 PRESETS: dict[str, tuple[str, ...]] = {
-    "silent_sg": ("today", "warm-new-emitters", "warm-optimized", "warm", "rerun"),
+    "silent_sg": ("today", "warm-new-emitters", "warm-optimized", "warm", "batched", "rerun"),
     "silent_stdp": ("today", "warm", "rerun"),
 }
 """The variants each preset's study runs; the STDP trainer has no XLA-optimisation switch."""
 VARIANTS = PRESETS["silent_sg"]
 COLORS = {"today": "0.5", "warm-new-emitters": "tab:purple", "warm-optimized": "tab:orange", "warm": "tab:blue",
-          "rerun": "tab:green"}  # fmt: skip
+          "batched": "tab:red", "rerun": "tab:green"}  # fmt: skip
+BATCH_TRIALS = {"batched": 4}
+"""Trials per worker task of the variants that batch them (the others: 1, as every preset)."""
 OPTIMIZED = ("today", "warm-new-emitters", "warm-optimized")
 """Variants whose trials compile with XLA's optimisations (the baseline predates the setting)."""
 NEW_EMITTERS = "--xla_cpu_use_fusion_emitters=true"
@@ -135,7 +140,8 @@ STUDIES = {
     f"`today` is commit {BASELINE} run from an extracted copy; `warm` is this code, the preset as it ships "
     "(trial programs compiled without XLA's optimisation passes), with an empty persistent compilation cache; "
     "`warm-optimized` the same with the optimisations, `warm-new-emitters` that with XLA's own CPU emitters; "
-    "`rerun` is `warm`'s study again on its cache. Setup: start of the trial to "
+    "`batched` is `warm` with 4 trials per worker task (`hpo.batch_trials=4`; those of one network shape train "
+    "as one vmapped population), in a cache of its own; `rerun` is `warm`'s study again on its cache. Setup: start of the trial to "
     "the end of its first training batch. Silent share: silent-stopped trials' share of worker time.",
     "silent_stdp": "The same three ways for the STDP preset (`silent_stdp`: its space with presentations up to "
     "400 ms, evaluation, 2 process workers, the documented default first; random search, seed 0): `today` is "
@@ -174,6 +180,27 @@ class MeasuredObjective:
                  **{kind: after[kind] - before[kind] for kind in after},
                  "code": str(Path(jaxsnn.__file__).parents[1]), "backend": (record.metrics or {}).get("backend")}  # fmt: skip
         return dataclasses.replace(record, metrics={**(record.metrics or {}), "bench": bench})
+
+    def batch(self, points: list[dict[str, Any]]) -> list[Any]:
+        """The trials of one worker task through ``jaxsnn.tuning.batch`` (this code only). Setup is
+        each record's own ``first_batch_s`` (the same span the recorder measures alone); the
+        task's compilations are counted on its first trial, so a study's sum is exact."""
+        import jaxsnn
+        from jaxsnn.compile_cache import compilation_counts
+        from jaxsnn.tuning.batch import evaluate_batch
+
+        before = compilation_counts()
+        records = evaluate_batch([{**self.base, "params": params} for params in points])
+        after = compilation_counts()
+        code = str(Path(jaxsnn.__file__).parents[1])
+        out = []
+        for i, record in enumerate(records):
+            metrics = record.metrics or {}
+            bench = {"setup_s": metrics.get("first_batch_s") or record.cost_s,
+                     **{kind: (after[kind] - before[kind]) if i == 0 else 0 for kind in after},
+                     "code": code, "backend": metrics.get("backend")}  # fmt: skip
+            out.append(dataclasses.replace(record, metrics={**metrics, "bench": bench}))
+        return out
 
 
 def csv_path(name: str) -> Path:
@@ -229,8 +256,9 @@ def run_variant(variant: str, name: str, n_trials: int, out: Path, cache: Path |
         start = time.perf_counter()
         executor = ProcessExecutor(spec["n_workers"])
         try:
-            run_study(study, MeasuredObjective(evaluation(variant, name)), executor,
-                      n_trials, spec["n_workers"], timeout_s=spec["timeout_s"], progress=False)  # fmt: skip
+            run_study(study, MeasuredObjective(evaluation(variant, name)), executor, n_trials, spec["n_workers"],
+                      timeout_s=spec["timeout_s"], progress=False,
+                      **({"batch_trials": BATCH_TRIALS[variant]} if variant in BATCH_TRIALS else {}))  # fmt: skip
         finally:
             executor.shutdown()
         wall = time.perf_counter() - start
@@ -268,8 +296,8 @@ def launch(variant: str, name: str, n_trials: int, work: Path, baseline: str) ->
         env["PYTHONPATH"] = os.pathsep.join([str(tree), str(Path(__file__).parent)])
         env["SKBUILD_EDITABLE_SKIP"] = os.pathsep.join(str(p) for p in (REPO / "build").glob("cp*"))
     else:
-        cache = {"warm-new-emitters": "jax_cache_new_emitters", "warm-optimized": "jax_cache_optimized"}.get(
-            variant, "jax_cache")
+        cache = {"warm-new-emitters": "jax_cache_new_emitters", "warm-optimized": "jax_cache_optimized",
+                 "batched": "jax_cache_batched"}.get(variant, "jax_cache")  # fmt: skip
         if variant == "warm-new-emitters":  # XLA's default emitters
             env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {NEW_EMITTERS}".strip()
         command += ["--cache", str(work / cache)]
