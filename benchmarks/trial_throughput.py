@@ -109,7 +109,13 @@ study). A rerun or resume of the study loads every program from the persistent c
 lowering, loading and the network are left. Shape buckets
 (hidden width, batch and time steps padded with exact masking) would let programs repeat, but
 with five categorical choices per trial a 40-trial study would still rarely meet one twice; they
-are not built. The load each variant started at is above; the ratios are within one run."""
+are not built. `batched` (session 41) asks 4 trials per worker task: in this space nearly no two
+trials of a task share a network shape, so they run one after another and nothing is shared
+(compilations per study as `warm`); the cost is coarser scheduling (a task's 4 trials on one
+worker, the other idle at the study's end): 3.07x today against `warm`'s 4.48x. Where trials
+share a shape (traced hyperparameters only) `benchmarks/batched_trials.py` measures the
+populations themselves: on this 2-core CPU they do not pay either. The load each variant
+started at is above; the ratios are within one run."""
 _STDP_NOTES = """\
 An STDP trial was compile-bound too. At commit 31cc630 (`today`) it compiled about 14 programs of
 its own shape (242 per 16-trial study): the two chunk simulations, for its number of neurons and
