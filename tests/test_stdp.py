@@ -13,18 +13,17 @@ from jaxsnn.data import DatasetCorruptError, DatasetNotFoundError, ImageDataset,
 from jaxsnn.data.mnist import load_mnist, read_idx
 from jaxsnn.train.silent import SilentNetworkDetector
 from jaxsnn.train.stdp import (
-    E_EXC_MV,
-    E_INH_MV,
-    E_REST_MV,
     STDPConfig,
     Traces,
     _normalize_initial,
     _padded,
     _respond_chunk,
     _train_chunk,
+    advance,
     assign_labels,
     dynamics_of,
     fit_stdp,
+    initial_state,
     normalize_columns,
     padded_width,
     stdp_step,
@@ -93,30 +92,16 @@ def test_initial_weights_normalised_in_one_program_equal_the_eager_operations(sh
 
 
 def present_reference(dyn, w, theta, image, keys, learn):
-    """One presentation as a static-length ``lax.scan`` over per-step keys, at the configured
-    width: the simulation as it was before steps became traced and neurons padded."""
-    n_in, n = w.shape
-    zeros = jnp.zeros(n, jnp.float32)
+    """One presentation as a static-length ``lax.scan`` over per-step keys at the configured
+    width, the way it ran before steps became traced and neurons padded (the time step itself is
+    ``advance``, shared)."""
 
-    def step(carry, key_t):
-        v, ge, gi, refr, z, w, theta, traces, count = carry
-        pre = (jax.random.uniform(key_t, (n_in,)) < dyn.spike_prob * image).astype(jnp.float32)
-        ge = ge * dyn.decay_ge + pre @ w
-        gi = gi * dyn.decay_gi + dyn.w_inh * (z.sum() - z)
-        dv = (E_REST_MV - v) + ge * (E_EXC_MV - v) + gi * (E_INH_MV - v)
-        resting = refr > 0
-        v = jnp.where(resting, v, jnp.clip(v + dyn.dt_over_tau * dv, E_INH_MV, E_EXC_MV))
-        z = ((~resting) & (v > E_REST_MV + dyn.threshold + theta)).astype(jnp.float32)
-        v = jnp.where(z > 0, E_REST_MV, v)
-        refr = jnp.where(z > 0, dyn.refractory_steps, jnp.maximum(refr - 1.0, 0.0))
-        if learn:
-            w, traces = stdp_step(dyn, w, traces, pre, z)
-            theta = theta * dyn.decay_theta + dyn.theta_plus * z
-        return (v, ge, gi, refr, z, w, theta, traces, count + z), None
+    def step(s, key_t):
+        pre = (jax.random.uniform(key_t, image.shape) < dyn.spike_prob * image).astype(jnp.float32)
+        return advance(dyn, s, pre, learn), None
 
-    init = (zeros + E_REST_MV, zeros, zeros, zeros, zeros, w, theta, Traces(jnp.zeros(n_in), zeros), zeros)
-    final, _ = jax.lax.scan(step, init, keys)
-    return final[5], final[6], final[8]
+    final, _ = jax.lax.scan(step, initial_state(w, theta), keys)
+    return final.w, final.theta, final.count
 
 
 def test_padded_neurons_and_traced_steps_change_nothing_against_the_static_scan():

@@ -218,33 +218,57 @@ def normalize_columns(w: jax.Array, total: jax.Array) -> jax.Array:
 _normalize_initial = jax.jit(normalize_columns)
 
 
+class State(NamedTuple):
+    """One presentation's state: membrane, conductances, refractory counter, last spikes, the
+    plastic weights and thresholds, the STDP traces and the spike counts so far."""
+
+    v: jax.Array
+    ge: jax.Array
+    gi: jax.Array
+    refr: jax.Array
+    z: jax.Array
+    w: jax.Array
+    theta: jax.Array
+    traces: Traces
+    count: jax.Array
+
+
+def initial_state(w: jax.Array, theta: jax.Array) -> State:
+    """At rest, no conductance, trace or spike: how every image starts (only ``theta`` persists)."""
+    n_in, n = w.shape
+    zeros = jnp.zeros(n, jnp.float32)
+    return State(zeros + E_REST_MV, zeros, zeros, zeros, zeros, w, theta, Traces(jnp.zeros(n_in), zeros), zeros)
+
+
+def advance(dyn: Dynamics, s: State, pre: jax.Array, learn: bool) -> State:
+    """One time step driven by the input spikes ``pre`` ``(C,)``."""
+    ge = s.ge * dyn.decay_ge + pre @ s.w
+    gi = s.gi * dyn.decay_gi + dyn.w_inh * (s.z.sum() - s.z)
+    dv = (E_REST_MV - s.v) + ge * (E_EXC_MV - s.v) + gi * (E_INH_MV - s.v)
+    resting = s.refr > 0
+    v = jnp.where(resting, s.v, jnp.clip(s.v + dyn.dt_over_tau * dv, E_INH_MV, E_EXC_MV))
+    z = ((~resting) & (v > E_REST_MV + dyn.threshold + s.theta)).astype(jnp.float32)
+    v = jnp.where(z > 0, E_REST_MV, v)
+    refr = jnp.where(z > 0, dyn.refractory_steps, jnp.maximum(s.refr - 1.0, 0.0))
+    w, traces, theta = s.w, s.traces, s.theta
+    if learn:
+        w, traces = stdp_step(dyn, w, traces, pre, z)
+        theta = theta * dyn.decay_theta + dyn.theta_plus * z
+    return State(v, ge, gi, refr, z, w, theta, traces, s.count + z)
+
+
 def _present(
     dyn: Dynamics, w: jax.Array, theta: jax.Array, image: jax.Array, key: jax.Array, n_steps: jax.Array, learn: bool
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Show one flattened image for ``n_steps`` (traced); return weights, thresholds, spike counts ``(N,)``."""
-    n_in, n = w.shape
-    zeros = jnp.zeros(n, jnp.float32)
     prob = dyn.spike_prob * image
 
-    def step(t, carry):
-        v, ge, gi, refr, z, w, theta, traces, count = carry
-        pre = (jax.random.uniform(jax.random.fold_in(key, t), (n_in,)) < prob).astype(jnp.float32)
-        ge = ge * dyn.decay_ge + pre @ w
-        gi = gi * dyn.decay_gi + dyn.w_inh * (z.sum() - z)
-        dv = (E_REST_MV - v) + ge * (E_EXC_MV - v) + gi * (E_INH_MV - v)
-        resting = refr > 0
-        v = jnp.where(resting, v, jnp.clip(v + dyn.dt_over_tau * dv, E_INH_MV, E_EXC_MV))
-        z = ((~resting) & (v > E_REST_MV + dyn.threshold + theta)).astype(jnp.float32)
-        v = jnp.where(z > 0, E_REST_MV, v)
-        refr = jnp.where(z > 0, dyn.refractory_steps, jnp.maximum(refr - 1.0, 0.0))
-        if learn:
-            w, traces = stdp_step(dyn, w, traces, pre, z)
-            theta = theta * dyn.decay_theta + dyn.theta_plus * z
-        return v, ge, gi, refr, z, w, theta, traces, count + z
+    def step(t: jax.Array, s: State) -> State:
+        pre = (jax.random.uniform(jax.random.fold_in(key, t), prob.shape) < prob).astype(jnp.float32)
+        return advance(dyn, s, pre, learn)
 
-    init = (zeros + E_REST_MV, zeros, zeros, zeros, zeros, w, theta, Traces(jnp.zeros(n_in), zeros), zeros)
-    final = lax.fori_loop(0, n_steps, step, init)
-    return final[5], final[6], final[8]
+    final = lax.fori_loop(0, n_steps, step, initial_state(w, theta))
+    return final.w, final.theta, final.count
 
 
 _RUN_FAST = {"xla_cpu_use_fusion_emitters": True}
