@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 from test_fail_early import preset
 
 import jaxsnn.hpo.loop
+import jaxsnn.tuning.evaluate
 from jaxsnn.hpo.study import Study
 from jaxsnn.record import EvaluationRecord
 from jaxsnn.tuning.spaces import dotted
@@ -172,3 +173,20 @@ def test_a_resume_giving_a_path_both_nested_and_dotted_is_refused_under_hpo():
     command = {**stored, "bounds": {"stdp": {"epochs": [1, 2]}, "stdp.epochs": [1, 3]}}
     with pytest.raises(SpecError, match=r"hpo: bounds\.stdp\.epochs is given twice"):
         resume_spec(command, ["hpo.bounds.stdp.epochs=[1,2]"], stored)
+
+
+def test_a_study_adds_any_field_of_the_run_config_to_its_space_and_its_trials_set_it():
+    """``hpo.add`` searches a field the trainer's space leaves at its default, named by its path
+    (here nested, as ``+hpo.add.trainer.weight_decay={type:float,...}`` writes it): the study's
+    space holds it, a trial's config carries the drawn value, and the retrain command keeps it."""
+    add = {"trainer": {"weight_decay": {"type": "float", "low": 1e-5, "high": 1e-2, "log": True},
+                       "optimizer": {"type": "categorical", "choices": ["adamw"]}},
+           "model.readout_alpha": {"type": "float", "low": 0.5, "high": 0.95}}  # fmt: skip
+    plan = prepare({**preset(), "add": add, "enqueue": []})  # an enqueued point must give added fields too
+    assert plan.space.names[-3:] == ("trainer.weight_decay", "trainer.optimizer", "model.readout_alpha")
+    point = plan.space.sample(np.random.default_rng(0), 1)[0]
+    trial = jaxsnn.tuning.evaluate.validate({**plan.objective.base, "params": point})
+    assert trial.sg.run.trainer.weight_decay == point["trainer.weight_decay"] > 0
+    assert (trial.sg.run.trainer.optimizer, trial.sg.run.model.readout_alpha) == ("adamw", point["model.readout_alpha"])
+    command = plan.objective.retrain_command(point)
+    assert f"trainer.weight_decay={point['trainer.weight_decay']}" in command and "trainer.optimizer=adamw" in command

@@ -49,28 +49,15 @@ def _loader_options(dataset: str, options: Mapping[str, Any]) -> dict[str, Any]:
 def _sg_values(params: Mapping[str, Any], evaluation: Mapping[str, Any]) -> dict[str, Any]:
     run = sg_run(params, backend=evaluation.get("backend", "auto"),
                  xla_optimizations=evaluation.get("xla_optimizations", True))
-    model, trainer, surrogate = run.model, run.trainer, run.model.surrogate
     dataset = evaluation.get("dataset", "digits")
     options = _loader_options(dataset, {**evaluation.get("data_options", {}), **run.data_options})
-    return {
+    model = {k: v for k, v in dataclasses.asdict(run.model).items() if k != "surrogate"}
+    return {  # every field, so that a field a study added to its space (trainer.weight_decay) is kept
         "data": dataset,
         "data.time_steps": run.time_steps,
-        "model.hidden": model.hidden,
-        "model.recurrent": model.recurrent,
-        "model.readout": model.readout,
-        "model.weight_scale": model.weight_scale,
-        "model.neuron.alpha": model.neuron.alpha,
-        "model.neuron.theta": model.neuron.theta,
-        "model.neuron.reset": model.neuron.reset,
-        "model.neuron.backend": model.neuron.backend,
-        "surrogate.shape": surrogate.shape,
-        "surrogate.gamma": surrogate.gamma,
-        "surrogate.beta": surrogate.beta,
-        "surrogate.q": surrogate.q,
-        "trainer.epochs": trainer.epochs,
-        "trainer.batch_size": trainer.batch_size,
-        "trainer.lr": trainer.lr,
-        "trainer.xla_optimizations": trainer.xla_optimizations,
+        **dotted(model, "model."),
+        **dotted(dataclasses.asdict(run.model.surrogate), "surrogate."),
+        **dotted(dataclasses.asdict(run.trainer), "trainer."),
         **{f"++data.options.{name}": value for name, value in options.items()},
     }
 

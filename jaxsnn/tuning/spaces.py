@@ -195,10 +195,38 @@ def inapplicable(trainer: str, dataset: str) -> list[str]:
             if p.name.startswith(DATA_OPTIONS) and p.name[len(DATA_OPTIONS):] not in accepted]  # fmt: skip
 
 
-def search_space(trainer: str, exclude: Sequence[str] = (), bounds: Mapping[str, Any] | None = None) -> Space:
+def added_params(specs: Mapping[str, Any]) -> list[Param]:
+    """Parameters a study adds to its trainer's space, ``{path: {"type": "float" | "int" |
+    "categorical", "low", "high", "log" | "choices", "condition": {"parent", "values"}}}``: any
+    field of the run config, e.g. ``{"trainer.weight_decay": {"type": "float", "low": 1e-6,
+    "high": 1e-2, "log": True}}``. Paths may be nested as Hydra writes them; a block with a
+    ``type`` is one parameter."""
+
+    def walk(tree: Mapping[str, Any], prefix: str) -> dict[str, Mapping[str, Any]]:
+        if not isinstance(tree, Mapping):
+            raise ValueError(f"{prefix or 'add'}: expected a parameter {{type: ...}} or a block of them, got {tree!r}")
+        if "type" in tree:
+            return {prefix: tree}
+        return {path: spec for key, value in tree.items()
+                for path, spec in walk(value, f"{prefix}.{key}" if prefix else key).items()}  # fmt: skip
+
+    params = []
+    for name, spec in walk(specs, "").items():
+        try:
+            params += Space.from_dict({"params": [{**spec, "name": name}]}).params
+        except TypeError as error:  # a missing or unknown key of the parameter's spec
+            raise ValueError(f"{name}: {error}") from None
+    return params
+
+
+def search_space(
+    trainer: str, exclude: Sequence[str] = (), bounds: Mapping[str, Any] | None = None,
+    add: Mapping[str, Any] | None = None,
+) -> Space:  # fmt: skip
     """The wide space of ``trainer``; ``bounds`` (``{path: (low, high)}``, flat or nested) narrow
     numeric ranges, e.g. ``search_space("sg", bounds={"trainer.epochs": (1, 2)})`` for a cheap study
-    that keeps every other range wide.
+    that keeps every other range wide; ``add`` searches more fields of the run config
+    (``added_params``).
 
     ``exclude`` leaves parameters out of the search (they take the trainer's default), which is
     how a study of a few dozen trials keeps a GP's dimension small. A parameter conditional on an
@@ -207,6 +235,11 @@ def search_space(trainer: str, exclude: Sequence[str] = (), bounds: Mapping[str,
     _check_trainer(trainer)
     bounds = dotted(bounds or {})
     params = {p.name: p for p in _PARAMS[trainer]}
+    for param in added_params(add or {}):
+        if param.name in params:
+            raise ValueError(f"{param.name} is searched already: narrow it with bounds instead of adding it")
+        _check_names(trainer, {param.name: None})
+        params[param.name] = param
     unknown = sorted((set(bounds) | set(exclude)) - set(params))
     if unknown:
         raise ValueError(f"cannot narrow or exclude unknown {trainer} parameter(s) {unknown}; valid: {list(params)}")
@@ -227,13 +260,26 @@ def search_space(trainer: str, exclude: Sequence[str] = (), bounds: Mapping[str,
     return Space(list(params.values()))
 
 
+_ROOTS = {"sg": ("model", "surrogate", "trainer", "data"), "stdp": ("stdp",), "slayer": ("slayer",),
+          "hybrid": ("hybrid",)}  # fmt: skip
+"""The configs a point of each trainer sets, by the first part of its paths."""
+_STUDY_DATA = "data.time_steps", DATA_OPTIONS
+"""The SG data paths a point may set; the dataset, its root and seed are the study's."""
+
+
 def _check_names(trainer: str, params: Mapping[str, Any]) -> None:
+    """Every name is a parameter of the trainer's space or a path into one of its configs (a
+    field the space does not search, e.g. ``trainer.weight_decay``; ``_assign`` names a field the
+    config lacks)."""
     if not isinstance(params, Mapping):
         raise ValueError(f"params must be a dict, got {type(params).__name__}")
     valid = [p.name for p in _PARAMS[trainer]]
-    unknown = sorted(set(params) - set(valid))
+    unknown = sorted(name for name in set(params) - set(valid)
+                     if name.split(".")[0] not in _ROOTS[trainer] or "." not in name
+                     or (name.startswith("data.") and not name.startswith(_STUDY_DATA)))  # fmt: skip
     if unknown:
-        raise ValueError(f"unknown {trainer} hyperparameter(s) {unknown}; valid: {valid}")
+        raise ValueError(f"unknown {trainer} hyperparameter(s) {unknown}: a parameter is a path into "
+                         f"{', '.join(_ROOTS[trainer])} (searched: {valid})")
 
 
 def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:

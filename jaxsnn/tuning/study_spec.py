@@ -24,12 +24,12 @@ from jaxsnn.data import DatasetError
 from jaxsnn.hpo.executors import ExecutorKind
 from jaxsnn.hpo.features import LogProductFeatures
 from jaxsnn.hpo.registry import make_optimizer
-from jaxsnn.hpo.space import Space
+from jaxsnn.hpo.space import CategoricalParam, Space
 from jaxsnn.hpo.spec import DIRECTIONS
 from jaxsnn.tuning.evaluate import probe_data, reported
 from jaxsnn.tuning.objective import TrialObjective
 from jaxsnn.tuning.reference import Reference
-from jaxsnn.tuning.spaces import TRAINERS, dotted, inapplicable, search_space
+from jaxsnn.tuning.spaces import TRAINERS, added_params, dotted, inapplicable, search_space
 
 DRIVER_KEYS: tuple[str, ...] = ("n_trials", "n_workers", "batch_trials", "executor", "dask_address", "cluster")
 """How this driver runs the study, not what the study is: a resuming command may change them
@@ -98,18 +98,28 @@ def _space(spec: Mapping[str, Any], bounds: Mapping[str, Any], problems: _Proble
     if len(problems) > found:
         return None, dropped
     narrow = {name: tuple(pair) for name, pair in bounds.items()}
-    space = problems.attempt("bounds / hpo.exclude", lambda: search_space(trainer, [*exclude, *dropped], narrow))
+    add = spec.get("add") or {}  # a study stored before the key adds nothing
+    space = problems.attempt("bounds / hpo.exclude / hpo.add",
+                             lambda: search_space(trainer, [*exclude, *dropped], narrow, add))  # fmt: skip
     return space, dropped
 
 
-def _check_bounds(space: Space, bounds: Mapping[str, Any], objective: TrialObjective, problems: _Problems) -> None:
-    """Each narrowed bound must be a value the trainer's config accepts (a negative
-    ``trainer.epochs`` or ``surrogate.gamma`` would otherwise fail every trial that draws near it)."""
-    for name in bounds:
-        param = space[name]
-        parent = {} if param.condition is None else {param.condition.parent: param.condition.values[0]}
-        for value in (param.low, param.high):
-            problems.attempt(f"bounds.{name}", lambda: objective.check({**parent, name: value}))
+def _check_bounds(space: Space, spec: Mapping[str, Any], bounds: Mapping[str, Any], objective: TrialObjective,
+                  problems: _Problems) -> None:  # fmt: skip
+    """Each narrowed bound and each end (or choice) of an added parameter must be a value the
+    trainer's config accepts (a negative ``trainer.epochs`` or ``surrogate.gamma`` would otherwise
+    fail every trial that draws near it, a misspelled added field every trial)."""
+    added = added_params(spec.get("add") or {})
+    # Added fields may depend on each other (trainer.weight_decay needs trainer.optimizer=adamw):
+    # each end is checked with the other added parameters at their first choice or low end.
+    together = {p.name: p.choices[0] if isinstance(p, CategoricalParam) else p.low for p in added}
+    for key, names, others in (("bounds", list(bounds), {}), ("add", list(together), together)):
+        for name in names:
+            param = space[name]
+            parent = {} if param.condition is None else {param.condition.parent: param.condition.values[0]}
+            values = param.choices if isinstance(param, CategoricalParam) else (param.low, param.high)
+            for value in values:
+                problems.attempt(f"{key}.{name}", lambda: objective.check({**others, **parent, name: value}))
 
 
 def _check_names(spec: Mapping[str, Any], objective: TrialObjective, problems: _Problems) -> None:
@@ -186,7 +196,7 @@ def prepare(spec: Mapping[str, Any]) -> Plan:
     if objective is not None:
         _check_names(spec, objective, problems)
         if space is not None:
-            _check_bounds(space, bounds, objective, problems)
+            _check_bounds(space, spec, bounds, objective, problems)
     options, notes = _options(spec, problems)
     if space is not None:
         reference, enqueue = _points(spec, space, dropped, problems)
@@ -219,6 +229,10 @@ def _options(spec: Mapping[str, Any], problems: _Problems) -> tuple[dict[str, An
         # LogProductFeatures drops a name the study's space lacks (excluded: a constant of the
         # study), so a name the trainer does not have at all would silently vanish: refuse it here.
         known = set(search_space(spec["trainer"]).names) if spec["trainer"] in TRAINERS else set()
+        try:
+            known |= {p.name for p in added_params(spec.get("add") or {})}
+        except (ValueError, TypeError):  # reported with the space, under hpo.add
+            pass
         for name, powers in features.items():
             unknown = sorted(set(powers) - known) if isinstance(powers, Mapping) else []
             problems.check(not unknown, f"features.{name}", f"unknown {spec['trainer']} parameter(s) {unknown}")
