@@ -190,3 +190,10 @@ def test_a_study_adds_any_field_of_the_run_config_to_its_space_and_its_trials_se
     assert (trial.sg.run.trainer.optimizer, trial.sg.run.model.readout_alpha) == ("adamw", point["model.readout_alpha"])
     command = plan.objective.retrain_command(point)
     assert f"trainer.weight_decay={point['trainer.weight_decay']}" in command and "trainer.optimizer=adamw" in command
+    # An added parameter may be conditional on a searched categorical one: drawn only where it applies.
+    rec_mean = {"type": "float", "low": -0.5, "high": 0.5, "condition": {"parent": "model.recurrent", "values": [True]}}
+    plan = prepare({**preset(), "add": {"model.rec_mean": rec_mean}, "enqueue": []})
+    for point in plan.space.sample(np.random.default_rng(1), 8):
+        run = jaxsnn.tuning.evaluate.validate({**plan.objective.base, "params": point}).sg.run
+        assert ("model.rec_mean" in point) == point["model.recurrent"] == run.model.recurrent
+        assert run.model.rec_mean == point.get("model.rec_mean", 0.0)

@@ -427,14 +427,17 @@ class Space:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Space":
-        params = []
-        for entry in d["params"]:
-            entry = dict(entry)
-            kind = entry.pop("type", None)
-            if kind not in _PARAM_TYPES:
-                raise ValueError(f"unknown parameter type {kind!r}; valid: {', '.join(_PARAM_TYPES)}")
-            cond = entry.pop("condition", None)
-            if kind == "categorical":
-                entry["choices"] = tuple(entry["choices"])
-            params.append(_PARAM_TYPES[kind](**entry, condition=Condition(**cond) if cond else None))
-        return cls(params)
+        return cls([param_from_dict(entry) for entry in d["params"]])
+
+
+def param_from_dict(entry: Mapping[str, Any]) -> Param:
+    """One parameter of ``Space.to_dict``'s form: ``{"type", "name", "low", "high"[, "log"] |
+    "choices"[, "condition": {"parent", "values"}]}``."""
+    entry = dict(entry)
+    kind = entry.pop("type", None)
+    if kind not in _PARAM_TYPES:
+        raise ValueError(f"unknown parameter type {kind!r}; valid: {', '.join(_PARAM_TYPES)}")
+    cond = entry.pop("condition", None)
+    if kind == "categorical":
+        entry["choices"] = tuple(entry.get("choices") or ())
+    return _PARAM_TYPES[kind](**entry, condition=Condition(**cond) if cond else None)

@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 
 from jaxsnn.core import SHAPES
 from jaxsnn.data import SPIKE_DATASETS
-from jaxsnn.hpo.space import CategoricalParam, Condition, FloatParam, IntParam, Param, Space
+from jaxsnn.hpo.space import CategoricalParam, Condition, FloatParam, IntParam, Param, Space, param_from_dict
 from jaxsnn.nn.conversion import ENCODINGS
 from jaxsnn.train.config import DataConfig, ModelConfig, TrainerConfig
 from jaxsnn.train.hybrid import HybridConfig
@@ -213,7 +213,7 @@ def added_params(specs: Mapping[str, Any]) -> list[Param]:
     params = []
     for name, spec in walk(specs, "").items():
         try:
-            params += Space.from_dict({"params": [{**spec, "name": name}]}).params
+            params.append(param_from_dict({**spec, "name": name}))
         except TypeError as error:  # a missing or unknown key of the parameter's spec
             raise ValueError(f"{name}: {error}") from None
     return params
