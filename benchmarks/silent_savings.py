@@ -251,6 +251,12 @@ def table(summary: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+def random_configs(trainer: str, bounds: dict, n: int, seed: int) -> list[dict]:
+    """The ``n`` configurations of a run: uniform draws of the bounded wide space, fixed by ``seed``
+    (the live run of ``--as-study`` trains the very configurations its replay ran)."""
+    return search_space(trainer, bounds=bounds).sample(np.random.default_rng(seed), n)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sg-configs", type=int, default=120)
@@ -276,7 +282,7 @@ def main() -> None:
     for name, (trainer, bounds, detectors, wanted, settings) in runs.items():
         path = RESULTS / f"silent_savings_{name}.csv"
         if not args.report_only and wanted > 0:
-            configs = search_space(trainer, bounds=bounds).sample(np.random.default_rng(args.seed), wanted)
+            configs = random_configs(trainer, bounds, wanted, args.seed)
             start = time.perf_counter()
             write_csv(path, run_trials(trainer, configs, detectors, {"time_budget_s": 300, **settings}, args.seed))
             print(f"{name}: {wanted} configs in {time.perf_counter() - start:.0f} s", flush=True)
@@ -293,7 +299,7 @@ def main() -> None:
              RESULTS / f"silent_savings_{name}.png")
     live = RESULTS / "silent_savings_sg_study_live.csv"
     if args.as_study and not args.report_only:
-        configs = search_space("sg", bounds=SG_BOUNDS).sample(np.random.default_rng(args.seed), args.sg_configs)
+        configs = random_configs("sg", SG_BOUNDS, args.sg_configs, args.seed)
         write_csv(live, run_live(configs, {"time_budget_s": 300, **STUDY_COMPILE}, args.seed))
     if live.exists():
         summary["sg, k=1 p=0.3 every 100, compiled as a study, **detector live**"] = summarize_live(read_csv(live))

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 from results_io import read_csv, write_csv
 
+from jaxsnn.hpo.features import STDP_DRIVE
 from jaxsnn.hpo.report import design_flags
 from jaxsnn.hpo.study import Study
 from jaxsnn.snnbench import HPO_PRESETS, get_problem
@@ -90,9 +91,9 @@ VARIANTS = {"logei-saas": ["hpo.optimizer=logei", "+hpo.options.prior=saas"],
             "scbo-drive-screen-n6-asked": ["hpo.optimizer=scbo", "++hpo.options.screen_design=true",
                                            "++hpo.options.n_initial=6", "++hpo.options.refit_lag=0", *UNGUARDED],
             "scbo-nodrive": ["hpo.optimizer=scbo", "hpo.features=null"],
-            "scbo-stdp-drive": ["hpo.optimizer=scbo", "+hpo.features={log_drive:{stdp:{input_rate_hz:1,w_norm:1,"
-                                "tau_ge_ms:1,presentation_ms:1,threshold_mv:-1}},log_adaptation:{stdp:{"
-                                "theta_plus_mv:1,tau_theta_ms:1}}}"]}
+            "scbo-stdp-drive": ["hpo.optimizer=scbo", *[f"+hpo.features.{feature}.{name}={power}"
+                                                        for feature, powers in STDP_DRIVE.items()
+                                                        for name, power in powers.items()]]}
 """Study names that are an optimizer with options (``scbo-fobj``: SCBO with its objective GP on
 the feasible trials only; ``scbo-warp``: SCBO with Kumaraswamy input warping; ``scbo-drive``:
 SCBO whose GPs also see the log input drive, ``jaxsnn.hpo.features``, with the 10-point design

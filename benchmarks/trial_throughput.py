@@ -174,7 +174,6 @@ class MeasuredObjective:
     base: dict[str, Any]
 
     def __call__(self, params: dict[str, Any]) -> Any:
-        import jaxsnn
         from jaxsnn.compile_cache import compilation_counts
         from jaxsnn.snnbench.tables import SpikeRecorder
 
@@ -182,31 +181,33 @@ class MeasuredObjective:
         recorder, before = SpikeRecorder(), compilation_counts()
         record = evaluate({**self.base, "params": params}, stoppers=[recorder])
         after = compilation_counts()
-        bench = {"setup_s": recorder.times[0] if recorder.times else record.cost_s,
-                 **{kind: after[kind] - before[kind] for kind in after},
-                 "code": str(Path(jaxsnn.__file__).parents[1]), "backend": (record.metrics or {}).get("backend")}  # fmt: skip
-        return dataclasses.replace(record, metrics={**(record.metrics or {}), "bench": bench})
+        setup_s = recorder.times[0] if recorder.times else record.cost_s
+        return with_bench(record, setup_s, {kind: after[kind] - before[kind] for kind in after})
 
     def batch(self, points: list[dict[str, Any]]) -> list[Any]:
         """The trials of one worker task through ``jaxsnn.tuning.batch`` (this code only). Setup is
         each record's own ``first_batch_s`` (the same span the recorder measures alone); the
         task's compilations are counted on its first trial, so a study's sum is exact."""
-        import jaxsnn
         from jaxsnn.compile_cache import compilation_counts
         from jaxsnn.tuning.batch import evaluate_batch
 
         before = compilation_counts()
         records = evaluate_batch([{**self.base, "params": params} for params in points])
         after = compilation_counts()
-        code = str(Path(jaxsnn.__file__).parents[1])
-        out = []
-        for i, record in enumerate(records):
-            metrics = record.metrics or {}
-            bench = {"setup_s": metrics.get("first_batch_s") or record.cost_s,
-                     **{kind: (after[kind] - before[kind]) if i == 0 else 0 for kind in after},
-                     "code": code, "backend": metrics.get("backend")}  # fmt: skip
-            out.append(dataclasses.replace(record, metrics={**metrics, "bench": bench}))
-        return out
+        return [with_bench(record, (record.metrics or {}).get("first_batch_s") or record.cost_s,
+                           {kind: (after[kind] - before[kind]) if i == 0 else 0 for kind in after})
+                for i, record in enumerate(records)]  # fmt: skip
+
+
+def with_bench(record: Any, setup_s: float, compiled: dict[str, int]) -> Any:
+    """``record`` with this benchmark's measurements in ``metrics["bench"]``: setup, the programs
+    compiled and loaded, and which code (tree, LIF backend) ran it."""
+    import jaxsnn
+
+    metrics = record.metrics or {}
+    bench = {"setup_s": setup_s, **compiled, "code": str(Path(jaxsnn.__file__).parents[1]),
+             "backend": metrics.get("backend")}  # fmt: skip
+    return dataclasses.replace(record, metrics={**metrics, "bench": bench})
 
 
 def csv_path(name: str) -> Path:

@@ -412,7 +412,7 @@ def fit_stdp(
     n_in = images.shape[1]
     dyn = dynamics_of(cfg, n_in)
     key, init_key = jax.random.split(jax.random.PRNGKey(seed))
-    # One program per width for the initial weights (normalised as one program, bit-identical to
+    # One program per width bucket for the initial weights (normalised as one program, bit-identical to
     # the six eager operations it replaces) and none for the draw and the thresholds: a new width
     # compiled eight small programs, about 0.5 s of an STDP trial's setup in a study.
     w = draw(init_key, (n_in, cfg.n_neurons), "uniform", 0.3 * cfg.w_max)
@@ -421,13 +421,14 @@ def fit_stdp(
     rng = np.random.default_rng(seed)
     decision, epochs_run, seen, spikes = None, 0, 0, 0.0
     bar = tqdm(total=cfg.epochs * len(images), desc="stdp", unit="image", disable=not progress, leave=False)
+    steps = _steps(cfg)
     for epoch in range(cfg.epochs):
         order = rng.permutation(len(images))
         for start, stop in _chunks(len(order), cfg.chunk):
             batch = _pad(images[order[start:stop]], cfg.chunk)
             valid = jnp.asarray(np.arange(cfg.chunk) < stop - start)
             first = jnp.int32(epoch * len(order) + start)
-            w, theta, counts = _train_chunk(dyn, w, theta, jnp.asarray(batch), key, first, valid, _steps(cfg))
+            w, theta, counts = _train_chunk(dyn, w, theta, jnp.asarray(batch), key, first, valid, steps)
             per_image = np.asarray(counts)[: stop - start].sum(axis=1)
             seen, spikes = seen + len(per_image), spikes + float(per_image.sum())
             rates = {"excitatory": float(per_image.mean()) / (cfg.n_neurons * cfg.n_steps)}
@@ -481,7 +482,7 @@ def train_stdp(
     params = dict(params) if params is not None else dataclasses.asdict(cfg)
     metrics = {"samples_seen": fit.samples_seen, "planned_samples": cfg.epochs * len(x_train),
                "train_time_s": train_time_s, "train_spikes_per_sample": fit.spikes_per_sample,
-               "mean_theta_mv": float(np.mean(np.asarray(fit.theta)))}
+               "mean_theta_mv": float(np.mean(fit.theta))}
     if fit.decision is not None:
         return run_record(params, fit.decision.status, {"accuracy": 0.0, "train_accuracy": 0.0}, stoppers,
                           cost_s=time.perf_counter() - start_time, spikes=fit.spikes_per_sample,

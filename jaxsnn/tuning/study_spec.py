@@ -228,11 +228,10 @@ def _options(spec: Mapping[str, Any], problems: _Problems) -> tuple[dict[str, An
         }) or {}  # fmt: skip
         # LogProductFeatures drops a name the study's space lacks (excluded: a constant of the
         # study), so a name the trainer does not have at all would silently vanish: refuse it here.
-        known = set(search_space(spec["trainer"]).names) if spec["trainer"] in TRAINERS else set()
-        try:
-            known |= {p.name for p in added_params(spec.get("add") or {})}
-        except (ValueError, TypeError):  # reported with the space, under hpo.add
-            pass
+        try:  # the trainer's whole space: an excluded parameter is a constant, not a mistake
+            known = set(search_space(spec["trainer"], add=spec.get("add") or {}).names)
+        except (ValueError, TypeError):  # a bad hpo.add, reported with the space
+            known = set(search_space(spec["trainer"]).names)
         for name, powers in features.items():
             unknown = sorted(set(powers) - known) if isinstance(powers, Mapping) else []
             problems.check(not unknown, f"features.{name}", f"unknown {spec['trainer']} parameter(s) {unknown}")
