@@ -137,7 +137,12 @@ per minute stay near today's because the study's wall is its few complete networ
 (the documented default alone 23-26 s of it), which none of this shortens: even the rerun, with
 nothing compiled, runs 1.4x today's trials per minute. Target <= 0.5 s setup: met by the rerun,
 missed by a first run; >= 3x trials per minute (set for the SG digits study): not within reach of
-compile savings on this preset."""
+compile savings on this preset. Probes of session 41 behind the choices (one process, load about
+2, not a committed benchmark): one 25-image chunk of 350 steps ran 0.17 s at 128 neurons, 0.24 s
+at 200 and 0.31 s at 256, against 0.8-1.0 s to compile a chunk program, hence buckets 1.5x apart
+rather than powers of two; 600 digits trained in 5.35 s with 10-image chunks and 5.43 s with 50.
+The preset's own study, `python experiments/hpo.py hpo=silent_stdp` (24 trials, one run): 152 s
+of wall time, best 0.900."""
 NOTES = {"silent_sg": _SG_NOTES, "silent_stdp": _STDP_NOTES}
 STUDIES = {
     "silent_sg": "One study per variant (preset `silent_sg`: its space, evaluation and 2 process workers, its "

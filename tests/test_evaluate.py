@@ -123,6 +123,9 @@ def test_stdp_trial_that_cannot_fire_is_stopped_by_the_default_detector():
                        "params": {**SMALL_STDP, "stdp.threshold_mv": 50.0, "stdp.input_rate_hz": 5.0}})  # fmt: skip
     assert silent.status == "silent_stopped" and set(silent.constraints) == {"silent"}
     assert silent.constraints["silent"] > 0 and "5 output spikes" in silent.metrics["stop_reason"]
+    # As shipped (10-image chunks, the mnist_stdp detector): the first chunk already loses the
+    # check at 100 samples (6 silent images would), so a silent trial pays for 10 images, not 50.
+    assert silent.metrics["samples_seen"] == 10
 
 
 @pytest.mark.parametrize(
