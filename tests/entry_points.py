@@ -1,8 +1,8 @@
 """Run a script of ``experiments/`` inside the test process, exactly as its command line would
 (``sys.argv``, ``__main__``), without paying a fresh interpreter, JAX import and compilation.
 
-A subprocess proves nothing more for most entry-point tests; the README's main job keeps one
-(``test_hpo_entry``) and the joblib multirun keeps one among the slow tests.
+A subprocess proves nothing more for most entry-point tests; the README's main job
+(``test_hpo_entry``) and the joblib multirun keep a fresh-process twin among the slow tests.
 """
 
 from __future__ import annotations

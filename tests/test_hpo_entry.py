@@ -44,19 +44,25 @@ def test_results_and_pareto_tables_stay_readable_at_80_columns(tmp_path, objecti
     assert ("Pareto front: 2 feasible trials" in text) == (len(objectives) > 1)
 
 
-def test_hpo_entry_point_runs_a_small_study(tmp_path):
-    """The README's main job as its own command line (the one entry-point test kept in a fresh
-    process). Seed 1 draws two networks that train and one the detector stops (measured)."""
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    command = [
-        sys.executable, str(REPO / "experiments" / "hpo.py"),
+@pytest.mark.parametrize("fresh_process", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_hpo_entry_point_runs_a_small_study(tmp_path, capsys, fresh_process):
+    """The README's main job on a small budget: in this process (``run_script``), and as its own
+    command line in a fresh process (slow). Seed 1 draws two networks that train and one the
+    detector stops (measured)."""
+    overrides = [
         f"hydra.run.dir={tmp_path}", "progress=false", "hpo.seed=1",
         "hpo.optimizer=random", "hpo.n_trials=3", "hpo.executor=thread",
         "hpo.bounds.trainer.epochs=[1,2]", "hpo.bounds.model.hidden.width=[8,32]", "hpo.bounds.data.time_steps=[10,12]",
         "hpo.enqueue=[]",
     ]  # fmt: skip
-    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
+    if fresh_process:
+        done = subprocess.run([sys.executable, str(REPO / "experiments" / "hpo.py"), *overrides], cwd=tmp_path,
+                              env={**os.environ, "JAX_PLATFORMS": "cpu"}, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        stdout = done.stdout
+    else:
+        run_script("hpo.py", *overrides, "compilation_cache=null")  # keep the suite's cache (tests/conftest.py)
+        stdout = capsys.readouterr().out
     with Study.open(tmp_path / "study.sqlite") as study:
         records = [t.record for t in study.finished()]
         best = best_trial(study)
@@ -65,15 +71,16 @@ def test_hpo_entry_point_runs_a_small_study(tmp_path):
     assert all(r.constraints["silent"] > 0 for r in records if r.status == "silent_stopped")
     assert best is not None and best.record.feasible and best.record.status == "complete"
     assert (tmp_path / "convergence.png").stat().st_size > 0
-    assert "silent networks: initial design vs model-guided" in done.stdout
-    assert "the detector stopped 1 silent networks" in done.stdout
+    assert "silent networks: initial design vs model-guided" in stdout
+    assert "the detector stopped 1 silent networks" in stdout
 
 
 def test_slayer_moo_preset_prints_the_front_and_compares_it_with_its_reference(tmp_path, capsys):
     """Three trials of the initial design (the reference first): MOBO's model is the business of
     test_optimizers and test_pareto, the printed front and comparison are this test's."""
     run_script(
-        "hpo.py", "hpo=slayer_moo", f"hydra.run.dir={tmp_path}", "progress=false", "hpo.n_trials=3",
+        "hpo.py", "hpo=slayer_moo", f"hydra.run.dir={tmp_path}", "progress=false", "compilation_cache=null",
+        "hpo.n_trials=3",
         "hpo.options.n_initial=3", "hpo.executor=thread", "hpo.bounds.slayer.epochs=[1,2]",
         "hpo.bounds.slayer.hidden.width=[16,32]", "hpo.bounds.slayer.time_steps=[5,20]",
         "hpo.reference.params.slayer.hidden.width=16", "hpo.reference.params.slayer.epochs=1",

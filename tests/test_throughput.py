@@ -26,6 +26,7 @@ from jaxsnn.record import EvaluationRecord
 from jaxsnn.train.config import ModelConfig, TrainerConfig
 from jaxsnn.train.sg import PROGRAMS, UNOPTIMIZED, OptimizerSpec, train_sg, zero_state
 from jaxsnn.train.sparsity import SparsitySchedule
+from jaxsnn.tuning.evaluate import evaluate
 
 
 def _toy(n: int, seed: int) -> SpikeDataset:
@@ -139,18 +140,20 @@ def test_only_a_schedule_that_depends_on_the_run_length_puts_epochs_in_the_key()
     assert cosine[0] != cosine[1]
 
 
+_CACHED_TRIAL = {
+    "trainer": "sg", "backend": "ffi", "xla_optimizations": False,  # -O0 compiles faster; cached as well
+    "params": {"model.hidden.width": 8, "trainer.epochs": 1, "data.time_steps": 10, "trainer.batch_size": 128,
+               "model.neuron.theta": 0.5},
+}  # fmt: skip
 _CACHE_SCRIPT = """
 import json, sys, warnings
 from pathlib import Path
 import jax
-from jaxsnn.compile_cache import compilation_counts, use_compilation_cache
+from jaxsnn.compile_cache import use_compilation_cache
 from jaxsnn.tuning.evaluate import evaluate
 from jaxsnn.train.sg import PROGRAMS
 
 folder = use_compilation_cache(sys.argv[1])
-config = {"trainer": "sg", "backend": "ffi", "xla_optimizations": False,  # -O0 compiles faster; cached as well
-          "params": {"model.hidden.width": 8, "trainer.epochs": 1, "data.time_steps": 10, "trainer.batch_size": 128,
-                     "model.neuron.theta": 0.5}}
 out = {}
 for run in ("cold", "loaded", "corrupt"):
     if run == "corrupt":
@@ -160,27 +163,48 @@ for run in ("cold", "loaded", "corrupt"):
     jax.clear_caches()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        record = evaluate(config)
-    out[run] = {"metrics": {k: record.metrics[k] for k in ("xla_compiled", "xla_loaded", "history")},
-                "accuracy": record.objectives["accuracy"], "spikes": record.spikes, "backend": record.metrics["backend"],
+        record = evaluate(json.loads(sys.argv[2]))
+    out[run] = {"record": record.to_json(),
                 "warnings": [str(w.message) for w in caught if "compilation cache" in str(w.message)]}
-print(json.dumps(out, default=float))
+print(json.dumps(out))
 """
 
 
+def _same_measured_run(run: EvaluationRecord, cold: EvaluationRecord) -> None:
+    """The same trial, whichever way its programs were obtained: accuracy, spikes, every epoch
+    (but its wall time)."""
+    assert (run.objectives["accuracy"], run.spikes) == (cold.objectives["accuracy"], cold.spikes)
+    strip = lambda history: [{k: v for k, v in h.items() if k != "epoch_time_s"} for h in history]  # noqa: E731
+    assert strip(run.metrics["history"]) == strip(cold.metrics["history"])
+
+
+def test_a_trial_whose_programs_left_memory_loads_them_from_the_persistent_cache():
+    """In this process, through the suite's persistent cache (tests/conftest.py): the trial run
+    again after every in-memory cache is cleared compiles nothing, loads its programs (the C++
+    FFI kernels' among them) and measures the same run. The slow twin below does it in a fresh
+    process with a cache of its own, and corrupts that cache."""
+    cold = evaluate(_CACHED_TRIAL)
+    assert cold.metrics["backend"] == "ffi"
+    PROGRAMS.clear()
+    jax.clear_caches()
+    loaded = evaluate(_CACHED_TRIAL)
+    assert loaded.metrics["xla_compiled"] == 0 and loaded.metrics["xla_loaded"] > 0
+    _same_measured_run(loaded, cold)
+
+
+@pytest.mark.slow
 def test_ffi_programs_load_from_the_persistent_cache_and_a_corrupt_entry_only_warns(tmp_path):
     """One fresh process (the cache settings are global): a cold trial writes the cache, the same
     trial with every in-memory cache cleared loads it, and after every entry is corrupted it
     warns, compiles afresh and still measures the same run."""
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(_CACHE_SCRIPT), str(tmp_path / "cache")],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_CACHE_SCRIPT), str(tmp_path / "cache"), json.dumps(_CACHED_TRIAL)],
+        capture_output=True, text=True, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     runs = json.loads(done.stdout.strip().splitlines()[-1])
-    cold, loaded, corrupt = runs["cold"], runs["loaded"], runs["corrupt"]
-    assert cold["backend"] == "ffi" and cold["metrics"]["xla_compiled"] > 0
-    assert loaded["metrics"]["xla_compiled"] == 0 and loaded["metrics"]["xla_loaded"] > 0
-    assert corrupt["warnings"] and corrupt["metrics"]["xla_compiled"] > 0
+    cold, loaded, corrupt = (EvaluationRecord.from_json(runs[run]["record"]) for run in ("cold", "loaded", "corrupt"))
+    assert cold.metrics["backend"] == "ffi" and cold.metrics["xla_compiled"] > 0
+    assert loaded.metrics["xla_compiled"] == 0 and loaded.metrics["xla_loaded"] > 0
+    assert runs["corrupt"]["warnings"] and corrupt.metrics["xla_compiled"] > 0
     for run in (loaded, corrupt):
-        assert (run["accuracy"], run["spikes"]) == (cold["accuracy"], cold["spikes"])
-        strip = lambda history: [{k: v for k, v in h.items() if k != "epoch_time_s"} for h in history]  # noqa: E731
-        assert strip(run["metrics"]["history"]) == strip(cold["metrics"]["history"])
+        _same_measured_run(run, cold)
