@@ -1,11 +1,11 @@
 """Batched trials against one trial per task, on a space of traced hyperparameters (issue 17).
 
-The study is the ``silent_sg`` preset's evaluation (embedded digits, the paper's detector, trial
-programs compiled without XLA's optimisations, 2 process workers) on the six hyperparameters that
-do not change the network's shape (leak ``model.neuron.alpha``, threshold ``model.neuron.theta``,
-``model.weight_scale``, surrogate ``surrogate.gamma``/``surrogate.beta``, ``trainer.lr``; the rest
-at the trainer's defaults: 128 hidden LIF
-neurons, 25 steps, batch 64, 10 epochs), searched by random search at seed 0, so every variant
+The study is the ``silent_sg`` preset's trials (its run: embedded digits, trial programs compiled
+without XLA's optimisations; its evaluation: the paper's detector; 2 process workers) on the six
+hyperparameters that do not change the network's shape (leak ``model.neuron.alpha``, threshold
+``model.neuron.theta``, ``model.weight_scale``, surrogate ``surrogate.gamma``/``surrogate.beta``,
+``trainer.lr``; the rest at the run's defaults: 128 hidden LIF neurons, 25 steps, batch 64, 10
+epochs), searched by random search at seed 0, so every variant
 draws the same points. ``batch_trials`` is 1 (today's path), then 4 and 8: each worker task
 trains that many trials as one vmapped population (``jaxsnn.tuning.batch``). Each variant is a
 fresh process with fresh workers and an empty compilation cache.
@@ -78,8 +78,8 @@ def run_variant(batch_trials: int, n_trials: int, out: Path, cache: Path) -> Non
     add_xla_flags()  # as experiments/hpo.py does
     use_compilation_cache(cache)
     spec = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "hpo" / "silent_sg.yaml"), resolve=True)
-    space = search_space(spec["trainer"], list(SHAPED))
-    objective = TrialObjective({"trainer": spec["trainer"], **spec["evaluation"]})
+    space = search_space(spec["run"]["algorithm"], list(SHAPED))
+    objective = TrialObjective({"run": spec["run"], **spec["evaluation"]})
     with tempfile.TemporaryDirectory() as folder:
         study = Study.create(Path(folder) / "study.sqlite", space, spec["objectives"], spec["constraints"],
                              optimizer="random", seed=0)  # fmt: skip

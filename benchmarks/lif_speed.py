@@ -27,7 +27,6 @@ import csv
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import time

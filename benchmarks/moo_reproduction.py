@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -27,18 +28,22 @@ from omegaconf import OmegaConf
 from jaxsnn.cli.tables import markdown_table
 from jaxsnn.hpo.results import pareto_trials
 from jaxsnn.hpo.study import Study
+from jaxsnn.train.run import Run
 from jaxsnn.tuning.evaluate import evaluate
 from jaxsnn.tuning.reference import Reference, compare_with_reference
 from jaxsnn.tuning.spaces import dotted
+from jaxsnn.tuning.study_spec import moved_keys
 
 FIELDS = ("accuracy", "train_time_s", "inference_steps", "spikes_per_sample")
 
 
-def confirm(base: dict[str, Any], params: dict[str, Any], seeds: list[int]) -> list[dict[str, Any]]:
-    """One row per seed: status and objectives of ``params`` trained on that seed."""
+def confirm(run: Run, evaluation: dict[str, Any], params: dict[str, Any], seeds: list[int]) -> list[dict[str, Any]]:
+    """One row per seed: status and objectives of ``params`` set on the study's base ``run`` and
+    trained on that seed (data split and initialisation), watched as the study's ``evaluation``."""
     rows = []
     for seed in seeds:
-        record = evaluate({**base, "params": params, "seed": seed, "data_seed": seed})
+        on_seed = dataclasses.replace(run, seed=seed, data=dataclasses.replace(run.data, seed=seed))
+        record = evaluate({"run": on_seed, **evaluation, "params": params})
         rows.append({"seed": seed, "status": record.status, "cost_s": record.cost_s,
                      **{name: record.objectives.get(name, float("nan")) for name in FIELDS}})  # fmt: skip
         print(f"  seed {seed}: {rows[-1]}", flush=True)
@@ -91,6 +96,10 @@ def main() -> None:
     args = parser.parse_args()
 
     spec = OmegaConf.to_container(OmegaConf.load(args.run_dir / ".hydra" / "config.yaml"), resolve=False)["hpo"]
+    if moved_keys(spec):
+        raise SystemExit(f"{args.run_dir} was run before a trial was a run config plus its point "
+                         f"({'; '.join(moved_keys(spec))}): confirm it with the code that ran it")
+    run = Run.from_dict(spec["run"])
     with Study.open(args.run_dir / "study.sqlite") as study:
         # The preset writes the reference point nested; the study ran it flat, without the
         # parameters the dataset left out of its space (as jaxsnn.tuning.study_spec does).
@@ -107,17 +116,16 @@ def main() -> None:
             others = [t for t in pareto_trials(study) if t.id != comparison.reference.id]
             for trial in sorted(others, key=lambda t: -t.record.objectives["accuracy"])[: args.max_points]:
                 points[f"trial {trial.id} (not qualifying)"] = trial
-        base = {"trainer": spec["trainer"], **spec["evaluation"]}
         confirmed = {}
         for label, trial in points.items():
             print(f"{label}: {trial.params}", flush=True)
-            confirmed[label] = confirm(base, trial.params, args.seeds)
+            confirmed[label] = confirm(run, spec["evaluation"], trial.params, args.seeds)
         counts = study.counts()
-        title = (f"{spec['trainer']}: {sum(counts.values())} trials ({counts['silent_stopped']} silent); "
+        title = (f"{run.algorithm}: {sum(counts.values())} trials ({counts['silent_stopped']} silent); "
                  f"confirmed on seeds {args.seeds}")  # fmt: skip
         fig = plot(study, confirmed, title)
 
-    name = f"moo_{spec['trainer']}"
+    name = f"moo_{run.algorithm}"
     args.out.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out / f"{name}.png", dpi=120)
     with open(args.out / f"{name}_confirm.csv", "w", newline="") as handle:

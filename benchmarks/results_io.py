@@ -1,4 +1,5 @@
-"""What the benchmarks share for their outputs: CSV files and sections of benchmarks/RESULTS.md."""
+"""What the benchmarks share: their outputs (CSV files, sections of benchmarks/RESULTS.md) and the
+names and trial configs of older code, which some of them run or read."""
 
 from __future__ import annotations
 
@@ -85,3 +86,36 @@ def flattened(tree: dict, prefix: str = "") -> dict:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+_OLD_KEYS = {
+    "algorithm": "trainer", "data.name": "dataset", "data.root": "data_root", "data.seed": "data_seed",
+    "data.time_steps": "data_time_steps", "seed": "seed", "model.neuron.backend": "backend",
+    "trainer.xla_optimizations": "xla_optimizations",
+}  # fmt: skip
+"""Paths of a trial's run (``jaxsnn.train.run.Run``) and the ``evaluate()`` key each had before a
+trial was a run config plus its point (``jaxsnn.tuning.study_spec._MOVED`` the other way)."""
+
+
+def old_config(config: dict) -> dict:
+    """An ``evaluate()`` config (``{"run": <part of a train.yaml>, "params": ..., "silent": ...}``) in
+    the vocabulary from before a trial was a run config (``trainer``, ``dataset``, ``data_root``,
+    ``data_options``, ``backend``, fixed ``stdp``/``slayer``/``hybrid`` blocks), for code that
+    predates it (trial_throughput.py's ``today``). Other keys pass as they are (``old_name`` renames
+    the params for code from before issue 14). A run value that had no key of its own (a fixed
+    ``model.hidden``, say) raises ``ValueError``."""
+    run = {key: dict(value or {}) if key in ("data", "stdp", "slayer", "hybrid") else value
+           for key, value in (config.get("run") or {}).items()}  # fmt: skip
+    old = {key: value for key, value in config.items() if key != "run"}
+    old["trainer"] = run.get("algorithm", "sg")
+    if "backend" in run.get("hybrid", {}):
+        old["backend"] = run["hybrid"].pop("backend")
+    if "options" in run.get("data", {}):
+        old["data_options"] = run["data"].pop("options")
+    old.update({block: run.pop(block) for block in ("stdp", "slayer", "hybrid") if run.get(block)})
+    flat = {path: value for path, value in flattened(run).items() if value != {}}  # an empty block sets nothing
+    unknown = sorted(set(flat) - set(_OLD_KEYS))
+    if unknown:
+        raise ValueError(f"run value(s) {unknown} had no evaluate() key before a trial was a run config")
+    old.update({_OLD_KEYS[path]: value for path, value in flat.items()})
+    return old

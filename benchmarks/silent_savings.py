@@ -67,8 +67,9 @@ SG_DETECTORS: list[Detector] = [
 """The paper's rule and SG preset first; a grace of 1500 samples is about one epoch of digits."""
 STDP_DETECTORS: list[Detector] = [("mnist_stdp", 100, {}), ("mnist_stdp", 500, {})]
 STDP_BOUNDS = {"stdp.n_neurons": (10, 200), "stdp.presentation_ms": (50.0, 250.0), "stdp.epochs": (1, 2)}
-STUDY_COMPILE = {"xla_optimizations": False}
-"""How the ``silent_sg`` preset's trials compile (with ``add_xla_flags``' emitters): ``--as-study``."""
+STUDY_COMPILE = {"trainer": {"xla_optimizations": False}}
+"""How the ``silent_sg`` preset's trials compile (its ``run``; with ``add_xla_flags``' emitters): ``--as-study``."""
+TIME_BUDGET_S = 300
 
 
 Detector = tuple[str, int, dict]
@@ -79,12 +80,17 @@ def detector_name(preset: str, interval: int, options: dict) -> str:
     return ",".join([f"{preset}@{interval}", *(f"{k}={v}" for k, v in sorted(options.items()))])
 
 
-def run_trials(trainer: str, configs: list[dict], detectors: list[Detector], extra: dict, seed: int) -> list[dict]:
+def trial(trainer: str, params: dict, seed: int, settings: dict) -> dict:
+    """The ``evaluate`` config of ``params``: ``trainer`` on model seed ``seed`` with the run ``settings``
+    (part of a train.yaml), within ``TIME_BUDGET_S``."""
+    return {"run": {**settings, "algorithm": trainer, "seed": seed}, "params": params, "time_budget_s": TIME_BUDGET_S}
+
+
+def run_trials(trainer: str, configs: list[dict], detectors: list[Detector], settings: dict, seed: int) -> list[dict]:
     rows = []
     for i, params in enumerate(configs):
         recorder = SpikeRecorder()
-        record = evaluate({"trainer": trainer, "params": params, "silent": None, "seed": seed, **extra},
-                          stoppers=[recorder])
+        record = evaluate({**trial(trainer, params, seed, settings), "silent": None}, stoppers=[recorder])
         flat = np.concatenate(recorder.counts) if recorder.counts else np.zeros(0)
         row = {
             "trial": i,
@@ -111,11 +117,11 @@ def run_trials(trainer: str, configs: list[dict], detectors: list[Detector], ext
     return rows
 
 
-def run_live(configs: list[dict], extra: dict, seed: int) -> list[dict]:
+def run_live(configs: list[dict], settings: dict, seed: int) -> list[dict]:
     """Each SG configuration with the preset's detector deciding live, as a study trial runs."""
     rows = []
     for i, params in enumerate(configs):
-        record = evaluate({"trainer": "sg", "params": params, "seed": seed, **extra})  # the preset's detector
+        record = evaluate(trial("sg", params, seed, settings))  # the preset's detector
         metrics = record.metrics or {}
         rows.append({"trial": i, "status": record.status, "accuracy": record.objectives.get("accuracy", ""),
                      "cost_s": round(record.cost_s, 4), "compile_s": round(metrics.get("compile_time_s", 0.0), 4),
@@ -218,7 +224,7 @@ def plot(rows: list[dict], name: str, title: str, path: Path) -> None:
 def stdp_accuracy(seeds: list[int]) -> list[dict]:
     rows = []
     for seed in seeds:
-        record = evaluate({"trainer": "stdp", "seed": seed})
+        record = evaluate({"run": {"algorithm": "stdp", "seed": seed}})
         rows.append({"seed": seed, "status": record.status, "accuracy": record.objectives.get("accuracy"),
                      "train_accuracy": record.objectives.get("train_accuracy"), "cost_s": round(record.cost_s, 2),
                      "spikes_per_test_image": record.spikes})
@@ -272,7 +278,7 @@ def main() -> None:
     if args.as_study:
         add_xla_flags()  # as experiments/hpo.py does, before JAX's first computation
     RESULTS.mkdir(parents=True, exist_ok=True)
-    runs = {  # name: (trainer, bounds, detectors replayed (the first one is plotted), configs wanted, settings)
+    runs = {  # name: (trainer, bounds, detectors replayed (the first one is plotted), configs wanted, run settings)
         "sg": ("sg", SG_BOUNDS, SG_DETECTORS, 0 if args.as_study else args.sg_configs, {}),
         "sg_study": ("sg", SG_BOUNDS, SG_DETECTORS[:1],
                      args.sg_configs if args.as_study and not args.live_only else 0, STUDY_COMPILE),
@@ -284,7 +290,7 @@ def main() -> None:
         if not args.report_only and wanted > 0:
             configs = random_configs(trainer, bounds, wanted, args.seed)
             start = time.perf_counter()
-            write_csv(path, run_trials(trainer, configs, detectors, {"time_budget_s": 300, **settings}, args.seed))
+            write_csv(path, run_trials(trainer, configs, detectors, settings, args.seed))
             print(f"{name}: {wanted} configs in {time.perf_counter() - start:.0f} s", flush=True)
         if not path.exists():
             continue
@@ -300,7 +306,7 @@ def main() -> None:
     live = RESULTS / "silent_savings_sg_study_live.csv"
     if args.as_study and not args.report_only:
         configs = random_configs("sg", SG_BOUNDS, args.sg_configs, args.seed)
-        write_csv(live, run_live(configs, {"time_budget_s": 300, **STUDY_COMPILE}, args.seed))
+        write_csv(live, run_live(configs, STUDY_COMPILE, args.seed))
     if live.exists():
         summary["sg, k=1 p=0.3 every 100, compiled as a study, **detector live**"] = summarize_live(read_csv(live))
     if args.stdp_seeds and not args.report_only:

@@ -26,6 +26,7 @@ programs another compiled; the summary to ``benchmarks/results/snn_real_studies.
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +39,7 @@ from jaxsnn.hpo.report import design_flags
 from jaxsnn.hpo.study import Study
 from jaxsnn.snnbench import HPO_PRESETS, get_problem
 from jaxsnn.snnbench.compare import SEEDED
+from jaxsnn.tuning.spaces import dotted
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_PROBLEM = "sg_digits"
@@ -51,19 +53,20 @@ def outputs(problem: str) -> tuple[Path, Path]:
 
 
 def problem_overrides(problem: str) -> list[str]:
-    """``experiments/hpo.py`` overrides that run the problem's preset on the problem's data (the
-    STDP preset searches presentations up to 400 ms, where the stdp_digits table stops at 150)."""
+    """``experiments/hpo.py`` overrides that run the problem's preset on the problem's trials: the
+    run they set (``hpo.run``: data, seed) and how they are watched (``hpo.evaluation``: detector,
+    time budget), as the problem's ``evaluate`` config (``SNNProblem.config``) has them. The space
+    stays the preset's (the STDP preset searches presentations up to 400 ms, where the stdp_digits
+    table stops at 150)."""
     spec = get_problem(problem)
     if spec.trainer not in HPO_PRESETS:
         raise SystemExit(f"real studies run the {' or '.join(HPO_PRESETS.values())} preset; {problem} trains "
                          f"{spec.trainer!r}")  # fmt: skip
-    overrides = [f"hpo={HPO_PRESETS[spec.trainer]}"]
-    for key, value in spec.evaluation.items():
-        if key == "data_options":
-            overrides += [f"+hpo.evaluation.data_options.{k}={v}" for k, v in value.items()]
-        else:
-            overrides.append(f"hpo.evaluation.{key}={value}")
-    return overrides
+    config = spec.config({})
+    evaluation = {key: value for key, value in config.items() if key not in ("run", "params")}
+    values = {**dotted(config["run"], "hpo.run."), **dotted(evaluation, "hpo.evaluation.")}
+    # ++: add or replace; JSON values are in Hydra's grammar (null, "digits", [16, 32])
+    return [f"hpo={HPO_PRESETS[spec.trainer]}", *(f"++{key}={json.dumps(value)}" for key, value in values.items())]
 
 
 UNSCREENED = ["++hpo.options.screen_design=false", "++hpo.options.n_initial=10"]

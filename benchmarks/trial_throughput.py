@@ -8,7 +8,7 @@ Issue 17. One study, run four ways, each in its own process with fresh workers:
 ``warm``    this code, the preset as it ships, with an empty persistent compilation cache: workers
             keep compiled programs (by static configuration) and the bucketed weight draws in
             memory, write every program to the cache, and compile the train and test steps
-            without XLA's optimisation passes (``evaluation.xla_optimizations: false``).
+            without XLA's optimisation passes (``run.trainer.xla_optimizations: false``).
 ``warm-optimized``  ``warm`` with XLA's optimisations (``xla_optimizations: true``), in a cache of
             its own: what the preset's switch buys.
 ``warm-new-emitters``  ``warm-optimized`` with XLA's own CPU fusion emitters, which studies replace
@@ -18,7 +18,7 @@ Issue 17. One study, run four ways, each in its own process with fresh workers:
             vmapped population (``jaxsnn.tuning.batch``); the others run one after another.
 ``rerun``   this code again on the cache ``warm`` filled: a rerun or resume of the study.
 
-The study is the ``silent_sg`` preset's (space, evaluation, 2 process workers, its enqueued
+The study is the ``silent_sg`` preset's (space, run, evaluation, 2 process workers, its enqueued
 default first) with *random search* at a fixed seed instead of ``logei``, so that every variant
 trains the same points and the comparison is one of throughput alone (the best accuracy must
 then agree). Per trial, measured the same way in every variant by this script's objective:
@@ -61,7 +61,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 import numpy as np  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
-from results_io import flattened, old_name, read_csv, renamed, replace_section, write_csv  # noqa: E402
+from results_io import flattened, old_config, old_name, read_csv, renamed, replace_section, write_csv  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
@@ -89,7 +89,7 @@ depends on a trial's shapes (initial weights drawn from one program per distribu
 compiled only when a trial tests, which silent-stopped trials never do; states stacked on the
 host; today's workers were long-lived too, so imports were already paid once per worker). `warm-optimized`: XLA's classic CPU emitters (`jaxsnn.xla_defaults`), which
 compile these small programs faster. `warm`, the preset as it ships: the train and test steps
-compiled without XLA's optimisation passes (`evaluation.xla_optimizations: false`), about half
+compiled without XLA's optimisation passes (`run.trainer.xla_optimizations: false`), about half
 the compile time for 1.4-1.7x slower steps, a good trade where most trials are short or stopped
 silent early. In this space nearly every trial still has shapes of its own (`n_hidden` 8-256,
 `batch_size` 32-128, `time_steps` 10-30, and layers, recurrence, readout, reset and surrogate
@@ -225,13 +225,14 @@ def preset(name: str) -> dict[str, Any]:
 
 
 def evaluation(variant: str, name: str) -> dict[str, Any]:
-    """The preset's trial config as ``variant`` runs it."""
+    """The preset's trial config (its run and evaluation) as ``variant`` runs it; ``today``'s in
+    the baseline's vocabulary (``trainer``, ``dataset``, ...)."""
     spec = preset(name)
-    config = {"trainer": spec["trainer"], **spec["evaluation"]}
-    if variant == "today":  # its evaluate() has no such key: it always optimised
-        config.pop("xla_optimizations", None)
-    elif variant in OPTIMIZED:
-        config["xla_optimizations"] = True
+    config = {"run": spec["run"], **spec["evaluation"]}
+    if variant == "today":  # its evaluate() has no xla_optimizations: it always optimised
+        return {key: value for key, value in old_config(config).items() if key != "xla_optimizations"}
+    if variant in OPTIMIZED:
+        config["run"] = {**spec["run"], "trainer": {**spec["run"].get("trainer", {}), "xla_optimizations": True}}
     return config
 
 
@@ -250,7 +251,7 @@ def run_variant(variant: str, name: str, n_trials: int, out: Path, cache: Path |
     from jaxsnn.hpo.study import Study
 
     spec, spaces = preset(name), tuning_module("spaces")
-    trainer, exclude = spec["trainer"], list(spec["exclude"])
+    trainer, exclude = spec["run"]["algorithm"], list(spec["exclude"])
     dotted = getattr(spaces, "dotted", flattened)  # the baseline's spaces module predates dotted()
     bounds = {k: tuple(v) for k, v in dotted(spec["bounds"]).items()}  # the preset writes them nested
     enqueue = [dotted(point) for point in spec["enqueue"]]

@@ -42,7 +42,7 @@ from jaxsnn.hpo.report import failure_summary, print_results, save_plots, silent
 from jaxsnn.hpo.results import best_trial
 from jaxsnn.hpo.study import Study
 from jaxsnn.tuning.reference import Reference, compare_with_reference, savings_rows, seed_with_reference
-from jaxsnn.tuning.study_spec import SpecError, prepare, resume_spec
+from jaxsnn.tuning.study_spec import SpecError, moved_keys, prepare, resume_spec
 from jaxsnn.xla_defaults import add_xla_flags
 
 
@@ -71,6 +71,10 @@ def main(cfg: DictConfig) -> float:
             raise SpecError(f"{cfg.study} names its parameters as before they were run-config paths "
                             f"({', '.join(names[:4])}, ...; now e.g. trainer.epochs, model.neuron.theta): this "
                             "version cannot resume it. Its trials stay in the file; start a new study= path.")
+        if stored is not None and moved_keys(stored):
+            raise SpecError(f"{cfg.study} was created before a trial was a run config plus overrides "
+                            f"({'; '.join(moved_keys(stored))}): this version cannot resume it. Its trials stay "
+                            "in the file; start a new study= path.")
         if stored is not None:  # None: a study from before specs were stored, resumed as composed
             spec = resume_spec(spec, HydraConfig.get().overrides.task, stored)
     plan = prepare(spec)

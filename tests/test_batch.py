@@ -12,7 +12,7 @@ its lone run would show it."""
 
 
 def sg(params):
-    return {"trainer": "sg", "params": {**SMALL_SG, **params}, "backend": "xla"}
+    return {"run": {"model": {"neuron": {"backend": "xla"}}}, "params": {**SMALL_SG, **params}}
 
 
 TRACED = [

@@ -11,10 +11,11 @@ import jaxsnn.tuning.objective as objective_module
 from jaxsnn.core import Surrogate
 from jaxsnn.hpo.space import Space
 from jaxsnn.train.hybrid import HybridConfig
+from jaxsnn.train.run import Run
 from jaxsnn.train.slayer import SlayerConfig
 from jaxsnn.tuning.evaluate import evaluate
 from jaxsnn.tuning.objective import TrialObjective
-from jaxsnn.tuning.spaces import hybrid_config, search_space, sg_run, slayer_config, stdp_config
+from jaxsnn.tuning.spaces import apply_point, search_space
 
 SMALL_SG = {"model.hidden.width": 16, "trainer.epochs": 1, "trainer.batch_size": 64, "data.time_steps": 10,
             "trainer.lr": 5e-3}  # fmt: skip
@@ -22,14 +23,18 @@ SMALL_STDP = {"stdp.n_neurons": 10, "stdp.presentation_ms": 50.0, "stdp.epochs":
 
 
 def sg(params: dict | None = None) -> dict:
-    return {"trainer": "sg", "params": {**SMALL_SG, **(params or {})}, "backend": "xla"}
+    return {"run": {"model": {"neuron": {"backend": "xla"}}}, "params": {**SMALL_SG, **(params or {})}}
+
+
+def stdp(**config) -> dict:
+    return {"run": {"algorithm": "stdp"}, **config}
 
 
 def test_a_healthy_sg_trial_is_complete_with_flat_params_and_the_silent_constraint():
     record = evaluate(sg())
     assert record.status == "complete", record.error
     assert record.params == SMALL_SG
-    assert record.metrics["resolved"]["model"]["hidden"] == (16,)
+    assert record.metrics["resolved"]["model"]["hidden"] == (16,) and record.metrics["resolved"]["data"]["time_steps"] == 10
     assert record.constraints["silent"] <= 0 and record.feasible and record.cost_s > 0
     assert record.objectives["accuracy"] > 0.2  # chance is 0.1; 0.29 measured after one epoch
 
@@ -51,7 +56,7 @@ def test_a_saturated_sg_trial_is_pruned_by_the_activity_guard():
 
 
 def test_an_exception_becomes_a_failed_record_with_the_reason(tmp_path):
-    record = evaluate({"trainer": "sg", "dataset": "shd", "data_root": str(tmp_path)})
+    record = evaluate({"run": {"data": {"name": "shd", "root": str(tmp_path)}}})
     assert record.status == "failed"
     assert "DatasetNotFoundError" in record.error and str(tmp_path) in record.error
     assert " in " in record.error  # innermost frames are named
@@ -62,18 +67,15 @@ def test_a_crash_inside_the_trainer_is_summarised(monkeypatch):
         raise RuntimeError("kernel exploded")
 
     monkeypatch.setattr(ev, "train_stdp", broken)
-    record = evaluate({"trainer": "stdp", "params": SMALL_STDP})
+    record = evaluate(stdp(params=SMALL_STDP))
     assert record.status == "failed" and record.error.startswith("RuntimeError: kernel exploded")
     assert "broken" in record.error and record.params == SMALL_STDP
 
 
-def test_xla_optimizations_is_a_bool_of_sg_trials_only():
-    """The study-wide compile setting is checked before anything runs: TrainerConfig refuses a
-    non-bool (its one check), and the other trainers refuse the key."""
+def test_the_study_wide_compile_setting_is_checked_before_anything_runs():
+    """``trainer.xla_optimizations`` of the base run: TrainerConfig refuses a non-bool (its one check)."""
     with pytest.raises(ValueError, match="bad evaluate.. config: trainer.xla_optimizations must be true or false"):
-        evaluate({**sg(), "xla_optimizations": "no"})
-    with pytest.raises(ValueError, match=r"\['xla_optimizations'\] do not apply to trainer 'stdp'"):
-        evaluate({"trainer": "stdp", "params": SMALL_STDP, "xla_optimizations": False})
+        evaluate({**sg(), "run": {"trainer": {"xla_optimizations": "no"}}})
 
 
 def test_a_trainer_record_with_a_nan_objective_becomes_a_failed_record(monkeypatch):
@@ -111,7 +113,7 @@ def test_stdp_trials_on_embedded_digits_learn():
     spikes on about 7 % of the digits, more than its p = 5 %. Slow (6 s); the fast companions are
     test_stdp.py's learning test and the stopped trial below."""
     params = {"stdp.n_neurons": 20, "stdp.presentation_ms": 150.0, "stdp.epochs": 1}
-    record = evaluate({"trainer": "stdp", "params": params, "silent": {"k": 1, "p": 0.3, "update_interval": 100}})
+    record = evaluate(stdp(params=params, silent={"k": 1, "p": 0.3, "update_interval": 100}))
     assert record.status == "complete", (record.status, record.metrics.get("stop_reason"))
     assert record.constraints["silent"] <= 0 and record.params == params
     assert record.objectives["accuracy"] > 0.6
@@ -119,8 +121,7 @@ def test_stdp_trials_on_embedded_digits_learn():
 
 def test_stdp_trial_that_cannot_fire_is_stopped_by_the_default_detector():
     """``mnist_stdp`` is the default when no detector is configured."""
-    silent = evaluate({"trainer": "stdp",
-                       "params": {**SMALL_STDP, "stdp.threshold_mv": 50.0, "stdp.input_rate_hz": 5.0}})  # fmt: skip
+    silent = evaluate(stdp(params={**SMALL_STDP, "stdp.threshold_mv": 50.0, "stdp.input_rate_hz": 5.0}))
     assert silent.status == "silent_stopped" and set(silent.constraints) == {"silent"}
     assert silent.constraints["silent"] > 0 and "5 output spikes" in silent.metrics["stop_reason"]
     # As shipped (10-image chunks, the mnist_stdp detector): the first chunk already loses the
@@ -132,40 +133,38 @@ def test_stdp_trial_that_cannot_fire_is_stopped_by_the_default_detector():
     "config, match",
     [
         ([], "config must be a dict"),
-        ({"params": {}}, "trainer must be one of"),
-        ({"trainer": "snntorch"}, "trainer must be one of"),
-        ({"trainer": "sg", "epochs": 3}, r"unknown key\(s\) \['epochs'\]"),
-        ({"trainer": "sg", "params": {"stdp.n_neurons": 10}}, "unknown sg hyperparameter"),
-        ({"trainer": "sg", "params": {"model.hidden.width": 2.5}}, "hidden"),
-        ({"trainer": "sg", "params": {"surrogate.shape": "sinc"}}, "unknown surrogate shape"),
-        ({"trainer": "sg", "params": {"data.options.max_rate": 0.1}, "dataset": "randman"}, r"data\.options\.max_rate"),
-        ({"trainer": "sg", "dataset": "imagenet"}, "unknown sg dataset"),
-        ({"trainer": "stdp", "params": {"stdp.tau_mem_ms": -1.0}}, "tau_mem_ms"),
-        ({"trainer": "stdp", "dataset": "mnist"}, "needs data_root"),
-        ({"trainer": "stdp", "params": {"stdp.epochs": 1}, "stdp": {"epochs": 2}}, "both"),
-        ({"trainer": "stdp", "silent": "cifar"}, "unknown silent preset"),
-        ({"trainer": "stdp", "silent": {"k": 1}}, "silent needs keys"),
-        ({"trainer": "stdp", "silent": {"k": 1, "p": 0.1, "update_interval": 5, "window": "x"}}, "window"),
-        ({"trainer": "stdp", "silent": {"k": 0, "p": 0.1, "update_interval": 5}}, "k"),
-        ({"trainer": "stdp", "activity": {"rate": 1}}, "max_rate"),
-        ({"trainer": "stdp", "time_budget_s": 0}, "time_budget_s"),
-        ({"trainer": "stdp", "seed": "1"}, "seed"),
-        ({"trainer": "sg", "stdp": {"dt_ms": 0.5}}, "do not apply to trainer 'sg'"),
-        ({"trainer": "stdp", "backend": "xla"}, "do not apply"),
-        ({"trainer": "slayer", "dataset": "cifar10"}, "unknown slayer dataset"),
-        ({"trainer": "slayer", "data_time_steps": 0}, "data_time_steps"),
-        ({"trainer": "slayer", "params": {"slayer.hidden.width": 32}, "slayer": {"hidden": [8]}}, "both"),
-        ({"trainer": "slayer", "slayer": {"tau_m": 2.0}}, "unknown slayer option"),
-        ({"trainer": "slayer", "params": {"slayer.false_count": 4.0, "slayer.true_count": 3.0}}, "false_count"),
-        ({"trainer": "slayer", "progress": True}, "do not apply to trainer 'slayer'"),
-        ({"trainer": "sg", "data_time_steps": 20}, "do not apply"),
-        ({"trainer": "hybrid", "dataset": "shd"}, "unknown hybrid dataset"),
-        ({"trainer": "hybrid", "params": {"hybrid.percentile": 120.0}}, "percentile"),
-        ({"trainer": "hybrid", "backend": "xla", "hybrid": {"backend": "ffi"}}, "backend given both"),
-        ({"trainer": "hybrid", "slayer": {}}, "do not apply"),
-        ({"trainer": "slayer", "dataset": "dvs_gesture", "data_options": {"max_rate": 0.2}}, r"no option\(s\) \['max_rate'\]"),
-        ({"trainer": "sg", "params": {"data.options.max_rate": 0.1}, "data_options": {"max_rate": 0.2}}, "set both"),
-        ({"trainer": "hybrid", "data_options": {}}, "do not apply"),
+        ({"trainer": "sg"}, r"unknown key\(s\) \['trainer'\]"),
+        ({"run": {"algorithm": "snntorch"}}, "algorithm must be one of"),
+        ({"run": {"epochs": 3}}, r"unknown run config key\(s\) \['epochs'\]"),
+        ({"run": "sg"}, "run must be a train.yaml mapping"),
+        ({"params": {"stdp.n_neurons": 10}}, "unknown sg hyperparameter"),
+        ({"params": {"model.hidden.width": 2.5}}, "hidden"),
+        ({"params": {"surrogate.shape": "sinc"}}, "unknown surrogate shape"),
+        ({"params": {"data.options.max_rate": 0.1}, "run": {"data": {"name": "randman"}}}, r"data\.options\.max_rate"),
+        ({"run": {"data": {"name": "imagenet"}}}, "unknown sg dataset"),
+        ({"run": {"trainer": {"lrr": 0.1}}}, r"unknown trainer option\(s\) \['lrr'\]"),
+        ({"run": {"data": {"time_steps": 0}}}, "data.time_steps"),
+        (stdp(params={"stdp.tau_mem_ms": -1.0}), "tau_mem_ms"),
+        ({"run": {"algorithm": "stdp", "data": {"name": "mnist"}}}, "needs data.root"),
+        ({"run": {"algorithm": "stdp", "stdp": {"dt_ms": -1.0}}}, "dt_ms"),
+        ({"run": {"algorithm": "stdp", "stdp": {"tau_m": 2.0}}}, r"unknown stdp option\(s\) \['tau_m'\]"),
+        (stdp(params={"model.neuron.theta": 1.0}), "unknown stdp hyperparameter"),
+        (stdp(silent="cifar"), "unknown silent preset"),
+        (stdp(silent={"k": 1}), "silent needs keys"),
+        (stdp(silent={"k": 1, "p": 0.1, "update_interval": 5, "window": "x"}), "window"),
+        (stdp(silent={"k": 0, "p": 0.1, "update_interval": 5}), "k"),
+        (stdp(activity={"rate": 1}), "max_rate"),
+        (stdp(time_budget_s=0), "time_budget_s"),
+        ({"run": {"seed": "1"}}, "seed"),
+        ({"run": {"model": {"neuron": {"backend": "cuda"}}}}, "backend"),
+        ({"run": {"algorithm": "slayer", "data": {"name": "cifar10"}}}, "unknown slayer dataset"),
+        ({"run": {"algorithm": "slayer", "slayer": {"tau_m": 2.0}}}, "unknown slayer option"),
+        ({"run": {"algorithm": "slayer"}, "params": {"slayer.false_count": 4.0, "slayer.true_count": 3.0}}, "false_count"),
+        ({"run": {"algorithm": "slayer", "data": {"name": "dvs_gesture", "options": {"max_rate": 0.2}}}},
+         r"no option\(s\) \['max_rate'\]"),
+        ({"run": {"algorithm": "hybrid", "data": {"name": "shd"}}}, "unknown hybrid dataset"),
+        ({"run": {"algorithm": "hybrid"}, "params": {"hybrid.percentile": 120.0}}, "percentile"),
+        ({"run": {"algorithm": "hybrid", "hybrid": {"backend": "cuda"}}}, "backend"),
     ],
 )
 def test_a_bad_config_schema_raises_before_any_compute(config, match, monkeypatch):
@@ -182,15 +181,12 @@ def test_a_bad_config_schema_raises_before_any_compute(config, match, monkeypatc
 # --- search spaces ----------------------------------------------------------------------------
 
 
-CONFIGS = {"sg": sg_run, "stdp": stdp_config, "slayer": slayer_config, "hybrid": hybrid_config}
-
-
 @pytest.mark.parametrize("trainer, dims", [("sg", 17), ("stdp", 18), ("slayer", 16), ("hybrid", 16)])
 def test_spaces_are_as_wide_as_the_papers_and_every_sample_maps_to_configs(trainer, dims):
     space = search_space(trainer)
     assert isinstance(space, Space) and len(space.params) == dims
     for params in space.sample(np.random.default_rng(0), 50):
-        CONFIGS[trainer](params)
+        apply_point(Run(algorithm=trainer), params)
 
 
 def test_spaces_include_silent_regions_on_purpose():
@@ -217,7 +213,7 @@ def test_excluding_parameters_leaves_them_to_the_trainer_defaults():
     assert len(space.params) == 13
     assert (space["slayer.epochs"].low, space["slayer.epochs"].high) == (1, 3)
     point = space.sample(np.random.default_rng(0), 1)[0]
-    assert slayer_config(point).tau_r == SlayerConfig().tau_r
+    assert apply_point(Run(algorithm="slayer"), point).slayer.tau_r == SlayerConfig().tau_r
     with pytest.raises(ValueError, match=r"\['slayer\.surrogate\.q'\] depend on an excluded parameter"):
         search_space("slayer", exclude=("slayer.surrogate.shape",))
     with pytest.raises(ValueError, match="unknown slayer parameter"):
@@ -227,17 +223,18 @@ def test_excluding_parameters_leaves_them_to_the_trainer_defaults():
 
 
 def test_flat_slayer_and_hybrid_points_map_onto_their_configs():
-    cfg = slayer_config({"slayer.hidden.width": 48, "slayer.hidden.depth": 2, "slayer.surrogate.gamma": 0.7,
-                         "slayer.time_steps": 12, "slayer.tau_s": 3.0},
-                        conv_channels=[4], conv_kernels=[3])  # fmt: skip
+    base = Run.from_dict({"algorithm": "slayer", "slayer": {"conv_channels": [4], "conv_kernels": [3]}})
+    cfg = apply_point(base, {"slayer.hidden.width": 48, "slayer.hidden.depth": 2, "slayer.surrogate.gamma": 0.7,
+                             "slayer.time_steps": 12, "slayer.tau_s": 3.0}).slayer  # fmt: skip
     assert cfg.hidden == (48, 48) and cfg.time_steps == 12 and cfg.tau_s == 3.0
     assert cfg.surrogate == Surrogate("fast_sigmoid", gamma=0.7, beta=1.0, q=2.0)
     assert cfg.conv_channels == (4,) and cfg.lr == SlayerConfig().lr
-    hybrid = hybrid_config({"hybrid.hidden.width": 20, "hybrid.finetune_epochs": 0,
-                            "hybrid.surrogate.shape": "triangular"}, backend="xla")  # fmt: skip
+    base = Run.from_dict({"algorithm": "hybrid", "hybrid": {"backend": "xla"}})
+    hybrid = apply_point(base, {"hybrid.hidden.width": 20, "hybrid.finetune_epochs": 0,
+                                "hybrid.surrogate.shape": "triangular"}).hybrid  # fmt: skip
     assert hybrid.hidden == (20,) and hybrid.finetune_epochs == 0 and hybrid.backend == "xla"
     assert hybrid.surrogate.shape == "triangular" and hybrid.conv_channels == HybridConfig().conv_channels
-    assert hybrid_config({}) == HybridConfig()
+    assert apply_point(Run(algorithm="hybrid"), {}).hybrid == HybridConfig()
 
 
 SMALL_SLAYER = {"slayer.hidden.width": 32, "slayer.epochs": 2, "slayer.batch_size": 64, "slayer.time_steps": 10}
@@ -246,25 +243,26 @@ MOO_OBJECTIVES = {"accuracy", "train_time_s", "inference_steps", "spikes_per_sam
 
 
 def test_slayer_and_hybrid_trials_carry_the_multi_objective_record():
-    for config in ({"trainer": "slayer", "params": SMALL_SLAYER, "data_time_steps": 20},
-                   {"trainer": "hybrid", "params": SMALL_HYBRID, "backend": "xla",
-                    "hybrid": {"conv_channels": [], "conv_kernels": []}}):  # fmt: skip
+    for config in ({"run": {"algorithm": "slayer", "data": {"time_steps": 20}}, "params": SMALL_SLAYER},
+                   {"run": {"algorithm": "hybrid", "hybrid": {"backend": "xla", "conv_channels": [], "conv_kernels": []}},
+                    "params": SMALL_HYBRID}):  # fmt: skip
         record = evaluate(config)
         assert record.status == "complete", record.error
         assert record.params == config["params"] and set(record.objectives) == MOO_OBJECTIVES
-        assert record.objectives["inference_steps"] == config["params"][f"{config['trainer']}.time_steps"]
+        algorithm = config["run"]["algorithm"]
+        assert record.objectives["inference_steps"] == config["params"][f"{algorithm}.time_steps"]
         assert record.constraints["silent"] <= 0 and 0.2 < record.objectives["accuracy"] <= 1.0
         assert 0 < record.objectives["train_time_s"] < record.cost_s
 
 
 def test_a_silent_slayer_trial_is_stopped_and_a_too_long_window_fails_with_the_reason():
-    silent = evaluate({"trainer": "slayer",
+    silent = evaluate({"run": {"algorithm": "slayer", "data": {"time_steps": 50}},
                        "params": {**SMALL_SLAYER, "slayer.theta": 20.0, "slayer.weight_scale": 0.1},
                        "silent": {"k": 1, "p": 0.3, "update_interval": 128}})  # fmt: skip
     assert silent.status == "silent_stopped" and silent.constraints["silent"] == pytest.approx(0.7)
     assert silent.objectives["inference_steps"] == 10 and silent.spikes == 0
-    too_long = evaluate({"trainer": "slayer", "params": {**SMALL_SLAYER, "slayer.time_steps": 30},
-                         "data_time_steps": 20})  # fmt: skip
+    too_long = evaluate({"run": {"algorithm": "slayer", "data": {"time_steps": 20}},
+                         "params": {**SMALL_SLAYER, "slayer.time_steps": 30}})  # fmt: skip
     assert too_long.status == "failed" and "time_steps=30 exceeds the 20 steps" in too_long.error
 
 
@@ -276,10 +274,11 @@ def test_a_conv_slayer_trial_runs_on_dvs_gesture_files(tmp_path):
             events = {"x": rng.integers(0, 128, 400), "y": rng.integers(0, 128, 400), "p": rng.integers(0, 2, 400), "t": t}
             write_dvs_gesture(tmp_path, split, f"user{i:02d}_led", i % 3, events)
     record = evaluate({
-        "trainer": "slayer", "dataset": "dvs_gesture", "data_root": str(tmp_path), "data_time_steps": 6,
-        "data_options": {"size": 16}, "silent": None,
-        "params": {"slayer.hidden.width": 8, "slayer.epochs": 1, "slayer.batch_size": 2},
-        "slayer": {"conv_channels": [4], "conv_kernels": [3], "input_pool": 2, "true_count": 3.0, "false_count": 1.0},
+        "run": {"algorithm": "slayer",
+                "data": {"name": "dvs_gesture", "root": str(tmp_path), "time_steps": 6, "options": {"size": 16}},
+                "slayer": {"conv_channels": [4], "conv_kernels": [3], "input_pool": 2, "true_count": 3.0,
+                           "false_count": 1.0}},
+        "params": {"slayer.hidden.width": 8, "slayer.epochs": 1, "slayer.batch_size": 2}, "silent": None,
     })  # fmt: skip
     assert record.status == "complete", record.error
     assert record.metrics["layers"] == ["pool_in", "conv0", "pool0", "hidden0", "output"]
@@ -287,18 +286,21 @@ def test_a_conv_slayer_trial_runs_on_dvs_gesture_files(tmp_path):
 
 
 def test_a_flat_sg_point_maps_onto_model_and_trainer_configs():
-    run = sg_run({"model.hidden.width": 32, "model.hidden.depth": 2, "surrogate.shape": "q_pseudo_spike",
-                  "surrogate.q": 3.0, "model.neuron.theta": 0.5, "trainer.lr": 1e-3, "data.options.max_rate": 0.2})
+    base = Run.from_dict({"data": {"options": {"encoding": "latency"}}, "trainer": {"epochs": 3}})
+    run = apply_point(base, {"model.hidden.width": 32, "model.hidden.depth": 2, "surrogate.shape": "q_pseudo_spike",
+                             "surrogate.q": 3.0, "model.neuron.theta": 0.5, "trainer.lr": 1e-3,
+                             "data.options.max_rate": 0.2})  # fmt: skip
     assert run.model.hidden == (32, 32) and run.model.surrogate.q == 3.0
     assert run.model.neuron.theta == 0.5 and run.trainer.lr == 1e-3
-    assert run.data_options == {"max_rate": 0.2}
+    assert run.trainer.epochs == 3 and run.data.options == {"encoding": "latency", "max_rate": 0.2}  # the base run's
+    assert base.model.hidden == Run().model.hidden  # the base run itself is left as it was
 
 
 def test_trial_objective_checks_its_base_config_once_and_pickles_for_workers(monkeypatch):
     with pytest.raises(ValueError, match="unknown key"):
-        TrialObjective({"trainer": "sg", "epochs": 3})
-    objective = pickle.loads(pickle.dumps(TrialObjective({"trainer": "stdp", "silent": "mnist_stdp"})))
+        TrialObjective({"run": {}, "epochs": 3})
+    objective = pickle.loads(pickle.dumps(TrialObjective(stdp(silent="mnist_stdp"))))
     seen = []
     monkeypatch.setattr(objective_module, "evaluate", lambda config: seen.append(config) or "record")
     assert objective({"stdp.n_neurons": 10}) == "record"
-    assert seen == [{"trainer": "stdp", "silent": "mnist_stdp", "params": {"stdp.n_neurons": 10}}]
+    assert seen == [{"run": {"algorithm": "stdp"}, "silent": "mnist_stdp", "params": {"stdp.n_neurons": 10}}]

@@ -40,7 +40,7 @@ def run_small_study(tmp_path: Path, dataset: str, root: Path, *options: str) -> 
     """Two random trials of a one-layer net of at most 8 neurons, detector off: they must complete."""
     run_script(
         "hpo.py", f"hydra.run.dir={tmp_path / 'run'}", "progress=false", "compilation_cache=null",
-        f"hpo.evaluation.dataset={dataset}", f"hpo.evaluation.data_root={root}", "hpo.evaluation.silent=null",
+        f"hpo.run.data.name={dataset}", f"hpo.run.data.root={root}", "hpo.evaluation.silent=null",
         "hpo.constraints=[]", "hpo.optimizer=random", "hpo.n_trials=2", "hpo.executor=thread", "hpo.enqueue=[]",
         "hpo.exclude=[model.hidden.depth,model.recurrent]", "hpo.bounds.trainer.epochs=[1,2]",
         "hpo.bounds.model.hidden.width=[4,8]", "hpo.bounds.data.time_steps=[4,6]",
@@ -52,7 +52,7 @@ def run_small_study(tmp_path: Path, dataset: str, root: Path, *options: str) -> 
 
 
 def test_a_small_study_on_shd_files_completes(tmp_path, capsys):
-    trials = run_small_study(tmp_path, "shd", write_tiny_shd(tmp_path / "data"), "+hpo.evaluation.data_options={n_channels: 20}")
+    trials = run_small_study(tmp_path, "shd", write_tiny_shd(tmp_path / "data"), "+hpo.run.data.options={n_channels: 20}")
     assert [t.status for t in trials] == ["complete", "complete"], [t.record.error for t in trials]
     assert all(set(t.record.objectives) == {"accuracy", "train_accuracy", "train_time_s"} for t in trials)
     out = " ".join(capsys.readouterr().out.split())  # the console wraps the note at 80 columns
@@ -64,5 +64,5 @@ def test_a_small_study_on_shd_files_completes(tmp_path, capsys):
     ("dataset", "write"), [("nmnist", write_tiny_nmnist), ("dvs_gesture", write_tiny_dvs_gesture)]
 )
 def test_a_small_study_on_camera_files_completes(tmp_path, dataset, write):
-    trials = run_small_study(tmp_path, dataset, write(tmp_path / "data"), "+hpo.evaluation.data_options={size: 8}")
+    trials = run_small_study(tmp_path, dataset, write(tmp_path / "data"), "+hpo.run.data.options={size: 8}")
     assert [t.status for t in trials] == ["complete", "complete"], [t.record.error for t in trials]

@@ -25,8 +25,9 @@ def preset(name: str = "silent_sg") -> dict:
     return OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "hpo" / f"{name}.yaml"))
 
 
-def with_evaluation(spec: dict, **evaluation) -> dict:
-    return {**spec, "evaluation": {**spec["evaluation"], **evaluation}}
+def with_data(spec: dict, **data) -> dict:
+    """``spec`` whose trials read ``data`` (``run.data``'s fields)."""
+    return {**spec, "run": {**spec["run"], "data": {**spec["run"].get("data", {}), **data}}}
 
 
 def write_tiny_shd(root: Path, n_train: int = 8, n_test: int = 4) -> Path:
@@ -51,7 +52,7 @@ def write_tiny_shd(root: Path, n_train: int = 8, n_test: int = 4) -> Path:
         ({"executor": "mpi"}, "hpo.executor: must be one of"),
         ({"constraints": ["silent", "foo"]}, "hpo.constraints: ['foo'] not recorded by this evaluation"),
         ({"constraints": []}, "hpo.constraints: the evaluation records ['silent']"),
-        ({"objectives": {"acc": "max"}}, "hpo.objectives: ['acc'] not recorded by trainer 'sg'"),
+        ({"objectives": {"acc": "max"}}, "hpo.objectives: ['acc'] not recorded by algorithm 'sg'"),
         ({"objectives": {"accuracy": "up"}}, "hpo.objectives: must map objective names to 'max' or 'min'"),
         ({"bounds": {"surrogate.gamma": [-1.0, 2.0]}}, "hpo.bounds.surrogate.gamma: bad evaluate() config: surrogate gamma must be > 0.0"),
         ({"bounds": {"trainer.epochs": [-2, 3]}, "enqueue": []}, "hpo.bounds.trainer.epochs: bad evaluate() config: trainer.epochs"),
@@ -67,7 +68,11 @@ def write_tiny_shd(root: Path, n_train: int = 8, n_test: int = 4) -> Path:
         ({"add": {"trainer": {"grad_clip": {"type": "float", "low": 1.0}}}},
          "hpo.bounds / hpo.exclude / hpo.add: trainer.grad_clip: "),
         ({"add": {"data.seed": {"type": "int", "low": 0, "high": 3}}}, "unknown sg hyperparameter(s) ['data.seed']"),
-        ({"evaluation": {"dataset": "digits", "silent": "nope"}}, "hpo.evaluation: bad evaluate() config: unknown silent preset"),
+        ({"evaluation": {"silent": "nope"}}, "hpo.evaluation: bad evaluate() config: unknown silent preset"),
+        ({"run": {"trainer": {"lrr": 0.1}}}, "hpo.run: unknown trainer option(s) ['lrr']"),
+        ({"run": {"algorithm": "snntorch"}}, "hpo.run: algorithm must be one of"),
+        ({"evaluation": {"dataset": "shd", "silent": "dvs_slayer"}}, "hpo.evaluation.dataset is now hpo.run.data.name"),
+        ({"trainer": "sg"}, "hpo.trainer is now hpo.run.algorithm"),
     ],
 )  # fmt: skip
 def test_each_spec_mistake_is_named_under_its_key(change, expected):
@@ -91,21 +96,21 @@ def test_the_presets_pass():
 
 
 def test_a_missing_or_unreadable_dataset_is_found_before_the_study_starts(tmp_path):
-    with pytest.raises(SpecError, match=r"hpo.evaluation.data_root: shd train data not found: expected .*shd_train.h5"):
-        prepare(with_evaluation(preset(), dataset="shd", data_root=str(tmp_path)))
+    with pytest.raises(SpecError, match=r"hpo.run.data.root: shd train data not found: expected .*shd_train.h5"):
+        prepare(with_data(preset(), name="shd", root=str(tmp_path)))
     write_tiny_shd(tmp_path)
     (tmp_path / "SHD" / "shd_train.h5").write_bytes(b"")  # an interrupted download
-    with pytest.raises(SpecError, match=r"hpo.evaluation.data_root: cannot read shd data"):
-        prepare(with_evaluation(preset(), dataset="shd", data_root=str(tmp_path)))
-    with pytest.raises(SpecError, match=r"hpo.evaluation.data_root: MNIST file .*train-images-idx3-ubyte.* not found"):
-        prepare(with_evaluation(preset("silent_stdp"), dataset="mnist", data_root=str(tmp_path)))
+    with pytest.raises(SpecError, match=r"hpo.run.data.root: cannot read shd data"):
+        prepare(with_data(preset(), name="shd", root=str(tmp_path)))
+    with pytest.raises(SpecError, match=r"hpo.run.data.root: MNIST file .*train-images-idx3-ubyte.* not found"):
+        prepare(with_data(preset("silent_stdp"), name="mnist", root=str(tmp_path)))
 
 
 def test_an_event_dataset_leaves_the_rate_code_out_of_the_space(tmp_path):
     """Issue 14: ``data.options.max_rate`` sets the rate code's ``max_rate``, which SHD does not have; the
     space leaves it out (with a note) and so do the preset's enqueued point, instead of every
     trial failing on it."""
-    spec = with_evaluation(preset(), dataset="shd", data_root=str(write_tiny_shd(tmp_path)))
+    spec = with_data(preset(), name="shd", root=str(write_tiny_shd(tmp_path)))
     plan = prepare(spec)
     rate = "data.options.max_rate"
     assert rate not in plan.space.names and rate in prepare(preset()).space.names

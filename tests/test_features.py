@@ -102,7 +102,7 @@ def test_the_silent_sg_presets_feature_names_parameters_of_its_space():
     assert {name: dotted(powers) for name, powers in spec["features"].items()} == INPUT_DRIVE
     rate, weight, theta = "data.options.max_rate", "model.weight_scale", "model.neuron.theta"
     for dataset, factors in (("digits", {weight: 1, rate: 1, theta: -1}), ("randman", {weight: 1, theta: -1})):
-        plan = prepare({**spec, "evaluation": {**spec["evaluation"], "dataset": dataset}})
+        plan = prepare({**spec, "run": {**spec["run"], "data": {"name": dataset}}})
         assert (rate in plan.space.names) == (dataset == "digits")
         features = LogProductFeatures(plan.space, plan.options["features"])
         assert len(features) == 1 and features.names == ["log_drive"]

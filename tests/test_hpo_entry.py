@@ -108,19 +108,22 @@ def test_single_objective_presets_enqueue_the_documented_defaults():
     from omegaconf import OmegaConf
 
     from jaxsnn.train.config import ModelConfig, TrainerConfig
+    from jaxsnn.train.run import Run
     from jaxsnn.train.stdp import STDPConfig
-    from jaxsnn.tuning.spaces import dotted, search_space, sg_run, stdp_config
+    from jaxsnn.tuning.spaces import apply_point, dotted, search_space
 
-    def preset(name: str) -> tuple[dict, dict]:
+    def preset(name: str) -> tuple[Run, dict]:
         spec = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "hpo" / f"{name}.yaml"))
-        space = search_space(spec["trainer"], spec["exclude"], {k: tuple(v) for k, v in dotted(spec["bounds"]).items()})
+        base = Run.from_dict(spec["run"])
+        space = search_space(base.algorithm, spec["exclude"], {k: tuple(v) for k, v in dotted(spec["bounds"]).items()})
         (point,) = [dotted(p) for p in spec["enqueue"]]
         space.validate(point)
-        return spec, point
+        return base, point
 
-    _, stdp_point = preset("silent_stdp")
-    assert stdp_config(stdp_point) == STDPConfig()
-    _, sg_point = preset("silent_sg")
-    run = sg_run(sg_point)
+    base, stdp_point = preset("silent_stdp")
+    assert apply_point(base, stdp_point).stdp == STDPConfig()
+    base, sg_point = preset("silent_sg")
+    run = apply_point(base, sg_point)
     assert run.model == ModelConfig()
-    assert run.trainer == TrainerConfig(epochs=6) and run.time_steps == 25 and run.data_options == {"max_rate": 0.5}
+    assert run.trainer == TrainerConfig(epochs=6, xla_optimizations=False)  # the preset's compile setting
+    assert run.data.time_steps == 25 and run.data.options == {"max_rate": 0.5}

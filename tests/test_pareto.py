@@ -18,9 +18,10 @@ from jaxsnn.hpo.results import pareto_trials
 from jaxsnn.hpo.study import Study
 from jaxsnn.record import EvaluationRecord
 from jaxsnn.train.hybrid import HybridConfig
+from jaxsnn.train.run import Run
 from jaxsnn.train.slayer import SlayerConfig
 from jaxsnn.tuning.reference import Reference, compare_with_reference, savings_rows, seed_with_reference, select
-from jaxsnn.tuning.spaces import dotted, hybrid_config, search_space, slayer_config
+from jaxsnn.tuning.spaces import apply_point, dotted, search_space
 
 MOO = {"accuracy": "max", "train_time_s": "min", "inference_steps": "min"}
 
@@ -157,14 +158,15 @@ def test_a_bad_reference_is_refused_before_the_study(spec, match):
 @pytest.mark.parametrize(
     "preset, documented",
     [
-        ("slayer_moo", lambda p: slayer_config(p) == SlayerConfig(time_steps=50)),
-        ("hybrid_moo", lambda p: hybrid_config(p) == HybridConfig(finetune_epochs=0, time_steps=16)),
+        ("slayer_moo", lambda run: run.slayer == SlayerConfig(time_steps=50) and run.data.time_steps == 50),
+        ("hybrid_moo", lambda run: run.hybrid == HybridConfig(finetune_epochs=0, time_steps=16)),
     ],
 )
 def test_each_reproduction_preset_references_its_documented_default_as_a_point_of_its_space(preset, documented):
     spec = OmegaConf.to_container(OmegaConf.load(Path(__file__).parents[1] / "conf" / "hpo" / f"{preset}.yaml"))
-    space = search_space(spec["trainer"], spec["exclude"], {k: tuple(v) for k, v in dotted(spec["bounds"]).items()})
+    base = Run.from_dict(spec["run"])
+    space = search_space(base.algorithm, spec["exclude"], {k: tuple(v) for k, v in dotted(spec["bounds"]).items()})
     rule = Reference.from_dict({**spec["reference"], "params": dotted(spec["reference"]["params"])}, spec["objectives"])
     space.validate(rule.params)  # it can run as a trial of the study
-    assert documented(rule.params)
+    assert documented(apply_point(base, rule.params))
     assert spec["optimizer"] == "mobo" and spec["constraints"] == ["silent"]

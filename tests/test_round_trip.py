@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
-from jaxsnn.train.schema import plain, register, run_config
+from jaxsnn.train.run import Run, run_keys
+from jaxsnn.train.schema import plain, register
 from jaxsnn.tuning.evaluate import evaluate
 from jaxsnn.tuning.objective import TrialObjective
-from jaxsnn.tuning.overrides import train_overrides, trial_config
+from jaxsnn.tuning.overrides import train_overrides
 from jaxsnn.tuning.retrain import train
-from jaxsnn.tuning.spaces import hybrid_config, search_space, sg_run, slayer_config, stdp_config
+from jaxsnn.tuning.spaces import apply_point, search_space
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -31,11 +32,18 @@ def composed(overrides: list[str]) -> dict:
         return plain(compose("train", overrides=overrides))
 
 
-def train_run(overrides: list[str]):
-    """The SG run config experiments/train.py builds from ``overrides``."""
-    register()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return run_config(compose("train", overrides=overrides))
+def train_run(overrides: list[str]) -> Run:
+    """The run experiments/train.py trains for ``overrides``."""
+    return Run.from_dict(run_keys(composed(overrides)))
+
+
+def assert_same_run(run: Run, trial: Run) -> None:
+    """Every field the trial's algorithm uses (``Run.to_dict``) is the trial's; of the loader's
+    options the command writes them all, the trial's own among them."""
+    got, want = run.to_dict(), trial.to_dict()
+    options, want_options = got["data"].pop("options", {}), want["data"].pop("options", {})
+    assert got == want
+    assert {name: options[name] for name in want_options} == want_options
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -44,35 +52,34 @@ def test_overrides_rebuild_the_trial_configs_of_any_point(seed):
     space: a field the overrides miss, or a name mapped to the wrong field, differs here."""
     point = search_space("sg").sample(np.random.default_rng(seed), 1)[0]
     optimized = seed % 2 == 0  # a study's unoptimised programs round differently: the run must know
-    evaluation = {"dataset": "digits", "data_seed": 2, "seed": 5, "backend": "xla", "xla_optimizations": optimized}
-    run = train_run(train_overrides(point, evaluation))
-    expected = sg_run(point, backend="xla", xla_optimizations=optimized)
-    assert run.model == expected.model
-    assert run.trainer == expected.trainer
-    assert (run.data.name, run.data.time_steps, run.data.seed, run.seed) == ("digits", expected.time_steps, 2, 5)
-    assert {k: run.data.options[k] for k in expected.data_options} == expected.data_options
+    base = Run.from_dict({"data": {"seed": 2}, "seed": 5, "model": {"neuron": {"backend": "xla"}},
+                          "trainer": {"xla_optimizations": optimized}})  # fmt: skip
+    trial = apply_point(base, point)
+    assert_same_run(train_run(train_overrides(trial)), trial)
 
 
 def test_pasted_overrides_retrain_the_same_accuracy():
     """The round trip on a real trial: evaluate() and train.py's path give the same network."""
     point = {"model.hidden.width": 32, "trainer.epochs": 2, "data.time_steps": 10, "trainer.lr": 1e-2,
              "data.options.max_rate": 0.4, "surrogate.shape": "triangular", "trainer.batch_size": 64}  # fmt: skip
-    evaluation = {"trainer": "sg", "params": point, "dataset": "digits", "seed": 1, "silent": None}
-    record = evaluate(evaluation)
+    objective = TrialObjective({"run": {"seed": 1}, "silent": None})
+    record = objective(point)
     assert record.status == "complete", record.error
-    retrained = train({**composed(train_overrides(point, evaluation)), "progress": False})
+    words = shlex.split(objective.retrain_command(point))
+    retrained = train({**composed(words[2:]), "progress": False})
     assert retrained.objectives["accuracy"] == record.objectives["accuracy"]
+    # train.py's record keeps the run it trained: the trial's (resolved in its record)
+    assert_same_run(Run.from_dict(retrained.params), Run.from_dict(record.metrics["resolved"]))
     assert retrained.objectives["accuracy"] > 0.3  # a network that learned: equality of two chance runs proves little
 
 
 def test_a_study_prints_a_retrain_command_that_composes_to_the_trial():
     """The command experiments/hpo.py prints for the best trial, split as a shell would."""
     point = search_space("sg").sample(np.random.default_rng(7), 1)[0]
-    base = {"trainer": "sg", "dataset": "digits", "silent": "dvs_slayer", "data_root": "/data/with space"}
+    base = {"run": {"data": {"name": "digits", "root": "/data/with space"}}, "silent": "dvs_slayer"}
     words = shlex.split(TrialObjective(base).retrain_command(point))
     assert words[:2] == ["python", "experiments/train.py"]
-    run = train_run(words[2:])
-    assert (run.model, run.trainer, run.data.root) == (sg_run(point).model, sg_run(point).trainer, "/data/with space")
+    assert_same_run(train_run(words[2:]), apply_point(Run.from_dict(base["run"]), point))
 
 
 SMALL_TRIALS = {
@@ -83,27 +90,23 @@ SMALL_TRIALS = {
                "hybrid.surrogate.beta": 2.0},
 }  # fmt: skip
 FIXED = {"stdp": {"chunk": 25}, "slayer": {"eval_batch_size": 128}, "hybrid": {"conv_channels": [8], "conv_kernels": [3]}}
-
-
-BUILD = {"stdp": stdp_config, "slayer": slayer_config, "hybrid": hybrid_config}
+"""Fields of the base run that the trainers' defaults do not have: a command that dropped them
+would compose, and differ."""
 
 
 def trial_base(trainer: str) -> dict:
-    return {"trainer": trainer, "dataset": "digits", "seed": 3, "data_seed": 1, trainer: FIXED[trainer], "silent": None}
+    run = {"algorithm": trainer, "data": {"name": "digits", "seed": 1}, "seed": 3, trainer: FIXED[trainer]}
+    return {"run": run, "silent": None}
 
 
 @pytest.mark.parametrize("trainer", sorted(SMALL_TRIALS))
 def test_the_command_of_every_trainer_composes_to_the_trials_config(trainer):
     """stdp, slayer, hybrid: the printed command, composed as train.py composes it, is the
-    trial's config (searched params, fixed fields, data, seeds). The fixed fields are ones the
-    trainer's defaults do not have, so a command that dropped them would compose, and differ."""
+    trial's run (searched params, the base run's fields, data, seeds)."""
     base, point = trial_base(trainer), SMALL_TRIALS[trainer]
     words = shlex.split(TrialObjective(base).retrain_command(point))
-    assert words[:3] == ["python", "experiments/train.py", f"algorithm={trainer}"]
-    trial = trial_config(composed(words[2:]))
-    assert BUILD[trainer]({}, **trial[trainer]) == BUILD[trainer](point, **FIXED[trainer])
-    assert {k: trial[k] for k in ("trainer", "dataset", "seed", "data_seed")} == {
-        k: base[k] for k in ("trainer", "dataset", "seed", "data_seed")}
+    assert words[:2] == ["python", "experiments/train.py"] and f"algorithm={trainer}" in words
+    assert_same_run(train_run(words[2:]), apply_point(Run.from_dict(base["run"]), point))
 
 
 @pytest.mark.slow
@@ -122,7 +125,7 @@ def test_a_trial_of_every_trainer_retrains_from_its_printed_command(trainer):
     assert record.objectives["accuracy"] > 0.2  # chance is 0.1: two chance-level runs tie too easily
 
 
-_UNOPTIMIZED_TRIAL = {"trainer": "sg", "silent": None, "xla_optimizations": False,
+_UNOPTIMIZED_TRIAL = {"run": {"trainer": {"xla_optimizations": False}}, "silent": None,
                       "params": {"model.hidden.width": 32, "trainer.epochs": 1, "data.time_steps": 10,
                                  "trainer.lr": 0.01, "trainer.batch_size": 64}}
 

@@ -197,10 +197,10 @@ def test_a_seeded_run_evaluates_the_enqueued_configurations_first_as_design(benc
 
 @pytest.mark.parametrize("name", sorted(PROBLEMS))
 def test_each_problem_names_the_preset_its_real_studies_run(name):
-    """snn_real_studies.py runs ``hpo=HPO_PRESETS[trainer]`` with the problem's evaluation: that
+    """snn_real_studies.py runs ``hpo=HPO_PRESETS[trainer]`` with the problem's run and detector: that
     preset must train the problem's trainer under the problem's silent detector."""
     problem = PROBLEMS[name]
     path = Path(__file__).resolve().parents[1] / "conf" / "hpo" / f"{HPO_PRESETS[problem.trainer]}.yaml"
     preset = OmegaConf.load(path)
-    assert preset.trainer == problem.trainer
+    assert preset.run.algorithm == problem.trainer
     assert preset.evaluation.silent == problem.detector

@@ -60,7 +60,7 @@ def test_the_readme_resume_line_resumes_the_study_from_its_path_alone(tmp_path, 
     spec = created(path)
     run_script("hpo.py", f"study={path}", f"hydra.run.dir={tmp_path}", "progress=false", "compilation_cache=null")
     assert runs == [{"optimizer": "random", "seed": 5, "n_trials": 4, "n_workers": 2, "timeout_s": 99,
-                     "base": {"trainer": "stdp", **spec["evaluation"]}}]  # fmt: skip
+                     "base": {"run": spec["run"], **spec["evaluation"]}}]  # fmt: skip
     with Study.open(path) as study:
         assert study.config == spec and len(study.finished()) == 1
         assert study.pending()[0].params["stdp.n_neurons"] == 100  # the preset's enqueued default, queued once
@@ -150,20 +150,34 @@ def test_a_point_giving_a_path_both_nested_and_dotted_is_refused_naming_it(dotte
         prepare({**preset(), "enqueue": [twice]})
 
 
-def test_a_study_of_the_flat_names_before_run_config_paths_is_refused_on_resume_and_kept(tmp_path, runs):
-    """A study file created before parameters were named by run-config paths cannot be resumed
-    (its space and points name ``epochs``, ``theta``): the entry point says so before anything
-    runs and leaves the file as it was."""
+def _old_stdp_spec() -> dict:
+    """silent_stdp as stored before a trial was a run config plus overrides."""
+    spec = {key: value for key, value in preset("silent_stdp").items() if key != "run"}
+    return {**spec, "trainer": "stdp", "evaluation": {**spec["evaluation"], "dataset": "digits", "data_root": None}}
+
+
+@pytest.mark.parametrize(("names", "spec", "message"), [
+    (["epochs"], {**preset("silent_stdp"), "bounds": {"epochs": [1, 2]}, "enqueue": []},
+     r"names its parameters as before they were run-config paths \(epochs"),
+    (["stdp.epochs"], {**_old_stdp_spec(), "enqueue": []},
+     r"created before a trial was a run config plus overrides \(hpo.trainer is now hpo.run.algorithm; "
+     r"hpo.evaluation.dataset is now hpo.run.data.name; hpo.evaluation.data_root is now hpo.run.data.root\)"),
+])  # fmt: skip
+def test_a_study_of_an_older_vocabulary_is_refused_on_resume_and_kept(tmp_path, runs, names, spec, message):
+    """A study file created before parameters were named by run-config paths (its space and points
+    name ``epochs``, ``theta``), or before its trials were run configs (``hpo.trainer``,
+    ``hpo.evaluation.dataset``), cannot be resumed: the entry point says so before anything runs
+    and leaves the file as it was."""
     from jaxsnn.hpo.space import IntParam, Space
 
     path = tmp_path / "study.sqlite"
-    spec = {**preset("silent_stdp"), "bounds": {"epochs": [1, 2]}, "enqueue": []}
-    with Study.create(path, Space([IntParam("epochs", 1, 2)]), spec["objectives"], spec["constraints"],
+    (name,) = names
+    with Study.create(path, Space([IntParam(name, 1, 2)]), spec["objectives"], spec["constraints"],
                       config=spec) as study:  # fmt: skip
-        study.finish_trial(study.start_trial({"epochs": 1}),
-                           EvaluationRecord({"epochs": 1}, {"accuracy": 0.5, "train_accuracy": 0.5}, {"silent": -0.1}))
+        study.finish_trial(study.start_trial({name: 1}),
+                           EvaluationRecord({name: 1}, {"accuracy": 0.5, "train_accuracy": 0.5}, {"silent": -0.1}))
     before = path.read_bytes()
-    with pytest.raises(SpecError, match=r"names its parameters as before they were run-config paths \(epochs"):
+    with pytest.raises(SpecError, match=message):
         run_script("hpo.py", f"study={path}", f"hydra.run.dir={tmp_path}", "progress=false", "compilation_cache=null")
     assert runs == [] and path.read_bytes() == before
 
@@ -186,14 +200,14 @@ def test_a_study_adds_any_field_of_the_run_config_to_its_space_and_its_trials_se
     assert plan.space.names[-3:] == ("trainer.weight_decay", "trainer.optimizer", "model.readout_alpha")
     point = plan.space.sample(np.random.default_rng(0), 1)[0]
     trial = jaxsnn.tuning.evaluate.validate({**plan.objective.base, "params": point})
-    assert trial.sg.run.trainer.weight_decay == point["trainer.weight_decay"] > 0
-    assert (trial.sg.run.trainer.optimizer, trial.sg.run.model.readout_alpha) == ("adamw", point["model.readout_alpha"])
+    assert trial.run.trainer.weight_decay == point["trainer.weight_decay"] > 0
+    assert (trial.run.trainer.optimizer, trial.run.model.readout_alpha) == ("adamw", point["model.readout_alpha"])
     command = plan.objective.retrain_command(point)
     assert f"trainer.weight_decay={point['trainer.weight_decay']}" in command and "trainer.optimizer=adamw" in command
     # An added parameter may be conditional on a searched categorical one: drawn only where it applies.
     rec_mean = {"type": "float", "low": -0.5, "high": 0.5, "condition": {"parent": "model.recurrent", "values": [True]}}
     plan = prepare({**preset(), "add": {"model.rec_mean": rec_mean}, "enqueue": []})
     for point in plan.space.sample(np.random.default_rng(1), 8):
-        run = jaxsnn.tuning.evaluate.validate({**plan.objective.base, "params": point}).sg.run
+        run = jaxsnn.tuning.evaluate.validate({**plan.objective.base, "params": point}).run
         assert ("model.rec_mean" in point) == point["model.recurrent"] == run.model.recurrent
         assert run.model.rec_mean == point.get("model.rec_mean", 0.0)

@@ -141,7 +141,8 @@ def test_only_a_schedule_that_depends_on_the_run_length_puts_epochs_in_the_key()
 
 
 _CACHED_TRIAL = {
-    "trainer": "sg", "backend": "ffi", "xla_optimizations": False,  # -O0 compiles faster; cached as well
+    "run": {"model": {"neuron": {"backend": "ffi"}},
+            "trainer": {"xla_optimizations": False}},  # -O0 compiles faster; cached as well
     "params": {"model.hidden.width": 8, "trainer.epochs": 1, "data.time_steps": 10, "trainer.batch_size": 128,
                "model.neuron.theta": 0.5},
 }  # fmt: skip

@@ -37,7 +37,9 @@ class SNNProblem:
     trainer: str
     bounds: Mapping[str, tuple[float, float]]
     exclude: tuple[str, ...] = ()
-    evaluation: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    run: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """What the problem's trials set of experiments/train.py's run (data, in conf/train.yaml's shape)."""
+    time_budget_s: float | None = None
     detector: str = "dvs_slayer"
     n_classes: int = 10
     description: str = ""
@@ -59,8 +61,8 @@ class SNNProblem:
     def config(self, params: Mapping[str, Any], *, silent: Any = "preset", seed: int = 0) -> dict[str, Any]:
         """The ``evaluate`` config of one trial; ``silent=None`` runs it without a detector."""
         detector = self.detector if silent == "preset" else silent
-        return {"trainer": self.trainer, "params": dict(params), "silent": detector, "seed": seed,
-                **self.evaluation}  # fmt: skip
+        return {"run": {"algorithm": self.trainer, **self.run, "seed": seed}, "params": dict(params),
+                "silent": detector, "time_budget_s": self.time_budget_s}  # fmt: skip
 
 
 def sg_learning(params: Mapping[str, Any]) -> list[float]:
@@ -86,21 +88,21 @@ PROBLEMS: dict[str, SNNProblem] = {
     for problem in (
         SNNProblem(
             "sg_digits", "sg", SG_COST_BOUNDS,
-            evaluation={"dataset": "digits", "time_budget_s": 120},
+            run={"data": {"name": "digits"}}, time_budget_s=120,
             description="SG LIF classifier on embedded digits, the 17-D space of the demo",
             drive=(("model.weight_scale", "data.options.max_rate"), ("model.neuron.theta",)), learning=sg_learning,
         ),
         SNNProblem(
             "stdp_digits", "stdp",
             {"stdp.n_neurons": (10, 200), "stdp.epochs": (1, 2), "stdp.presentation_ms": (50.0, 150.0)},
-            evaluation={"dataset": "digits", "time_budget_s": 240}, detector="mnist_stdp",
+            run={"data": {"name": "digits"}}, time_budget_s=240, detector="mnist_stdp",
             drive=(("stdp.input_rate_hz", "stdp.w_norm"), ("stdp.threshold_mv",)),
             description="Diehl & Cook STDP network on embedded digits, the 18-D space of hpo=silent_stdp with "
             "presentations up to 150 ms (the preset searches up to 400)",
         ),
         SNNProblem(
             "sg_randman", "sg", SG_COST_BOUNDS, exclude=("data.options.max_rate",),
-            evaluation={"dataset": "randman", "data_options": {"manifold_dim": 2}, "time_budget_s": 120},
+            run={"data": {"name": "randman", "options": {"manifold_dim": 2}}}, time_budget_s=120,
             description="SG LIF classifier on Randman (10 classes, 50 channels, 2-D manifolds): the "
             "default network reaches about 0.80 here against 0.93 on digits; 16-D (spike-time data: "
             "no input rate)",

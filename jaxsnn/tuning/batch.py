@@ -24,7 +24,7 @@ from typing import Any
 from jaxsnn.compile_cache import compilation_counts
 from jaxsnn.record import EvaluationRecord
 from jaxsnn.train.sg import Member, fit
-from jaxsnn.tuning.evaluate import Trial, Watch, compiled_since, evaluate, with_point, validate
+from jaxsnn.tuning.evaluate import Trial, Watch, compiled_since, evaluate, validate
 
 
 def evaluate_batch(configs: Sequence[Mapping[str, Any]]) -> list[EvaluationRecord]:
@@ -34,7 +34,7 @@ def evaluate_batch(configs: Sequence[Mapping[str, Any]]) -> list[EvaluationRecor
     trials = [validate(config) for config in configs]
     groups: dict[str, list[int]] = {}
     for i, trial in enumerate(trials):
-        key = trial.sg.population_key() if trial.sg is not None else f"alone {i}"
+        key = trial.population_key() or f"alone {i}"
         groups.setdefault(key, []).append(i)
     records: list[EvaluationRecord | None] = [None] * len(trials)
     for members in groups.values():
@@ -50,14 +50,13 @@ def _train_together(trials: Sequence[Trial]) -> list[EvaluationRecord] | None:
     start = time.perf_counter()
     before = compilation_counts()
     watches = [Watch(trial, start) for trial in trials]
-    plan = trials[0].sg
     try:
-        data = plan.load()
+        data = trials[0].load()
         load_s = time.perf_counter() - start
-        members = [Member(t.sg.run.model, t.sg.seed, t.sg.run.trainer.lr) for t in trials]
-        records = fit(members, plan.run.trainer, data, stoppers=[w.stoppers() for w in watches], progress=False)
+        members = [Member(t.run.model, t.run.seed, t.run.trainer.lr) for t in trials]
+        records = fit(members, trials[0].run.trainer, data, stoppers=[w.stoppers() for w in watches], progress=False)
     except Exception:  # e.g. members that do not build one structure after all: each alone
         return None
     compiled = {**compiled_since(before), "batch_trials": len(trials)}
-    return [watch.finish(with_point(record, trial.params), load_s / len(trials) + record.cost_s, compiled)
+    return [watch.finish(trial.recorded(record), load_s / len(trials) + record.cost_s, compiled)
             for watch, trial, record in zip(watches, trials, records)]  # fmt: skip

@@ -6,36 +6,29 @@ before any data is loaded or anything compiled. Everything that goes wrong *whil
 trial (an exception, a NaN, the time budget) is a property of that point of the search space:
 it becomes a ``failed`` record with the reason, and the study goes on.
 
-Config keys (only ``trainer`` is required)::
+A trial is a run of ``experiments/train.py`` plus the point's values at their paths. Config keys::
 
-    trainer        "sg" | "stdp" | "slayer" | "hybrid"
-    params         a point of ``jaxsnn.tuning.spaces.search_space(trainer)``: run-config paths
-                   (``model.neuron.theta``, ``trainer.lr``, ``stdp.tau_mem_ms``) and their values;
-                   missing paths take the trainer's defaults
-    dataset        sg, slayer: a spike dataset of ``jaxsnn.data.load_dataset`` (default "digits");
-                   stdp: "digits", "cifar10" (``load_images``) or "mnist" (IDX files in data_root);
-                   hybrid: "digits" or "cifar10" (``load_images``)
-    data_root      folder of file-based datasets
-    data_options   sg, slayer: extra options of the spike dataset's loader, e.g. {"size": 32}
-                   to downsample DVS Gesture frames
-    data_seed      split / encoding seed (default 0)
-    data_time_steps  slayer: steps of the loaded samples (default 50); the searched
-                   ``time_steps`` presents their first steps, so a shorter window is lower latency
-                   on the same data
-    seed           model initialisation seed (default 0)
+    run            the base run: a ``jaxsnn.train.run.Run``, or a composed ``conf/train.yaml`` or
+                   any part of one (``{"algorithm": "stdp", "data": {"name": "mnist", "root": ...},
+                   "stdp": {"dt_ms": 0.5}}``); a group left out takes its defaults
+    params         a point of ``jaxsnn.tuning.spaces.search_space(algorithm)``: run-config paths
+                   (``model.neuron.theta``, ``trainer.lr``, ``stdp.tau_mem_ms``) and their values,
+                   set on the base run (paths the point leaves out keep the base run's values)
     silent         detector settings {"k", "p", "update_interval"[, "window", "grace"]}, a preset name of
                    ``jaxsnn.train.silent.PRESETS``, or None to disable; default: the paper's
-                   preset for the trainer ("mnist_stdp" for stdp, "dvs_slayer" for the others)
+                   preset for the algorithm ("mnist_stdp" for stdp, "dvs_slayer" for the others)
     activity       None (default) or {"max_rate", "update_interval", "layer"} for ActivityGuard
     time_budget_s  None (default) or seconds: training stops at the first batch boundary past
                    the budget and the trial is recorded as failed ("time budget exceeded")
-    stdp, slayer, hybrid  non-searched fields of that trainer's config, e.g. stdp: {"dt_ms": 0.5},
-                   slayer: {"conv_channels": [16, 32], "conv_kernels": [5, 3], "input_pool": 4}
-    backend        LIF backend of the sg and hybrid trainers (default "auto")
-    xla_optimizations  sg: compile the train step with XLA's optimisations (default True); False
-                   compiles each new shape about twice as fast and trains 1.4-1.7x slower, the
-                   trade for studies of short trials (``TrainerConfig.xla_optimizations``)
     progress       show a progress bar (sg and stdp; default False)
+
+Which data an algorithm reads: sg and slayer a spike dataset of ``jaxsnn.data.load_dataset``
+(``data.name``, ``data.time_steps``, ``data.options``: a slayer point's ``slayer.time_steps``
+presents the first steps of that window, so a shorter one is lower latency on the same data);
+stdp "digits", "cifar10" (``load_images``) or "mnist" (IDX files in ``data.root``); hybrid
+"digits" or "cifar10". The LIF backend is ``model.neuron.backend`` (sg) or ``hybrid.backend``;
+``trainer.xla_optimizations=false`` compiles each new SG shape about twice as fast and trains
+1.4-1.7x slower, the trade for studies of short trials.
 """
 
 from __future__ import annotations
@@ -47,42 +40,37 @@ import os
 import time
 import traceback
 from collections.abc import Mapping, Sequence
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from jaxsnn.compile_cache import compilation_counts
-from jaxsnn.core import BACKENDS
 from jaxsnn.data import EMBEDDED, IMAGE_DATASETS, SPIKE_DATASETS, DataSplits, load_dataset, load_images
 from jaxsnn.data.mnist import load_mnist
 from jaxsnn.record import EvaluationRecord
 from jaxsnn.train.hybrid import train_hybrid
+from jaxsnn.train.run import IMAGE_ALGORITHMS, Run
 from jaxsnn.train.sg import train_sg
 from jaxsnn.train.silent import PRESETS, ActivityGuard, SilentNetworkDetector
 from jaxsnn.train.slayer import train_slayer
 from jaxsnn.train.stdp import train_stdp
 from jaxsnn.train.stopping import EarlyStopper, StopDecision
-from jaxsnn.tuning.spaces import TRAINERS, SGRun, hybrid_config, sg_run, slayer_config, stdp_config
+from jaxsnn.tuning.spaces import DATA_OPTIONS, apply_point
 
 DEFAULT_PRESET = {"sg": "dvs_slayer", "stdp": "mnist_stdp", "slayer": "dvs_slayer", "hybrid": "dvs_slayer"}
-STDP_DATASETS: tuple[str, ...] = (*IMAGE_DATASETS, "mnist")
+DATASETS: dict[str, tuple[str, ...]] = {
+    "sg": tuple(SPIKE_DATASETS), "slayer": tuple(SPIKE_DATASETS), "stdp": (*IMAGE_DATASETS, "mnist"),
+    "hybrid": IMAGE_DATASETS,
+}  # fmt: skip
+"""The datasets each algorithm reads (``data.name``)."""
 OBJECTIVES: dict[str, tuple[str, ...]] = {
     "sg": ("accuracy", "train_accuracy", "train_time_s"),
     "stdp": ("accuracy", "train_accuracy"),
     "slayer": ("accuracy", "train_time_s", "inference_steps", "spikes_per_sample"),
     "hybrid": ("accuracy", "train_time_s", "inference_steps", "spikes_per_sample"),
 }
-"""The objectives every informative record of each trainer carries: what a study of it may declare."""
-_TRAINER_KEYS: dict[str, tuple[str, ...]] = {
-    "stdp": ("stdp",), "slayer": ("slayer",), "hybrid": ("hybrid",), "backend": ("sg", "hybrid"),
-    "xla_optimizations": ("sg",), "progress": ("sg", "stdp"), "data_time_steps": ("slayer",),
-    "data_options": ("sg", "slayer"),
-}  # fmt: skip
-"""Keys that only make sense for some trainers: given for another, they are a config mistake."""
-_KEYS = frozenset(
-    {"trainer", "params", "dataset", "data_root", "data_seed", "seed", "silent", "activity", "time_budget_s",
-     *_TRAINER_KEYS}
-)  # fmt: skip
+"""The objectives every informative record of each algorithm carries: what a study of it may declare."""
+_KEYS = frozenset({"run", "params", "silent", "activity", "time_budget_s", "progress"})
 _TIMEOUT = "time budget exceeded"
 
 
@@ -133,53 +121,62 @@ class _FirstBatch:
 
 
 @dataclasses.dataclass(frozen=True)
-class SGPlan:
-    """An SG trial's data and configs, resolved: what a batch needs to train trials together."""
+class Trial:
+    """A validated config: everything needed to run, nothing run yet."""
 
-    dataset: str
-    data_seed: int
-    root: str | None
-    options: dict[str, Any]
-    run: SGRun
-    seed: int
-    progress: bool
+    params: dict[str, Any]
+    run: Run
+    """The base run with the point set: what this trial trains."""
+    stoppers: tuple[EarlyStopper, ...]
+    budget_s: float | None
+    progress: bool = False
 
     def load(self) -> DataSplits:
-        return load_dataset(self.dataset, time_steps=self.run.time_steps, seed=self.data_seed, root=self.root,
-                            **self.options)  # fmt: skip
+        """A spike dataset's splits (sg, slayer)."""
+        return self.run.data.load()
 
-    def population_key(self) -> str:
-        """Equal for trials that can train as members of one population (``train.sg.fit``): the
-        same data and trainer but for the learning rate, and the same network but for the values
-        it keeps as traced state or only draws its weights with (leak, threshold, surrogate
-        gamma/beta/q, weight scale)."""
-        model = self.run.model
+    def recorded(self, record: EvaluationRecord) -> EvaluationRecord:
+        """The trainer's record under the searched point (what the optimizer told trials apart
+        by), keeping the whole resolved run in ``metrics["resolved"]`` (train.yaml's shape)."""
+        return dataclasses.replace(record, params=self.params,
+                                   metrics={**record.metrics, "resolved": self.run.to_dict()})  # fmt: skip
+
+    def execute(self, stoppers: Sequence[EarlyStopper]) -> EvaluationRecord:
+        """Load the data and train; raises whatever the trainer raises."""
+        run = self.run
+        if run.algorithm == "sg":
+            record = train_sg(run.model, run.trainer, self.load(), stoppers=stoppers, seed=run.seed,
+                              progress=self.progress)  # fmt: skip
+        elif run.algorithm == "slayer":
+            record = train_slayer(run.slayer, self.load(), stoppers=stoppers, seed=run.seed)
+        elif run.algorithm == "hybrid":
+            images = load_images(run.data.name, root=run.data.root, seed=run.data.seed)
+            record = train_hybrid(run.hybrid, images, stoppers=stoppers, seed=run.seed)
+        else:
+            images = (load_mnist(run.data.root) if run.data.name == "mnist"
+                      else load_images(run.data.name, root=run.data.root, seed=run.data.seed))  # fmt: skip
+            record = train_stdp(run.stdp, *images, stoppers=stoppers, seed=run.seed, progress=self.progress)
+        return self.recorded(record)
+
+    def population_key(self) -> str | None:
+        """Equal for SG trials that can train as members of one population (``train.sg.fit``):
+        the same data and trainer but for the learning rate, and the same network but for the
+        values it keeps as traced state or only draws its weights with (leak, threshold,
+        surrogate gamma/beta/q, weight scale). ``None``: this trial trains alone."""
+        if self.run.algorithm != "sg":
+            return None
+        model, data = self.run.model, self.run.data
         shape = dataclasses.replace(
             model, weight_scale=1.0, neuron=dataclasses.replace(model.neuron, alpha=0.5, theta=1.0),
             surrogate=dataclasses.replace(model.surrogate, gamma=1.0, beta=1.0, q=2.0))  # fmt: skip
         trainer = dataclasses.replace(self.run.trainer, lr=1.0)
-        return repr((self.dataset, self.data_seed, self.root, sorted(self.options.items()), self.run.time_steps,
-                     trainer, shape, self.progress))  # fmt: skip
-
-
-@dataclasses.dataclass(frozen=True)
-class Trial:
-    """A validated config: everything needed to run, nothing run yet (``sg``: an SG trial's plan)."""
-
-    params: dict[str, Any]
-    run: Callable[[Sequence[EarlyStopper]], EvaluationRecord]
-    stoppers: tuple[EarlyStopper, ...]
-    budget_s: float | None
-    sg: SGPlan | None = None
+        return repr((data.name, data.seed, data.root, sorted(data.options.items()), data.time_steps, trainer, shape,
+                     self.progress))  # fmt: skip
 
 
 def _require(ok: bool, message: str) -> None:
     if not ok:
         raise ValueError(f"bad evaluate() config: {message}")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _silent_detector(spec: Any) -> tuple[EarlyStopper, ...]:
@@ -205,107 +202,31 @@ def _activity_guard(spec: Any) -> tuple[EarlyStopper, ...]:
     return (ActivityGuard(**spec),)
 
 
-def _sg_plan(config: Mapping[str, Any], params: dict[str, Any]) -> SGPlan:
-    dataset = config.get("dataset", "digits")
-    _require(dataset in SPIKE_DATASETS, f"unknown sg dataset {dataset!r}; valid: {sorted(SPIKE_DATASETS)}")
-    backend = config.get("backend", "auto")
-    _require(backend in BACKENDS, f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
-    run = sg_run(params, backend=backend, xla_optimizations=config.get("xla_optimizations", True))
-    return SGPlan(dataset, config.get("data_seed", 0), config.get("data_root"),
-                  _loader_options(config, dataset, run.data_options), run, config.get("seed", 0),
-                  config.get("progress", False))  # fmt: skip
+def base_run(spec: Run | Mapping[str, Any] | None) -> Run:
+    """The ``run`` of an evaluate config as a ``Run`` (a mapping is validated on the way)."""
+    if isinstance(spec, Run):
+        return spec
+    _require(spec is None or isinstance(spec, Mapping), f"run must be a train.yaml mapping or a Run, got {spec!r}")
+    return Run.from_dict(spec or {})
 
 
-def _sg_runner(plan: SGPlan, params: dict[str, Any]) -> Callable:
-    def execute(stoppers: Sequence[EarlyStopper]) -> EvaluationRecord:
-        record = train_sg(plan.run.model, plan.run.trainer, plan.load(), stoppers=stoppers, seed=plan.seed,
-                          progress=plan.progress)  # fmt: skip
-        return with_point(record, params)
-
-    return execute
-
-
-def _loader_options(config: Mapping[str, Any], dataset: str, searched: Mapping[str, Any]) -> dict[str, Any]:
-    """Options of the spike dataset's loader: the fixed ``data_options`` and those a searched
-    ``data.options.*`` parameter sets; each must be one the loader takes."""
-    fixed = config.get("data_options", {})
-    _require(isinstance(fixed, Mapping), f"data_options must be a dict of loader options, got {fixed!r}")
-    clash = sorted(set(fixed) & set(searched))
-    _require(not clash, f"data option(s) {clash} set both in data_options and by a searched hyperparameter")
-    accepted = set(inspect.signature(SPIKE_DATASETS[dataset]).parameters) - {"time_steps", "seed", "root"}
-    unsupported = sorted(set(searched) - accepted)
-    _require(not unsupported, f"dataset {dataset!r} has no option {unsupported}: searched "
-             f"{', '.join('data.options.' + name for name in unsupported)} applies to rate-coded datasets only")
-    unknown = sorted(set(fixed) - accepted)
-    _require(not unknown, f"dataset {dataset!r} has no option(s) {unknown}; valid: {sorted(accepted)}")
-    return {**fixed, **searched}
-
-
-def with_point(record: EvaluationRecord, params: dict[str, Any]) -> EvaluationRecord:
-    """The record under the searched point (what the optimizer told apart trials by), keeping
-    the trainer's fully resolved configuration in ``metrics["resolved"]``."""
-    return dataclasses.replace(record, params=params, metrics={**record.metrics, "resolved": record.params})
-
-
-def _fixed_options(config: Mapping[str, Any], trainer: str) -> Mapping[str, Any]:
-    fixed = config.get(trainer, {})
-    _require(isinstance(fixed, Mapping), f"{trainer} must be a dict of its config's fields, got {fixed!r}")
-    return fixed
-
-
-def _slayer_runner(config: Mapping[str, Any], params: dict[str, Any]) -> Callable:
-    dataset = config.get("dataset", "digits")
-    _require(dataset in SPIKE_DATASETS, f"unknown slayer dataset {dataset!r}; valid: {sorted(SPIKE_DATASETS)}")
-    window = config.get("data_time_steps", 50)
-    _require(_is_int(window) and window > 0, f"data_time_steps must be a positive integer, got {window!r}")
-    cfg = slayer_config(params, **_fixed_options(config, "slayer"))
-    options = _loader_options(config, dataset, {})
-
-    def execute(stoppers: Sequence[EarlyStopper]) -> EvaluationRecord:
-        data = load_dataset(dataset, time_steps=window, seed=config.get("data_seed", 0), root=config.get("data_root"),
-                            **options)
-        return with_point(train_slayer(cfg, data, stoppers=stoppers, seed=config.get("seed", 0)), params)
-
-    return execute
-
-
-def _hybrid_runner(config: Mapping[str, Any], params: dict[str, Any]) -> Callable:
-    dataset = config.get("dataset", "digits")
-    _require(dataset in IMAGE_DATASETS, f"unknown hybrid dataset {dataset!r}; valid: {list(IMAGE_DATASETS)}")
-    fixed = dict(_fixed_options(config, "hybrid"))
-    if "backend" in config:
-        _require("backend" not in fixed, "backend given both as a key and as a fixed hybrid option")
-        fixed["backend"] = config["backend"]
-    cfg = hybrid_config(params, **fixed)
-
-    def execute(stoppers: Sequence[EarlyStopper]) -> EvaluationRecord:
-        data = load_images(dataset, root=config.get("data_root"), seed=config.get("data_seed", 0))
-        return with_point(train_hybrid(cfg, data, stoppers=stoppers, seed=config.get("seed", 0)), params)
-
-    return execute
-
-
-def _stdp_runner(config: Mapping[str, Any], params: dict[str, Any]) -> Callable:
-    dataset = config.get("dataset", "digits")
-    _require(dataset in STDP_DATASETS, f"unknown stdp dataset {dataset!r}; valid: {list(STDP_DATASETS)}")
-    _require(dataset != "mnist" or config.get("data_root") is not None,
-             "dataset 'mnist' needs data_root, the folder of the four IDX files")
-    cfg = stdp_config(params, **_fixed_options(config, "stdp"))
-
-    def execute(stoppers: Sequence[EarlyStopper]) -> EvaluationRecord:
-        if dataset == "mnist":
-            train, test = load_mnist(config["data_root"])
-        else:
-            train, test = load_images(dataset, root=config.get("data_root"), seed=config.get("data_seed", 0))
-        return train_stdp(cfg, train, test, stoppers=stoppers, seed=config.get("seed", 0),
-                          progress=config.get("progress", False), params=params)
-
-    return execute
-
-
-_RUNNERS: dict[str, Callable[[Mapping[str, Any], dict[str, Any]], Callable]] = {
-    "stdp": _stdp_runner, "slayer": _slayer_runner, "hybrid": _hybrid_runner,
-}  # fmt: skip
+def _check_data(run: Run, params: Mapping[str, Any]) -> None:
+    """The dataset is one the algorithm reads, and every loader option one its loader takes: a
+    searched ``data.options.*`` the dataset has no use for is named as such."""
+    name = run.data.name
+    _require(name in DATASETS[run.algorithm],
+             f"unknown {run.algorithm} dataset {name!r} (data.name); valid: {list(DATASETS[run.algorithm])}")
+    _require(name != "mnist" or run.data.root is not None,
+             "dataset 'mnist' needs data.root, the folder of the four IDX files")
+    if run.algorithm in IMAGE_ALGORITHMS:
+        return
+    accepted = set(inspect.signature(SPIKE_DATASETS[name]).parameters) - {"time_steps", "seed", "root"}
+    searched = sorted(n[len(DATA_OPTIONS):] for n in params if n.startswith(DATA_OPTIONS))
+    unsupported = [option for option in searched if option not in accepted]
+    _require(not unsupported, f"dataset {name!r} has no option {unsupported}: searched "
+             f"{', '.join(DATA_OPTIONS + option for option in unsupported)} applies to rate-coded datasets only")
+    unknown = sorted(set(run.data.options) - accepted)
+    _require(not unknown, f"dataset {name!r} has no option(s) {unknown} (data.options); valid: {sorted(accepted)}")
 
 
 def validate(config: Mapping[str, Any]) -> Trial:
@@ -313,31 +234,26 @@ def validate(config: Mapping[str, Any]) -> Trial:
     _require(isinstance(config, Mapping), f"config must be a dict, got {type(config).__name__}")
     unknown = sorted(set(config) - _KEYS)
     _require(not unknown, f"unknown key(s) {unknown}; valid: {sorted(_KEYS)}")
-    trainer = config.get("trainer")
-    _require(trainer in TRAINERS, f"trainer must be one of {list(TRAINERS)}, got {trainer!r}")
-    foreign = sorted(k for k in set(config) & set(_TRAINER_KEYS) if trainer not in _TRAINER_KEYS[k])
-    _require(not foreign, f"key(s) {foreign} do not apply to trainer {trainer!r}")
     progress = config.get("progress", False)
     _require(isinstance(progress, bool), f"progress must be a bool, got {progress!r}")
     params = config.get("params", {})
     _require(isinstance(params, Mapping), f"params must be a dict, got {type(params).__name__}")
-    for key in ("seed", "data_seed"):
-        _require(_is_int(config.get(key, 0)), f"{key} must be an integer, got {config.get(key)!r}")
     budget = config.get("time_budget_s")
     _require(budget is None or (isinstance(budget, (int, float)) and not isinstance(budget, bool)
                                 and math.isfinite(budget) and budget > 0),
              f"time_budget_s must be a positive number or None, got {budget!r}")
     params = dict(params)
     try:
-        plan = _sg_plan(config, params) if trainer == "sg" else None
-        run = _sg_runner(plan, params) if plan is not None else _RUNNERS[trainer](config, params)
-        stoppers = _silent_detector(config.get("silent", DEFAULT_PRESET[trainer]))
+        base = base_run(config.get("run"))
+        run = apply_point(base, params)
+        _check_data(run, params)
+        stoppers = _silent_detector(config.get("silent", DEFAULT_PRESET[run.algorithm]))
         stoppers += _activity_guard(config.get("activity"))
     except (TypeError, ValueError) as error:
         message = str(error)
         prefix = "" if message.startswith("bad evaluate() config") else "bad evaluate() config: "
         raise ValueError(prefix + message) from error
-    return Trial(params, run, stoppers, budget, plan)
+    return Trial(params, run, stoppers, budget, progress)
 
 
 def reported(config: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -347,7 +263,7 @@ def reported(config: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...
     check the names it declares before any trial runs instead of failing every trial on them.
     """
     trial = validate({**config, "params": {}})
-    return OBJECTIVES[config["trainer"]], tuple(name for s in trial.stoppers for name in s.constraints())
+    return OBJECTIVES[trial.run.algorithm], tuple(name for s in trial.stoppers for name in s.constraints())
 
 
 def probe_data(config: Mapping[str, Any]) -> None:
@@ -355,16 +271,16 @@ def probe_data(config: Mapping[str, Any]) -> None:
     of a file spike dataset), so a missing or unreadable dataset raises its ``DatasetError``
     (naming the path and how to get the data) before a study starts, not once per trial.
     Embedded datasets need no check."""
-    validate({**config, "params": {}})
-    trainer, dataset, root = config["trainer"], config.get("dataset", "digits"), config.get("data_root")
-    if dataset in EMBEDDED:
+    trial = validate({**config, "params": {}})
+    data = trial.run.data
+    if data.name in EMBEDDED:
         return
-    if trainer in ("sg", "slayer"):
-        load_dataset(dataset, time_steps=1, root=root, **{**config.get("data_options", {}), "max_samples": 1})
-    elif dataset == "mnist":
-        load_mnist(root)
+    if trial.run.algorithm not in IMAGE_ALGORITHMS:
+        load_dataset(data.name, time_steps=1, root=data.root, **{**data.options, "max_samples": 1})
+    elif data.name == "mnist":
+        load_mnist(data.root)
     else:
-        load_images(dataset, root=root)
+        load_images(data.name, root=data.root)
 
 
 def _summary(error: BaseException, frames: int = 3) -> str:
@@ -419,7 +335,7 @@ def evaluate(config: Mapping[str, Any], *, stoppers: Sequence[EarlyStopper] = ()
     before = compilation_counts()
     watch = Watch(trial, start)
     try:
-        record = trial.run(watch.stoppers(stoppers))
+        record = trial.execute(watch.stoppers(stoppers))
     except Exception as error:  # a bad trial, never a reason to stop the study
         return EvaluationRecord.failure(trial.params, _summary(error), time.perf_counter() - start)
     return watch.finish(record, time.perf_counter() - start, compiled_since(before))

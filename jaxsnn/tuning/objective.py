@@ -39,4 +39,5 @@ class TrialObjective:
 
     def retrain_command(self, params: Mapping[str, Any]) -> str:
         """The ``experiments/train.py`` command that retrains the trial of ``params`` exactly."""
-        return " ".join(["python experiments/train.py", *map(shlex.quote, train_overrides(params, self.base))])
+        run = validate({**self.base, "params": dict(params)}).run
+        return " ".join(["python experiments/train.py", *map(shlex.quote, train_overrides(run))])

@@ -11,23 +11,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from jaxsnn.record import EvaluationRecord
-from jaxsnn.train.config import RunConfig
-from jaxsnn.train.sg import train_sg
+from jaxsnn.train.run import Run, run_keys
 from jaxsnn.tuning.evaluate import evaluate
-from jaxsnn.tuning.overrides import trial_config
 
 
 def train(cfg: Mapping[str, Any]) -> EvaluationRecord:
-    """Train a composed train.yaml (plain values).
-
-    SG runs train through ``RunConfig`` (its range checks, and the data config kept in the
-    record); stdp, slayer and hybrid runs go through the ``evaluate()`` path their HPO trials ran,
-    so a pasted trial retrains through the code that ran it.
-    """
-    algorithm = cfg.get("algorithm", "sg")
-    if algorithm != "sg":
-        return evaluate(trial_config(cfg))
-    run = RunConfig.from_dict(cfg)
-    record = train_sg(run.model, run.trainer, run.data.load(), seed=run.seed, progress=bool(cfg.get("progress")))
-    record.params["data"] = dataclasses.asdict(run.data)
-    return record
+    """Train a composed train.yaml (plain values) through ``evaluate``, the path an HPO trial of
+    the same run takes, without a silent-network detector (train.py trains to the end). The
+    record's params are the whole resolved run (train.yaml's shape)."""
+    run = Run.from_dict(run_keys(cfg))
+    record = evaluate({"run": run, "silent": None, "progress": bool(cfg.get("progress", False))})
+    return dataclasses.replace(record, params=run.to_dict())

@@ -27,25 +27,20 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from jaxsnn.core import SHAPES
 from jaxsnn.data import SPIKE_DATASETS
 from jaxsnn.hpo.space import CategoricalParam, Condition, FloatParam, IntParam, Param, Space, param_from_dict
 from jaxsnn.nn.conversion import ENCODINGS
-from jaxsnn.train.config import DataConfig, ModelConfig, TrainerConfig
-from jaxsnn.train.hybrid import HybridConfig
-from jaxsnn.train.slayer import SlayerConfig
-from jaxsnn.train.stdp import STDPConfig
+from jaxsnn.train.run import ALGORITHMS, Run
 
-TRAINERS: tuple[str, ...] = ("sg", "stdp", "slayer", "hybrid")
 DATA_OPTIONS = "data.options."
 """Prefix of searched options of the dataset's loader (``data.options.max_rate``, the rate code's
 spikes per step): they mean something only for datasets whose loader takes that option."""
 WIDTH, DEPTH = "hidden.width", "hidden.depth"
 """Suffixes of the two coordinates of a searched layer stack ``hidden = [width] * depth``."""
-_Config = TypeVar("_Config")
 
 
 def _surrogate_params(prefix: str) -> tuple[Param, ...]:
@@ -176,8 +171,8 @@ def dotted(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _check_trainer(trainer: str) -> None:
-    if trainer not in TRAINERS:
-        raise ValueError(f"unknown trainer {trainer!r}; valid trainers: {', '.join(TRAINERS)}")
+    if trainer not in ALGORITHMS:
+        raise ValueError(f"unknown trainer {trainer!r}; valid: {', '.join(ALGORITHMS)}")
 
 
 def inapplicable(trainer: str, dataset: str) -> list[str]:
@@ -321,73 +316,11 @@ def _layers(params: Mapping[str, Any], configs: Mapping[str, Any]) -> dict[str, 
     return out
 
 
-def apply_point(configs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
-    """The configs named by each path's first part (``{"model": ModelConfig(), ...}``) with the
-    point's values set at their paths; bad values raise the configs' own ``ValueError``."""
-    out = dict(configs)
+def apply_point(run: Run, params: Mapping[str, Any]) -> Run:
+    """``run`` with the point's values set at their paths; a name that is no path into the
+    algorithm's configs, or a value a config rejects, raises ``ValueError`` naming it."""
+    _check_names(run.algorithm, params)
+    configs = run.configs()
     for root, values in _nest(_layers(params, configs)).items():
-        out[root] = _assign(out[root], values, root)
-    return out
-
-
-@dataclasses.dataclass(frozen=True)
-class SGRun:
-    """What an SG point becomes: the model and trainer configs, the window and the data options
-    the point sets (the dataset's own options are the study's)."""
-
-    model: ModelConfig
-    trainer: TrainerConfig
-    time_steps: int
-    data_options: dict[str, Any]
-
-
-def sg_run(params: Mapping[str, Any], *, backend: str = "auto", xla_optimizations: bool = True) -> SGRun:
-    """Configs of one SG run from a (possibly partial) point; bad values raise ValueError.
-    ``backend`` and ``xla_optimizations`` are the study's, not searched."""
-    _check_names("sg", params)
-    model = ModelConfig()
-    configs = apply_point({
-        "model": dataclasses.replace(model, neuron=dataclasses.replace(model.neuron, backend=backend)),
-        "surrogate": model.surrogate,
-        "trainer": TrainerConfig(xla_optimizations=xla_optimizations),
-        "data": DataConfig(),
-    }, params)  # fmt: skip
-    return SGRun(
-        model=dataclasses.replace(configs["model"], surrogate=configs["surrogate"]),
-        trainer=configs["trainer"],
-        time_steps=configs["data"].time_steps,
-        data_options=dict(configs["data"].options),
-    )
-
-
-def _fixed_config(
-    trainer: str, build: Callable[[Mapping[str, Any]], _Config], params: Mapping[str, Any], fixed: Mapping[str, Any]
-) -> _Config:
-    """``build(fixed)`` with the point's values set at their paths.
-
-    A field both searched and fixed is a config mistake: which one wins would be a silent guess.
-    """
-    _check_names(trainer, params)
-    searched = {name.split(".")[1] for name in _layers(params, {trainer: build({})})}
-    clash = sorted(set(fixed) & searched)
-    if clash:
-        raise ValueError(f"{clash} given both as searched {trainer} params and as fixed {trainer} options")
-    return apply_point({trainer: build(fixed)}, params)[trainer]
-
-
-def stdp_config(params: Mapping[str, Any], **fixed: Any) -> STDPConfig:
-    """``STDPConfig`` of a (possibly partial) point; ``fixed`` sets non-searched fields such as
-    ``dt_ms`` or ``chunk``; bad values raise ValueError naming them."""
-    return _fixed_config("stdp", lambda options: STDPConfig(**options), params, fixed)
-
-
-def slayer_config(params: Mapping[str, Any], **fixed: Any) -> SlayerConfig:
-    """``SlayerConfig`` of a (possibly partial) point; ``fixed`` sets non-searched fields (e.g. the
-    conv layers of a DVS network)."""
-    return _fixed_config("slayer", SlayerConfig.from_dict, params, fixed)
-
-
-def hybrid_config(params: Mapping[str, Any], **fixed: Any) -> HybridConfig:
-    """``HybridConfig`` of a (possibly partial) point; ``fixed`` sets non-searched fields (e.g. conv
-    layers, ``backend``)."""
-    return _fixed_config("hybrid", HybridConfig.from_dict, params, fixed)
+        configs[root] = _assign(configs[root], values, root)
+    return run.with_configs(configs)

@@ -26,10 +26,11 @@ from jaxsnn.hpo.features import LogProductFeatures
 from jaxsnn.hpo.registry import make_optimizer
 from jaxsnn.hpo.space import CategoricalParam, Space
 from jaxsnn.hpo.spec import DIRECTIONS
-from jaxsnn.tuning.evaluate import probe_data, reported
+from jaxsnn.train.run import Run
+from jaxsnn.tuning.evaluate import base_run, probe_data, reported
 from jaxsnn.tuning.objective import TrialObjective
 from jaxsnn.tuning.reference import Reference
-from jaxsnn.tuning.spaces import TRAINERS, added_params, dotted, inapplicable, search_space
+from jaxsnn.tuning.spaces import added_params, dotted, inapplicable, search_space
 
 DRIVER_KEYS: tuple[str, ...] = ("n_trials", "n_workers", "batch_trials", "executor", "dask_address", "cluster")
 """How this driver runs the study, not what the study is: a resuming command may change them
@@ -80,13 +81,13 @@ class _Problems(list[str]):
             return None
 
 
-def _space(spec: Mapping[str, Any], bounds: Mapping[str, Any], problems: _Problems, dataset: str
+def _space(spec: Mapping[str, Any], bounds: Mapping[str, Any], problems: _Problems, run: Run
            ) -> tuple[Space | None, list[str]]:  # fmt: skip
-    """The searched space and the parameters left out because ``dataset`` has no use for them.
+    """The searched space and the parameters left out because the run's dataset has no use for them.
 
     A parameter the spec narrows explicitly is not left out silently: that is refused.
     """
-    trainer, exclude = spec["trainer"], list(spec["exclude"])
+    trainer, dataset, exclude = run.algorithm, run.data.name, list(spec["exclude"])
     found = len(problems)
     dropped = [name for name in inapplicable(trainer, dataset) if name not in exclude]
     narrowed = [name for name in dropped if name in bounds]
@@ -122,7 +123,7 @@ def _check_bounds(space: Space, spec: Mapping[str, Any], bounds: Mapping[str, An
                 problems.attempt(f"{key}.{name}", lambda: objective.check({**others, **parent, name: value}))
 
 
-def _check_names(spec: Mapping[str, Any], objective: TrialObjective, problems: _Problems) -> None:
+def _check_names(spec: Mapping[str, Any], objective: TrialObjective, algorithm: str, problems: _Problems) -> None:
     """Declared objectives and constraints against the names the trainer's records carry: a
     name it never records fails every trial, one it records undeclared too."""
     objectives, constraints = dict(spec["objectives"]), list(spec["constraints"])
@@ -130,7 +131,7 @@ def _check_names(spec: Mapping[str, Any], objective: TrialObjective, problems: _
                    f"must map objective names to 'max' or 'min', got {objectives}")  # fmt: skip
     has, records = reported(objective.base)
     unknown = [name for name in objectives if name not in has]
-    problems.check(not unknown, "objectives", f"{unknown} not recorded by trainer {spec['trainer']!r}; "
+    problems.check(not unknown, "objectives", f"{unknown} not recorded by algorithm {algorithm!r}; "
                    f"it records {list(has)}")  # fmt: skip
     unknown = [name for name in constraints if name not in records]
     problems.check(not unknown, "constraints", f"{unknown} not recorded by this evaluation; its stoppers record "
@@ -185,19 +186,19 @@ def prepare(spec: Mapping[str, Any]) -> Plan:
 
         problems.attempt("executor", require_extra, (MissingExtra,))
         problems.attempt("cluster", lambda: SlurmJobs.from_spec(spec.get("cluster")))
-    problems.check(spec["trainer"] in TRAINERS, "trainer", f"must be one of {list(TRAINERS)}, got {spec['trainer']!r}")
+    _check_moved(spec, problems)
+    run = problems.attempt("run", lambda: base_run(spec.get("run")))
     if problems:
         raise SpecError(_message(problems))
-    base = {"trainer": spec["trainer"], **spec["evaluation"]}
+    base = {"run": spec["run"], **spec["evaluation"]}
     objective = problems.attempt("evaluation", lambda: TrialObjective(base))
-    dataset = spec["evaluation"].get("dataset", "digits")
     bounds = problems.attempt("bounds", lambda: dotted(spec["bounds"]))
-    space, dropped = _space(spec, bounds, problems, dataset) if bounds is not None else (None, [])
+    space, dropped = _space(spec, bounds, problems, run) if bounds is not None else (None, [])
     if objective is not None:
-        _check_names(spec, objective, problems)
+        _check_names(spec, objective, run.algorithm, problems)
         if space is not None:
             _check_bounds(space, spec, bounds, objective, problems)
-    options, notes = _options(spec, problems)
+    options, notes = _options(spec, run.algorithm, problems)
     if space is not None:
         reference, enqueue = _points(spec, space, dropped, problems)
         features_ok = "features" not in options or problems.attempt(
@@ -207,15 +208,15 @@ def prepare(spec: Mapping[str, Any]) -> Plan:
                                                              list(spec["constraints"]), seed=spec["seed"],
                                                              **options))  # fmt: skip
     if not problems:
-        problems.attempt("evaluation.data_root", lambda: probe_data(base), (DatasetError, OSError, ValueError))
+        problems.attempt("run.data.root", lambda: probe_data(base), (DatasetError, OSError, ValueError))
     if problems:
         raise SpecError(_message(problems))
     if dropped:
-        notes += (f"note: {', '.join(dropped)} left out of the search: dataset {dataset!r} has no rate coding",)
+        notes += (f"note: {', '.join(dropped)} left out of the search: dataset {run.data.name!r} has no rate coding",)
     return Plan(space, objective, reference, enqueue, notes, options)
 
 
-def _options(spec: Mapping[str, Any], problems: _Problems) -> tuple[dict[str, Any], tuple[str, ...]]:
+def _options(spec: Mapping[str, Any], algorithm: str, problems: _Problems) -> tuple[dict[str, Any], tuple[str, ...]]:
     """The optimizer's options: ``hpo.options``, plus the preset's ``hpo.features`` where the
     optimizer models them (SCBO), else a note that it searches without them. A preset names its
     trainer's features once, and ``hpo.optimizer=logei`` or ``=random`` still runs it."""
@@ -229,16 +230,39 @@ def _options(spec: Mapping[str, Any], problems: _Problems) -> tuple[dict[str, An
         # LogProductFeatures drops a name the study's space lacks (excluded: a constant of the
         # study), so a name the trainer does not have at all would silently vanish: refuse it here.
         try:  # the trainer's whole space: an excluded parameter is a constant, not a mistake
-            known = set(search_space(spec["trainer"], add=spec.get("add") or {}).names)
+            known = set(search_space(algorithm, add=spec.get("add") or {}).names)
         except (ValueError, TypeError):  # a bad hpo.add, reported with the space
-            known = set(search_space(spec["trainer"]).names)
+            known = set(search_space(algorithm).names)
         for name, powers in features.items():
             unknown = sorted(set(powers) - known) if isinstance(powers, Mapping) else []
-            problems.check(not unknown, f"features.{name}", f"unknown {spec['trainer']} parameter(s) {unknown}")
+            problems.check(not unknown, f"features.{name}", f"unknown {algorithm} parameter(s) {unknown}")
     if spec["optimizer"] == "scbo":
         return {"features": features, **options}, ()
     return options, (f"note: hpo.features ({', '.join(features)}) are GP inputs of scbo only; "
                      f"{spec['optimizer']} searches without them",)  # fmt: skip
+
+
+_MOVED: dict[str, str] = {
+    "trainer": "run.algorithm", "evaluation.dataset": "run.data.name", "evaluation.data_root": "run.data.root",
+    "evaluation.data_seed": "run.data.seed", "evaluation.data_options": "run.data.options",
+    "evaluation.data_time_steps": "run.data.time_steps", "evaluation.seed": "run.seed",
+    "evaluation.backend": "run.model.neuron.backend (sg) or run.hybrid.backend",
+    "evaluation.xla_optimizations": "run.trainer.xla_optimizations", "evaluation.stdp": "run.stdp",
+    "evaluation.slayer": "run.slayer", "evaluation.hybrid": "run.hybrid",
+}  # fmt: skip
+"""Keys of specs written before a trial was a run config plus overrides, and where each went."""
+
+
+def moved_keys(spec: Mapping[str, Any]) -> list[str]:
+    """``hpo.<old key>`` -> ``hpo.<new key>`` for each key of ``spec`` that moved into ``run``."""
+    given = set(spec) | {f"evaluation.{key}" for key in spec.get("evaluation") or {}}
+    return [f"hpo.{old} is now hpo.{new}" for old, new in _MOVED.items() if old in given]
+
+
+def _check_moved(spec: Mapping[str, Any], problems: _Problems) -> None:
+    for line in moved_keys(spec):
+        problems.append(f"{line} (a trial is experiments/train.py's run config plus its point)")
+    problems.check("run" in spec, "run", "missing: the base run of every trial, in conf/train.yaml's shape")
 
 
 def _message(problems: Sequence[str]) -> str:
