@@ -16,6 +16,7 @@ from sklearn.gaussian_process import GaussianProcessRegressor
 
 from jaxsnn.snnbench import HPO_PRESETS, PROBLEMS, get_problem
 from jaxsnn.snnbench.compare import N_INITIAL, best_curve, compute_to_reach, run, silent_rate, summarise
+from jaxsnn.snnbench.problems import stdp_learning
 from jaxsnn.snnbench.surrogate import SurrogateBenchmark, cross_validate
 from jaxsnn.snnbench.tables import append_rows, check_fractions, read_rows, replay, row_params, run_row, write_table
 from jaxsnn.train.silent import SilentNetworkDetector
@@ -141,6 +142,20 @@ def test_accuracy_is_a_gaussian_process_of_the_learning_inputs_or_else_a_forest(
     forest = SurrogateBenchmark(dataclasses.replace(PROBLEM, learning=None), synthetic_rows(400))
     assert isinstance(forest.accuracy, ExtraTreesRegressor)
     assert forest.validate(synthetic_rows(200, seed=3)).meets_targets()
+
+
+def test_the_stdp_problem_models_accuracy_on_finite_physical_inputs_everywhere_in_its_space():
+    problem = get_problem("stdp_digits")
+    assert problem.learning is stdp_learning
+    space = problem.space()
+    ranges = {p.name: (p.low, p.high) for p in space.params}
+    points = space.sample(np.random.default_rng(0), 300)
+    points += [{n: r[0] for n, r in ranges.items()}, {n: r[1] for n, r in ranges.items()}]
+    drive = ("stdp.input_rate_hz", "stdp.w_norm", "stdp.tau_ge_ms")  # the strongest and the weakest input
+    points += [{n: r[n in drive] if n != "stdp.threshold_mv" else r[0] for n, r in ranges.items()},
+               {n: r[n not in drive] if n != "stdp.threshold_mv" else r[1] for n, r in ranges.items()}]
+    inputs = np.array([stdp_learning(p) for p in points])
+    assert inputs.shape == (len(points), 15) and np.isfinite(inputs).all()
 
 
 def test_surrogate_modes_account_for_the_detector(bench):
