@@ -8,8 +8,9 @@ from fixtures_data import write_dvs_gesture
 
 import jaxsnn.tuning.evaluate as ev
 import jaxsnn.tuning.objective as objective_module
-from jaxsnn.core import Surrogate
+from jaxsnn.core import SHAPES, Surrogate
 from jaxsnn.hpo.space import Space
+from jaxsnn.nn.conversion import ENCODINGS
 from jaxsnn.train.hybrid import HybridConfig
 from jaxsnn.train.run import Run
 from jaxsnn.train.slayer import SlayerConfig
@@ -187,6 +188,16 @@ def test_spaces_are_as_wide_as_the_papers_and_every_sample_maps_to_configs(train
     assert isinstance(space, Space) and len(space.params) == dims
     for params in space.sample(np.random.default_rng(0), 50):
         apply_point(Run(algorithm=trainer), params)
+
+
+def test_the_spaces_yaml_choices_are_the_registries_of_the_code():
+    """The spaces are YAML (jaxsnn/conf/space): a surrogate shape or input encoding added to the
+    code, or one renamed, must reach every space that searches it, else it is never tried."""
+    for trainer, prefix in (("sg", "surrogate"), ("slayer", "slayer.surrogate"), ("hybrid", "hybrid.surrogate")):
+        space = search_space(trainer)
+        assert space[f"{prefix}.shape"].choices == SHAPES
+        assert space[f"{prefix}.q"].condition.parent == f"{prefix}.shape"
+    assert search_space("hybrid")["hybrid.encoding"].choices == ENCODINGS
 
 
 def test_spaces_include_silent_regions_on_purpose():

@@ -11,6 +11,13 @@ One thing the override grammar cannot say is a layer stack of searched width *an
 ``<config>.hidden.depth`` stand for it (``hidden = [width] * depth``); ``train_overrides`` writes
 the list.
 
+Each trainer's space is YAML, ``jaxsnn/conf/space/<trainer>.yaml`` (inside the package, so an
+installed wheel has it), in the form a study's ``hpo.add`` takes: ``{path: {type, low, high, log |
+choices, condition}}``, nested as Hydra nests paths; a study narrows it with ``hpo.bounds``, drops
+parameters with ``hpo.exclude`` and searches more fields with ``hpo.add``. What YAML cannot say
+stays here: the width / depth pair, and which parameters a dataset has no use for
+(``inapplicable``).
+
 The spaces are deliberately *wide*, as in Firmin et al.: thresholds far above any reachable
 voltage, vanishing weights or input rates, tiny learning rates. Whole regions of them are silent
 networks. Instead of carving those regions out by hand (and missing good configurations at their
@@ -26,14 +33,16 @@ write a point nested (``{"trainer": {"lr": 1e-3}}``, what Hydra makes of ``hpo.b
 from __future__ import annotations
 
 import dataclasses
+import functools
+import importlib.resources
 import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from jaxsnn.core import SHAPES
+from omegaconf import OmegaConf
+
 from jaxsnn.data import SPIKE_DATASETS
-from jaxsnn.hpo.space import CategoricalParam, Condition, FloatParam, IntParam, Param, Space, param_from_dict
-from jaxsnn.nn.conversion import ENCODINGS
+from jaxsnn.hpo.space import CategoricalParam, Param, Space, param_from_dict
 from jaxsnn.train.run import ALGORITHMS, Run
 
 DATA_OPTIONS = "data.options."
@@ -43,111 +52,12 @@ WIDTH, DEPTH = "hidden.width", "hidden.depth"
 """Suffixes of the two coordinates of a searched layer stack ``hidden = [width] * depth``."""
 
 
-def _surrogate_params(prefix: str) -> tuple[Param, ...]:
-    """The surrogate gradient of a BPTT-trained network, under ``prefix``: shape, peak, sharpness, tail."""
-    shape = f"{prefix}.shape"
-    return (
-        CategoricalParam(shape, SHAPES),
-        FloatParam(f"{prefix}.gamma", 0.1, 2.0),
-        FloatParam(f"{prefix}.beta", 0.1, 10.0, log=True),
-        FloatParam(f"{prefix}.q", 1.1, 20.0, log=True, condition=Condition(shape, ("q_pseudo_spike",))),
-    )
-
-
-def _prefixed(prefix: str, params: Sequence[Param]) -> tuple[Param, ...]:
-    """``params`` as fields of the config ``prefix`` (their names and their conditions' parents)."""
-    return tuple(
-        dataclasses.replace(p, name=f"{prefix}.{p.name}", condition=p.condition and dataclasses.replace(
-            p.condition, parent=f"{prefix}.{p.condition.parent}"))
-        for p in params
-    )  # fmt: skip
-
-
-_SG_PARAMS: tuple[Param, ...] = (
-    IntParam(f"model.{WIDTH}", 8, 512, log=True),
-    IntParam(f"model.{DEPTH}", 1, 3),
-    CategoricalParam("model.recurrent", (False, True)),
-    FloatParam("model.neuron.alpha", 0.3, 0.99),
-    FloatParam("model.neuron.theta", 0.05, 20.0, log=True),
-    CategoricalParam("model.neuron.reset", ("subtract", "zero")),
-    CategoricalParam("model.readout", ("max_membrane", "mean_membrane", "spike_count")),
-    FloatParam("model.weight_scale", 0.05, 5.0, log=True),
-    *_surrogate_params("surrogate"),
-    FloatParam("trainer.lr", 1e-5, 1e-1, log=True),
-    IntParam("trainer.batch_size", 16, 256, log=True),
-    IntParam("trainer.epochs", 1, 20),
-    IntParam("data.time_steps", 10, 100),
-    FloatParam(f"{DATA_OPTIONS}max_rate", 0.01, 1.0, log=True),
-)
-"""17 dimensions: architecture, LIF neuron, SG shape/gamma/beta/q, optimisation, encoding.
-``data.options.max_rate`` is the rate code's spikes per step at full intensity (rate-coded datasets
-only)."""
-
-_STDP_PARAMS: tuple[Param, ...] = _prefixed("stdp", (
-    IntParam("n_neurons", 10, 1600, log=True),
-    FloatParam("threshold_mv", 1.0, 50.0),
-    FloatParam("theta_plus_mv", 1e-3, 5.0, log=True),
-    FloatParam("tau_theta_ms", 1e3, 1e8, log=True),
-    FloatParam("tau_mem_ms", 5.0, 500.0, log=True),
-    FloatParam("tau_ge_ms", 0.5, 20.0, log=True),
-    FloatParam("tau_gi_ms", 0.5, 50.0, log=True),
-    FloatParam("refractory_ms", 0.0, 20.0),
-    FloatParam("tau_pre_ms", 2.0, 100.0, log=True),
-    FloatParam("tau_post_ms", 2.0, 100.0, log=True),
-    FloatParam("nu_pre", 1e-6, 1e-1, log=True),
-    FloatParam("nu_post", 1e-5, 1.0, log=True),
-    FloatParam("x_tar", 0.0, 1.0),
-    FloatParam("w_inh", 0.1, 100.0, log=True),
-    FloatParam("w_norm", 0.01, 1.0, log=True),
-    FloatParam("input_rate_hz", 5.0, 1000.0, log=True),
-    FloatParam("presentation_ms", 50.0, 500.0),
-    IntParam("epochs", 1, 5),
-))  # fmt: skip
-"""18 dimensions, the groups the paper searched for Diehl & Cook: neurons, threshold and its
-adaptation, time constants, learning rates, inhibition / excitation strengths, input rate,
-presentation time, epochs."""
-
-_SLAYER_PARAMS: tuple[Param, ...] = _prefixed("slayer", (
-    IntParam(WIDTH, 8, 512, log=True),
-    IntParam(DEPTH, 1, 2),
-    FloatParam("tau_s", 0.5, 10.0, log=True),
-    FloatParam("tau_r", 0.5, 10.0, log=True),
-    FloatParam("theta", 0.05, 20.0, log=True),
-    FloatParam("weight_scale", 0.1, 20.0, log=True),
-    *_surrogate_params("surrogate"),
-    FloatParam("true_count", 5.0, 60.0),
-    FloatParam("false_count", 0.0, 4.0),
-    FloatParam("lr", 1e-5, 1e-1, log=True),
-    IntParam("batch_size", 8, 128, log=True),
-    IntParam("epochs", 1, 30),
-    IntParam("time_steps", 2, 50),
-))  # fmt: skip
-"""16 dimensions of SLAYER (Parsa et al. searched its neuron, kernel, target-count, optimisation
-and latency settings): SRM dense width/depth, kernel time constants, threshold, weight scale, SG,
-spike-count targets (``false_count`` stays below the smallest ``true_count``), Adam, batching,
-epochs, and ``time_steps``, the presented window: the inference-latency objective."""
-
-_HYBRID_PARAMS: tuple[Param, ...] = _prefixed("hybrid", (
-    IntParam(WIDTH, 16, 512, log=True),
-    IntParam("ann_epochs", 1, 30),
-    FloatParam("ann_lr", 1e-4, 1e-2, log=True),
-    IntParam("batch_size", 16, 128, log=True),
-    FloatParam("percentile", 90.0, 100.0),
-    FloatParam("threshold", 0.1, 10.0, log=True),
-    FloatParam("initial_potential", 0.0, 0.9),
-    CategoricalParam("encoding", ENCODINGS),
-    IntParam("time_steps", 1, 32),
-    FloatParam("leak", 0.5, 1.0),
-    IntParam("finetune_epochs", 0, 10),
-    FloatParam("finetune_lr", 1e-5, 1e-2, log=True),
-    *_surrogate_params("surrogate"),
-))  # fmt: skip
-"""16 dimensions of HYBRID: the ANN (one dense layer's width, epochs, learning rate), the conversion
-(normalisation percentile, threshold, initial membrane, input encoding), the window
-``time_steps`` (the inference-latency objective) and the fine-tuning (epochs, 0 = conversion only;
-learning rate; leak, 1 = IF as converted; SG)."""
-
-_PARAMS = {"sg": _SG_PARAMS, "stdp": _STDP_PARAMS, "slayer": _SLAYER_PARAMS, "hybrid": _HYBRID_PARAMS}
+@functools.cache
+def _builtin(trainer: str) -> tuple[Param, ...]:
+    """The trainer's space as ``jaxsnn/conf/space/<trainer>.yaml`` writes it, parsed like
+    ``hpo.add``, in file order (a study's encoding and samples follow it)."""
+    text = (importlib.resources.files("jaxsnn.conf") / "space" / f"{trainer}.yaml").read_text()
+    return tuple(added_params(OmegaConf.to_container(OmegaConf.create(text))))
 
 
 def dotted(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -186,7 +96,7 @@ def inapplicable(trainer: str, dataset: str) -> list[str]:
     if dataset not in SPIKE_DATASETS:
         return []
     accepted = inspect.signature(SPIKE_DATASETS[dataset]).parameters
-    return [p.name for p in _PARAMS[trainer]
+    return [p.name for p in _builtin(trainer)
             if p.name.startswith(DATA_OPTIONS) and p.name[len(DATA_OPTIONS):] not in accepted]  # fmt: skip
 
 
@@ -229,7 +139,7 @@ def search_space(
     """
     _check_trainer(trainer)
     bounds = dotted(bounds or {})
-    params = {p.name: p for p in _PARAMS[trainer]}
+    params = {p.name: p for p in _builtin(trainer)}
     for param in added_params(add or {}):
         if param.name in params:
             raise ValueError(f"{param.name} is searched already: narrow it with bounds instead of adding it")
@@ -268,7 +178,7 @@ def _check_names(trainer: str, params: Mapping[str, Any]) -> None:
     config lacks)."""
     if not isinstance(params, Mapping):
         raise ValueError(f"params must be a dict, got {type(params).__name__}")
-    valid = [p.name for p in _PARAMS[trainer]]
+    valid = [p.name for p in _builtin(trainer)]
     unknown = sorted(name for name in set(params) - set(valid)
                      if name.split(".")[0] not in _ROOTS[trainer] or "." not in name
                      or (name.startswith("data.") and not name.startswith(_STUDY_DATA)))  # fmt: skip
