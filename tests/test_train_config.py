@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from entry_points import run_script
 from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
 from jaxsnn.nn import ConvSpec
-from jaxsnn.train.config import DataConfig, ModelConfig, RunConfig, TrainerConfig
+from jaxsnn.train.config import DataConfig, ModelConfig, TrainerConfig
+from jaxsnn.train.run import Run, run_keys
+from jaxsnn.train.schema import plain
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
@@ -19,7 +20,12 @@ CONF = REPO / "conf"
 
 def composed(*overrides: str) -> dict:
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return OmegaConf.to_container(compose("train", overrides=list(overrides)), resolve=True)
+        return plain(compose("train", overrides=list(overrides)))  # as experiments/train.py hands it over
+
+
+def composed_run(*overrides: str) -> Run:
+    """The run experiments/train.py trains for ``overrides``."""
+    return Run.from_dict(run_keys(composed(*overrides)))
 
 
 @pytest.mark.parametrize(
@@ -67,20 +73,18 @@ def test_nested_options_are_parsed_into_their_dataclasses():
 @pytest.mark.parametrize("group", ["model", "data", "surrogate", "trainer"])
 def test_every_shipped_option_composes_into_a_valid_run_config(group):
     for option in sorted(p.stem for p in (CONF / group).glob("*.yaml")):
-        run = RunConfig.from_dict(composed(f"{group}={option}"))
+        run = composed_run(f"{group}={option}")
         assert isinstance(run.trainer, TrainerConfig)
 
 
 def test_defaults_and_overrides_reach_the_run_config():
-    run = RunConfig.from_dict(
-        composed("surrogate=triangle", "trainer.epochs=5", "data=randman", "model=rlif")
-    )
+    run = composed_run("surrogate=triangle", "trainer.epochs=5", "data=randman", "model=rlif")
     assert run.model.surrogate.shape == "triangular" and run.model.recurrent
     assert run.trainer.epochs == 5 and run.data.name == "randman"
-    default = RunConfig.from_dict(composed())
+    default = composed_run()
     assert default.data.name == "digits" and default.model.hidden == (128,)
     with pytest.raises(ValueError, match="trainer.lr must be > 0"):
-        RunConfig.from_dict(composed("trainer.lr=-0.1"))
+        composed_run("trainer.lr=-0.1")
 
 
 @pytest.mark.xla_optimized
@@ -91,7 +95,7 @@ def test_entry_point_trains_the_default_network_to_the_digits_headline(tmp_path,
     stdout = capsys.readouterr().out
     assert "Training history" in stdout and "Evaluation record" in stdout
     record = json.loads((tmp_path / "record.json").read_text())
-    default = RunConfig.from_dict(composed())
+    default = composed_run()
     assert record["status"] == "complete" and record["epochs_run"] == default.trainer.epochs
     assert record["params"]["data"]["name"] == "digits" and record["params"]["model"]["hidden"] == [128]
     history = record["metrics"]["history"]

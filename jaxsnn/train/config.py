@@ -272,24 +272,10 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-    """Everything one training run needs: model (with its surrogate), trainer, data, model seed."""
+    """Everything one surrogate-gradient run needs: model (with its surrogate), trainer, data, model
+    seed; ``jaxsnn.train.run.Run.sg`` of a composed config (``jaxsnn.train.schema.run_config``)."""
 
     model: ModelConfig
     trainer: TrainerConfig
     data: DataConfig
     seed: int = 0
-
-    @classmethod
-    def from_dict(cls, cfg: Mapping[str, Any]) -> RunConfig:
-        """From a composed ``conf/train.yaml``: groups ``model``, ``surrogate``, ``trainer``,
-        ``data`` and key ``seed``; entry-point options (progress, output file, ...) are ignored."""
-        missing = sorted({"model", "surrogate", "trainer", "data"} - set(cfg))
-        if missing:
-            raise ValueError(f"run config lacks group(s) {missing}")
-        _require(_is_int(cfg.get("seed", 0)), f"seed must be an integer, got {cfg.get('seed')!r}")
-        return cls(
-            ModelConfig.from_dict({**cfg["model"], "surrogate": cfg["surrogate"]}),
-            TrainerConfig.from_dict(cfg["trainer"]),
-            DataConfig.from_dict(cfg["data"]),
-            cfg.get("seed", 0),
-        )

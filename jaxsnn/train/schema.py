@@ -28,6 +28,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from jaxsnn.core import Surrogate
 from jaxsnn.train.config import DataConfig, ModelConfig, RunConfig, TrainerConfig
 from jaxsnn.train.hybrid import HybridConfig
+from jaxsnn.train.run import Run, run_keys
 from jaxsnn.train.slayer import SlayerConfig
 from jaxsnn.train.stdp import STDPConfig
 
@@ -183,5 +184,6 @@ def plain(cfg: DictConfig) -> dict[str, Any]:
 
 
 def run_config(cfg: DictConfig) -> RunConfig:
-    """Validate a composed config into a ``RunConfig``: every range check, before any compute."""
-    return RunConfig.from_dict(plain(cfg))
+    """Validate a composed config into the SG trainer's ``RunConfig``: every range check, before any
+    compute, by the code that checks every run (``Run.from_dict``: train.py's and a study's trials)."""
+    return Run.from_dict(run_keys(plain(cfg))).sg()
