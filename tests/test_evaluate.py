@@ -11,6 +11,7 @@ import jaxsnn.tuning.objective as objective_module
 from jaxsnn.core import SHAPES, Surrogate
 from jaxsnn.hpo.space import Space
 from jaxsnn.nn.conversion import ENCODINGS
+from jaxsnn.train.config import DataConfig
 from jaxsnn.train.hybrid import HybridConfig
 from jaxsnn.train.run import Run
 from jaxsnn.train.slayer import SlayerConfig
@@ -175,6 +176,7 @@ def test_a_bad_config_schema_raises_before_any_compute(config, match, monkeypatc
     for name in ("train_sg", "train_stdp", "train_slayer", "train_hybrid", "load_dataset", "load_images",
                  "load_mnist"):
         monkeypatch.setattr(ev, name, forbidden)
+    monkeypatch.setattr(DataConfig, "load", forbidden)  # how a trial loads a spike dataset
     with pytest.raises(ValueError, match=match):
         evaluate(config)
 
