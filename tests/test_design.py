@@ -9,7 +9,7 @@ import pytest
 
 from jaxsnn.hpo.registry import make_optimizer
 from jaxsnn.hpo.report import design_flags
-from jaxsnn.hpo.scbo import SCREENED_N_INITIAL
+from jaxsnn.hpo.screen import SCREENED_N_INITIAL
 from jaxsnn.hpo.space import FloatParam, Space
 from jaxsnn.record import EvaluationRecord
 
@@ -95,10 +95,10 @@ LOG_SPACE = Space([FloatParam("weight_scale", 0.01, 10.0, log=True), FloatParam(
                    FloatParam("x", 0.0, 1.0)])  # fmt: skip
 
 
-def drive_design(screen: bool, n: int) -> tuple[list[dict], list[bool]]:
+def drive_design(screen: bool, n: int, optimizer: str = "scbo") -> tuple[list[dict], list[bool]]:
     """``n`` design asks on a space where a point is feasible iff its drive ``weight_scale /
     theta`` exceeds 5 (under a third of uniform draws)."""
-    opt = make_optimizer("scbo", LOG_SPACE, {"f": "max"}, ["g"], seed=1, n_initial=100,
+    opt = make_optimizer(optimizer, LOG_SPACE, {"f": "max"}, ["g"], seed=1, n_initial=100,
                          features={"drive": {"weight_scale": 1, "theta": -1}}, screen_design=screen)  # fmt: skip
     points, feasible = [], []
     for _ in range(n):
@@ -109,11 +109,12 @@ def drive_design(screen: bool, n: int) -> tuple[list[dict], list[bool]]:
     return points, feasible
 
 
-def test_a_screened_design_skips_points_its_features_predict_infeasible():
+@pytest.mark.parametrize("optimizer", ["scbo", "logei"])  # one screen (jaxsnn.hpo.screen), two optimizers
+def test_a_screened_design_skips_points_its_features_predict_infeasible(optimizer):
     """Until the design holds a feasible and an infeasible trial it is the plain Sobol design;
     then it draws mostly feasible points, where the plain one stays mostly infeasible."""
-    plain, plain_feasible = drive_design(False, 16)
-    screened, screened_feasible = drive_design(True, 16)
+    plain, plain_feasible = drive_design(False, 16, optimizer)
+    screened, screened_feasible = drive_design(True, 16, optimizer)
     both_seen = next(i for i in range(16) if len(set(plain_feasible[: i + 1])) == 2) + 1
     assert screened[:both_seen] == plain[:both_seen]
     assert sum(plain_feasible[both_seen:]) <= 0.35 * (16 - both_seen)

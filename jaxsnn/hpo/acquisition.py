@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.optimize
 import scipy.stats
-from jax.scipy.special import erfcx, logsumexp, log_ndtr, ndtr
+from jax.scipy.special import erfcx, log_ndtr, logsumexp, ndtr
 
 from jaxsnn.hpo.gp import GP, float64, gp_jit, predict_samples
 from jaxsnn.hpo.space import Space
@@ -146,6 +146,11 @@ def _compiled(fn: AcquisitionFn) -> tuple[Callable, Callable]:
     values = gp_jit(fn)
     value_and_grad = gp_jit(jax.value_and_grad(lambda X, args: jnp.sum(fn(args, X))))
     return values, value_and_grad
+
+
+def design_size(space: Space, cap: int) -> int:
+    """The default initial-design size: the space's encoded dimension, between 5 and ``cap``."""
+    return max(5, min(space.dim, cap))
 
 
 def sobol(rng: np.random.Generator, n: int, d: int) -> np.ndarray:

@@ -26,6 +26,7 @@ import numpy as np
 from jaxsnn.hpo.acquisition import (
     best_feasible,
     constrained_log_ei,
+    design_size,
     feasibility_order,
     log_ei_per_second,
     maximize,
@@ -34,6 +35,7 @@ from jaxsnn.hpo.acquisition import (
     violation,
 )
 from jaxsnn.hpo.gp import GP, GPConfig, ScheduledGPs, believe, float64, padded_size, predict
+from jaxsnn.hpo.screen import FeatureScreen
 from jaxsnn.hpo.space import Space
 from jaxsnn.hpo.spec import check_spec, record_problems, signs
 from jaxsnn.record import EvaluationRecord
@@ -347,11 +349,6 @@ class BayesianOptimizer(BaseOptimizer):
             )
 
 
-def design_size(space: Space, cap: int) -> int:
-    """The default initial-design size: the space's encoded dimension, between 5 and ``cap``."""
-    return max(5, min(space.dim, cap))
-
-
 @float64
 def _propose_on_stand_ins(optimizer: BayesianOptimizer, n_pending: int, sizes: tuple[int, ...]) -> None:
     """``propose`` of ``optimizer`` (a private copy) on random data of each of ``sizes``
@@ -372,7 +369,7 @@ def _propose_on_stand_ins(optimizer: BayesianOptimizer, n_pending: int, sizes: t
         warnings.warn(f"compiling ahead failed ({e!r}); the first model-based ask compiles instead", stacklevel=1)
 
 
-class LogEIOptimizer(BayesianOptimizer):
+class LogEIOptimizer(FeatureScreen, BayesianOptimizer):
     """Constrained log expected improvement with one GP per objective and per constraint.
 
     Pending points are fantasised (kriging believer): every GP is conditioned on its own
@@ -385,10 +382,22 @@ class LogEIOptimizer(BayesianOptimizer):
 
     ``explore``: the probability that an ask returns a random predicted-feasible point instead
     (see :func:`predicted_feasible`).
+
+    ``features``, ``screen_design``, ``screen_below``, ``screen_proposals``,
+    ``proposal_screen_below``: the feature screens of the design and of the candidates
+    (:class:`~jaxsnn.hpo.screen.FeatureScreen`); unlike SCBO, log-EI's GPs do not take the
+    features as inputs.
     """
 
-    def __init__(self, *args: Any, cost_aware: bool = False, explore: float = 0.0, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self, space: Space, *args: Any, cost_aware: bool = False, explore: float = 0.0,
+        features: Mapping[str, Mapping[str, float]] | None = None, screen_design: bool | None = None,
+        screen_below: float = 0.5, screen_proposals: bool | None = None, proposal_screen_below: float = 0.5,
+        **kwargs: Any,
+    ) -> None:  # fmt: skip
+        self.setup_screen(space, features, screen_design, screen_below, screen_proposals, proposal_screen_below,
+                          kwargs)  # fmt: skip
+        super().__init__(space, *args, **kwargs)
         self.single_objective()
         self.cost_aware = bool(cost_aware)
         if not 0.0 <= float(explore) <= 1.0:
@@ -406,8 +415,9 @@ class LogEIOptimizer(BayesianOptimizer):
         n = 1 + C.shape[1]
         if self.explore and rng.random() < self.explore:
             return predicted_feasible(self.space, gps[1:n], rng)
-        return propose_logei(self.space, gps[0], gps[1:n], X, Y[:, 0], C, X_pending, rng,
-                             log_cost=gps[n] if self.cost_aware else None)
+        ordered = propose_logei(self.space, gps[0], gps[1:n], X, Y[:, 0], C, X_pending, rng,
+                                log_cost=gps[n] if self.cost_aware else None)
+        return self.screen_proposal(X, C, ordered)
 
 
 def predicted_feasible(space: Space, constraints: Sequence[GP], rng: np.random.Generator, n: int = 1024) -> np.ndarray:

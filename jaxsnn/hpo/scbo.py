@@ -42,7 +42,8 @@ calls more likely infeasible than not. In the demo's space about 70 % of uniform
 networks, so an unscreened design runs on to 15-20 trials to hold 3 feasible networks, and the
 design is most of the compute SCBO needs to pass random search; the drive alone tells most silent
 networks apart after a handful of trials. A screened design is also shorter by default
-(:data:`SCREENED_N_INITIAL` points).
+(:data:`~jaxsnn.hpo.screen.SCREENED_N_INITIAL` points; the screens are
+:class:`~jaxsnn.hpo.screen.FeatureScreen`, which log-EI uses too).
 
 The same classifier guards the model-guided phase (``screen_proposals``, on wherever the design
 is screened): a candidate it calls more likely silent than not (a probability of being feasible
@@ -80,17 +81,11 @@ import jax
 import numpy as np
 
 from jaxsnn.hpo.acquisition import best_feasible, feasibility_order, sobol, violation
-from jaxsnn.hpo.features import LogProductFeatures
 from jaxsnn.hpo.gp import ScheduledGPs, believe, predict, sample_paths
-from jaxsnn.hpo.optimizers import BayesianOptimizer, design_size
+from jaxsnn.hpo.optimizers import BayesianOptimizer
+from jaxsnn.hpo.screen import FeatureScreen
 from jaxsnn.hpo.space import Space
 from jaxsnn.record import EvaluationRecord
-
-SCREENED_N_INITIAL = 6
-"""Initial-design size of a screened design (unless ``n_initial`` is given). Its points are mostly
-feasible networks, so it holds the 3 feasible ones the model starts from in fewer trials; on the
-sg_digits surrogate benchmark 6 points took SCBO to random search's best in 0.19 of its compute,
-10 screened points in 0.28 (benchmarks/RESULTS.md, "Silent-aware BO on SNN problems")."""
 
 
 @dataclasses.dataclass
@@ -143,7 +138,7 @@ class TrustRegion:
         return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
 
 
-class SCBO(BayesianOptimizer):
+class SCBO(FeatureScreen, BayesianOptimizer):
     """Thompson sampling in a trust region with feasible-first ranking (single objective).
 
     Options beyond :class:`~jaxsnn.hpo.optimizers.BayesianOptimizer`'s: ``n_candidates``
@@ -154,7 +149,7 @@ class SCBO(BayesianOptimizer):
     ``features`` (none): extra GP inputs; ``cost_aware`` (False): improvement per predicted
     second; ``screen_design`` (on where there are ``features``): the design skips points the
     features predict infeasible (a predicted probability of being feasible below ``screen_below``,
-    0.5), and has :data:`SCREENED_N_INITIAL` points unless ``n_initial`` is given;
+    0.5), and has :data:`~jaxsnn.hpo.screen.SCREENED_N_INITIAL` points unless ``n_initial`` is given;
     ``screen_proposals`` (on where the design is screened): model-guided candidates the features
     predict infeasible (below ``proposal_screen_below``, 0.5) go last; ``categorical_region``
     (True): candidates also change a few categorical choices; all in the module docstring.
@@ -183,13 +178,8 @@ class SCBO(BayesianOptimizer):
         categorical_region: bool = True,
         **options: Any,
     ) -> None:
-        self.inputs = LogProductFeatures(space, features or {})
-        self.screen_design = self._screen_switch("screen_design", screen_design, len(self.inputs) > 0)
-        self.screen_below = _probability("screen_below", screen_below)
-        self.screen_proposals = self._screen_switch("screen_proposals", screen_proposals, self.screen_design)
-        self.proposal_screen_below = _probability("proposal_screen_below", proposal_screen_below)
-        if self.screen_design and options.get("n_initial") is None:
-            options["n_initial"] = design_size(space, SCREENED_N_INITIAL)
+        self.setup_screen(space, features, screen_design, screen_below, screen_proposals, proposal_screen_below,
+                          options)  # fmt: skip
         super().__init__(space, objectives, constraints, seed, **options)
         self.single_objective()
         if not isinstance(feasible_objective, bool):
@@ -212,15 +202,6 @@ class SCBO(BayesianOptimizer):
         self._best = -math.inf  # best feasible objective (maximised) so far
         self._least_violation = math.inf
 
-    def _screen_switch(self, name: str, value: bool | None, default: bool) -> bool:
-        """A screen's on/off option (``None``: ``default``); a screen needs features to screen on."""
-        value = default if value is None else value
-        if not isinstance(value, bool):
-            raise ValueError(f"{name} must be true or false, got {value!r}")
-        if value and not len(self.inputs):
-            raise ValueError(f"{name} needs features: candidates are screened on them (e.g. the input drive)")
-        return value
-
     def tell(self, record: EvaluationRecord) -> None:
         designed = not self.design_done(self.data()[2])  # the design is not the region's doing
         super().tell(record)
@@ -236,39 +217,6 @@ class SCBO(BayesianOptimizer):
         self._least_violation = min(self._least_violation, v)
         if not designed:
             self.region.update(success)
-
-    def feasible_probability(self, X: np.ndarray, C: np.ndarray, candidates: np.ndarray) -> np.ndarray | None:
-        """Each candidate's probability of being feasible by a logistic regression on the features
-        of the observations ``X`` (constraint values ``C``); ``None`` until they hold both a
-        feasible and an infeasible one. Classes weighted equally: with one feasible trial among
-        ten, an unweighted fit calls every point infeasible."""
-        feasible = violation(C) <= 0
-        if feasible.all() or not feasible.any():
-            return None
-        from sklearn.linear_model import LogisticRegression  # here: keeps `import jaxsnn.hpo` light
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
-        dim = self.space.dim
-        classifier = make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced"))
-        classifier.fit(self.inputs(X)[:, dim:], feasible)
-        return classifier.predict_proba(self.inputs(candidates)[:, dim:])[:, 1]
-
-    def screened(self, X: np.ndarray, C: np.ndarray, candidates: np.ndarray, below: float) -> np.ndarray:
-        """``candidates`` with those of a feasible probability under ``below`` moved last, the
-        order kept within both groups (all of them kept: a screen never empties an ask)."""
-        probability = self.feasible_probability(X, C, candidates)
-        if probability is None:
-            return candidates
-        return candidates[np.argsort(probability < below, kind="stable")]
-
-    def order_design(self, candidates: np.ndarray) -> np.ndarray:
-        """With ``screen_design``, the candidates predicted feasible first (the Sobol order kept
-        within each class, so the design still fills the space it keeps)."""
-        if not self.screen_design:
-            return candidates
-        X, _, C = self.data()
-        return self.screened(X, C, candidates, self.screen_below)
 
     @staticmethod
     def centre(X: np.ndarray, Y: np.ndarray, C: np.ndarray) -> np.ndarray:
@@ -313,13 +261,7 @@ class SCBO(BayesianOptimizer):
         else:
             predicted_log_cost = np.asarray(predict(cost_model, inputs)[0])
             ordered = candidates[gain_per_second_order(draws[:, 0], draws[:, 1:], best, predicted_log_cost)]
-        return self.screened(X, C, ordered, self.proposal_screen_below) if self.screen_proposals else ordered
-
-
-def _probability(name: str, value: Any) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < 1:
-        raise ValueError(f"{name} must be a probability in (0, 1), got {value!r}")
-    return float(value)
+        return self.screen_proposal(X, C, ordered)
 
 
 def gain_per_second_order(y: np.ndarray, C: np.ndarray, best: float, log_cost: np.ndarray) -> np.ndarray:
