@@ -86,6 +86,7 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "scbo-stdp-drive-screen-n6-guard": ("scbo", "detector", {"features": STDP_DRIVE, "screen_design": True,
                                                              "n_initial": 6, "proposal_screen_below": 0.3}),
     "logei-stdp-screen": ("logei", "detector", {"features": STDP_DRIVE, **ON_THE_ASK_PATH}),
+    "logei-drive-screen": ("logei", "detector", {"features": INPUT_DRIVE}),
     "logei-mf1": ("logei", "detector", {"min_feasible": 1, **ON_THE_ASK_PATH}),
     "logei-n5-mf1": ("logei", "detector", {"n_initial": 5, "min_feasible": 1, **ON_THE_ASK_PATH}),
     "logei-no-detector": ("logei", "no_detector", {**ON_THE_ASK_PATH}),
