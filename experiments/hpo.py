@@ -71,9 +71,10 @@ def main(cfg: DictConfig) -> float:
             raise SpecError(f"{cfg.study} names its parameters as before they were run-config paths "
                             f"({', '.join(names[:4])}, ...; now e.g. trainer.epochs, model.neuron.theta): this "
                             "version cannot resume it. Its trials stay in the file; start a new study= path.")
-        if stored is not None and moved_keys(stored):
+        moved = moved_keys(stored) if stored is not None else []
+        if moved:
             raise SpecError(f"{cfg.study} was created before a trial was a run config plus overrides "
-                            f"({'; '.join(moved_keys(stored))}): this version cannot resume it. Its trials stay "
+                            f"({'; '.join(moved)}): this version cannot resume it. Its trials stay "
                             "in the file; start a new study= path.")
         if stored is not None:  # None: a study from before specs were stored, resumed as composed
             spec = resume_spec(spec, HydraConfig.get().overrides.task, stored)

@@ -8,7 +8,7 @@ intensities into spike trains. Nothing here downloads or writes to disk.
 from jaxsnn.data.dataset import DataSplits, ImageDataset, SpikeDataset, iterate_batches
 from jaxsnn.data.encoders import latency_encode, rate_encode
 from jaxsnn.data.errors import DatasetCorruptError, DatasetError, DatasetNotFoundError
-from jaxsnn.data.registry import EMBEDDED, IMAGE_DATASETS, SPIKE_DATASETS, load_dataset, load_images
+from jaxsnn.data.registry import EMBEDDED, IMAGE_DATASETS, SPIKE_DATASETS, load_dataset, load_images, loader_options
 
 __all__ = [
     "EMBEDDED",
@@ -24,5 +24,6 @@ __all__ = [
     "latency_encode",
     "load_dataset",
     "load_images",
+    "loader_options",
     "rate_encode",
 ]

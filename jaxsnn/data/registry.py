@@ -35,9 +35,16 @@ def _lookup(registry: Mapping[str, _L], name: str, kind: str) -> _L:
         raise ValueError(f"unknown {kind} dataset {name!r}; valid: {sorted(registry)}") from None
 
 
-def _check_options(loader: Callable[..., Any], name: str, options: Mapping[str, Any]) -> None:
+def loader_options(name: str) -> dict[str, inspect.Parameter]:
+    """The options of spike dataset ``name``'s loader (``data.options``), each with its default:
+    every argument but the window, seed and root, which ``load_dataset`` passes itself."""
+    parameters = inspect.signature(_lookup(SPIKE_DATASETS, name, "spike")).parameters
+    return {key: p for key, p in parameters.items() if key not in ("time_steps", "seed", "root")}
+
+
+def _check_options(name: str, options: Mapping[str, Any]) -> None:
     """Name the dataset and its valid options, which a bare TypeError from the loader would not."""
-    valid = set(inspect.signature(loader).parameters) - {"time_steps", "seed", "root"}
+    valid = set(loader_options(name))
     unknown = set(options) - valid
     if unknown:
         raise TypeError(
@@ -61,7 +68,7 @@ def load_dataset(
     ``n_channels=100`` for SHD, ``size=32`` for cameras, ``max_samples`` for the file datasets.
     """
     loader = _lookup(SPIKE_DATASETS, name, "spike")
-    _check_options(loader, name, options)
+    _check_options(name, options)
     if name in EMBEDDED:
         return loader(time_steps=time_steps, seed=seed, **options)
     return loader(time_steps=time_steps, seed=seed, root=root, **options)

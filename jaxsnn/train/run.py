@@ -20,7 +20,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from jaxsnn.train.config import DataConfig, ModelConfig, RunConfig, TrainerConfig
+from jaxsnn.train.config import DataConfig, ModelConfig, RunConfig, TrainerConfig, from_mapping
 from jaxsnn.train.hybrid import HybridConfig
 from jaxsnn.train.slayer import SlayerConfig
 from jaxsnn.train.stdp import STDPConfig
@@ -28,7 +28,6 @@ from jaxsnn.train.stdp import STDPConfig
 ALGORITHMS: tuple[str, ...] = ("sg", "stdp", "slayer", "hybrid")
 IMAGE_ALGORITHMS: tuple[str, ...] = ("stdp", "hybrid")
 """Algorithms that read images, not spike datasets: no window, no loader options."""
-_GROUPS: tuple[str, ...] = ("algorithm", "model", "surrogate", "trainer", "data", "stdp", "slayer", "hybrid", "seed")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +63,7 @@ class Run:
             model=ModelConfig.from_dict(model),
             trainer=TrainerConfig.from_dict(cfg.get("trainer") or {}),
             data=DataConfig.from_dict(cfg.get("data") or {}),
-            stdp=_stdp(cfg.get("stdp") or {}),
+            stdp=from_mapping(STDPConfig, cfg.get("stdp") or {}, "stdp", {}),
             slayer=SlayerConfig.from_dict(cfg.get("slayer") or {}),
             hybrid=HybridConfig.from_dict(cfg.get("hybrid") or {}),
             seed=cfg.get("seed", 0),
@@ -101,12 +100,8 @@ class Run:
         return out
 
 
-def _stdp(fields: Mapping[str, Any]) -> STDPConfig:
-    valid = [field.name for field in dataclasses.fields(STDPConfig)]
-    unknown = sorted(set(fields) - set(valid))
-    if unknown:
-        raise ValueError(f"unknown stdp option(s) {unknown}; valid: {valid}")
-    return STDPConfig(**fields)
+_GROUPS: tuple[str, ...] = ("surrogate", *(field.name for field in dataclasses.fields(Run)))
+"""The keys of a run in train.yaml: ``Run``'s fields, and its model's surrogate as a group of its own."""
 
 
 def run_keys(cfg: Mapping[str, Any]) -> dict[str, Any]:

@@ -34,7 +34,6 @@ stdp "digits", "cifar10" (``load_images``) or "mnist" (IDX files in ``data.root`
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
 import os
 import time
@@ -45,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from jaxsnn.compile_cache import compilation_counts
-from jaxsnn.data import EMBEDDED, IMAGE_DATASETS, SPIKE_DATASETS, DataSplits, load_dataset, load_images
+from jaxsnn.data import EMBEDDED, IMAGE_DATASETS, SPIKE_DATASETS, DataSplits, load_dataset, load_images, loader_options
 from jaxsnn.data.mnist import load_mnist
 from jaxsnn.record import EvaluationRecord
 from jaxsnn.train.hybrid import train_hybrid
@@ -220,7 +219,7 @@ def _check_data(run: Run, params: Mapping[str, Any]) -> None:
              "dataset 'mnist' needs data.root, the folder of the four IDX files")
     if run.algorithm in IMAGE_ALGORITHMS:
         return
-    accepted = set(inspect.signature(SPIKE_DATASETS[name]).parameters) - {"time_steps", "seed", "root"}
+    accepted = set(loader_options(name))
     searched = sorted(n[len(DATA_OPTIONS):] for n in params if n.startswith(DATA_OPTIONS))
     unsupported = [option for option in searched if option not in accepted]
     _require(not unsupported, f"dataset {name!r} has no option {unsupported}: searched "

@@ -13,11 +13,9 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
-from jaxsnn.data import SPIKE_DATASETS
+from jaxsnn.data import loader_options
 from jaxsnn.train.run import IMAGE_ALGORITHMS, Run
 from jaxsnn.tuning.spaces import dotted
-
-_LOADER_ARGUMENTS = {"time_steps", "seed", "root"}  # set by data.*, not by data.options
 
 
 def _override_value(value: Any) -> str:
@@ -32,14 +30,14 @@ def _override_value(value: Any) -> str:
 def _loader_options(dataset: str, options: Mapping[str, Any]) -> dict[str, Any]:
     """Every option of the spike dataset's loader with the value the trial loaded with: the
     trial's own, else the loader's default (which a ``conf/data`` YAML may not share)."""
-    accepted = inspect.signature(SPIKE_DATASETS[dataset]).parameters
-    unknown = sorted(set(options) - set(accepted) | set(options) & _LOADER_ARGUMENTS)
+    accepted = loader_options(dataset)
+    unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise ValueError(f"dataset {dataset!r} has no option(s) {unknown}: no run loads it with them")
     return {
         name: options.get(name, parameter.default)
         for name, parameter in accepted.items()
-        if name not in _LOADER_ARGUMENTS and (name in options or parameter.default is not inspect.Parameter.empty)
+        if name in options or parameter.default is not inspect.Parameter.empty
     }
 
 
@@ -50,7 +48,8 @@ def train_overrides(run: Run) -> list[str]:
     values: dict[str, Any] = {}
     if run.algorithm not in IMAGE_ALGORITHMS:  # its conf/data group, then every value the trial loaded with
         values.update({"data": data.name, "data.time_steps": data.time_steps})
-        values.update({f"++data.options.{name}": value for name, value in _loader_options(data.name, data.options).items()})
+        options = _loader_options(data.name, data.options)
+        values.update({f"++data.options.{name}": value for name, value in options.items()})
     else:  # images: stdp and hybrid read data.name, data.root, data.seed only
         values["data.name"] = data.name
     values["data.seed"] = data.seed

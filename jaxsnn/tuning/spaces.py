@@ -35,13 +35,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib.resources
-import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from omegaconf import OmegaConf
 
-from jaxsnn.data import SPIKE_DATASETS
+from jaxsnn.data import SPIKE_DATASETS, loader_options
 from jaxsnn.hpo.space import CategoricalParam, Param, Space, param_from_dict
 from jaxsnn.train.run import ALGORITHMS, Run
 
@@ -95,7 +94,7 @@ def inapplicable(trainer: str, dataset: str) -> list[str]:
     _check_trainer(trainer)
     if dataset not in SPIKE_DATASETS:
         return []
-    accepted = inspect.signature(SPIKE_DATASETS[dataset]).parameters
+    accepted = loader_options(dataset)
     return [p.name for p in _builtin(trainer)
             if p.name.startswith(DATA_OPTIONS) and p.name[len(DATA_OPTIONS):] not in accepted]  # fmt: skip
 
