@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from results_io import read_csv, write_csv
 
-from jaxsnn.hpo.features import STDP_DRIVE
+from jaxsnn.hpo.features import STDP_DRIVE, TRAINING
 from jaxsnn.hpo.report import design_flags
 from jaxsnn.hpo.study import Study
 from jaxsnn.snnbench import HPO_PRESETS, get_problem
@@ -94,6 +94,9 @@ VARIANTS = {"logei-saas": ["hpo.optimizer=logei", "+hpo.options.prior=saas"],
             "scbo-drive-screen-n6-asked": ["hpo.optimizer=scbo", "++hpo.options.screen_design=true",
                                            "++hpo.options.n_initial=6", "++hpo.options.refit_lag=0", *UNGUARDED],
             "scbo-nodrive": ["hpo.optimizer=scbo", "hpo.features=null"],
+            "scbo-drive-training": ["hpo.optimizer=scbo", *[f"++hpo.features.{feature}.{name}={power}"
+                                                            for feature, powers in TRAINING.items()
+                                                            for name, power in powers.items()]],
             "scbo-stdp-drive": ["hpo.optimizer=scbo", *[f"+hpo.features.{feature}.{name}={power}"
                                                         for feature, powers in STDP_DRIVE.items()
                                                         for name, power in powers.items()]]}
@@ -109,7 +112,8 @@ model-guided candidates screened too (those under a 0.5 probability of training 
 preset as it ships; ``scbo-drive-screen-n6-guard``: that screen at 0.3; ``scbo-drive-screen-n6``:
 without it, as the studies of that name ran; ``scbo-drive-screen-n6-frozen``: also before its
 trust region moved categorical choices; ``scbo-drive-screen-n6-asked``: with its GP refits on the
-ask path, as it ran before ``refit_lag``; ``scbo-stdp-drive``: SCBO on an STDP problem with the
+ask path, as it ran before ``refit_lag``; ``scbo-drive-training``: the preset with the amount of
+training, ``jaxsnn.hpo.features.TRAINING``, as one more GP input and screen input; ``scbo-stdp-drive``: SCBO on an STDP problem with the
 GP inputs of ``jaxsnn.hpo.features.STDP_DRIVE``, its screened design and candidates); any other name is an
 ``hpo.optimizer``. A name ending in ``+default`` (``scbo+default``) keeps the preset's enqueued
 default network: the demo's own study, seed by seed."""

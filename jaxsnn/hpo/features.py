@@ -42,6 +42,16 @@ adaptation's two; cross-validated it calls 88 % of the stops right, these two fe
 83 %."""
 
 
+TRAINING: dict[str, dict[str, float]] = {
+    "log_training": {"trainer.lr": 1, "trainer.epochs": 1, "trainer.batch_size": -1},
+}
+"""How far an SG network's training moves its weights: the learning rate times the number of
+optimizer steps (``epochs / batch_size`` times the fixed data size). Too little and a trained
+network stays at chance, a trial that costs a full run and teaches the objective GP nothing about
+the architecture; the surrogate's accuracy model found ``log(lr * epochs / batch)`` among the
+inputs that rank the sg_digits table best (``jaxsnn.snnbench.problems.sg_learning``)."""
+
+
 class LogProductFeatures:
     """``{feature: {parameter: exponent}}``: the log of each product, scaled to [0, 1] over the box.
 

@@ -20,6 +20,7 @@ from jaxsnn.hpo.features import INPUT_DRIVE, STDP_DRIVE
 from jaxsnn.hpo.optimizers import DEFAULT_N_INITIAL, Optimizer
 from jaxsnn.hpo.registry import make_optimizer
 from jaxsnn.hpo.report import design_flags
+from jaxsnn.hpo.space import Space
 from jaxsnn.snnbench.surrogate import SurrogateBenchmark
 
 ON_THE_ASK_PATH = {"refit_lag": 0}
@@ -87,6 +88,7 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
                                                              "n_initial": 6, "proposal_screen_below": 0.3}),
     "logei-stdp-screen": ("logei", "detector", {"features": STDP_DRIVE, **ON_THE_ASK_PATH}),
     "logei-drive-screen": ("logei", "detector", {"features": INPUT_DRIVE}),
+    "logei-lag1": ("logei", "detector", {}),
     "logei-mf1": ("logei", "detector", {"min_feasible": 1, **ON_THE_ASK_PATH}),
     "logei-n5-mf1": ("logei", "detector", {"n_initial": 5, "min_feasible": 1, **ON_THE_ASK_PATH}),
     "logei-no-detector": ("logei", "no_detector", {**ON_THE_ASK_PATH}),
@@ -117,6 +119,15 @@ SEEDED = "+default"
 ``hpo.enqueue`` does (the demo's preset enqueues it): ``scbo+default``, ``optuna-tpe+default``."""
 
 
+def our_method(method: str, space: Space, seed: int) -> tuple[Optimizer, str]:
+    """One of :data:`OURS` (or its :data:`SEEDED` variant) built on ``space``: the optimizer, with
+    :data:`N_INITIAL` design points unless the method names its own, and its surrogate mode."""
+    name, mode, options = OURS[method.removesuffix(SEEDED)]
+    if name != "random":
+        options = {"n_initial": N_INITIAL, **options}
+    return make_optimizer(name, space, {"accuracy": "max"}, ["silent"], seed=seed, **options), mode
+
+
 def run(bench: SurrogateBenchmark, method: str, seed: int, budget_s: float, optimizer: Optimizer | None = None,
         mode: str = "detector", enqueue: Sequence[Mapping[str, Any]] = ()) -> list[TraceRow]:
     """One run of ``method`` until ``budget_s`` simulated compute seconds are spent.
@@ -129,10 +140,7 @@ def run(bench: SurrogateBenchmark, method: str, seed: int, budget_s: float, opti
     that takes them itself (Optuna's ``enqueue_trial``) is passed them at construction instead.
     """
     if optimizer is None:
-        name, mode, options = OURS[method.removesuffix(SEEDED)]
-        if name != "random":
-            options = {"n_initial": N_INITIAL, **options}
-        optimizer = make_optimizer(name, bench.space, {"accuracy": "max"}, ["silent"], seed=seed, **options)
+        optimizer, mode = our_method(method, bench.space, seed)
     queue = [dict(p) for p in enqueue]
     ask, tell = (lambda: queue.pop(0) if queue else optimizer.ask()), optimizer.tell
     rows: list[TraceRow] = []
