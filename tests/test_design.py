@@ -60,6 +60,37 @@ def test_phases_are_told_by_the_points_not_by_their_position():
     assert design_flags(points, make_optimizer("random", SPACE, {"f": "max"}, ["g"])) == [True] * 10 + [False] * 2
 
 
+def test_a_design_target_keeps_the_design_on_until_a_feasible_point_reaches_it():
+    """``design_target``: feasible points whose objective (here ``x``) stays under it do not end
+    the design; one that reaches it does, and the cap of ``2 * n_initial`` still holds. In the
+    objective's own direction: for a minimised one, reaching means at or below it."""
+    design = asks(build(n_initial=100), set(), 12)
+    reached = next(i for i, p in enumerate(design) if p["x"] >= 0.7)
+    assert 1 <= reached < 8, "the Sobol points must offer one above 0.7 within the first 8"
+    low = [i for i, p in enumerate(design) if p["x"] < 0.7]
+    # every point feasible, but only those under the target: the design runs to its cap
+    capped = asks(build(n_initial=4, min_feasible=1, design_target=0.7), set(low), 10)
+    assert capped[:8] == design[:8] and capped[8] != design[8]
+    # every point feasible: the design ends once one reaches the target (min_feasible met before)
+    ended = asks(build(n_initial=4, min_feasible=1, design_target=0.7), set(range(12)), 10)
+    end = max(4, reached + 1)
+    assert ended[:end] == design[:end] and ended[end] != design[end]
+    minimised = make_optimizer("logei", SPACE, {"f": "min"}, ["g"], seed=3, restarts=1, n_initial=4, min_feasible=1,
+                               design_target=0.3)  # fmt: skip
+    Y = -np.array([[0.5], [0.29]])  # data()'s sign: maximised
+    C = np.array([[-1.0], [-1.0]])
+    assert not minimised.design_done(Y[:1].repeat(4, 0), C[:1].repeat(4, 0)) and minimised.design_done(
+        np.vstack([Y[:1].repeat(3, 0), Y[1:]]), C[:1].repeat(4, 0))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), "high", True])
+def test_a_design_target_must_be_a_number_of_a_single_objective(bad):
+    with pytest.raises(ValueError, match="design_target must be a finite number"):
+        build(design_target=bad)
+    with pytest.raises(ValueError, match="design_target must .* single-objective"):
+        make_optimizer("logei", SPACE, {"f": "max", "h": "min"}, ["g"], design_target=0.5)
+
+
 def test_min_feasible_must_be_non_negative():
     with pytest.raises(ValueError, match="min_feasible must be >= 0"):
         build(min_feasible=-1)

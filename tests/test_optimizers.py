@@ -121,7 +121,7 @@ def test_a_design_gone_on_leaves_the_first_model_based_ask_no_fit_to_replay(name
             opt.tell(QUADRATIC2D.evaluate(opt.ask()))
             for chain in (opt.models, getattr(opt, "objective_models", opt.models)):
                 chain.wait()  # a trial's time: the background fit finishes
-        assert opt.design_done(opt.data()[2]) and len(opt.data()[0]) == 8
+        assert opt.design_done(*opt.data()[1:]) and len(opt.data()[0]) == 8
         caller_fits.clear()
         return opt.ask()
 

@@ -203,7 +203,7 @@ class SCBO(FeatureScreen, BayesianOptimizer):
         self._least_violation = math.inf
 
     def tell(self, record: EvaluationRecord) -> None:
-        designed = not self.design_done(self.data()[2])  # the design is not the region's doing
+        designed = not self.design_done(*self.data()[1:])  # the design is not the region's doing
         super().tell(record)
         if not record.informative:
             return  # a crash says nothing about the region's quality
