@@ -75,6 +75,11 @@ UNSCREENED = ["++hpo.options.screen_design=false", "++hpo.options.n_initial=10"]
 UNGUARDED = ["++hpo.options.screen_proposals=false"]
 """The model-guided candidates as the preset ranked them before its features screened them too."""
 
+GUARD05 = ["hpo.optimizer=scbo", "++hpo.options.screen_design=true", "++hpo.options.n_initial=6",
+           "++hpo.options.proposal_screen_below=0.5"]
+"""The preset as it ships, its options spelt out (so that a later change of the preset's defaults
+does not change what these studies' name runs)."""
+
 VARIANTS = {"logei-saas": ["hpo.optimizer=logei", "+hpo.options.prior=saas"],
             "scbo-fobj": ["hpo.optimizer=scbo", "+hpo.options.feasible_objective=true"],
             "scbo-warp": ["hpo.optimizer=scbo", "+hpo.options.warp=true"],
@@ -84,12 +89,8 @@ VARIANTS = {"logei-saas": ["hpo.optimizer=logei", "+hpo.options.prior=saas"],
                                   "++hpo.options.n_initial=10", *UNGUARDED],
             "scbo-drive-screen-n6-guard": ["hpo.optimizer=scbo", "++hpo.options.screen_design=true",
                                            "++hpo.options.n_initial=6", "++hpo.options.proposal_screen_below=0.3"],
-            "scbo-drive-screen-n6-guard05": ["hpo.optimizer=scbo", "++hpo.options.screen_design=true",
-                                             "++hpo.options.n_initial=6", "++hpo.options.proposal_screen_below=0.5"],
-            "scbo-drive-screen-n6-guard05-target02": ["hpo.optimizer=scbo", "++hpo.options.screen_design=true",
-                                                      "++hpo.options.n_initial=6",
-                                                      "++hpo.options.proposal_screen_below=0.5",
-                                                      "++hpo.options.design_target=0.2"],
+            "scbo-drive-screen-n6-guard05": GUARD05,
+            "scbo-drive-screen-n6-guard05-target02": [*GUARD05, "++hpo.options.design_target=0.2"],
             "scbo-drive-screen-n6": ["hpo.optimizer=scbo", "++hpo.options.screen_design=true",
                                      "++hpo.options.n_initial=6", *UNGUARDED],
             "scbo-drive-screen-n6-frozen": ["hpo.optimizer=scbo", "++hpo.options.screen_design=true",

@@ -37,6 +37,10 @@ FROZEN = {"categorical_region": False, **ON_THE_ASK_PATH, **UNGUARDED}
 its refits on the ask path and its proposals unscreened: every SCBO variant recorded before keeps
 all three."""
 
+GUARD05 = {"features": INPUT_DRIVE, "screen_design": True, "n_initial": 6, "proposal_screen_below": 0.5}
+"""SCBO's options as the ``silent_sg`` preset ships them (``tests/test_snnbench.py`` holds the two
+equal): the input drive as a GP input, a screened 6-point design, proposals screened at 0.5."""
+
 AGAIN = "-again"
 """Suffix of a method run a second time under its own name (see :data:`OURS`)."""
 
@@ -63,15 +67,10 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "scbo-drive-n6": ("scbo", "detector", {"features": INPUT_DRIVE, "n_initial": 6, "screen_design": False, **FROZEN}),
     "scbo-drive-screen": ("scbo", "detector",
                           {"features": INPUT_DRIVE, "screen_design": True, "n_initial": 10, **FROZEN}),
-    "scbo-drive-screen-n6-guard05": ("scbo", "detector", {"features": INPUT_DRIVE, "screen_design": True,
-                                                          "n_initial": 6, "proposal_screen_below": 0.5}),
-    f"scbo-drive-screen-n6-guard05{AGAIN}": ("scbo", "detector", {"features": INPUT_DRIVE, "screen_design": True,
-                                                                "n_initial": 6, "proposal_screen_below": 0.5}),
-    "scbo-drive-screen-n6-guard05-target02": ("scbo", "detector", {"features": INPUT_DRIVE, "screen_design": True,
-                                                                   "n_initial": 6, "proposal_screen_below": 0.5,
-                                                                   "design_target": 0.2}),
-    "scbo-drive-screen-n6-guard": ("scbo", "detector", {"features": INPUT_DRIVE, "screen_design": True,
-                                                        "n_initial": 6, "proposal_screen_below": 0.3}),
+    "scbo-drive-screen-n6-guard05": ("scbo", "detector", GUARD05),
+    f"scbo-drive-screen-n6-guard05{AGAIN}": ("scbo", "detector", GUARD05),
+    "scbo-drive-screen-n6-guard05-target02": ("scbo", "detector", {**GUARD05, "design_target": 0.2}),
+    "scbo-drive-screen-n6-guard": ("scbo", "detector", {**GUARD05, "proposal_screen_below": 0.3}),
     "scbo-drive-screen-n6": ("scbo", "detector",
                              {"features": INPUT_DRIVE, "screen_design": True, "n_initial": 6, **UNGUARDED}),
     "scbo-drive-screen-n6-asked": ("scbo", "detector", {"features": INPUT_DRIVE, "screen_design": True,
