@@ -177,7 +177,7 @@ def wall_to_reach(rows: Trace, target: float) -> float:
 COLUMNS: tuple[str, ...] = (
     "optimizer", "seed", "trials", "compute_s", "best_25", "best_50", "best_100", "best_final",
     "reach_random_best_s", "reach_ratio", "silent_design", "silent_model", "wall_s", "reach_wall_s",
-    "reach_wall_ratio", "driver_cpu_s",
+    "reach_wall_ratio", "driver_cpu_s", "design_ratio",
 )  # fmt: skip
 """The summary CSV's columns, in order (a report from the CSV alone, with no study on disk, writes
 them too)."""
@@ -232,9 +232,11 @@ def main() -> None:
                      "silent_model": float(np.mean([s for *_, s, d, _ in t if not d])),
                      "wall_s": round(max(w for *_, w in t), 1), "reach_wall_s": round(wall_reach, 1),
                      "reach_wall_ratio": round(wall_reach / wall_budget, 3),
-                     "driver_cpu_s": cpus[optimizer, seed]})  # fmt: skip
+                     "driver_cpu_s": cpus[optimizer, seed],
+                     # compute when the design's last trial ended, of random's: what precedes any model
+                     "design_ratio": round(max((c for c, *_, d, _ in t if d), default=0.0) / budget, 3)})  # fmt: skip
     rows.sort(key=lambda r: (r["optimizer"], int(r["seed"])))
-    rows = [{k: r.get(k, "nan") for k in COLUMNS} for r in rows]  # older rows lack the wall and CPU columns
+    rows = [{k: r.get(k, "nan") for k in COLUMNS} for r in rows]  # older rows lack the wall, CPU and design columns
     write_csv(summary_csv, rows)
     print(f"random search's median compute {budget:.0f} s (wall {wall_budget:.0f} s), its median best {target:.3f}")
     for r in rows:

@@ -147,6 +147,30 @@ def test_accuracy_is_a_gaussian_process_of_the_learning_inputs_or_else_a_forest(
     assert forest.validate(synthetic_rows(200, seed=3)).meets_targets()
 
 
+def test_the_silent_classifier_sees_the_learning_inputs_where_the_problem_says_its_silence_depends_on_them():
+    """Rows silent exactly where the Adam steps' reach ``lr x epochs / batch`` is small (a learning
+    input, a product of three encoded axes): trees on the encoding approximate the product's edge,
+    the learning input draws it."""
+
+    def silent_where_learning_is_slow(rows: list[dict]) -> list[dict]:
+        out = []
+        for r in rows:
+            p = r["params"]
+            stopped = math.log(p["trainer.lr"] * p["trainer.epochs"] / p["trainer.batch_size"]) < -9.5
+            out.append({**r, "stopped": stopped, "accuracy": 0.1 if stopped else r["accuracy"],
+                        "stop_samples": 100.0, "stop_time_s": 1.1})  # fmt: skip
+        return out
+
+    train, held_out = silent_where_learning_is_slow(synthetic_rows(300)), silent_where_learning_is_slow(
+        synthetic_rows(200, seed=3))
+    agreement = {flag: SurrogateBenchmark(dataclasses.replace(PROBLEM, silent_learning=flag), train)
+                 .validate(held_out).silent_agreement for flag in (False, True)}  # fmt: skip
+    assert agreement[True] >= 0.98 and agreement[True] > agreement[False] + 0.03, agreement
+    assert get_problem("stdp_digits").silent_learning and not get_problem("sg_digits").silent_learning
+    with pytest.raises(ValueError, match="silent_learning needs the problem's learning inputs"):
+        dataclasses.replace(PROBLEM, learning=None, silent_learning=True)
+
+
 def test_the_stdp_problem_models_accuracy_on_finite_physical_inputs_everywhere_in_its_space():
     problem = get_problem("stdp_digits")
     assert problem.learning is stdp_learning
@@ -199,6 +223,9 @@ def test_runs_spend_the_budget_and_summaries_compare_methods(bench):
     assert other["reach_with_asks_ratio"] == pytest.approx((reach + asked) / 40.0)
     assert compute_to_reach(traces["random"][0], 2.0) == math.inf
     assert silent_rate(traces["random"][0], "initial") == np.mean([not t.feasible for t in traces["random"][0][:N_INITIAL]])
+    # random search's "design" is its first N_INITIAL trials: the compute when the last of them ended
+    design_ends = sorted(trace[N_INITIAL - 1].compute_s for trace in traces["random"])
+    assert summary["design_ratio"] == pytest.approx(design_ends[1] / 40.0)
 
 
 def test_a_seeded_run_evaluates_the_enqueued_configurations_first_as_design(bench):
@@ -249,23 +276,26 @@ def test_the_scorecard_judges_the_optimizer_each_preset_ships(preset):
     assert _settings(plain) != _settings(make_optimizer("logei", plan.space, {"accuracy": "max"}, ["silent"]))
 
 
-def _summary(method: str, reach: float, best: float, silent: float) -> dict:
-    return {"method": method, "reach_ratio": reach, "best_100": best, "silent_model": silent}
+def _summary(method: str, reach: float, best: float, silent: float, design: float = 0.1) -> dict:
+    return {"method": method, "reach_ratio": reach, "best_100": best, "silent_model": silent, "design_ratio": design}
 
 
 def test_target_verdicts_follow_the_numbers():
     rows = [_summary("random", 1.0, 0.40, 0.70), _summary("ours", 0.25, 0.90, 0.20),
             _summary("optuna-tpe", 0.35, 0.85, 0.30), _summary("optuna-gp", 0.2, 0.95, 0.05)]
     verdicts = surrogate_verdicts(rows, "ours", ["optuna-tpe", "botorch-scbo"])
-    assert verdicts == {"reach": "0.25 (met)", "best": "0.900 vs optuna-tpe 0.850 (met)",
+    assert verdicts == {"reach": "0.25 (met; design 0.10)", "best": "0.900 vs optuna-tpe 0.850 (met)",
                         "silent": "20% vs random 70% (met)"}
-    worse = surrogate_verdicts([*rows[:1], _summary("ours", 0.26, 0.90, 0.21), *rows[2:]], "ours", ["optuna-gp"])
-    assert worse == {"reach": "0.26 (missed)", "best": "0.900 vs optuna-gp 0.950 (missed)",
+    worse = surrogate_verdicts([*rows[:1], _summary("ours", 0.26, 0.90, 0.21, 0.2), *rows[2:]], "ours", ["optuna-gp"])
+    assert worse == {"reach": "0.26 (missed; design 0.20)", "best": "0.900 vs optuna-gp 0.950 (missed)",
                      "silent": "21% vs random 70% (missed)"}
     assert surrogate_verdicts(rows, "absent", []) is None
     assert surrogate_verdicts(rows, "ours", [])["best"] == "0.900 (no peer run)"
     assert "not applicable" in surrogate_verdicts([_summary("random", 1.0, 0.4, 0.5), rows[1]], "ours", [])["silent"]
-    real = [{"optimizer": "ours", "reach_ratio": r, "silent_model": s, "best_100": b}
-            for r, s, b in ((0.2, 0.0, 0.9), (math.inf, 0.3, 0.5), (0.1, 0.0, 0.95))]
-    assert real_verdicts(real, "ours") == {"seeds": "3", "reach": "0.20 (met)", "best": "0.900", "silent": "10% (met)"}
-    assert real_verdicts(real[1:2], "ours")["reach"] == "never (missed)" and real_verdicts(real, "other") is None
+    real = [{"optimizer": "ours", "reach_ratio": r, "silent_model": s, "best_100": b, "design_ratio": d}
+            for r, s, b, d in ((0.2, 0.0, 0.9, 0.1), (math.inf, 0.3, 0.5, 0.3), (0.1, 0.0, 0.95, "nan"))]
+    # the design's median over the rows that keep it (the third, older row does not)
+    assert real_verdicts(real, "ours") == {"seeds": "3", "reach": "0.20 (met; design 0.20)", "best": "0.900",
+                                           "silent": "10% (met)"}
+    assert real_verdicts([{**r, "design_ratio": "nan"} for r in real], "ours")["reach"] == "0.20 (met)"
+    assert real_verdicts(real[1:2], "ours")["reach"] == "never (missed; design 0.30)" and real_verdicts(real, "other") is None

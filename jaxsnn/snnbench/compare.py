@@ -96,6 +96,7 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "logei-stdp-screen": ("logei", "detector", {"features": STDP_DRIVE, **ON_THE_ASK_PATH}),
     "logei-drive-screen": ("logei", "detector", {"features": INPUT_DRIVE}),
     "logei-lag1": ("logei", "detector", {}),
+    f"logei-lag1{AGAIN}": ("logei", "detector", {}),
     "logei-mf1": ("logei", "detector", {"min_feasible": 1, **ON_THE_ASK_PATH}),
     "logei-n5-mf1": ("logei", "detector", {"n_initial": 5, "min_feasible": 1, **ON_THE_ASK_PATH}),
     "logei-no-detector": ("logei", "no_detector", {**ON_THE_ASK_PATH}),
@@ -105,7 +106,8 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
 ``silent_sg`` preset's method run a second time with one thread per process (``OMP_NUM_THREADS=1``;
 its first run used the default): XLA's multithreaded sums differ in the last bits, a run diverges
 from the other after about 18 trials, and the two say how far two valid runs of one method lie
-apart."""
+apart. ``logei-lag1-again`` is the ``silent_stdp`` preset's method run a second time the other way
+round (its first run with one thread, the second with XLA's default)."""
 
 N_INITIAL = DEFAULT_N_INITIAL
 """Initial-design size of every model-based method (ours and the peers); the phase boundary of a
@@ -192,6 +194,12 @@ def compute_to_reach(rows: Sequence[TraceRow], target: float, with_asks: bool = 
     return math.inf
 
 
+def design_compute(rows: Sequence[TraceRow]) -> float:
+    """Compute seconds spent when the initial design's last trial ended: what a model-based method
+    pays before its model proposes, the part of any reach target no model can shorten."""
+    return max((r.compute_s for r in rows if r.phase == "initial"), default=0.0)
+
+
 def silent_rate(rows: Sequence[TraceRow], phase: str) -> float:
     """Share of a phase's trials the detector stopped as silent (or, without it, that were silent)."""
     chosen = [r for r in rows if r.phase == phase]
@@ -215,6 +223,7 @@ def summarise(traces: Mapping[str, Sequence[Sequence[TraceRow]]], budget_s: floa
             "reach_random_best_s": float(np.median(reach)),
             "reach_ratio": float(np.median(reach)) / budget_s,  # random's final best costs it the budget
             "reach_with_asks_ratio": float(np.median(reach_with_asks)) / budget_s,
+            "design_ratio": float(np.median([design_compute(r) for r in runs])) / budget_s,
             "best_25": float(np.median(curves[:, 0])), "best_50": float(np.median(curves[:, 1])),
             "best_100": float(np.median(curves[:, 2])),
             "best_100_q25": float(np.quantile(curves[:, 2], 0.25)),

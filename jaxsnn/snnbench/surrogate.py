@@ -153,7 +153,8 @@ class SurrogateBenchmark:
         self.rows = list(rows)
         self.p = problem.preset.p
         X = np.stack([self.features(r["params"]) for r in usable])
-        self.silent = RandomForestClassifier(**_CLASSIFIER).fit(X, stopped)
+        self.silent = RandomForestClassifier(**_CLASSIFIER).fit(
+            np.stack([self.silent_features(r["params"]) for r in usable]), stopped)
         accuracy = np.array([r["accuracy"] for r in usable])
         if problem.learning is None:
             self.accuracy = ExtraTreesRegressor(**_ACCURACY).fit(X, accuracy)
@@ -179,6 +180,12 @@ class SurrogateBenchmark:
         drive = sum(math.log(params[n]) for n in up if n in params) - sum(math.log(params[n]) for n in down)
         return np.append(self.space.encode(params), drive)
 
+    def silent_features(self, params: Mapping[str, Any]) -> np.ndarray:
+        """The silent classifier's inputs: :meth:`features`, and the learning inputs where the
+        problem's silence depends on its learning (``SNNProblem.silent_learning``)."""
+        x = self.features(params)
+        return np.append(x, self.problem.learning(params)) if self.problem.silent_learning else x
+
     def _accuracy(self, params: Mapping[str, Any], x: np.ndarray) -> float:
         """The full run's accuracy: the forest's at ``features`` ``x``, or the Gaussian process's."""
         if isinstance(self.accuracy, ExtraTreesRegressor):
@@ -201,7 +208,7 @@ class SurrogateBenchmark:
         ``cost_s``, the stopped run's ``stop_fraction`` and ``stop_s``."""
         self.check(params)
         x = self.features(params)
-        proba = _forest_mean(self.silent, x)
+        proba = _forest_mean(self.silent, self.silent_features(params))
         p_silent = float(proba[list(self.silent.classes_).index(True)])
         accuracy = self._accuracy(params, x)
         full_fraction, log_cost = _forest_mean(self.full, x)

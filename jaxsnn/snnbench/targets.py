@@ -37,7 +37,9 @@ def _verdict(met: bool) -> str:
 
 def surrogate_verdicts(rows: Sequence[Mapping[str, Any]], method: str, peers: Sequence[str]) -> dict[str, str] | None:
     """The three targets for ``method`` in one run's summary (``compare.summarise``'s rows), as
-    ``{reach, best, silent}`` cells; None when the run has no such method.
+    ``{reach, best, silent}`` cells; None when the run has no such method. The reach cell also
+    gives the compute the initial design took (a share of random's, as the reach): the part of
+    the reach no model can shorten.
 
     Best is at 100 % of the budget against every peer in ``peers`` that ran (unseeded: a seeded
     peer starts from the default, a different claim)."""
@@ -56,7 +58,7 @@ def surrogate_verdicts(rows: Sequence[Mapping[str, Any]], method: str, peers: Se
         best_cell = f"{best:.3f} (no peer run)"
     silent, random_silent = float(ours["silent_model"]), float(rand["silent_model"])
     return {
-        "reach": f"{_fmt_ratio(reach)} ({_verdict(reach <= REACH_TARGET)})",
+        "reach": f"{_fmt_ratio(reach)} ({_verdict(reach <= REACH_TARGET)}; design {float(ours['design_ratio']):.2f})",
         "best": best_cell,
         "silent": f"{silent:.0%} vs random {random_silent:.0%} (" + (
             _verdict(silent <= SILENT_TARGET) if random_silent >= RANDOM_SILENT_FLOOR
@@ -66,17 +68,20 @@ def surrogate_verdicts(rows: Sequence[Mapping[str, Any]], method: str, peers: Se
 
 def real_verdicts(rows: Sequence[Mapping[str, Any]], name: str) -> dict[str, str] | None:
     """Reach and silent share over the real studies named ``name`` (rows of
-    ``snn_real_studies*.csv``): the median reach over seeds, the mean model-guided silent share,
-    and the median best at random search's compute; None when there are none."""
+    ``snn_real_studies*.csv``): the median reach over seeds (with the median compute its design
+    took, where the rows keep it), the mean model-guided silent share, and the median best at
+    random search's compute; None when there are none."""
     chosen = [r for r in rows if r["optimizer"] == name]
     if not chosen:
         return None
     reach = statistics.median(float(r["reach_ratio"]) for r in chosen)
     silent = statistics.fmean(float(r["silent_model"]) for r in chosen)
     best = statistics.median(float(r["best_100"]) for r in chosen)
+    designs = [float(r["design_ratio"]) for r in chosen if not math.isnan(float(r.get("design_ratio", "nan")))]
+    design = f"; design {statistics.median(designs):.2f}" if designs else ""  # rows from before it was kept: none
     return {
         "seeds": str(len(chosen)),
-        "reach": f"{_fmt_ratio(reach)} ({_verdict(reach <= REACH_TARGET)})",
+        "reach": f"{_fmt_ratio(reach)} ({_verdict(reach <= REACH_TARGET)}{design})",
         "best": f"{best:.3f}",
         "silent": f"{silent:.0%} ({_verdict(silent <= SILENT_TARGET)})",
     }
