@@ -174,6 +174,26 @@ def wall_to_reach(rows: Trace, target: float) -> float:
     return min((w for _, a, *_, w in rows if a >= target), default=float("inf"))
 
 
+def random_budget(runs: list[Trace], rows: list[dict]) -> tuple[float, float]:
+    """Random search's median compute (the budget every study is compared at) and its median best
+    within it, from its studies on disk or, when none is, from the summary's kept rows.
+
+    A kept row holds the best at the budget of the report that wrote it, not at this one: the two
+    kinds are never pooled, so a report with some random seeds on disk and others only as rows
+    refuses rather than give a budget that silently leaves some seeds out."""
+    if runs and rows:
+        seeds = sorted(int(r["seed"]) for r in rows)
+        raise ValueError(f"random search's seeds {seeds} are only summary rows while others are studies on disk: "
+                         "the budget needs every random study on disk (or none); move the new ones aside")
+    if runs:
+        budget = float(np.median([t[-1][0] for t in runs]))
+        return budget, float(np.median([best_at(t, budget) for t in runs]))
+    if rows:
+        budget = float(np.median([float(r["compute_s"]) for r in rows]))
+        return budget, float(np.median([float(r["best_100"]) for r in rows]))
+    raise ValueError("no random-search study on disk or in the summary: run --optimizers random first (the budget)")
+
+
 COLUMNS: tuple[str, ...] = (
     "optimizer", "seed", "trials", "compute_s", "best_25", "best_50", "best_100", "best_final",
     "reach_random_best_s", "reach_ratio", "silent_design", "silent_model", "wall_s", "reach_wall_s",
@@ -208,15 +228,11 @@ def main() -> None:
     on_file = read_csv(summary_csv) if summary_csv.exists() else []
     kept = {(r["optimizer"], int(r["seed"])): r for r in on_file if (r["optimizer"], int(r["seed"])) not in traces}
     random_runs = [t for (o, _), t in traces.items() if o == "random"]
-    if random_runs:
-        budget = float(np.median([t[-1][0] for t in random_runs]))
-        target = float(np.median([best_at(t, budget) for t in random_runs]))
-    elif any(o == "random" for o, _ in kept):
-        random_rows = [r for (o, _), r in kept.items() if o == "random"]
-        budget = float(np.median([float(r["compute_s"]) for r in random_rows]))
-        target = float(np.median([float(r["best_100"]) for r in random_rows]))
-    else:
-        raise SystemExit(f"no random-search study under {out} or in {summary_csv}: run --optimizers random first (the budget)")
+    random_rows = [r for (o, _), r in kept.items() if o == "random"]
+    try:
+        budget, target = random_budget(random_runs, random_rows)
+    except ValueError as error:
+        raise SystemExit(f"{error} (studies under {out}, rows of {summary_csv})") from None
     walls = [max(w for *_, w in t) for (o, _), t in traces.items() if o == "random"]
     walls = walls or [float(r["wall_s"]) for (o, _), r in kept.items() if o == "random" and r["wall_s"] != "nan"]
     wall_budget = float(np.median(walls)) if walls else float("nan")

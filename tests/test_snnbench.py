@@ -299,3 +299,24 @@ def test_target_verdicts_follow_the_numbers():
                                            "silent": "10% (met)"}
     assert real_verdicts([{**r, "design_ratio": "nan"} for r in real], "ours")["reach"] == "0.20 (met)"
     assert real_verdicts(real[1:2], "ours")["reach"] == "never (missed; design 0.30)" and real_verdicts(real, "other") is None
+
+
+def test_the_real_studies_budget_never_pools_random_studies_with_rows_of_an_earlier_report(monkeypatch):
+    """A kept summary row holds random search's best at the budget of the report that wrote it: the
+    budget comes from the studies on disk or, with none there, from the rows, and a mix refuses
+    (pooling would compare every study at a budget that leaves seeds out without saying so)."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from snn_real_studies import random_budget
+
+    # traces: (compute, accuracy, silent, design, wall) per trial
+    fast = [(10.0, 0.5, False, True, 5.0), (30.0, 0.8, False, False, 15.0)]
+    slow = [(20.0, 0.6, False, True, 9.0), (50.0, 0.9, False, False, 25.0), (90.0, 0.95, False, False, 45.0)]
+    mid = [(15.0, 0.7, False, True, 7.0), (70.0, 0.85, False, False, 35.0)]
+    # median compute 70 s; at 70 s the three bests are 0.8, 0.9, 0.85
+    assert random_budget([fast, slow, mid], []) == (70.0, 0.85)
+    rows = [{"seed": "3", "compute_s": "100", "best_100": "0.9"}, {"seed": "4", "compute_s": "60", "best_100": "0.7"}]
+    assert random_budget([], rows) == (80.0, 0.8)
+    with pytest.raises(ValueError, match=r"seeds \[3, 4\] are only summary rows"):
+        random_budget([fast], rows)
+    with pytest.raises(ValueError, match="run --optimizers random first"):
+        random_budget([], [])
