@@ -81,6 +81,7 @@ GUARD05 = ["hpo.optimizer=scbo", "++hpo.options.screen_design=true", "++hpo.opti
 does not change what these studies' name runs)."""
 
 VARIANTS = {"logei-saas": ["hpo.optimizer=logei", "+hpo.options.prior=saas"],
+            "logei-cost": ["hpo.optimizer=logei", "++hpo.options.cost_aware=true"],
             "scbo-fobj": ["hpo.optimizer=scbo", "+hpo.options.feasible_objective=true"],
             "scbo-warp": ["hpo.optimizer=scbo", "+hpo.options.warp=true"],
             "scbo-drive": ["hpo.optimizer=scbo", *UNSCREENED],
@@ -105,7 +106,8 @@ VARIANTS = {"logei-saas": ["hpo.optimizer=logei", "+hpo.options.prior=saas"],
             "scbo-stdp-drive": ["hpo.optimizer=scbo", *[f"+hpo.features.{feature}.{name}={power}"
                                                         for feature, powers in STDP_DRIVE.items()
                                                         for name, power in powers.items()]]}
-"""Study names that are an optimizer with options (``scbo-fobj``: SCBO with its objective GP on
+"""Study names that are an optimizer with options (``logei-cost``: log-EI per predicted second, the
+cost modelled from the trials' ``cost_s``; ``scbo-fobj``: SCBO with its objective GP on
 the feasible trials only; ``scbo-warp``: SCBO with Kumaraswamy input warping; ``scbo-drive``:
 SCBO whose GPs also see the log input drive, ``jaxsnn.hpo.features``, with the 10-point design
 unscreened, as the ``silent_sg`` preset ran it from the studies named ``scbo`` and

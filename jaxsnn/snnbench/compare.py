@@ -97,6 +97,7 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "logei-drive-screen": ("logei", "detector", {"features": INPUT_DRIVE}),
     "logei-lag1": ("logei", "detector", {}),
     f"logei-lag1{AGAIN}": ("logei", "detector", {}),
+    "logei-cost-lag1": ("logei", "detector", {"cost_aware": True}),
     "logei-mf1": ("logei", "detector", {"min_feasible": 1, **ON_THE_ASK_PATH}),
     "logei-n5-mf1": ("logei", "detector", {"n_initial": 5, "min_feasible": 1, **ON_THE_ASK_PATH}),
     "logei-no-detector": ("logei", "no_detector", {**ON_THE_ASK_PATH}),
