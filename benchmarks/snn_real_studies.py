@@ -92,6 +92,7 @@ VARIANTS = {"logei-saas": ["hpo.optimizer=logei", "+hpo.options.prior=saas"],
                                            "++hpo.options.n_initial=6", "++hpo.options.proposal_screen_below=0.3"],
             "scbo-drive-screen-n6-guard05": GUARD05,
             "scbo-drive-screen-n6-guard05-target02": [*GUARD05, "++hpo.options.design_target=0.2"],
+            "scbo-drive-screen-n6-guard05-global02": [*GUARD05, "++hpo.options.global_below=0.2"],
             "scbo-drive-screen-n6": ["hpo.optimizer=scbo", "++hpo.options.screen_design=true",
                                      "++hpo.options.n_initial=6", *UNGUARDED],
             "scbo-drive-screen-n6-frozen": ["hpo.optimizer=scbo", "++hpo.options.screen_design=true",
@@ -117,7 +118,8 @@ second; ``scbo-drive-screen``: with the drive and a 10-point design that skips p
 predicts silent; ``scbo-drive-screen-n6-guard05``: the same with a 6-point design and the
 model-guided candidates screened too (those under a 0.5 probability of training set back), the
 preset as it ships; ``scbo-drive-screen-n6-guard05-target02``: the preset whose design also goes on until a
-trained network reaches 0.2 accuracy (``design_target``); ``scbo-drive-screen-n6-guard``: that screen at 0.3; ``scbo-drive-screen-n6``:
+trained network reaches 0.2 accuracy (``design_target``); ``...-global02``: the preset whose
+model-guided candidates span the whole space until a trained network reaches 0.2 (``global_below``); ``scbo-drive-screen-n6-guard``: that screen at 0.3; ``scbo-drive-screen-n6``:
 without it, as the studies of that name ran; ``scbo-drive-screen-n6-frozen``: also before its
 trust region moved categorical choices; ``scbo-drive-screen-n6-asked``: with its GP refits on the
 ask path, as it ran before ``refit_lag``; ``scbo-drive-training``: the preset with the amount of

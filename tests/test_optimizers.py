@@ -224,6 +224,28 @@ def test_scbo_proposes_inside_the_trust_region_around_the_centre():
     assert np.all((lb - 1e-9 <= x) & (x <= ub + 1e-9))
 
 
+@pytest.mark.parametrize("global_below, in_region", [(None, True), (1e9, True), (-1e9, False)])
+def test_scbo_searches_the_whole_space_until_a_feasible_point_reaches_global_below(global_below, in_region):
+    """``global_below`` (here f is minimised: "reaches" means f <= the value): while no feasible
+    point reaches it, the candidates span the whole space and the proposal leaves a tiny trust
+    region; once one does (1e9), SCBO proposes inside the region as without the option."""
+    opt = make_optimizer("scbo", SPACE, {"f": "min"}, ["c"], seed=2, n_initial=6, min_feasible=0, restarts=1,
+                         global_below=global_below)  # fmt: skip
+    run(opt, QUADRATIC2D, 6)
+    opt.region.length = 0.02
+    X, Y, C = opt.data()
+    with jax.enable_x64(True):
+        lengthscale = np.asarray(opt.fitted(X, Y, C, opt.log_costs())[0].hyper.lengthscale)[0]
+    lb, ub = opt.region.bounds(SCBO.centre(X, Y, C), lengthscale)
+    x = SPACE.encode(opt.ask())
+    assert bool(np.all((lb - 1e-9 <= x) & (x <= ub + 1e-9))) == in_region
+
+
+def test_scbo_global_below_is_an_objective_value():
+    with pytest.raises(ValueError, match="global_below must be a finite number"):
+        make_optimizer("scbo", SPACE, {"f": "min"}, ["c"], global_below=float("nan"))
+
+
 @pytest.mark.parametrize("feasible_objective", [True, False])
 def test_scbo_feasible_objective_ignores_what_infeasible_trials_report(feasible_objective):
     """Two studies whose silent (infeasible) trials report different accuracies, the same

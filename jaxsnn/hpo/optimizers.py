@@ -219,17 +219,23 @@ class BayesianOptimizer(BaseOptimizer):
         if int(min_feasible) < 0:
             raise ValueError(f"min_feasible must be >= 0, got {min_feasible}")
         self.min_feasible = int(min_feasible)
-        if design_target is not None and (isinstance(design_target, bool) or not isinstance(design_target, (int, float))
-                                          or not math.isfinite(design_target) or len(self.objectives) != 1):
-            raise ValueError(f"design_target must be a finite number (an objective value of a single-objective "
-                             f"study), got {design_target!r} with objectives {list(self.objectives)}")  # fmt: skip
-        # in the maximised sign of data()'s Y
-        self.design_target = None if design_target is None else float(self._signs[0] * design_target)
+        self.design_target = self.objective_threshold("design_target", design_target)
         self.gp_config = GPConfig(inference=gp, prior=prior, warp=warp, restarts=restarts)
         self.models = ScheduledGPs(self.gp_config, self.seed, refit_growth, first_size=self.n_initial, lag=refit_lag)
         self._ahead: threading.Thread | None = None
         self._ahead_rows = -1  # the row count whose programs the background thread compiles
         self._ahead_until: float | None = None  # compile next sizes up to this many trials; None: off
+
+    def objective_threshold(self, option: str, value: float | None) -> float | None:
+        """An option that is an objective value (``design_target``, SCBO's ``global_below``) in the
+        maximised sign of :meth:`data`'s ``Y``; None stays None (the option is off)."""
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or len(self.objectives) != 1:
+            raise ValueError(f"{option} must be a finite number (an objective value of a single-objective "
+                             f"study), got {value!r} with objectives {list(self.objectives)}")  # fmt: skip
+        return float(self._signs[0] * value)
 
     def compile_ahead(self, n_pending: int = 0, n_trials: int | None = None) -> None:
         """Compile the first model-based ask's programs in a background thread, while the initial

@@ -70,6 +70,7 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "scbo-drive-screen-n6-guard05": ("scbo", "detector", GUARD05),
     f"scbo-drive-screen-n6-guard05{AGAIN}": ("scbo", "detector", GUARD05),
     "scbo-drive-screen-n6-guard05-target02": ("scbo", "detector", {**GUARD05, "design_target": 0.2}),
+    "scbo-drive-screen-n6-guard05-global02": ("scbo", "detector", {**GUARD05, "global_below": 0.2}),
     "scbo-drive-screen-n6-guard": ("scbo", "detector", {**GUARD05, "proposal_screen_below": 0.3}),
     "scbo-drive-screen-n6": ("scbo", "detector",
                              {"features": INPUT_DRIVE, "screen_design": True, "n_initial": 6, **UNGUARDED}),
