@@ -80,6 +80,10 @@ GUARD05 = ["hpo.optimizer=scbo", "++hpo.options.screen_design=true", "++hpo.opti
 """The preset as it ships, its options spelt out (so that a later change of the preset's defaults
 does not change what these studies' name runs)."""
 
+STDP_FEATURES = [f"+hpo.features.{feature}.{name}={power}" for feature, powers in STDP_DRIVE.items()
+                 for name, power in powers.items()]
+"""``jaxsnn.hpo.features.STDP_DRIVE`` as GP and screen inputs of an STDP study (the preset names none)."""
+
 VARIANTS = {"logei-saas": ["hpo.optimizer=logei", "+hpo.options.prior=saas"],
             "logei-cost": ["hpo.optimizer=logei", "++hpo.options.cost_aware=true"],
             "scbo-fobj": ["hpo.optimizer=scbo", "+hpo.options.feasible_objective=true"],
@@ -104,9 +108,8 @@ VARIANTS = {"logei-saas": ["hpo.optimizer=logei", "+hpo.options.prior=saas"],
             "scbo-drive-training": ["hpo.optimizer=scbo", *[f"++hpo.features.{feature}.{name}={power}"
                                                             for feature, powers in TRAINING.items()
                                                             for name, power in powers.items()]],
-            "scbo-stdp-drive": ["hpo.optimizer=scbo", *[f"+hpo.features.{feature}.{name}={power}"
-                                                        for feature, powers in STDP_DRIVE.items()
-                                                        for name, power in powers.items()]]}
+            "scbo-stdp-drive": ["hpo.optimizer=scbo", *STDP_FEATURES],
+            "logei-stdp-drive": ["hpo.optimizer=logei", *STDP_FEATURES]}
 """Study names that are an optimizer with options (``logei-cost``: log-EI per predicted second, the
 cost modelled from the trials' ``cost_s``; ``scbo-fobj``: SCBO with its objective GP on
 the feasible trials only; ``scbo-warp``: SCBO with Kumaraswamy input warping; ``scbo-drive``:
@@ -124,7 +127,8 @@ without it, as the studies of that name ran; ``scbo-drive-screen-n6-frozen``: al
 trust region moved categorical choices; ``scbo-drive-screen-n6-asked``: with its GP refits on the
 ask path, as it ran before ``refit_lag``; ``scbo-drive-training``: the preset with the amount of
 training, ``jaxsnn.hpo.features.TRAINING``, as one more GP input and screen input; ``scbo-stdp-drive``: SCBO on an STDP problem with the
-GP inputs of ``jaxsnn.hpo.features.STDP_DRIVE``, its screened design and candidates); any other name is an
+GP inputs of ``jaxsnn.hpo.features.STDP_DRIVE``, its screened design and candidates; ``logei-stdp-drive``:
+the ``silent_stdp`` preset's log-EI with them); any other name is an
 ``hpo.optimizer``. A name ending in ``+default`` (``scbo+default``) keeps the preset's enqueued
 default network: the demo's own study, seed by seed."""
 

@@ -153,18 +153,20 @@ def test_a_run_whose_every_trial_failed_exits_non_zero_with_the_distinct_errors(
 
 
 def test_the_presets_gp_features_reach_scbo_and_other_optimizers_run_without_them():
-    """silent_sg names the input drive once: SCBO gets it as an option (stored with the study),
-    log-EI and random search run the same preset with a note; a feature the space cannot build is
-    refused under its key."""
+    """silent_sg names the input drive once: SCBO and log-EI get it as an option (stored with the
+    study; SCBO's GP input, both optimizers' screens), random search runs the same preset with a
+    note; a feature the space cannot build is refused under its key."""
     spec = preset()
     assert spec["optimizer"] == "scbo"
     plan = prepare(spec)
     assert plan.options["features"] == {
         "log_drive": {"model.weight_scale": 1, "data.options.max_rate": 1, "model.neuron.theta": -1}} == INPUT_DRIVE
     assert plan.notes == ()
-    for other in ("logei", "random"):
-        plan = prepare({**spec, "optimizer": other})
-        assert "features" not in plan.options and "scbo only" in plan.notes[0]
+    plan = prepare({**spec, "optimizer": "logei"})
+    assert plan.options["features"] == INPUT_DRIVE and plan.notes == ()
+    plan = prepare({**spec, "optimizer": "random"})
+    assert "features" not in plan.options
+    assert plan.notes == ("note: hpo.features (log_drive) are inputs of logei and scbo only; random searches without them",)
     with pytest.raises(SpecError, match="features: .*'model.readout' must be a numeric parameter"):
         prepare({**spec, "features": {"bad": {"model.readout": 1}}})
     # A name the trainer lacks would silently drop out of the product (as an excluded one does):

@@ -112,3 +112,13 @@ def test_the_silent_sg_presets_feature_names_parameters_of_its_space():
         lowest, highest = sum(min(a, b) for a, b in ends), sum(max(a, b) for a, b in ends)
         log_drive = np.array([sum(e * math.log(p[n]) for n, e in factors.items()) for p in points])
         np.testing.assert_allclose(column, (log_drive - lowest) / (highest - lowest), atol=1e-12)
+
+
+
+def test_logei_built_from_the_preset_screens_its_design_on_the_drive():
+    """What ``prepare`` hands log-EI from the preset's ``hpo.features`` builds its feature screens
+    (``tests/test_fail_early.py`` checks which optimizers get the option)."""
+    spec = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "hpo" / "silent_sg.yaml"))
+    plan = prepare({**spec, "optimizer": "logei"})
+    built = make_optimizer("logei", plan.space, dict(spec["objectives"]), list(spec["constraints"]), **plan.options)
+    assert built.screen_design and built.screen_proposals and built.inputs.names[-1] == "log_drive"

@@ -23,7 +23,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from jaxsnn.data import DatasetError
 from jaxsnn.hpo.executors import ExecutorKind
 from jaxsnn.hpo.features import LogProductFeatures
-from jaxsnn.hpo.registry import make_optimizer
+from jaxsnn.hpo.registry import OPTIMIZERS, make_optimizer
+from jaxsnn.hpo.screen import FeatureScreen
 from jaxsnn.hpo.space import CategoricalParam, Space
 from jaxsnn.hpo.spec import DIRECTIONS
 from jaxsnn.train.run import Run
@@ -218,8 +219,10 @@ def prepare(spec: Mapping[str, Any]) -> Plan:
 
 def _options(spec: Mapping[str, Any], algorithm: str, problems: _Problems) -> tuple[dict[str, Any], tuple[str, ...]]:
     """The optimizer's options: ``hpo.options``, plus the preset's ``hpo.features`` where the
-    optimizer models them (SCBO), else a note that it searches without them. A preset names its
-    trainer's features once, and ``hpo.optimizer=logei`` or ``=random`` still runs it."""
+    optimizer uses them (every :class:`~jaxsnn.hpo.screen.FeatureScreen`: SCBO's GPs take them as
+    inputs and both SCBO and log-EI screen their design and candidates on them), else a note that
+    it searches without them. A preset names its trainer's features once, and
+    ``hpo.optimizer=logei`` or ``=random`` still runs it."""
     options, features = dict(spec["options"]), spec.get("features")
     if not features:
         return options, ()
@@ -236,9 +239,10 @@ def _options(spec: Mapping[str, Any], algorithm: str, problems: _Problems) -> tu
         for name, powers in features.items():
             unknown = sorted(set(powers) - known) if isinstance(powers, Mapping) else []
             problems.check(not unknown, f"features.{name}", f"unknown {algorithm} parameter(s) {unknown}")
-    if spec["optimizer"] == "scbo":
+    users = [name for name, cls in OPTIMIZERS.items() if issubclass(cls, FeatureScreen)]
+    if spec["optimizer"] in users:
         return {"features": features, **options}, ()
-    return options, (f"note: hpo.features ({', '.join(features)}) are GP inputs of scbo only; "
+    return options, (f"note: hpo.features ({', '.join(features)}) are inputs of {' and '.join(users)} only; "
                      f"{spec['optimizer']} searches without them",)  # fmt: skip
 
 
