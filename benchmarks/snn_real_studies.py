@@ -80,8 +80,14 @@ GUARD05 = ["hpo.optimizer=scbo", "++hpo.options.screen_design=true", "++hpo.opti
 """The preset as it ships, its options spelt out (so that a later change of the preset's defaults
 does not change what these studies' name runs)."""
 
-STDP_FEATURES = [f"+hpo.features.{feature}.{name}={power}" for feature, powers in STDP_DRIVE.items()
-                 for name, power in powers.items()]
+def feature_overrides(features: dict[str, dict[str, float]]) -> list[str]:
+    """``experiments/hpo.py`` overrides that add ``features`` (``{name: {parameter path: exponent}}``,
+    as ``jaxsnn.hpo.features`` spells them) to a study's ``hpo.features``, beside any its preset names."""
+    return [f"++hpo.features.{feature}.{name}={power}" for feature, powers in features.items()
+            for name, power in powers.items()]
+
+
+STDP_FEATURES = feature_overrides(STDP_DRIVE)
 """``jaxsnn.hpo.features.STDP_DRIVE`` as GP and screen inputs of an STDP study (the preset names none)."""
 
 VARIANTS = {"logei-saas": ["hpo.optimizer=logei", "+hpo.options.prior=saas"],
@@ -105,9 +111,7 @@ VARIANTS = {"logei-saas": ["hpo.optimizer=logei", "+hpo.options.prior=saas"],
             "scbo-drive-screen-n6-asked": ["hpo.optimizer=scbo", "++hpo.options.screen_design=true",
                                            "++hpo.options.n_initial=6", "++hpo.options.refit_lag=0", *UNGUARDED],
             "scbo-nodrive": ["hpo.optimizer=scbo", "hpo.features=null"],
-            "scbo-drive-training": ["hpo.optimizer=scbo", *[f"++hpo.features.{feature}.{name}={power}"
-                                                            for feature, powers in TRAINING.items()
-                                                            for name, power in powers.items()]],
+            "scbo-drive-training": ["hpo.optimizer=scbo", *feature_overrides(TRAINING)],
             "scbo-stdp-drive": ["hpo.optimizer=scbo", *STDP_FEATURES],
             "logei-stdp-drive": ["hpo.optimizer=logei", *STDP_FEATURES]}
 """Study names that are an optimizer with options (``logei-cost``: log-EI per predicted second, the
@@ -120,16 +124,17 @@ those rows ran; ``scbo-drive-cost``: with the drive and cost-aware, improvement 
 second; ``scbo-drive-screen``: with the drive and a 10-point design that skips points the drive
 predicts silent; ``scbo-drive-screen-n6-guard05``: the same with a 6-point design and the
 model-guided candidates screened too (those under a 0.5 probability of training set back), the
-preset as it ships; ``scbo-drive-screen-n6-guard05-target02``: the preset whose design also goes on until a
-trained network reaches 0.2 accuracy (``design_target``); ``...-global02``: the preset whose
-model-guided candidates span the whole space until a trained network reaches 0.2 (``global_below``); ``scbo-drive-screen-n6-guard``: that screen at 0.3; ``scbo-drive-screen-n6``:
+preset as it ships; ``scbo-drive-screen-n6-guard05-target02``: the preset whose design also
+goes on until a trained network reaches 0.2 accuracy (``design_target``); ``...-global02``: the
+preset whose model-guided candidates span the whole space until a trained network reaches 0.2
+(``global_below``); ``scbo-drive-screen-n6-guard``: that screen at 0.3; ``scbo-drive-screen-n6``:
 without it, as the studies of that name ran; ``scbo-drive-screen-n6-frozen``: also before its
 trust region moved categorical choices; ``scbo-drive-screen-n6-asked``: with its GP refits on the
 ask path, as it ran before ``refit_lag``; ``scbo-drive-training``: the preset with the amount of
-training, ``jaxsnn.hpo.features.TRAINING``, as one more GP input and screen input; ``scbo-stdp-drive``: SCBO on an STDP problem with the
-GP inputs of ``jaxsnn.hpo.features.STDP_DRIVE``, its screened design and candidates; ``logei-stdp-drive``:
-the ``silent_stdp`` preset's log-EI with them); any other name is an
-``hpo.optimizer``. A name ending in ``+default`` (``scbo+default``) keeps the preset's enqueued
+training, ``jaxsnn.hpo.features.TRAINING``, as one more GP input and screen input;
+``scbo-stdp-drive``: SCBO on an STDP problem with the GP inputs of
+``jaxsnn.hpo.features.STDP_DRIVE``, its screened design and candidates; ``logei-stdp-drive``: the
+``silent_stdp`` preset's log-EI with them); any other name is an ``hpo.optimizer``. A name ending in ``+default`` (``scbo+default``) keeps the preset's enqueued
 default network: the demo's own study, seed by seed."""
 
 

@@ -114,7 +114,6 @@ def test_the_silent_sg_presets_feature_names_parameters_of_its_space():
         np.testing.assert_allclose(column, (log_drive - lowest) / (highest - lowest), atol=1e-12)
 
 
-
 def test_logei_built_from_the_preset_screens_its_design_on_the_drive():
     """What ``prepare`` hands log-EI from the preset's ``hpo.features`` builds its feature screens
     (``tests/test_fail_early.py`` checks which optimizers get the option)."""

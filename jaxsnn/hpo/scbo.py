@@ -275,9 +275,8 @@ class SCBO(FeatureScreen, BayesianOptimizer):
                 rng: np.random.Generator, log_cost: np.ndarray) -> np.ndarray:
         gps = [believe(g, self.inputs(X_pending)) for g in self.fitted(X, Y, C, log_cost)]
         cost_model = gps.pop() if self.cost_aware else None
-        n, d = self.n_candidates, self.space.dim
-        if self.global_below is not None and not self._best >= self.global_below:
-            candidates = self.space.project(sobol(rng, n, d))  # no incumbent worth a region yet
+        if self.global_below is not None and not self._best >= self.global_below:  # no incumbent worth a region yet
+            candidates = self.space.project(sobol(rng, self.n_candidates, self.space.dim))
         else:
             candidates = self.region_candidates(X, Y, C, gps[0], rng)
 

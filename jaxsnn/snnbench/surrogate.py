@@ -154,7 +154,7 @@ class SurrogateBenchmark:
         self.p = problem.preset.p
         X = np.stack([self.features(r["params"]) for r in usable])
         self.silent = RandomForestClassifier(**_CLASSIFIER).fit(
-            np.stack([self.silent_features(r["params"]) for r in usable]), stopped)
+            np.stack([self.silent_features(r["params"], x) for r, x in zip(usable, X)]), stopped)
         accuracy = np.array([r["accuracy"] for r in usable])
         if problem.learning is None:
             self.accuracy = ExtraTreesRegressor(**_ACCURACY).fit(X, accuracy)
@@ -180,10 +180,10 @@ class SurrogateBenchmark:
         drive = sum(math.log(params[n]) for n in up if n in params) - sum(math.log(params[n]) for n in down)
         return np.append(self.space.encode(params), drive)
 
-    def silent_features(self, params: Mapping[str, Any]) -> np.ndarray:
-        """The silent classifier's inputs: :meth:`features`, and the learning inputs where the
-        problem's silence depends on its learning (``SNNProblem.silent_learning``)."""
-        x = self.features(params)
+    def silent_features(self, params: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+        """The silent classifier's inputs: ``x``, the :meth:`features` of ``params``, and the
+        learning inputs where the problem's silence depends on its learning
+        (``SNNProblem.silent_learning``)."""
         return np.append(x, self.problem.learning(params)) if self.problem.silent_learning else x
 
     def _accuracy(self, params: Mapping[str, Any], x: np.ndarray) -> float:
@@ -208,7 +208,7 @@ class SurrogateBenchmark:
         ``cost_s``, the stopped run's ``stop_fraction`` and ``stop_s``."""
         self.check(params)
         x = self.features(params)
-        proba = _forest_mean(self.silent, self.silent_features(params))
+        proba = _forest_mean(self.silent, self.silent_features(params, x))
         p_silent = float(proba[list(self.silent.classes_).index(True)])
         accuracy = self._accuracy(params, x)
         full_fraction, log_cost = _forest_mean(self.full, x)

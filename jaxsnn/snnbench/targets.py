@@ -77,7 +77,7 @@ def real_verdicts(rows: Sequence[Mapping[str, Any]], name: str) -> dict[str, str
     reach = statistics.median(float(r["reach_ratio"]) for r in chosen)
     silent = statistics.fmean(float(r["silent_model"]) for r in chosen)
     best = statistics.median(float(r["best_100"]) for r in chosen)
-    designs = [float(r["design_ratio"]) for r in chosen if not math.isnan(float(r.get("design_ratio", "nan")))]
+    designs = [d for d in (float(r.get("design_ratio", "nan")) for r in chosen) if not math.isnan(d)]
     design = f"; design {statistics.median(designs):.2f}" if designs else ""  # rows from before it was kept: none
     return {
         "seeds": str(len(chosen)),
