@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from results_io import read_csv, write_csv
 
-from jaxsnn.hpo.features import STDP_DRIVE, TRAINING
+from jaxsnn.hpo.features import STDP_DRIVE, STDP_DRIVE_PRIOR, TRAINING
 from jaxsnn.hpo.report import design_flags
 from jaxsnn.hpo.study import Study
 from jaxsnn.snnbench import HPO_PRESETS, get_problem
@@ -77,8 +77,12 @@ UNGUARDED = ["++hpo.options.screen_proposals=false"]
 
 GUARD05 = ["hpo.optimizer=scbo", "++hpo.options.screen_design=true", "++hpo.options.n_initial=6",
            "++hpo.options.proposal_screen_below=0.5"]
-"""The preset as it ships, its options spelt out (so that a later change of the preset's defaults
-does not change what these studies' name runs)."""
+"""The preset's options spelt out (so that a later change of the preset's defaults does not change
+what these studies' name runs); with :data:`BEFORE_PRIOR`, as it shipped until issue 13's session 46."""
+
+BEFORE_PRIOR = "++hpo.screen_prior=null"
+"""The preset's screens without the prior it ships (``hpo.screen_prior``), as every study named
+before it ran: each variant below but the ``-prior`` ones gets it."""
 
 def feature_overrides(features: dict[str, dict[str, float]]) -> list[str]:
     """``experiments/hpo.py`` overrides that add ``features`` (``{name: {parameter path: exponent}}``,
@@ -90,7 +94,10 @@ def feature_overrides(features: dict[str, dict[str, float]]) -> list[str]:
 STDP_FEATURES = feature_overrides(STDP_DRIVE)
 """``jaxsnn.hpo.features.STDP_DRIVE`` as GP and screen inputs of an STDP study (the preset names none)."""
 
-VARIANTS = {"logei-saas": ["hpo.optimizer=logei", "+hpo.options.prior=saas"],
+STDP_PRIOR = [f"++hpo.screen_prior.{feature}={sign}" for feature, sign in STDP_DRIVE_PRIOR.items()]
+"""``jaxsnn.hpo.features.STDP_DRIVE_PRIOR``: the signs of those features as the screens' prior."""
+
+_BEFORE_PRIOR = {"logei-saas": ["hpo.optimizer=logei", "+hpo.options.prior=saas"],
             "logei-cost": ["hpo.optimizer=logei", "++hpo.options.cost_aware=true"],
             "scbo-fobj": ["hpo.optimizer=scbo", "+hpo.options.feasible_objective=true"],
             "scbo-warp": ["hpo.optimizer=scbo", "+hpo.options.warp=true"],
@@ -114,6 +121,9 @@ VARIANTS = {"logei-saas": ["hpo.optimizer=logei", "+hpo.options.prior=saas"],
             "scbo-drive-training": ["hpo.optimizer=scbo", *feature_overrides(TRAINING)],
             "scbo-stdp-drive": ["hpo.optimizer=scbo", *STDP_FEATURES],
             "logei-stdp-drive": ["hpo.optimizer=logei", *STDP_FEATURES]}
+VARIANTS = {**{name: [*choice, BEFORE_PRIOR] for name, choice in _BEFORE_PRIOR.items()},
+            "scbo-drive-screen-n6-guard05-prior": [*GUARD05, "++hpo.screen_prior={log_drive:1}"],
+            "logei-stdp-drive-prior": ["hpo.optimizer=logei", *STDP_FEATURES, *STDP_PRIOR]}
 """Study names that are an optimizer with options (``logei-cost``: log-EI per predicted second, the
 cost modelled from the trials' ``cost_s``; ``scbo-fobj``: SCBO with its objective GP on
 the feasible trials only; ``scbo-warp``: SCBO with Kumaraswamy input warping; ``scbo-drive``:
@@ -127,15 +137,19 @@ model-guided candidates screened too (those under a 0.5 probability of training 
 preset as it ships; ``scbo-drive-screen-n6-guard05-target02``: the preset whose design also
 goes on until a trained network reaches 0.2 accuracy (``design_target``); ``...-global02``: the
 preset whose model-guided candidates span the whole space until a trained network reaches 0.2
-(``global_below``); ``scbo-drive-screen-n6-guard``: that screen at 0.3; ``scbo-drive-screen-n6``:
+(``global_below``); ``...-prior``: the preset whose screens take more drive for fewer silent
+networks until a study holds a silent and a trained one (``hpo.screen_prior``);
+``scbo-drive-screen-n6-guard``: that screen at 0.3; ``scbo-drive-screen-n6``:
 without it, as the studies of that name ran; ``scbo-drive-screen-n6-frozen``: also before its
 trust region moved categorical choices; ``scbo-drive-screen-n6-asked``: with its GP refits on the
 ask path, as it ran before ``refit_lag``; ``scbo-drive-training``: the preset with the amount of
 training, ``jaxsnn.hpo.features.TRAINING``, as one more GP input and screen input;
 ``scbo-stdp-drive``: SCBO on an STDP problem with the GP inputs of
 ``jaxsnn.hpo.features.STDP_DRIVE``, its screened design and candidates; ``logei-stdp-drive``: the
-``silent_stdp`` preset's log-EI with them); any other name is an ``hpo.optimizer``. A name ending in ``+default`` (``scbo+default``) keeps the preset's enqueued
-default network: the demo's own study, seed by seed."""
+``silent_stdp`` preset's log-EI with them; ``logei-stdp-drive-prior``: and their signs as the
+screens' prior); any other name is an ``hpo.optimizer``. A name ending in ``+default``
+(``scbo+default``) keeps the preset's enqueued default network: the demo's own study, seed by
+seed."""
 
 
 def run_study(name: str, seed: int, problem: str, trials: int | None) -> Path:

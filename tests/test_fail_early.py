@@ -174,3 +174,19 @@ def test_the_presets_gp_features_reach_scbo_and_other_optimizers_run_without_the
     for powers in ({"model": {"weight_scale": 1, "neuron": {"thetaa": -1}}}, {"weight_scale": 1, "theta": -1}):
         with pytest.raises(SpecError, match=r"hpo\.features\.log_drive: unknown sg parameter"):
             prepare({**spec, "features": {"log_drive": powers}})
+
+
+def test_a_screen_prior_travels_with_the_features_and_is_checked_before_any_trial():
+    """``hpo.screen_prior`` reaches the optimizers that screen on the features, with them; random
+    search runs without either (one note); a prior without features, or one the optimizer refuses,
+    fails the study before its first trial, under its key."""
+    spec = {**preset(), "screen_prior": {"log_drive": 1}}
+    for optimizer in ("scbo", "logei"):
+        plan = prepare({**spec, "optimizer": optimizer})
+        assert plan.options["screen_prior"] == {"log_drive": 1} and plan.options["features"] == INPUT_DRIVE
+    plan = prepare({**spec, "optimizer": "random"})
+    assert "screen_prior" not in plan.options and len(plan.notes) == 1
+    with pytest.raises(SpecError, match=r"hpo\.screen_prior: needs hpo\.features"):
+        prepare({**spec, "features": None})
+    with pytest.raises(SpecError, match=r"hpo\.optimizer: .*screen_prior names 'drive', not a feature"):
+        prepare({**spec, "screen_prior": {"drive": 1}})

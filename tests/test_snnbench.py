@@ -257,8 +257,9 @@ def _settings(optimizer) -> dict:
     scalars = {k: v for k, v in vars(optimizer).items() if isinstance(v, (bool, int, float, str)) and k != "seed"}
     region = dataclasses.asdict(optimizer.region) if hasattr(optimizer, "region") else None
     schedule = (optimizer.models.config, optimizer.models.growth, optimizer.models.first_size, optimizer.models.lag)
+    prior = None if optimizer.prior_signs is None else optimizer.prior_signs.tolist()
     return {"class": type(optimizer).__name__, **scalars, "features": list(optimizer.inputs.names),
-            "schedule": schedule, "region": region}
+            "prior": prior, "schedule": schedule, "region": region}
 
 
 @pytest.mark.parametrize("preset", sorted(HPO_PRESETS.values()))

@@ -412,7 +412,7 @@ class LogEIOptimizer(FeatureScreen, BayesianOptimizer):
     (see :func:`predicted_feasible`).
 
     ``features``, ``screen_design``, ``screen_below``, ``screen_proposals``,
-    ``proposal_screen_below``: the feature screens of the design and of the candidates
+    ``proposal_screen_below``, ``screen_prior``: the feature screens of the design and of the candidates
     (:class:`~jaxsnn.hpo.screen.FeatureScreen`); unlike SCBO, log-EI's GPs do not take the
     features as inputs.
     """
@@ -421,10 +421,10 @@ class LogEIOptimizer(FeatureScreen, BayesianOptimizer):
         self, space: Space, *args: Any, cost_aware: bool = False, explore: float = 0.0,
         features: Mapping[str, Mapping[str, float]] | None = None, screen_design: bool | None = None,
         screen_below: float = 0.5, screen_proposals: bool | None = None, proposal_screen_below: float = 0.5,
-        **kwargs: Any,
+        screen_prior: Mapping[str, float] | None = None, **kwargs: Any,
     ) -> None:  # fmt: skip
         self.setup_screen(space, features, screen_design, screen_below, screen_proposals, proposal_screen_below,
-                          kwargs)  # fmt: skip
+                          kwargs, screen_prior)  # fmt: skip
         super().__init__(space, *args, **kwargs)
         self.single_objective()
         self.cost_aware = bool(cost_aware)

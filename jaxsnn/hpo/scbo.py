@@ -166,7 +166,9 @@ class SCBO(FeatureScreen, BayesianOptimizer):
     features predict infeasible (a predicted probability of being feasible below ``screen_below``,
     0.5), and has :data:`~jaxsnn.hpo.screen.SCREENED_N_INITIAL` points unless ``n_initial`` is given;
     ``screen_proposals`` (on where the design is screened): model-guided candidates the features
-    predict infeasible (below ``proposal_screen_below``, 0.5) go last; ``categorical_region``
+    predict infeasible (below ``proposal_screen_below``, 0.5) go last; ``screen_prior`` (none): the
+    sign with which each feature makes a point feasible, what both screens use until the trials
+    hold a feasible and an infeasible point; ``categorical_region``
     (True): candidates also change a few categorical choices; ``global_below`` (None): while no
     feasible observation reaches this objective value, candidates span the whole space; all in the
     module docstring.
@@ -192,12 +194,13 @@ class SCBO(FeatureScreen, BayesianOptimizer):
         screen_below: float = 0.5,
         screen_proposals: bool | None = None,
         proposal_screen_below: float = 0.5,
+        screen_prior: Mapping[str, float] | None = None,
         categorical_region: bool = True,
         global_below: float | None = None,
         **options: Any,
     ) -> None:
         self.setup_screen(space, features, screen_design, screen_below, screen_proposals, proposal_screen_below,
-                          options)  # fmt: skip
+                          options, screen_prior)  # fmt: skip
         super().__init__(space, objectives, constraints, seed, **options)
         self.single_objective()
         if not isinstance(feasible_objective, bool):

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxsnn.hpo.features import INPUT_DRIVE, STDP_DRIVE
+from jaxsnn.hpo.features import INPUT_DRIVE, INPUT_DRIVE_PRIOR, STDP_DRIVE, STDP_DRIVE_PRIOR
 from jaxsnn.hpo.optimizers import DEFAULT_N_INITIAL, Optimizer
 from jaxsnn.hpo.registry import make_optimizer
 from jaxsnn.hpo.report import design_flags
@@ -38,8 +38,13 @@ its refits on the ask path and its proposals unscreened: every SCBO variant reco
 all three."""
 
 GUARD05 = {"features": INPUT_DRIVE, "screen_design": True, "n_initial": 6, "proposal_screen_below": 0.5}
+"""SCBO's options as the ``silent_sg`` preset shipped them before its screens had a prior (issue 13,
+session 46): the input drive as a GP input, a screened 6-point design, proposals screened at 0.5."""
+
+PRIOR05 = {**GUARD05, "screen_prior": INPUT_DRIVE_PRIOR}
 """SCBO's options as the ``silent_sg`` preset ships them (``tests/test_snnbench.py`` holds the two
-equal): the input drive as a GP input, a screened 6-point design, proposals screened at 0.5."""
+equal): :data:`GUARD05` whose screens put the low-drive half of the box last until a study holds a
+silent and a trained network."""
 
 AGAIN = "-again"
 """Suffix of a method run a second time under its own name (see :data:`OURS`)."""
@@ -71,6 +76,8 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
     f"scbo-drive-screen-n6-guard05{AGAIN}": ("scbo", "detector", GUARD05),
     "scbo-drive-screen-n6-guard05-target02": ("scbo", "detector", {**GUARD05, "design_target": 0.2}),
     "scbo-drive-screen-n6-guard05-global02": ("scbo", "detector", {**GUARD05, "global_below": 0.2}),
+    "scbo-drive-screen-n6-guard05-prior": ("scbo", "detector", PRIOR05),
+    f"scbo-drive-screen-n6-guard05-prior{AGAIN}": ("scbo", "detector", PRIOR05),
     "scbo-drive-screen-n6-guard": ("scbo", "detector", {**GUARD05, "proposal_screen_below": 0.3}),
     "scbo-drive-screen-n6": ("scbo", "detector",
                              {"features": INPUT_DRIVE, "screen_design": True, "n_initial": 6, **UNGUARDED}),
@@ -96,6 +103,13 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
                                                              "n_initial": 6, "proposal_screen_below": 0.3}),
     "logei-stdp-screen": ("logei", "detector", {"features": STDP_DRIVE, **ON_THE_ASK_PATH}),
     "logei-drive-screen": ("logei", "detector", {"features": INPUT_DRIVE}),
+    "logei-stdp-screen-lag1": ("logei", "detector", {"features": STDP_DRIVE}),
+    "logei-stdp-screen-prior": ("logei", "detector", {"features": STDP_DRIVE, "screen_prior": STDP_DRIVE_PRIOR}),
+    f"logei-stdp-screen-prior{AGAIN}": ("logei", "detector",
+                                        {"features": STDP_DRIVE, "screen_prior": STDP_DRIVE_PRIOR}),
+    f"logei-stdp-screen-lag1{AGAIN}": ("logei", "detector", {"features": STDP_DRIVE}),
+    "scbo-stdp-drive-screen-n6-guard05-prior": ("scbo", "detector", {"features": STDP_DRIVE, "screen_design": True,
+                                                                     "n_initial": 6, "screen_prior": STDP_DRIVE_PRIOR}),
     "logei-lag1": ("logei", "detector", {}),
     f"logei-lag1{AGAIN}": ("logei", "detector", {}),
     "logei-cost-lag1": ("logei", "detector", {"cost_aware": True}),
@@ -105,11 +119,13 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "logei-dropped": ("logei", "dropped", {**ON_THE_ASK_PATH}),
 }
 """Method name -> (optimizer, surrogate mode, options). ``scbo-drive-screen-n6-guard05-again`` is the
-``silent_sg`` preset's method run a second time with one thread per process (``OMP_NUM_THREADS=1``;
-its first run used the default): XLA's multithreaded sums differ in the last bits, a run diverges
-from the other after about 18 trials, and the two say how far two valid runs of one method lie
-apart. ``logei-lag1-again`` is the ``silent_stdp`` preset's method run a second time the other way
-round (its first run with one thread, the second with XLA's default)."""
+``silent_sg`` preset's method of before its screen prior run a second time with one thread per
+process (``OMP_NUM_THREADS=1``; its first run used the default): XLA's multithreaded sums differ in
+the last bits, a run diverges from the other after about 18 trials, and the two say how far two
+valid runs of one method lie apart. ``logei-lag1-again`` is the ``silent_stdp`` preset's method run
+a second time the other way round (its first run with one thread, the second with XLA's default),
+and so are ``scbo-drive-screen-n6-guard05-prior-again`` (the ``silent_sg`` preset's) and the
+``logei-stdp-screen-...-again`` methods."""
 
 N_INITIAL = DEFAULT_N_INITIAL
 """Initial-design size of every model-based method (ours and the peers); the phase boundary of a

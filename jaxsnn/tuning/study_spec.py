@@ -218,13 +218,15 @@ def prepare(spec: Mapping[str, Any]) -> Plan:
 
 
 def _options(spec: Mapping[str, Any], algorithm: str, problems: _Problems) -> tuple[dict[str, Any], tuple[str, ...]]:
-    """The optimizer's options: ``hpo.options``, plus the preset's ``hpo.features`` where the
-    optimizer uses them (every :class:`~jaxsnn.hpo.screen.FeatureScreen`: SCBO's GPs take them as
-    inputs and both SCBO and log-EI screen their design and candidates on them), else a note that
-    it searches without them. A preset names its trainer's features once, and
-    ``hpo.optimizer=logei`` or ``=random`` still runs it."""
-    options, features = dict(spec["options"]), spec.get("features")
+    """The optimizer's options: ``hpo.options``, plus the preset's ``hpo.features`` and the signs
+    of their ``hpo.screen_prior`` where the optimizer uses them (every
+    :class:`~jaxsnn.hpo.screen.FeatureScreen`: SCBO's GPs take them as inputs and both SCBO and
+    log-EI screen their design and candidates on them), else a note that it searches without them.
+    A preset names its trainer's features once, and ``hpo.optimizer=logei`` or ``=random`` still
+    runs it."""
+    options, features, prior = dict(spec["options"]), spec.get("features"), spec.get("screen_prior")
     if not features:
+        problems.check(prior is None, "screen_prior", "needs hpo.features: it gives the sign of a feature")
         return options, ()
     if isinstance(features, Mapping):  # exponents by parameter path, nested or dotted
         features = problems.attempt("features", lambda: {
@@ -241,7 +243,7 @@ def _options(spec: Mapping[str, Any], algorithm: str, problems: _Problems) -> tu
             problems.check(not unknown, f"features.{name}", f"unknown {algorithm} parameter(s) {unknown}")
     users = [name for name, cls in OPTIMIZERS.items() if issubclass(cls, FeatureScreen)]
     if spec["optimizer"] in users:
-        return {"features": features, **options}, ()
+        return {"features": features, **({} if prior is None else {"screen_prior": prior}), **options}, ()
     return options, (f"note: hpo.features ({', '.join(features)}) are inputs of {' and '.join(users)} only; "
                      f"{spec['optimizer']} searches without them",)  # fmt: skip
 
