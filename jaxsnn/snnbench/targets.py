@@ -22,7 +22,7 @@ RANDOM_SILENT_FLOOR = 0.60
 """... on a problem where random search's trials are at least this often silent."""
 
 SHIPPED: dict[str, tuple[str, str]] = {
-    "silent_sg": ("scbo-drive-screen-n6-guard05", "scbo-drive-screen-n6-guard05"),
+    "silent_sg": ("scbo-drive-screen-n6-guard05-prior", "scbo-drive-screen-n6-guard05-prior"),
     "silent_stdp": ("logei-lag1", "logei"),
 }
 """Preset (``conf/hpo/<preset>.yaml``) -> (its method in the surrogate benchmark,
