@@ -79,6 +79,7 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "scbo-drive-screen-n6-guard05-prior": ("scbo", "detector", PRIOR05),
     f"scbo-drive-screen-n6-guard05-prior{AGAIN}": ("scbo", "detector", PRIOR05),
     "scbo-drive-screen-n6-guard05-prior-global02": ("scbo", "detector", {**PRIOR05, "global_below": 0.2}),
+    "scbo-drive-screen-n4-guard05-prior": ("scbo", "detector", {**PRIOR05, "n_initial": 4}),
     "scbo-drive-screen-n6-guard": ("scbo", "detector", {**GUARD05, "proposal_screen_below": 0.3}),
     "scbo-drive-screen-n6": ("scbo", "detector",
                              {"features": INPUT_DRIVE, "screen_design": True, "n_initial": 6, **UNGUARDED}),
