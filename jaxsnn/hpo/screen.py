@@ -17,8 +17,9 @@ probability of being feasible:
 - ``screen_prior={feature: +1 or -1}``: the direction in which each named feature makes a point
   more likely feasible (more input drive, fewer silent networks), what the screens use until the
   trials hold a feasible and an infeasible point: a candidate's prior score is the mean of its
-  features scaled to [0, 1] over the box (reversed where the sign is -1), and a score under 0.5,
-  the lower half of the box's range, counts as predicted infeasible. Without it the first
+  features scaled to [0, 1] over the box (reversed where the sign is -1), and a score under the
+  screen's threshold (0.5 by default: the lower half of the box's range) counts as predicted
+  infeasible. Without it the first
   points of the design are the plain Sobol ones, and in a space where 70-85 % of random networks
   are silent they hold no feasible point for several trials.
 
