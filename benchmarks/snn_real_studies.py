@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from results_io import read_csv, write_csv
 
-from jaxsnn.hpo.features import STDP_DRIVE, STDP_DRIVE_PRIOR, TRAINING
+from jaxsnn.hpo.features import INPUT_DRIVE_PRIOR, STDP_DRIVE, STDP_DRIVE_PRIOR, TRAINING
 from jaxsnn.hpo.report import design_flags
 from jaxsnn.hpo.study import Study
 from jaxsnn.snnbench import HPO_PRESETS, get_problem
@@ -84,6 +84,7 @@ BEFORE_PRIOR = "++hpo.screen_prior=null"
 """The preset's screens without the prior it ships (``hpo.screen_prior``), as every study named
 before it ran: each variant below but the ``-prior`` ones gets it."""
 
+
 def feature_overrides(features: dict[str, dict[str, float]]) -> list[str]:
     """``experiments/hpo.py`` overrides that add ``features`` (``{name: {parameter path: exponent}}``,
     as ``jaxsnn.hpo.features`` spells them) to a study's ``hpo.features``, beside any its preset names."""
@@ -94,8 +95,11 @@ def feature_overrides(features: dict[str, dict[str, float]]) -> list[str]:
 STDP_FEATURES = feature_overrides(STDP_DRIVE)
 """``jaxsnn.hpo.features.STDP_DRIVE`` as GP and screen inputs of an STDP study (the preset names none)."""
 
-STDP_PRIOR = [f"++hpo.screen_prior.{feature}={sign}" for feature, sign in STDP_DRIVE_PRIOR.items()]
-"""``jaxsnn.hpo.features.STDP_DRIVE_PRIOR``: the signs of those features as the screens' prior."""
+def prior_overrides(prior: dict[str, int]) -> list[str]:
+    """``experiments/hpo.py`` overrides that set ``prior`` (``{feature: sign}``, as
+    ``jaxsnn.hpo.features`` spells them) as a study's ``hpo.screen_prior``."""
+    return [f"++hpo.screen_prior.{feature}={sign}" for feature, sign in prior.items()]
+
 
 _BEFORE_PRIOR = {"logei-saas": ["hpo.optimizer=logei", "+hpo.options.prior=saas"],
             "logei-cost": ["hpo.optimizer=logei", "++hpo.options.cost_aware=true"],
@@ -122,8 +126,8 @@ _BEFORE_PRIOR = {"logei-saas": ["hpo.optimizer=logei", "+hpo.options.prior=saas"
             "scbo-stdp-drive": ["hpo.optimizer=scbo", *STDP_FEATURES],
             "logei-stdp-drive": ["hpo.optimizer=logei", *STDP_FEATURES]}
 VARIANTS = {**{name: [*choice, BEFORE_PRIOR] for name, choice in _BEFORE_PRIOR.items()},
-            "scbo-drive-screen-n6-guard05-prior": [*GUARD05, "++hpo.screen_prior={log_drive:1}"],
-            "logei-stdp-drive-prior": ["hpo.optimizer=logei", *STDP_FEATURES, *STDP_PRIOR]}
+            "scbo-drive-screen-n6-guard05-prior": [*GUARD05, *prior_overrides(INPUT_DRIVE_PRIOR)],
+            "logei-stdp-drive-prior": ["hpo.optimizer=logei", *STDP_FEATURES, *prior_overrides(STDP_DRIVE_PRIOR)]}
 """Study names that are an optimizer with options (``logei-cost``: log-EI per predicted second, the
 cost modelled from the trials' ``cost_s``; ``scbo-fobj``: SCBO with its objective GP on
 the feasible trials only; ``scbo-warp``: SCBO with Kumaraswamy input warping; ``scbo-drive``:

@@ -321,3 +321,28 @@ def test_the_real_studies_budget_never_pools_random_studies_with_rows_of_an_earl
         random_budget([fast], rows)
     with pytest.raises(ValueError, match="run --optimizers random first"):
         random_budget([], [])
+
+
+def test_a_real_study_name_runs_what_its_rows_ran_across_the_screen_prior(monkeypatch):
+    """The real studies' names spell their options out: the preset's method composes to the optimizer
+    the preset ships (its screen prior included), and every name recorded before the prior runs
+    without it even though the preset now names one (``hpo.screen_prior=null``)."""
+    from hydra import compose, initialize_config_dir
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from snn_real_studies import VARIANTS, problem_overrides
+
+    def built(overrides: list[str]):
+        with initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[1] / "conf"), version_base="1.3"):
+            hpo = OmegaConf.to_container(compose("hpo", [*problem_overrides("sg_digits"), *overrides]).hpo)
+        spec = {k: v for k, v in hpo.items() if k not in ("cluster", "study", "progress", "compilation_cache")}
+        plan = prepare(spec)
+        return make_optimizer(spec["optimizer"], plan.space, dict(spec["objectives"]), list(spec["constraints"]),
+                              seed=spec["seed"], **plan.options)  # fmt: skip
+
+    shipped = built([])
+    assert shipped.prior_signs is not None
+    assert _settings(built(VARIANTS[SHIPPED["silent_sg"][1]])) == _settings(shipped)
+    before = built(VARIANTS["scbo-drive-screen-n6-guard05"])
+    assert before.prior_signs is None and _settings(before) == {**_settings(shipped), "prior": None}
+    assert built(VARIANTS["scbo-nodrive"]).prior_signs is None  # no features: a prior would be refused

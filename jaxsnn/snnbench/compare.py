@@ -46,6 +46,12 @@ PRIOR05 = {**GUARD05, "screen_prior": INPUT_DRIVE_PRIOR}
 equal): :data:`GUARD05` whose screens put the low-drive half of the box last until a study holds a
 silent and a trained network."""
 
+STDP_SCREEN = {"features": STDP_DRIVE}
+"""Log-EI's options with the STDP drive's features, which screen its design and candidates."""
+
+STDP_SCREEN_PRIOR = {**STDP_SCREEN, "screen_prior": STDP_DRIVE_PRIOR}
+""":data:`STDP_SCREEN` with the features' signs as the screens' prior."""
+
 AGAIN = "-again"
 """Suffix of a method run a second time under its own name (see :data:`OURS`)."""
 
@@ -105,13 +111,10 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
                                                              "n_initial": 6, "proposal_screen_below": 0.3}),
     "logei-stdp-screen": ("logei", "detector", {"features": STDP_DRIVE, **ON_THE_ASK_PATH}),
     "logei-drive-screen": ("logei", "detector", {"features": INPUT_DRIVE}),
-    "logei-stdp-screen-lag1": ("logei", "detector", {"features": STDP_DRIVE}),
-    "logei-stdp-screen-prior": ("logei", "detector", {"features": STDP_DRIVE, "screen_prior": STDP_DRIVE_PRIOR}),
-    f"logei-stdp-screen-prior{AGAIN}": ("logei", "detector",
-                                        {"features": STDP_DRIVE, "screen_prior": STDP_DRIVE_PRIOR}),
-    f"logei-stdp-screen-lag1{AGAIN}": ("logei", "detector", {"features": STDP_DRIVE}),
-    "scbo-stdp-drive-screen-n6-guard05-prior": ("scbo", "detector", {"features": STDP_DRIVE, "screen_design": True,
-                                                                     "n_initial": 6, "screen_prior": STDP_DRIVE_PRIOR}),
+    "logei-stdp-screen-lag1": ("logei", "detector", STDP_SCREEN),
+    f"logei-stdp-screen-lag1{AGAIN}": ("logei", "detector", STDP_SCREEN),
+    "logei-stdp-screen-prior": ("logei", "detector", STDP_SCREEN_PRIOR),
+    f"logei-stdp-screen-prior{AGAIN}": ("logei", "detector", STDP_SCREEN_PRIOR),
     "logei-lag1": ("logei", "detector", {}),
     f"logei-lag1{AGAIN}": ("logei", "detector", {}),
     "logei-cost-lag1": ("logei", "detector", {"cost_aware": True}),
