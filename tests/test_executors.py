@@ -185,6 +185,14 @@ class _StubTask:
         for callback in self._callbacks:
             callback(self)
 
+    def end_lost(self) -> None:
+        """Finished, then lost with its worker before the callback reads it: the callback sees
+        ``lost``, and ``exception()`` waits out the recomputation, which finishes."""
+        self.status = "lost"
+        self.exception = lambda: setattr(self, "status", "finished")  # returns None, as dask's does
+        for callback in self._callbacks:
+            callback(self)
+
 
 class _StubClient:
     def __init__(self) -> None:
@@ -196,6 +204,16 @@ class _StubClient:
     def submit(self, *args, **kwargs) -> _StubTask:
         self.sent.append(_StubTask(f"task-{len(self.sent)}"))
         return self.sent[-1]
+
+
+def test_a_result_lost_with_its_worker_and_recomputed_is_the_result_not_none():
+    """The flake behind 'objective returned NoneType': a finished trial's result was lost when
+    another trial killed the worker holding it; dask recomputed it, and the outcome copied was
+    the ``None`` that ``exception()`` returns for a finished task."""
+    client = _StubClient()
+    future = DaskExecutor(client).submit(quadratic, {"x": 0.1})
+    client.sent[0].end_lost()
+    assert future.result(timeout=1) == "done"
 
 
 def test_a_task_that_died_with_its_worker_before_it_started_is_sent_again():

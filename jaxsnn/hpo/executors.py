@@ -474,14 +474,21 @@ class DaskExecutor(Executor):
                 future.set_running_or_notify_cancel()
 
     def _settle(self, future: Future, task: "distributed.Future") -> None:
-        """Copy a finished dask future's outcome onto ours (runs in dask's callback thread)."""
+        """Copy a finished dask future's outcome onto ours (runs in dask's callback thread).
+
+        The status is not read once and trusted: between the done event and this callback a
+        finished task can be *lost* (its result sat on a worker that died since) and recomputed.
+        ``exception()`` waits that out and returns ``None`` for a task that ends finished, so only
+        an actual exception is copied as one; setting ``None`` as the exception would make our
+        future's ``result()`` return ``None``.
+        """
         try:
-            if task.status == "finished":
-                outcome: tuple[str, Any] = ("result", task.result())
-            elif task.status == "cancelled":
-                outcome = ("exception", CancelledError(f"dask task {task.key} was cancelled"))
+            if task.status == "cancelled":
+                outcome: tuple[str, Any] = ("exception", CancelledError(f"dask task {task.key} was cancelled"))
+            elif (error := task.exception()) is not None:
+                outcome = ("exception", error)
             else:
-                outcome = ("exception", task.exception())
+                outcome = ("result", task.result())
         except BaseException as e:  # e.g. the client lost its scheduler while fetching the result
             outcome = ("exception", e)
         with self._lock:
