@@ -45,7 +45,7 @@ from jaxsnn.snnbench.compare import (  # noqa: E402
     AGAIN, N_INITIAL, OURS, SEEDED, TraceRow, best_curve, run, silent_rate, summarise,
 )  # fmt: skip
 from jaxsnn.snnbench.surrogate import SurrogateBenchmark, cross_validate  # noqa: E402
-from jaxsnn.snnbench.tables import read_rows  # noqa: E402
+from jaxsnn.snnbench.tables import false_stops, read_rows  # noqa: E402
 from jaxsnn.snnbench.targets import (  # noqa: E402
     RANDOM_SILENT_FLOOR, REACH_TARGET, SHIPPED, SILENT_TARGET, real_verdicts, surrogate_verdicts,
 )  # fmt: skip
@@ -110,6 +110,16 @@ def default_check(problem_name: str) -> dict:
     predicted = bench.predict(point)
     return {**stored[problem_name], "surrogate_accuracy": predicted["accuracy"],
             "surrogate_p_silent": predicted["p_silent"]}
+
+
+def detector_cost(problem_name: str) -> dict:
+    """The detector's false stops on the problem's table (:func:`jaxsnn.snnbench.tables.false_stops`),
+    a *good* network being one whose full run reached 5x chance accuracy."""
+    problem = get_problem(problem_name)
+    good = 5.0 / problem.n_classes
+    rows = read_rows(TABLES / f"{problem_name}.csv.gz")
+    return {"problem": problem_name, "good_accuracy": good, "p": problem.preset.p,
+            **false_stops(rows, good, problem.preset.p)}
 
 
 def run_problem(problem_name: str, args: argparse.Namespace, peers: dict) -> None:
@@ -233,6 +243,20 @@ def section(validation: list[dict], summaries: dict[str, list[dict]], meta: dict
         else:
             lines.append(f"| {d['problem']} | {d['real_accuracy']} | {d['real_status']} "
                          f"| {float(d['surrogate_accuracy']):.3f} | {float(d['surrogate_p_silent']):.2f} |")
+    lines += ["", "What the detector stops, on the tables (every row was trained to the end, so each stopped "
+              "network's full-run accuracy is known): a *false stop* is a stopped network whose full run reached "
+              "5x chance accuracy; *woke up*: its whole run ended below the tolerated silent fraction p (silent "
+              "early, not later); *silent throughout*: >= 90 % of all its samples had fewer than k output spikes, "
+              "and it classified anyway. Both optimizers and random search in the runs below see these networks "
+              "as silent, so a share of the good region is closed to all of them alike:", "",
+              "| problem | rows | stopped | reached 5x chance | of those stopped (false stops) | woke up "
+              "| silent throughout | best stopped / best kept |", "|---|---|---|---|---|---|---|---|"]
+    for d in meta["stops"]:
+        good, false = int(d["good"]), int(d["false_stops"])
+        lines.append(f"| {d['problem']} | {int(d['rows'])} | {int(d['stopped'])} "
+                     f"| {good} (>= {float(d['good_accuracy']):.2f}) | {false} ({false / max(good, 1):.0%}) "
+                     f"| {int(d['woke_up'])} | {int(d['silent_throughout'])} "
+                     f"| {float(d['best_stopped']):.3f} / {float(d['best_kept']):.3f} |")
     for run_name, rows in summaries.items():
         run = meta["budgets"][run_name]
         budget = run["budget_s"]
@@ -376,6 +400,8 @@ def main() -> None:
     validation = [validate(p) for p in tabled]
     write_csv(RESULTS / "snn_hpo_validation.csv", validation)
     defaults = [default_check(p) for p in tabled]
+    stops = [detector_cost(p) for p in tabled]
+    write_csv(RESULTS / "snn_hpo_false_stops.csv", stops)
     summaries, budgets = {}, {}
     for folder in sorted(TRACES.glob("*/budget.json")):
         run, budget = folder.parent.name, json.loads(folder.read_text())
@@ -389,7 +415,8 @@ def main() -> None:
         write_csv(RESULTS / f"snn_hpo_summary_{run}.csv", summaries[run])
         plot(run, traces, budgets[run]["budget_s"], RESULTS / f"snn_hpo_{run}.png")
     notes_path = Path(__file__).parent / "snn_hpo_notes.md"
-    meta = {"budgets": budgets, "defaults": defaults, "notes": notes_path.read_text() if notes_path.exists() else "",
+    meta = {"budgets": budgets, "defaults": defaults, "stops": stops,
+            "notes": notes_path.read_text() if notes_path.exists() else "",
             "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, no GPU",
             "load": "/".join(f"{x:.1f}" for x in os.getloadavg())}
     replace_section(SECTION, section(validation, summaries, meta))

@@ -19,7 +19,16 @@ from jaxsnn.snnbench import HPO_PRESETS, PROBLEMS, get_problem
 from jaxsnn.snnbench.compare import N_INITIAL, best_curve, compute_to_reach, our_method, run, silent_rate, summarise
 from jaxsnn.snnbench.problems import stdp_learning
 from jaxsnn.snnbench.surrogate import SurrogateBenchmark, cross_validate
-from jaxsnn.snnbench.tables import append_rows, check_fractions, read_rows, replay, row_params, run_row, write_table
+from jaxsnn.snnbench.tables import (
+    append_rows,
+    check_fractions,
+    false_stops,
+    read_rows,
+    replay,
+    row_params,
+    run_row,
+    write_table,
+)
 from jaxsnn.snnbench.targets import SHIPPED, real_verdicts, surrogate_verdicts
 from jaxsnn.train.silent import SilentNetworkDetector
 from jaxsnn.tuning.evaluate import evaluate
@@ -101,6 +110,20 @@ def test_a_real_row_replays_the_stop_of_a_live_run():
     assert "the check at 100 samples is lost already" in live.metrics["stop_reason"]
     assert live.metrics["samples_seen"] == 64 and json.loads(row["checks"])[0] == 1.0
     assert row["samples"] > row["stop_samples"] and row["cost_s"] >= row["stop_time_s"]
+
+
+def test_false_stops_count_the_good_networks_the_detector_stopped():
+    def row(accuracy: float, stopped: bool, whole_run_fraction: float, status: str = "complete") -> dict:
+        return {"status": status, "accuracy": accuracy, "stopped": stopped, "silent_fraction": whole_run_fraction}
+
+    rows = [row(0.8, True, 0.1),   # silent early, then woke up: a false stop
+            row(0.6, True, 0.95),  # silent by the rule all along, and still classified
+            row(0.55, True, 0.5),  # a false stop of neither kind
+            row(0.1, True, 1.0),   # rightly stopped
+            row(0.9, False, 0.0), row(0.3, False, 0.1), row(0.99, True, 0.0, status="failed")]
+    assert false_stops(rows, good_accuracy=0.5, p=0.3) == {
+        "rows": 6, "stopped": 4, "good": 4, "false_stops": 3, "woke_up": 1, "silent_throughout": 1,
+        "best_stopped": 0.8, "best_kept": 0.9}
 
 
 def test_surrogate_is_deterministic_and_validated(bench):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import math
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -142,3 +143,28 @@ def write_table(path: Path, rows: Sequence[dict[str, Any]]) -> None:
                              else row["checks"], "params": json.dumps(row["params"])
                              if isinstance(row["params"], dict) else row["params"],
                              "stopped": int(row["stopped"])})  # fmt: skip
+
+
+def false_stops(rows: Sequence[dict[str, Any]], good_accuracy: float, p: float) -> dict[str, Any]:
+    """What the detector costs on a table: of the networks whose full run reached
+    ``good_accuracy``, how many it stopped (a *false stop*), and the best accuracy it stopped.
+
+    A table trains every row to the end, so this is measured on the full uniform sample rather
+    than on the few dozen configurations ``benchmarks/silent_savings.py`` can afford; a rate of
+    a few percent of the stopped networks is invisible in 30. ``woke_up``: false stops whose
+    whole run ended below the detector's tolerated silent fraction ``p`` (silent early, not
+    later); ``silent_throughout``: false stops with at least 90 % of all their samples silent,
+    which classified anyway (a silent sample is one with fewer than ``k`` output spikes, and
+    fewer can still name the class).
+    """
+    complete = [r for r in rows if r["status"] == "complete"]
+    stopped = [r for r in complete if r["stopped"]]
+    good = [r for r in complete if r["accuracy"] >= good_accuracy]
+    false = [r for r in good if r["stopped"]]
+    return {
+        "rows": len(complete), "stopped": len(stopped), "good": len(good), "false_stops": len(false),
+        "woke_up": sum(1 for r in false if r["silent_fraction"] <= p),
+        "silent_throughout": sum(1 for r in false if r["silent_fraction"] >= 0.9),
+        "best_stopped": max((r["accuracy"] for r in stopped), default=math.nan),
+        "best_kept": max((r["accuracy"] for r in complete if not r["stopped"]), default=math.nan),
+    }  # fmt: skip
