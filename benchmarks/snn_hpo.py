@@ -45,7 +45,7 @@ from jaxsnn.snnbench.compare import (  # noqa: E402
     AGAIN, N_INITIAL, OURS, SEEDED, TraceRow, best_curve, run, silent_rate, summarise,
 )  # fmt: skip
 from jaxsnn.snnbench.surrogate import SurrogateBenchmark, cross_validate  # noqa: E402
-from jaxsnn.snnbench.tables import false_stops, read_rows  # noqa: E402
+from jaxsnn.snnbench.tables import false_stops, read_live, read_rows, with_live_costs  # noqa: E402
 from jaxsnn.snnbench.targets import (  # noqa: E402
     RANDOM_SILENT_FLOOR, REACH_TARGET, SHIPPED, SILENT_TARGET, real_verdicts, surrogate_verdicts,
 )  # fmt: skip
@@ -58,11 +58,20 @@ TRACES = RESULTS / "snn_hpo"
 SECTION = "## Silent-aware BO on SNN problems"
 
 
+def table(problem_name: str) -> list[dict]:
+    """The problem's table, charged what a study pays for its rows where ``snn_tables.py --live``
+    timed them (``<problem>.live.csv.gz``); a table row's own seconds come from a run to the end
+    under a recorder, compiled otherwise, and overstate a stopped trial's cost about tenfold."""
+    rows = read_rows(TABLES / f"{problem_name}.csv.gz")
+    live = TABLES / f"{problem_name}.live.csv.gz"
+    return with_live_costs(rows, read_live(live)) if live.exists() else rows
+
+
 def validate(problem_name: str) -> dict:
     """5-fold cross-validation of the surrogate on its own table, and against the table's retest
     (its kept rows trained again with seed 1) where ``snn_tables.py --retest 1`` made one."""
     retest = TABLES / f"{problem_name}.retest1.csv.gz"
-    validation = cross_validate(get_problem(problem_name), read_rows(TABLES / f"{problem_name}.csv.gz"),
+    validation = cross_validate(get_problem(problem_name), table(problem_name),
                                 retest=read_rows(retest) if retest.exists() else ())
     return {"problem": problem_name, **dataclasses.asdict(validation)}
 
@@ -93,7 +102,7 @@ def default_check(problem_name: str) -> dict:
     region a seeded study searches. Real runs are stored in ``DEFAULT_CHECK`` and rerun only when
     missing; the surrogate's prediction is made from the current table."""
     problem = get_problem(problem_name)
-    bench = SurrogateBenchmark(problem, read_rows(TABLES / f"{problem_name}.csv.gz"))
+    bench = SurrogateBenchmark(problem, table(problem_name))
     try:
         point = documented_default(bench)
     except ValueError as e:
@@ -126,10 +135,15 @@ def run_problem(problem_name: str, args: argparse.Namespace, peers: dict) -> Non
     """Every requested method on one problem; each method's traces go to their own CSV as soon
     as its seeds are done, so methods can run in separate processes and an interrupted run
     keeps what finished."""
-    bench = SurrogateBenchmark(get_problem(problem_name), read_rows(TABLES / f"{problem_name}.csv.gz"))
+    bench = SurrogateBenchmark(get_problem(problem_name), table(problem_name))
     budget = budget_s(bench, args.budget_trials)
     folder = TRACES / f"{problem_name}_b{args.budget_trials}"
     folder.mkdir(parents=True, exist_ok=True)
+    if (folder / "budget.json").exists():  # traces of another cost model are not compared with these
+        before = json.loads((folder / "budget.json").read_text())["budget_s"]
+        if not math.isclose(before, budget, rel_tol=1e-6):
+            raise SystemExit(f"{folder} holds runs at a budget of {before:.1f} s; the table now charges "
+                             f"{budget:.1f} s for {args.budget_trials} random trials: move those runs aside")
     (folder / "budget.json").write_text(json.dumps({"budget_s": budget, "budget_trials": args.budget_trials,
                                                     "problem": problem_name}))
     methods = [(m, False) for m in OURS if not args.methods or m in args.methods]

@@ -13,6 +13,19 @@ keeps the table's rows and adds the shards'. Row ``i`` is fixed by ``(seed, i)``
     python benchmarks/snn_tables.py sg_digits --retest 1 --shard 0 --shards 2 &   # (and shard 1)
     python benchmarks/snn_tables.py sg_digits --retest 1 --merge   # -> tables/sg_digits.retest1.csv.gz
 
+    python benchmarks/snn_tables.py sg_digits --live --shard 0 --shards 2 &   # (and shard 1)
+    python benchmarks/snn_tables.py sg_digits --live --merge   # -> tables/sg_digits.live.csv.gz
+
+``--live`` runs every row as a study's trial runs it (the detector deciding live, compiled with
+the preset's ``run`` and XLA flags, as ``experiments/hpo.py`` runs it) and keeps its status and
+seconds: the costs the surrogate charges (``tables.with_live_costs``), since a table row's own
+run, to the end under a recorder, pays what a study's trial does not. One process that times
+hundreds of rows has compiled every network shape early on; a study's worker sees a dozen trials
+and compiles most of them. ``--limit 12`` in a loop gives every dozen rows a fresh process:
+
+    until python benchmarks/snn_tables.py stdp_digits --live --limit 12 --shard 0 --shards 2 \
+          | grep -q "nothing left"; do :; done &          # (and shard 1)
+
 ``--retest SEED`` trains the merged table's kept rows (complete, not stopped by the detector) again
 with training seed SEED instead of 0: how well one real run ranks another is the yardstick for the
 surrogate's accuracy ranking (``snn_hpo.py`` reports both beside the validation).
@@ -29,10 +42,24 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 from results_io import renamed  # noqa: E402
 
-from jaxsnn.snnbench import get_problem  # noqa: E402
-from jaxsnn.snnbench.tables import append_rows, read_rows, run_row, write_table  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
+
+from jaxsnn.snnbench import HPO_PRESETS, get_problem  # noqa: E402
+from jaxsnn.snnbench.problems import SNNProblem  # noqa: E402
+from jaxsnn.snnbench.tables import (  # noqa: E402
+    LIVE_COLUMNS, append_rows, read_live, read_rows, run_live, run_row, write_live, write_table,
+)  # fmt: skip
 
 TABLES = Path(__file__).parent / "tables"
+CONF = Path(__file__).resolve().parent.parent / "conf"
+
+
+def study_run(problem: SNNProblem) -> dict:
+    """The run config of a study's trial of ``problem``: its preset's ``run`` (compile settings
+    included) with the problem's own data on top."""
+    preset = OmegaConf.load(CONF / "hpo" / f"{HPO_PRESETS[problem.trainer]}.yaml")
+    merged = OmegaConf.merge(preset.run, {"algorithm": problem.trainer}, problem.run)
+    return OmegaConf.to_container(merged)  # type: ignore[return-value]
 
 
 def main() -> None:
@@ -45,8 +72,14 @@ def main() -> None:
     parser.add_argument("--merge", action="store_true", help="merge the shards into the .csv.gz table")
     parser.add_argument("--retest", type=int, metavar="SEED",
                         help="train the table's kept rows again with this training seed")
+    parser.add_argument("--live", action="store_true", help="time the table's rows as a study's trials run")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="with --live: time at most this many rows, then exit (a fresh process per study-sized "
+                             "chunk pays the compilations a study's worker pays)")
     args = parser.parse_args()
     problem = get_problem(args.problem)
+    if args.live:
+        return live(problem, args)
     stem = problem.name if args.retest is None else f"{problem.name}.retest{args.retest}"
     table = TABLES / f"{stem}.csv.gz"
     tabled = read_rows(table) if table.exists() else []
@@ -75,6 +108,36 @@ def main() -> None:
         print(f"[{problem.name} {index}] {row['status']:8s} acc={row['accuracy']!s:.5} cost={row['cost_s']:.2f}s "
               f"stop={'@' + str(row['stop_samples']) if row['stopped'] else '-'} "
               f"({n}/{len(todo)}, {time.perf_counter() - start:.0f} s)", flush=True)
+
+
+def live(problem: SNNProblem, args: argparse.Namespace) -> None:
+    """``--live``: every row of the merged table run as a study runs it (its shards, or their merge)."""
+    table = TABLES / f"{problem.name}.live.csv.gz"
+    shards = sorted(TABLES.glob(f"{problem.name}.live.shard*.csv"))
+    if args.merge:
+        rows = read_live(table) if table.exists() else {}
+        for path in shards:
+            rows.update(read_live(path))
+        write_live(table, [{"index": i, **r} for i, r in rows.items()])
+        print(f"{len(rows)} live rows -> {table}")
+        return
+    from jaxsnn.xla_defaults import add_xla_flags
+
+    add_xla_flags()  # as experiments/hpo.py does before a study's first computation
+    run = study_run(problem)
+    shard = TABLES / f"{problem.name}.live.shard{args.shard}.csv"
+    done = set(read_live(table)) if table.exists() else set()
+    done |= set(read_live(shard)) if shard.exists() and shard.stat().st_size else set()
+    rows = [r for r in read_rows(TABLES / f"{problem.name}.csv.gz") if r["status"] == "complete"]
+    todo = [r for r in rows[args.shard::args.shards] if r["index"] not in done][: args.limit]
+    if not todo:
+        print(f"{problem.name} live shard {args.shard}: nothing left")
+        return
+    for n, row in enumerate(todo, 1):
+        timed = run_live(problem, row["index"], row["params"], run)
+        append_rows(shard, [timed], LIVE_COLUMNS)
+        print(f"[{problem.name} live {row['index']}] {timed['status']:14s} {timed['cost_s']:.2f} s "
+              f"(table: {'stopped' if row['stopped'] else 'kept'}) ({n}/{len(todo)})", flush=True)
 
 
 if __name__ == "__main__":

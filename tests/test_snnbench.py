@@ -26,7 +26,9 @@ from jaxsnn.snnbench.tables import (
     read_rows,
     replay,
     row_params,
+    run_live,
     run_row,
+    with_live_costs,
     write_table,
 )
 from jaxsnn.snnbench.targets import SHIPPED, real_verdicts, surrogate_verdicts
@@ -110,6 +112,31 @@ def test_a_real_row_replays_the_stop_of_a_live_run():
     assert "the check at 100 samples is lost already" in live.metrics["stop_reason"]
     assert live.metrics["samples_seen"] == 64 and json.loads(row["checks"])[0] == 1.0
     assert row["samples"] > row["stop_samples"] and row["cost_s"] >= row["stop_time_s"]
+    # Run as a study runs it (the live detector, the preset's compile settings), it ends the same
+    # way, before its training step is compiled: cheaper than the recorded run's stop.
+    timed = run_live(problem, 0, params, {"algorithm": "sg", "data": {"name": "digits"},
+                                          "trainer": {"xla_optimizations": False}})
+    assert timed["status"] == "silent_stopped" and timed["cost_s"] < row["stop_time_s"]
+
+
+def test_live_costs_replace_what_the_table_charges_and_keep_its_outcomes():
+    rows = [{"index": i, "status": "complete", "stopped": stopped, "cost_s": cost, "stop_time_s": stop,
+             "accuracy": 0.5} for i, (stopped, cost, stop) in
+            enumerate([(False, 3.0, math.nan), (False, 4.0, math.nan), (True, 3.0, 2.0), (True, 5.0, 2.0)])]
+    rows.append({"index": 4, "status": "failed", "stopped": False, "cost_s": 1.0, "stop_time_s": math.nan,
+                 "accuracy": math.nan})
+    live = {0: {"status": "complete", "cost_s": 1.5}, 1: {"status": "complete", "cost_s": 1.0},
+            2: {"status": "silent_stopped", "cost_s": 0.2},
+            3: {"status": "complete", "cost_s": 4.0}}  # the live run was not stopped: outcome kept, cost scaled
+    costed = with_live_costs(rows, live)
+    full_ratio = np.median([1.5 / 3.0, 1.0 / 4.0])  # kept rows, live / table
+    assert [r["cost_s"] for r in costed[:2]] == [1.5, 1.0]
+    assert costed[2]["stop_time_s"] == 0.2 and costed[2]["cost_s"] == pytest.approx(3.0 * full_ratio)
+    assert costed[3]["stopped"] and costed[3]["stop_time_s"] == pytest.approx(2.0 * 0.2 / 2.0)
+    assert costed[3]["cost_s"] == pytest.approx(5.0 * full_ratio) and costed[4] == rows[4]
+    assert rows[0]["cost_s"] == 3.0  # the table's rows are not changed in place
+    with pytest.raises(ValueError, match="lack 1 of the table's 4 rows"):
+        with_live_costs(rows, {i: live[i] for i in range(3)})
 
 
 def test_false_stops_count_the_good_networks_the_detector_stopped():

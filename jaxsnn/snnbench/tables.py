@@ -18,7 +18,7 @@ import gzip
 import json
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -99,12 +99,12 @@ def run_row(
     }
 
 
-def append_rows(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+def append_rows(path: Path, rows: Iterable[dict[str, Any]], columns: Sequence[str] = COLUMNS) -> None:
     """Append rows to a CSV shard (header written once): a killed generator loses one row at most."""
     path.parent.mkdir(parents=True, exist_ok=True)
     new = not path.exists() or path.stat().st_size == 0
     with path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=columns)
         if new:
             writer.writeheader()
         for row in rows:
@@ -168,3 +168,70 @@ def false_stops(rows: Sequence[dict[str, Any]], good_accuracy: float, p: float) 
         "best_stopped": max((r["accuracy"] for r in stopped), default=math.nan),
         "best_kept": max((r["accuracy"] for r in complete if not r["stopped"]), default=math.nan),
     }  # fmt: skip
+
+
+LIVE_COLUMNS: tuple[str, ...] = ("index", "status", "accuracy", "cost_s")
+
+
+def run_live(problem: SNNProblem, index: int, params: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+    """Row ``index`` as a study's trial runs it: its detector deciding live, compiled as the
+    preset's ``run`` compiles it. A table row runs to the end under a recorder, so its costs are
+    not what a study pays: a live trial the detector stops ends before it compiles its training
+    step, and the presets compile without XLA's optimisations."""
+    config = problem.config(params)
+    record = evaluate({**config, "run": {**run, "seed": config["run"]["seed"]}})
+    return {"index": index, "status": record.status, "accuracy": record.objectives.get("accuracy", ""),
+            "cost_s": round(record.cost_s, 4)}  # fmt: skip
+
+
+def read_live(path: Path) -> dict[int, dict[str, Any]]:
+    """A live-cost table (:func:`run_live` rows) by row index."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", newline="") as f:
+        return {int(r["index"]): {"status": r["status"], "cost_s": float(r["cost_s"])} for r in csv.DictReader(f)}
+
+
+def write_live(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    with gzip.open(path, "wt", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=LIVE_COLUMNS)
+        writer.writeheader()
+        writer.writerows(sorted(rows, key=lambda r: int(r["index"])))
+
+
+def with_live_costs(rows: Sequence[dict[str, Any]], live: Mapping[int, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The table's rows with the seconds a study pays for them (``live``, from :func:`run_live`).
+
+    A kept row's ``cost_s`` and a stopped row's ``stop_time_s`` become the live trial's seconds.
+    A stopped network's full run (what it costs without the detector) was never run live: its
+    table seconds are scaled by the kept rows' median live / table ratio. Where the live run's
+    outcome differs from the table's replay (another compilation rounds differently), both
+    seconds are scaled by the ratio of the table's outcome, so every row keeps the table's
+    outcome and accuracy. A table without live rows for every complete row is refused.
+    """
+    complete = [r for r in rows if r["status"] == "complete"]
+    missing = [r["index"] for r in complete if r["index"] not in live]
+    if missing:
+        raise ValueError(f"the live costs lack {len(missing)} of the table's {len(complete)} rows "
+                         f"(first: {missing[:5]})")
+    agree = [r for r in complete if _same_outcome(r, live[r["index"]])]
+    kept = [live[r["index"]]["cost_s"] / r["cost_s"] for r in agree if not r["stopped"]]
+    stop = [live[r["index"]]["cost_s"] / r["stop_time_s"] for r in agree if r["stopped"]]
+    full_ratio, stop_ratio = float(np.median(kept)), float(np.median(stop))
+    out = []
+    for r in rows:
+        r = dict(r)
+        if r["status"] == "complete":
+            same = _same_outcome(r, live[r["index"]])
+            seconds = live[r["index"]]["cost_s"]
+            if r["stopped"]:
+                r["stop_time_s"] = seconds if same else r["stop_time_s"] * stop_ratio
+                r["cost_s"] = r["cost_s"] * full_ratio
+            else:
+                r["cost_s"] = seconds if same else r["cost_s"] * full_ratio
+        out.append(r)
+    return out
+
+
+def _same_outcome(row: Mapping[str, Any], live: Mapping[str, Any]) -> bool:
+    """Whether the live trial ended as the table's replay did: stopped, or trained to the end."""
+    return live["status"] == ("silent_stopped" if row["stopped"] else "complete")
