@@ -360,9 +360,10 @@ def real_study_lines(path: Path) -> list[str]:
              "as the budget. Wall: the study's own seconds from its first trial's start, and the wall time "
              "until it matched random search's best against random's median wall time: on 2 cores the "
              "optimizer's fits and compiles run beside the 2 workers' trials and slow them, which the "
-             "compute column charges to the trials. Rows without wall times come from studies no longer on "
-             "disk, run on earlier code (most of them when every trial compiled its own programs): their "
-             "compute and reach are not comparable with the rows that have them. "
+             "compute column charges to the trials. Anchor: random search's median compute the row's reach and "
+             "best were measured against; a row whose anchor is not random's (below) comes from a study no "
+             "longer on disk, run on earlier code against an earlier run of random search (`-`: from before "
+             "the anchor was kept), and is neither comparable with the others nor judged in the targets table. "
              + ("The `silent_sg` preset's SCBO has seen each network's input drive since the `scbo-drive` "
                 "rows; rows named `scbo` and `scbo+default` ran before that, without it "
                 "(`scbo-nodrive` now). " if trainer == "sg" else "")
@@ -371,19 +372,23 @@ def real_study_lines(path: Path) -> list[str]:
              "kept in the study since issue 13's last session; `-` for studies run before.", "",
              "| optimizer | seed | trials | compute s | best @25 % | best @50 % | best @100 % | best at the end "
              "| reach random's best s (x random) | wall s | reach in wall s (x random) | silent design / model "
-             "| driver CPU s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+             "| driver CPU s | anchor s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
         wall, cpu = r.get("wall_s", "nan"), r.get("driver_cpu_s", "nan")
-        cpu = "-" if cpu in ("", "nan") else f"{float(cpu):.0f}"
+        cpu, anchor = _or_dash(cpu, ".0f"), _or_dash(r.get("anchor_s", "nan"), ".0f")
         wall_cells = ("- | -" if wall in ("", "nan") else
                       f"{float(wall):.0f} | {fmt_s(float(r['reach_wall_s']))} ({float(r['reach_wall_ratio']):.2f})")
         lines.append(f"| {r['optimizer']} | {r['seed']} | {r['trials']} | {float(r['compute_s']):.0f} "
                      f"| {float(r['best_25']):.3f} | {float(r['best_50']):.3f} | {float(r['best_100']):.3f} "
                      f"| {float(r['best_final']):.3f} | {fmt_s(float(r['reach_random_best_s']))} "
                      f"({float(r['reach_ratio']):.2f}) | {wall_cells} | {float(r['silent_design']):.0%} / "
-                     f"{float(r['silent_model']):.0%} | {cpu} |")  # fmt: skip
+                     f"{float(r['silent_model']):.0%} | {cpu} | {anchor} |")  # fmt: skip
     return lines
+
+
+def _or_dash(cell: str, spec: str) -> str:
+    return "-" if cell in ("", "nan") else format(float(cell), spec)
 
 
 def main() -> None:

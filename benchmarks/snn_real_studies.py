@@ -228,7 +228,7 @@ def random_budget(runs: list[Trace], rows: list[dict]) -> tuple[float, float]:
 COLUMNS: tuple[str, ...] = (
     "optimizer", "seed", "trials", "compute_s", "best_25", "best_50", "best_100", "best_final",
     "reach_random_best_s", "reach_ratio", "silent_design", "silent_model", "wall_s", "reach_wall_s",
-    "reach_wall_ratio", "driver_cpu_s", "design_ratio",
+    "reach_wall_ratio", "driver_cpu_s", "design_ratio", "anchor_s",
 )  # fmt: skip
 """The summary CSV's columns, in order (a report from the CSV alone, with no study on disk, writes
 them too)."""
@@ -281,9 +281,10 @@ def main() -> None:
                      "reach_wall_ratio": round(wall_reach / wall_budget, 3),
                      "driver_cpu_s": cpus[optimizer, seed],
                      # compute when the design's last trial ended, of random's: what precedes any model
-                     "design_ratio": round(max((c for c, *_, d, _ in t if d), default=0.0) / budget, 3)})  # fmt: skip
+                     "design_ratio": round(max((c for c, *_, d, _ in t if d), default=0.0) / budget, 3),
+                     "anchor_s": round(budget, 1)})  # fmt: skip
     rows.sort(key=lambda r: (r["optimizer"], int(r["seed"])))
-    rows = [{k: r.get(k, "nan") for k in COLUMNS} for r in rows]  # older rows lack the wall, CPU and design columns
+    rows = [{k: r.get(k, "nan") for k in COLUMNS} for r in rows]  # older rows lack the wall, CPU, design, anchor
     write_csv(summary_csv, rows)
     print(f"random search's median compute {budget:.0f} s (wall {wall_budget:.0f} s), its median best {target:.3f}")
     for r in rows:

@@ -350,6 +350,11 @@ def test_target_verdicts_follow_the_numbers():
                                            "silent": "10% (met)"}
     assert real_verdicts([{**r, "design_ratio": "nan"} for r in real], "ours")["reach"] == "0.20 (met)"
     assert real_verdicts(real[1:2], "ours")["reach"] == "never (missed; design 0.30)" and real_verdicts(real, "other") is None
+    # Rows summarised against another random-search anchor than the random rows' are not judged.
+    anchored = [{**r, "anchor_s": a} for r, a in zip(real, ("25.0", "78.9", "25.0"))]
+    random_rows = [{"optimizer": "random", "reach_ratio": 1.0, "silent_model": 0.7, "best_100": 0.8, "anchor_s": "25.0"}]
+    assert real_verdicts(anchored + random_rows, "ours")["seeds"] == "2"
+    assert real_verdicts(anchored, "ours")["seeds"] == "3"  # no random rows on file: nothing to hold them to
 
 
 def test_the_real_studies_budget_never_pools_random_studies_with_rows_of_an_earlier_report(monkeypatch):

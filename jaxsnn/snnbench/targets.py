@@ -70,8 +70,13 @@ def real_verdicts(rows: Sequence[Mapping[str, Any]], name: str) -> dict[str, str
     """Reach and silent share over the real studies named ``name`` (rows of
     ``snn_real_studies*.csv``): the median reach over seeds (with the median compute its design
     took, where the rows keep it), the mean model-guided silent share, and the median best at
-    random search's compute; None when there are none."""
-    chosen = [r for r in rows if r["optimizer"] == name]
+    random search's compute; None when there are none.
+
+    Only rows measured against the random-search anchor the random rows hold (``anchor_s``:
+    random's median compute when the row was summarised) are judged: a row kept from a study no
+    longer on disk holds its reach against an earlier anchor, on earlier code."""
+    anchor = {r.get("anchor_s", "nan") for r in rows if r["optimizer"] == "random"}
+    chosen = [r for r in rows if r["optimizer"] == name and (not anchor or r.get("anchor_s", "nan") in anchor)]
     if not chosen:
         return None
     reach = statistics.median(float(r["reach_ratio"]) for r in chosen)
