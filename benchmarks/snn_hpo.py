@@ -131,6 +131,17 @@ def detector_cost(problem_name: str) -> dict:
             **false_stops(rows, good, problem.preset.p)}
 
 
+def same_budget(folder: Path, budget: float, trials: int) -> None:
+    """Refuse to add runs to ``folder`` when its runs were charged another budget: the table's
+    costs changed (``--live``), and traces of two cost models compared at one budget would
+    compare nothing."""
+    if (folder / "budget.json").exists():
+        before = json.loads((folder / "budget.json").read_text())["budget_s"]
+        if not math.isclose(before, budget, rel_tol=1e-6):
+            raise SystemExit(f"{folder} holds runs at a budget of {before:.1f} s; the table now charges "
+                             f"{budget:.1f} s for {trials} random trials: move those runs aside")
+
+
 def run_problem(problem_name: str, args: argparse.Namespace, peers: dict) -> None:
     """Every requested method on one problem; each method's traces go to their own CSV as soon
     as its seeds are done, so methods can run in separate processes and an interrupted run
@@ -139,11 +150,7 @@ def run_problem(problem_name: str, args: argparse.Namespace, peers: dict) -> Non
     budget = budget_s(bench, args.budget_trials)
     folder = TRACES / f"{problem_name}_b{args.budget_trials}"
     folder.mkdir(parents=True, exist_ok=True)
-    if (folder / "budget.json").exists():  # traces of another cost model are not compared with these
-        before = json.loads((folder / "budget.json").read_text())["budget_s"]
-        if not math.isclose(before, budget, rel_tol=1e-6):
-            raise SystemExit(f"{folder} holds runs at a budget of {before:.1f} s; the table now charges "
-                             f"{budget:.1f} s for {args.budget_trials} random trials: move those runs aside")
+    same_budget(folder, budget, args.budget_trials)
     (folder / "budget.json").write_text(json.dumps({"budget_s": budget, "budget_trials": args.budget_trials,
                                                     "problem": problem_name}))
     methods = [(m, False) for m in OURS if not args.methods or m in args.methods]

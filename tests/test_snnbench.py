@@ -23,6 +23,7 @@ from jaxsnn.snnbench.tables import (
     append_rows,
     check_fractions,
     false_stops,
+    read_live,
     read_rows,
     replay,
     row_params,
@@ -352,9 +353,27 @@ def test_target_verdicts_follow_the_numbers():
     assert real_verdicts(real[1:2], "ours")["reach"] == "never (missed; design 0.30)" and real_verdicts(real, "other") is None
     # Rows summarised against another random-search anchor than the random rows' are not judged.
     anchored = [{**r, "anchor_s": a} for r, a in zip(real, ("25.0", "78.9", "25.0"))]
-    random_rows = [{"optimizer": "random", "reach_ratio": 1.0, "silent_model": 0.7, "best_100": 0.8, "anchor_s": "25.0"}]
+    random_rows = [{"optimizer": "random", "reach_ratio": 1.0, "silent_model": 0.7, "best_100": 0.8,
+                    "anchor_s": "25.0"}]
     assert real_verdicts(anchored + random_rows, "ours")["seeds"] == "2"
     assert real_verdicts(anchored, "ours")["seeds"] == "3"  # no random rows on file: nothing to hold them to
+
+
+def test_the_benchmark_charges_live_costs_and_never_mixes_two_cost_models(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from snn_hpo import TABLES, same_budget, table
+
+    live = read_live(TABLES / "sg_digits.live.csv.gz")
+    charged = {r["index"]: r for r in table("sg_digits")}
+    recorded = {r["index"]: r for r in read_rows(TABLES / "sg_digits.csv.gz")}
+    stops = [(r["stop_time_s"], live[i]["cost_s"], recorded[i]["stop_time_s"])
+             for i, r in charged.items() if r["stopped"]]
+    assert all(charged_s == live_s for charged_s, live_s, _ in stops)
+    assert np.median([c for c, *_ in stops]) < 0.25 * np.median([t for *_, t in stops])  # live, not the recorded run
+    (tmp_path / "budget.json").write_text(json.dumps({"budget_s": 128.2}))
+    same_budget(tmp_path, 128.2, 50)
+    with pytest.raises(SystemExit, match="budget of 128.2 s; the table now charges 28.4 s"):
+        same_budget(tmp_path, 28.4, 50)
 
 
 def test_the_real_studies_budget_never_pools_random_studies_with_rows_of_an_earlier_report(monkeypatch):
