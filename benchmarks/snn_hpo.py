@@ -36,9 +36,9 @@ from pathlib import Path
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import numpy as np  # noqa: E402
-from omegaconf import OmegaConf  # noqa: E402
 from results_io import read_csv, replace_section, write_csv  # noqa: E402
 from snn_peers import PEERS, PEERS_PYTHON, PeerOptimizer, available_peers  # noqa: E402
+from snn_tables import TABLES, preset_spec  # noqa: E402
 
 from jaxsnn.snnbench import HPO_PRESETS, PROBLEMS, get_problem  # noqa: E402
 from jaxsnn.snnbench.compare import (  # noqa: E402
@@ -51,8 +51,6 @@ from jaxsnn.snnbench.targets import (  # noqa: E402
 )  # fmt: skip
 from jaxsnn.tuning.spaces import dotted  # noqa: E402
 
-TABLES = Path(__file__).parent / "tables"
-CONF = Path(__file__).resolve().parent.parent / "conf"
 RESULTS = Path(__file__).parent / "results"
 TRACES = RESULTS / "snn_hpo"
 SECTION = "## Silent-aware BO on SNN problems"
@@ -86,8 +84,7 @@ def documented_default(bench: SurrogateBenchmark) -> dict:
     leaves out; refused (naming the parameter and the table's range) when the table does not
     cover it, as stdp_digits' tables stop at 150 ms presentations where the default uses 350."""
     problem = bench.problem
-    preset = OmegaConf.to_container(OmegaConf.load(CONF / "hpo" / f"{HPO_PRESETS[problem.trainer]}.yaml"))
-    point = {k: v for k, v in dotted(preset["enqueue"][0]).items() if k not in problem.exclude}  # type: ignore[index]
+    point = {k: v for k, v in dotted(preset_spec(problem)["enqueue"][0]).items() if k not in problem.exclude}
     bench.check(point)
     return point
 

@@ -54,11 +54,16 @@ TABLES = Path(__file__).parent / "tables"
 CONF = Path(__file__).resolve().parent.parent / "conf"
 
 
+def preset_spec(problem: SNNProblem) -> dict:
+    """The product's HPO preset whose studies ``problem`` stands for (``conf/hpo/<preset>.yaml``)."""
+    spec = OmegaConf.load(CONF / "hpo" / f"{HPO_PRESETS[problem.trainer]}.yaml")
+    return OmegaConf.to_container(spec)  # type: ignore[return-value]
+
+
 def study_run(problem: SNNProblem) -> dict:
     """The run config of a study's trial of ``problem``: its preset's ``run`` (compile settings
     included) with the problem's own data on top."""
-    preset = OmegaConf.load(CONF / "hpo" / f"{HPO_PRESETS[problem.trainer]}.yaml")
-    merged = OmegaConf.merge(preset.run, {"algorithm": problem.trainer}, problem.run)
+    merged = OmegaConf.merge(preset_spec(problem)["run"], {"algorithm": problem.trainer}, problem.run)
     return OmegaConf.to_container(merged)  # type: ignore[return-value]
 
 

@@ -112,11 +112,16 @@ def append_rows(path: Path, rows: Iterable[dict[str, Any]], columns: Sequence[st
             f.flush()
 
 
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Rows of a table (``.csv`` or ``.csv.gz``), typed: numbers as floats, params and checks parsed."""
+def _csv_records(path: Path) -> list[dict[str, str]]:
+    """The records of a ``.csv`` or ``.csv.gz`` file, as strings."""
     opener = gzip.open if str(path).endswith(".gz") else open
     with opener(path, "rt", newline="") as f:
-        raw = list(csv.DictReader(f))
+        return list(csv.DictReader(f))
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows of a table (``.csv`` or ``.csv.gz``), typed: numbers as floats, params and checks parsed."""
+    raw = _csv_records(path)
     missing = sorted(set(COLUMNS) - set(raw[0])) if raw else []
     if missing:
         raise ValueError(f"{path} is not an SNN benchmark table: columns {missing} missing")
@@ -186,9 +191,7 @@ def run_live(problem: SNNProblem, index: int, params: dict[str, Any], run: dict[
 
 def read_live(path: Path) -> dict[int, dict[str, Any]]:
     """A live-cost table (:func:`run_live` rows) by row index."""
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rt", newline="") as f:
-        return {int(r["index"]): {"status": r["status"], "cost_s": float(r["cost_s"])} for r in csv.DictReader(f)}
+    return {int(r["index"]): {"status": r["status"], "cost_s": float(r["cost_s"])} for r in _csv_records(path)}
 
 
 def write_live(path: Path, rows: Sequence[dict[str, Any]]) -> None:
@@ -213,15 +216,15 @@ def with_live_costs(rows: Sequence[dict[str, Any]], live: Mapping[int, Mapping[s
     if missing:
         raise ValueError(f"the live costs lack {len(missing)} of the table's {len(complete)} rows "
                          f"(first: {missing[:5]})")
-    agree = [r for r in complete if _same_outcome(r, live[r["index"]])]
-    kept = [live[r["index"]]["cost_s"] / r["cost_s"] for r in agree if not r["stopped"]]
-    stop = [live[r["index"]]["cost_s"] / r["stop_time_s"] for r in agree if r["stopped"]]
+    agree = {r["index"] for r in complete if _same_outcome(r, live[r["index"]])}
+    kept = [live[r["index"]]["cost_s"] / r["cost_s"] for r in complete if r["index"] in agree and not r["stopped"]]
+    stop = [live[r["index"]]["cost_s"] / r["stop_time_s"] for r in complete if r["index"] in agree and r["stopped"]]
     full_ratio, stop_ratio = float(np.median(kept)), float(np.median(stop))
     out = []
     for r in rows:
         r = dict(r)
         if r["status"] == "complete":
-            same = _same_outcome(r, live[r["index"]])
+            same = r["index"] in agree
             seconds = live[r["index"]]["cost_s"]
             if r["stopped"]:
                 r["stop_time_s"] = seconds if same else r["stop_time_s"] * stop_ratio
