@@ -120,6 +120,21 @@ def test_a_real_row_replays_the_stop_of_a_live_run():
     assert timed["status"] == "silent_stopped" and timed["cost_s"] < row["stop_time_s"]
 
 
+@pytest.mark.parametrize("name", list(PROBLEMS))
+def test_live_rows_run_with_the_presets_run_and_the_problems_data(monkeypatch, name):
+    """A live row is timed as the preset's trials compile (its ``run``), on the problem's data."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from snn_tables import preset_spec, study_run
+
+    problem = get_problem(name)
+    run = study_run(problem)
+    for key, value in preset_spec(problem)["run"].items():
+        if key != "data":
+            assert run[key] == value
+    assert run["algorithm"] == problem.trainer and run["data"]["name"] == problem.run["data"]["name"]
+    assert run["data"].get("options", {}) == problem.run["data"].get("options", {})
+
+
 def test_live_costs_replace_what_the_table_charges_and_keep_its_outcomes():
     rows = [{"index": i, "status": "complete", "stopped": stopped, "cost_s": cost, "stop_time_s": stop,
              "accuracy": 0.5} for i, (stopped, cost, stop) in
