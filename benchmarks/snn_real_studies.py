@@ -127,6 +127,8 @@ _BEFORE_PRIOR = {"logei-saas": ["hpo.optimizer=logei", "+hpo.options.prior=saas"
             "logei-stdp-drive": ["hpo.optimizer=logei", *STDP_FEATURES]}
 VARIANTS = {**{name: [*choice, BEFORE_PRIOR] for name, choice in _BEFORE_PRIOR.items()},
             "scbo-drive-screen-n6-guard05-prior": [*GUARD05, *prior_overrides(INPUT_DRIVE_PRIOR)],
+            "scbo-drive-screen-n6-guard05-prior-cost": [*GUARD05, *prior_overrides(INPUT_DRIVE_PRIOR),
+                                                        "++hpo.options.cost_aware=true"],
             "logei-stdp-drive-prior": ["hpo.optimizer=logei", *STDP_FEATURES, *prior_overrides(STDP_DRIVE_PRIOR)]}
 """Study names that are an optimizer with options (``logei-cost``: log-EI per predicted second, the
 cost modelled from the trials' ``cost_s``; ``scbo-fobj``: SCBO with its objective GP on
@@ -142,7 +144,8 @@ preset as it ships; ``scbo-drive-screen-n6-guard05-target02``: the preset whose 
 goes on until a trained network reaches 0.2 accuracy (``design_target``); ``...-global02``: the
 preset whose model-guided candidates span the whole space until a trained network reaches 0.2
 (``global_below``); ``...-prior``: the preset whose screens take more drive for fewer silent
-networks until a study holds a silent and a trained one (``hpo.screen_prior``);
+networks until a study holds a silent and a trained one (``hpo.screen_prior``); ``...-prior-cost``:
+and its candidates ranked by improvement per predicted second (``cost_aware``);
 ``scbo-drive-screen-n6-guard``: that screen at 0.3; ``scbo-drive-screen-n6``:
 without it, as the studies of that name ran; ``scbo-drive-screen-n6-frozen``: also before its
 trust region moved categorical choices; ``scbo-drive-screen-n6-asked``: with its GP refits on the
