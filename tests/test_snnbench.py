@@ -16,7 +16,16 @@ from sklearn.gaussian_process import GaussianProcessRegressor
 
 from jaxsnn.hpo.registry import make_optimizer
 from jaxsnn.snnbench import HPO_PRESETS, PROBLEMS, get_problem
-from jaxsnn.snnbench.compare import N_INITIAL, best_curve, compute_to_reach, our_method, run, silent_rate, summarise
+from jaxsnn.snnbench.compare import (
+    N_INITIAL,
+    TraceRow,
+    best_curve,
+    compute_to_reach,
+    our_method,
+    run,
+    silent_rate,
+    summarise,
+)
 from jaxsnn.snnbench.problems import stdp_learning
 from jaxsnn.snnbench.surrogate import SurrogateBenchmark, cross_validate
 from jaxsnn.snnbench.tables import (
@@ -265,6 +274,37 @@ def test_surrogate_modes_account_for_the_detector(bench):
         bench(kept, "sometimes")
 
 
+def _one_trial_runs(method: str, bests: list[float], compute: list[float]) -> list[list[TraceRow]]:
+    """Per seed, a silent first trial and one trained network of ``bests[seed]`` at ``compute[seed]``."""
+    return [[TraceRow(method, seed, 0, 0.5, "silent_stopped", 0.1, False, "initial", 0.0),
+             TraceRow(method, seed, 1, c, "complete", b, True, "model", 0.0)]
+            for seed, (b, c) in enumerate(zip(bests, compute))]
+
+
+def test_a_method_is_set_against_the_shipped_one_by_seed_and_by_a_rank_test():
+    """``summarise(..., reference=)``: a variant ahead of the preset on every seed by less than the
+    seeds' spread shows it by seed (20 of 20 higher, every reach earlier) where the rank test
+    cannot (p large); the preset's own bests under other seed numbers show as chance (as many
+    higher as lower, p = 1); a peer gets the rank test only, its seeds pair nothing."""
+    preset, variant = "scbo-drive-screen-n6-guard05-prior", "scbo-drive-screen-n6-guard05-prior-ft8"
+    bests = list(np.linspace(0.5, 0.9, 20))
+    compute = [10.0] * 20
+    traces = {"random": _one_trial_runs("random", [0.5] * 20, [20.0] * 20),
+              preset: _one_trial_runs(preset, bests, compute),
+              variant: _one_trial_runs(variant, [b + 0.01 for b in bests], [9.0] * 20),
+              "scbo-drive-screen-n6-guard05": _one_trial_runs("scbo-drive-screen-n6-guard05", bests[::-1], compute),
+              "optuna-tpe": _one_trial_runs("optuna-tpe", bests, compute)}
+    rows = {r["method"]: r for r in summarise(traces, 40.0, reference=preset)}
+    assert math.isnan(rows[preset]["vs_best_p"])
+    ahead = rows[variant]
+    assert (ahead["vs_higher"], ahead["vs_lower"], ahead["vs_earlier"], ahead["vs_later"]) == (20, 0, 20, 0)
+    assert ahead["vs_best_p"] > 0.5
+    shuffled = rows["scbo-drive-screen-n6-guard05"]
+    assert shuffled["vs_best_p"] == pytest.approx(1.0) and shuffled["vs_higher"] == shuffled["vs_lower"] == 10
+    assert rows["optuna-tpe"]["vs_best_p"] == pytest.approx(1.0) and math.isnan(rows["optuna-tpe"]["vs_higher"])
+    assert "vs_best_p" not in summarise(traces, 40.0)[0]
+
+
 def test_surrogate_refuses_points_outside_its_table(bench):
     params = {**synthetic_rows(1)[0]["params"], "model.neuron.theta": 50.0}
     with pytest.raises(ValueError, match=r"model\.neuron\.theta=50.0 is outside the table's range \[0.05, 20.0\]"):
@@ -356,6 +396,8 @@ def test_target_verdicts_follow_the_numbers():
     worse = surrogate_verdicts([*rows[:1], _summary("ours", 0.26, 0.90, 0.21, 0.2), *rows[2:]], "ours", ["optuna-gp"])
     assert worse == {"reach": "0.26 (missed; design 0.20)", "best": "0.900 vs optuna-gp 0.950 (missed)",
                      "silent": "21% vs random 70% (missed)"}
+    compared = [*rows[:3], {**rows[3], "vs_best_p": 0.27}]  # summarised against "ours"
+    assert surrogate_verdicts(compared, "ours", ["optuna-gp"])["best"] == "0.900 vs optuna-gp 0.950 (missed; p=0.27)"
     assert surrogate_verdicts(rows, "absent", []) is None
     assert surrogate_verdicts(rows, "ours", [])["best"] == "0.900 (no peer run)"
     assert "not applicable" in surrogate_verdicts([_summary("random", 1.0, 0.4, 0.5), rows[1]], "ours", [])["silent"]

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from scipy.stats import mannwhitneyu
 
 from jaxsnn.hpo.features import INPUT_DRIVE, INPUT_DRIVE_PRIOR, STDP_DRIVE, STDP_DRIVE_PRIOR
 from jaxsnn.hpo.optimizers import DEFAULT_N_INITIAL, Optimizer
@@ -86,6 +87,8 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
     f"scbo-drive-screen-n6-guard05-prior{AGAIN}": ("scbo", "detector", PRIOR05),
     "scbo-drive-screen-n6-guard05-prior-global02": ("scbo", "detector", {**PRIOR05, "global_below": 0.2}),
     "scbo-drive-screen-n4-guard05-prior": ("scbo", "detector", {**PRIOR05, "n_initial": 4}),
+    "scbo-drive-screen-n6-guard05-prior-ft8": ("scbo", "detector", {**PRIOR05, "failure_tolerance": 8}),
+    "scbo-drive-screen-n6-guard05-prior-ft4": ("scbo", "detector", {**PRIOR05, "failure_tolerance": 4}),
     "scbo-drive-screen-n6-guard05-prior-cost": ("scbo", "detector", {**PRIOR05, "cost_aware": True}),
     "scbo-drive-screen-n6-guard": ("scbo", "detector", {**GUARD05, "proposal_screen_below": 0.3}),
     "scbo-drive-screen-n6": ("scbo", "detector",
@@ -231,10 +234,43 @@ def silent_rate(rows: Sequence[TraceRow], phase: str) -> float:
     return float(np.mean([not r.feasible for r in chosen])) if chosen else math.nan
 
 
-def summarise(traces: Mapping[str, Sequence[Sequence[TraceRow]]], budget_s: float) -> list[dict[str, Any]]:
+VERSUS: tuple[str, ...] = ("best_p", "earlier", "later", "higher", "lower")
+"""What :func:`versus` measures, the ``vs_*`` columns of :func:`summarise`."""
+
+
+def versus(runs: Sequence[Sequence[TraceRow]], reference: Sequence[Sequence[TraceRow]], budget_s: float,
+           target: float, paired: bool) -> dict[str, float]:
+    """``runs`` of one method against ``reference``'s, beyond the two medians.
+
+    ``best_p``: the two-sided Mann-Whitney U test of the bests at the budget, seeds as independent
+    draws: whether the medians differ by more than the spread of 20 seeds lets chance move them.
+    ``paired`` (two of :data:`OURS`, whose seed *n* seeds the same random stream: a variant with
+    the reference's design draws the same initial design, so only what its model does after it
+    differs): over the seeds both ran, on how many ``runs`` reached ``target`` earlier
+    (``earlier`` / ``later``) and ended higher (``higher`` / ``lower``; ties are neither). A
+    variant whose median moved by chance reaches earlier about as often as later. Peers seed
+    their own streams, so a seed number pairs nothing: their counts are nan.
+    """
+    def per_seed(trace: Sequence[Sequence[TraceRow]]) -> dict[int, tuple[float, float]]:
+        return {r[0].seed: (compute_to_reach(r, target), float(best_curve(r, np.array([budget_s]))[0]))
+                for r in trace}
+
+    ours, theirs = per_seed(runs), per_seed(reference)
+    best_p = float(mannwhitneyu([b for _, b in ours.values()], [b for _, b in theirs.values()]).pvalue)
+    counts = dict.fromkeys(VERSUS[1:], math.nan)
+    if paired:
+        pairs = [(ours[s], theirs[s]) for s in sorted(set(ours) & set(theirs))]
+        counts = {"earlier": sum(a[0] < b[0] for a, b in pairs), "later": sum(a[0] > b[0] for a, b in pairs),
+                  "higher": sum(a[1] > b[1] for a, b in pairs), "lower": sum(a[1] < b[1] for a, b in pairs)}
+    return {"best_p": best_p, **counts}
+
+
+def summarise(traces: Mapping[str, Sequence[Sequence[TraceRow]]], budget_s: float,
+              reference: str | None = None) -> list[dict[str, Any]]:
     """One row per method: compute to reach random's median final best (and that as a share of
     the budget, what random search spends on it), best at 25/50/100 % of the budget (median and
-    IQR over seeds), silent rate per phase, trials and ask time."""
+    IQR over seeds), silent rate per phase, trials and ask time; with a ``reference`` method
+    (the one a preset ships), each other method's :func:`versus` it as ``vs_*`` columns."""
     random_final = float(np.median([best_curve(r, np.array([budget_s]))[0] for r in traces["random"]]))
     out = []
     for method, runs in traces.items():
@@ -258,4 +294,9 @@ def summarise(traces: Mapping[str, Sequence[Sequence[TraceRow]]], budget_s: floa
             "trials": float(np.median([len(r) for r in runs])),
             "ask_s_median": float(np.median([x.ask_s for r in runs for x in r])),
         })  # fmt: skip
+        if reference in traces:
+            paired = method.removesuffix(SEEDED) in OURS and reference.removesuffix(SEEDED) in OURS
+            compared = (versus(runs, traces[reference], budget_s, random_final, paired) if method != reference
+                        else dict.fromkeys(VERSUS, math.nan))
+            out[-1].update({f"vs_{key}": value for key, value in compared.items()})
     return out

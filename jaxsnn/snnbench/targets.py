@@ -42,7 +42,10 @@ def surrogate_verdicts(rows: Sequence[Mapping[str, Any]], method: str, peers: Se
     the reach no model can shorten.
 
     Best is at 100 % of the budget against every peer in ``peers`` that ran (unseeded: a seeded
-    peer starts from the default, a different claim)."""
+    peer starts from the default, a different claim); where the rows were summarised against
+    ``method`` (``compare.summarise``'s ``reference``), the cell also gives the rank test's p of
+    the strongest peer's bests against its: the verdict is on medians, the p says how much of the
+    gap 20 seeds' spread could make by chance."""
     by_name = {r["method"]: r for r in rows}
     if method not in by_name or "random" not in by_name:
         return None
@@ -52,8 +55,10 @@ def surrogate_verdicts(rows: Sequence[Mapping[str, Any]], method: str, peers: Se
     best = float(ours["best_100"])
     if ran:
         top = max(ran, key=lambda r: float(r["best_100"]))
+        p = float(top.get("vs_best_p", "nan"))  # against the method judged, where the summary compared them
+        chance = "" if math.isnan(p) else f"; p={p:.2f}"
         best_cell = (f"{best:.3f} vs {top['method']} {float(top['best_100']):.3f} "
-                     f"({_verdict(best >= float(top['best_100']))})")  # fmt: skip
+                     f"({_verdict(best >= float(top['best_100']))}{chance})")  # fmt: skip
     else:
         best_cell = f"{best:.3f} (no peer run)"
     silent, random_silent = float(ours["silent_model"]), float(rand["silent_model"])
