@@ -238,24 +238,20 @@ VERSUS: tuple[str, ...] = ("best_p", "earlier", "later", "higher", "lower")
 """What :func:`versus` measures, the ``vs_*`` columns of :func:`summarise`."""
 
 
-def versus(runs: Sequence[Sequence[TraceRow]], reference: Sequence[Sequence[TraceRow]], budget_s: float,
-           target: float, paired: bool) -> dict[str, float]:
-    """``runs`` of one method against ``reference``'s, beyond the two medians.
+def versus(ours: Mapping[int, tuple[float, float]], theirs: Mapping[int, tuple[float, float]],
+           paired: bool) -> dict[str, float]:
+    """One method's runs against the ``reference``'s, beyond the two medians; each side is
+    ``{seed: (compute to reach random's median final best, best at the budget)}``.
 
     ``best_p``: the two-sided Mann-Whitney U test of the bests at the budget, seeds as independent
     draws: whether the medians differ by more than the spread of 20 seeds lets chance move them.
     ``paired`` (two of :data:`OURS`, whose seed *n* seeds the same random stream: a variant with
     the reference's design draws the same initial design, so only what its model does after it
-    differs): over the seeds both ran, on how many ``runs`` reached ``target`` earlier
-    (``earlier`` / ``later``) and ended higher (``higher`` / ``lower``; ties are neither). A
-    variant whose median moved by chance reaches earlier about as often as later. Peers seed
-    their own streams, so a seed number pairs nothing: their counts are nan.
+    differs): over the seeds both ran, on how many ``ours`` reached earlier (``earlier`` /
+    ``later``) and ended higher (``higher`` / ``lower``; ties are neither). A variant whose median
+    moved by chance reaches earlier about as often as later. Peers seed their own streams, so a
+    seed number pairs nothing: their counts are nan.
     """
-    def per_seed(trace: Sequence[Sequence[TraceRow]]) -> dict[int, tuple[float, float]]:
-        return {r[0].seed: (compute_to_reach(r, target), float(best_curve(r, np.array([budget_s]))[0]))
-                for r in trace}
-
-    ours, theirs = per_seed(runs), per_seed(reference)
     best_p = float(mannwhitneyu([b for _, b in ours.values()], [b for _, b in theirs.values()]).pvalue)
     counts = dict.fromkeys(VERSUS[1:], math.nan)
     if paired:
@@ -273,9 +269,11 @@ def summarise(traces: Mapping[str, Sequence[Sequence[TraceRow]]], budget_s: floa
     (the one a preset ships), each other method's :func:`versus` it as ``vs_*`` columns."""
     random_final = float(np.median([best_curve(r, np.array([budget_s]))[0] for r in traces["random"]]))
     out = []
+    outcomes: dict[str, dict[int, tuple[float, float]]] = {}  # per method and seed: (reach, best at 100 %)
     for method, runs in traces.items():
         curves = np.array([best_curve(r, budget_s * np.array([0.25, 0.5, 1.0])) for r in runs])
         reach = np.array([compute_to_reach(r, random_final) for r in runs])
+        outcomes[method] = {r[0].seed: (float(t), float(b)) for r, t, b in zip(runs, reach, curves[:, 2])}
         reach_with_asks = np.array([compute_to_reach(r, random_final, with_asks=True) for r in runs])
         if method == "random":  # by definition its median final best costs it the whole budget
             reach = reach_with_asks = np.full(len(runs), budget_s)
@@ -294,9 +292,11 @@ def summarise(traces: Mapping[str, Sequence[Sequence[TraceRow]]], budget_s: floa
             "trials": float(np.median([len(r) for r in runs])),
             "ask_s_median": float(np.median([x.ask_s for r in runs for x in r])),
         })  # fmt: skip
-        if reference in traces:
+    if reference in traces:
+        for row in out:
+            method = row["method"]
             paired = method.removesuffix(SEEDED) in OURS and reference.removesuffix(SEEDED) in OURS
-            compared = (versus(runs, traces[reference], budget_s, random_final, paired) if method != reference
+            compared = (versus(outcomes[method], outcomes[reference], paired) if method != reference
                         else dict.fromkeys(VERSUS, math.nan))
-            out[-1].update({f"vs_{key}": value for key, value in compared.items()})
+            row.update({f"vs_{key}": value for key, value in compared.items()})
     return out
