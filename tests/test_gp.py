@@ -106,6 +106,27 @@ def test_pathwise_samples_match_posterior_moments(sine_gp):
     assert near > 0.95 and np.corrcoef(draws[:, 1], draws[:, 3])[0, 1] < near - 0.1
 
 
+def test_paths_float32_prior_features_keep_the_float64_draws_and_their_order(monkeypatch):
+    """The prior's random features at the query points are computed in NumPy's float32 (an SCBO
+    ask's largest CPU cost); against the same draws' features in float64 they move the path by
+    well under 1e-5 of its spread and keep the candidates' order, chunked or not."""
+    rng = np.random.default_rng(1)
+    X = rng.random((30, 6))
+    (gp,) = fit_gps(X, np.sin(3 * X.sum(1))[:, None], jax.random.PRNGKey(0))
+    Xq = rng.random((2000, 6))
+    key = jax.random.PRNGKey(5)
+    with jax.enable_x64(True):
+        terms = gp_module._path_terms(gp, key, jax.numpy.asarray(Xq), 2, 512)
+    omega, phase, weight, Zw, rest = (np.asarray(a, dtype=np.float64) for a in terms)
+    prior64 = np.einsum("nqf,nf->nq", np.cos(np.einsum("nqd,nfd->nqf", Zw, omega) + phase[:, None, :]), weight)
+    reference = float(gp.y_loc) + float(gp.y_scale) * (rest + prior64)
+    draws = sample_paths(gp, key, Xq, n=2, num_features=512)
+    assert np.abs(draws - reference).max() < 1e-5 * reference.std()
+    assert all(np.array_equal(np.argsort(a)[-20:], np.argsort(b)[-20:]) for a, b in zip(draws, reference))
+    monkeypatch.setattr(gp_module, "_PRIOR_CHUNK", 512 * 7)  # 7 rows per chunk, the last one short
+    np.testing.assert_allclose(sample_paths(gp, key, Xq, n=2, num_features=512), draws, rtol=0, atol=1e-6)
+
+
 def test_kriging_believer_collapses_variance_at_pending_point(sine_gp):
     gp, _, _ = sine_gp
     x_pending = np.array([[0.85]])
