@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from baseline_code import checked_out, import_from, imported_from
 from results_io import read_csv, replace_section, write_csv
 
 RESULTS = Path(__file__).parent / "results"
@@ -63,16 +64,14 @@ def worker(optimizer: str, evaluations: int, seed: int, cache: str, trial_s: flo
     timed ask), the time a real study's trials leave the background compilation and refits.
     ``refit_lag``: the optimizer's option (``None``: its default)."""
     code = os.environ.get(CODE_ENV)
-    if code:  # another commit's jaxsnn: drop the editable install's finder, which would win
-        sys.meta_path[:] = [f for f in sys.meta_path if "_editable" not in getattr(f, "__module__", "")]
-        sys.path.insert(0, code)
+    import_from(code)
     start = time.perf_counter()
     from jaxsnn.compile_cache import compilation_counts, use_compilation_cache
     from jaxsnn.hpo import make_optimizer
     from jaxsnn.hpo.problems import ACKLEY10
 
     import_s = time.perf_counter() - start
-    assert not code or Path(sys.modules["jaxsnn"].__file__).is_relative_to(code), "baseline code not imported"
+    assert imported_from(code), "baseline code not imported"
     if not code:  # a study's driver compiles with experiments/hpo.py's settings (older code has none)
         from jaxsnn.xla_defaults import add_xla_flags
 
@@ -244,11 +243,7 @@ def main() -> None:
     rows: list[dict] = []
     for optimizer in args.optimizers:
         if args.baseline:
-            with tempfile.TemporaryDirectory(prefix="jaxsnn-ask-code-") as code, \
-                 tempfile.TemporaryDirectory(prefix="jaxsnn-ask-cache-") as cache:
-                archive = subprocess.run(["git", "archive", args.baseline, "jaxsnn"], capture_output=True, check=True,
-                                         cwd=Path(__file__).resolve().parent.parent)
-                subprocess.run(["tar", "-x", "-C", code], input=archive.stdout, check=True)
+            with checked_out(args.baseline) as code, tempfile.TemporaryDirectory(prefix="jaxsnn-ask-cache-") as cache:
                 rows += run_pass(optimizer, args.evaluations, args.seed, cache, f"cold @ {args.baseline}", code)
         with tempfile.TemporaryDirectory(prefix="jaxsnn-ask-cache-") as cache:
             for label in ("cold", "warm"):
