@@ -145,24 +145,26 @@ def run_pass(problem: str, label: str, method: str, options: dict[str, object], 
     return row
 
 
-def groups(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
-    """Rows by (problem, variant), in the order they first appear."""
-    grouped: dict[tuple[str, str], list[dict]] = {}
+def groups(rows: list[dict]) -> dict[tuple[str, str, str], list[dict]]:
+    """Rows by (problem, trials, variant), in the order they first appear."""
+    grouped: dict[tuple[str, str, str], list[dict]] = {}
     for row in rows:
-        grouped.setdefault((row["problem"], row["variant"]), []).append(row)
+        grouped.setdefault((row["problem"], str(row["trials"]), row["variant"]), []).append(row)
     return grouped
 
 
 def table(rows: list[dict]) -> str:
     """Median per variant: the driver's CPU per study and per trial, beside the trials' compute."""
-    lines = ["| problem | variant | options | seeds | driver CPU s (median, per seed) | per trial | of which system | "
-             "imports CPU s | compute s | driver CPU / compute | best |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for (problem, variant), group in groups(rows).items():
+    lines = ["| problem | variant | options | trials | seeds | driver CPU s (median, per seed) | per trial | "
+             "of which system | imports CPU s | compute s | driver CPU / compute | best |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for (problem, _, variant), group in groups(rows).items():
         def median(key: str) -> float:
             return float(np.median([float(r[key]) for r in group]))
 
         per_seed = " / ".join(f"{float(r['loop_cpu_s']):.1f}" for r in group)
-        lines.append(f"| {problem} | {variant} | `{group[0]['options']}` | {len(group)} | {median('loop_cpu_s'):.1f} "
+        lines.append(f"| {problem} | {variant} | `{group[0]['options']}` | {group[0]['trials']} | {len(group)} | "
+                     f"{median('loop_cpu_s'):.1f} "
                      f"({per_seed}) | {median('loop_cpu_s') / float(group[0]['trials']):.2f} | "
                      f"{median('loop_system_cpu_s'):.1f} | {median('import_cpu_s'):.1f} | {median('compute_s'):.0f} | "
                      f"{median('loop_cpu_s') / median('compute_s'):.2f} | {median('best'):.3f} |")
@@ -178,13 +180,13 @@ def plot(rows: list[dict]) -> None:
 
     grouped = groups(rows)
     fig, ax = plt.subplots(figsize=(8, 0.6 * len(grouped) + 1.5))
-    for i, ((problem, variant), group) in enumerate(grouped.items()):
+    for i, group in enumerate(grouped.values()):
         cpu = [float(r["loop_cpu_s"]) for r in group]
         compute = [float(r["compute_s"]) for r in group]
         ax.barh(i, np.median(cpu), color="tab:blue", alpha=0.5, label="driver CPU (median)" if i == 0 else None)
         ax.plot(cpu, [i] * len(cpu), "o", color="tab:blue")
         ax.plot(compute, [i] * len(compute), "x", color="tab:gray", label="trials' compute" if i == 0 else None)
-    ax.set_yticks(range(len(grouped)), [f"{p}\n{v}" for p, v in grouped], fontsize=7)
+    ax.set_yticks(range(len(grouped)), [f"{p}, {n} trials\n{v}" for p, n, v in grouped], fontsize=7)
     ax.set_xlabel("seconds per study")
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -195,11 +197,11 @@ def plot(rows: list[dict]) -> None:
 REPORT = """{section}
 
 What a study's driver (the optimizer, the study loop, its storage) spends in CPU beside its
-trials, which on 2 cores with 2 workers comes out of the trials' time. Each pass runs a 40-trial
-study of the SNN-HPO surrogate with 2 workers whose trials only sleep for the network's live-cost
-seconds, in a fresh process with no persistent compilation cache (a study's first run, as every
-real study of the benchmark is), so the process's CPU is the driver's own; imports are counted
-apart. Issue 13, session 49: SCBO's Thompson draws compute the prior's random features at the
+trials, which on 2 cores with 2 workers comes out of the trials' time. Each pass runs a study
+(40 trials, as the `silent_sg` preset's; 100 for sg_randman, as its real studies) of the SNN-HPO
+surrogate with 2 workers whose trials only sleep for the network's live-cost seconds, in a fresh
+process with no persistent compilation cache (a study's first run, as every real study of the
+benchmark is), so the process's CPU is the driver's own; imports are counted apart. Issue 13, session 49: SCBO's Thompson draws compute the prior's random features at the
 candidates (a cosine per candidate and feature, 4M per GP and ask) in NumPy's float32, about 10x
 XLA:CPU's float64 cosine; the draws move by about 1e-6 of their spread and the surrogate
 benchmark's preset traces are reproduced exactly. The `@` row is the code before it.
@@ -236,7 +238,7 @@ def main() -> None:
             for seed in args.seeds:  # interleaved, so a change of the machine's load hits every variant
                 for label, method, options in passes:
                     rows = [r for r in rows if not (r["problem"] == args.problem and r["variant"] == label
-                                                    and int(r["seed"]) == seed)]
+                                                    and int(r["trials"]) == args.trials and int(r["seed"]) == seed)]
                     row = run_pass(args.problem, label, method, options, seed, args.trials, args.workers,
                                    args.time_scale, code if "@" in label else None)
                     rows.append({"command": " ".join(["python benchmarks/driver_cpu.py", *sys.argv[1:]]), **row})
