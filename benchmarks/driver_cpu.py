@@ -123,13 +123,15 @@ def one_pass(problem: str, method: str, options: dict[str, object], seed: int, t
 
 
 def run_pass(problem: str, label: str, method: str, options: dict[str, object], seed: int, trials: int,
-             workers: int, time_scale: float, code: str | None = None) -> dict[str, object]:
+             workers: int, time_scale: float, code: str | None = None,
+             blas_threads: int | None = 1) -> dict[str, object]:
     """:func:`one_pass` in a fresh process with a cold compilation cache (a first study), on the
-    ``jaxsnn`` in folder ``code`` (``None``: this checkout's)."""
+    ``jaxsnn`` in folder ``code`` (``None``: this checkout's), with ``OMP_NUM_THREADS`` set to
+    ``blas_threads`` (``None``: left as this process has it, as `make demo` runs)."""
     program = (f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import driver_cpu; "
                 f"print(json.dumps(driver_cpu.one_pass({problem!r}, {method!r}, {options!r}, {seed}, {trials}, "
                 f"{workers}, {time_scale})))")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, **({} if blas_threads is None else {"OMP_NUM_THREADS": str(blas_threads)})}
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
     env.pop(CODE_ENV, None)
     env.update({CODE_ENV: code} if code else {})
@@ -139,6 +141,7 @@ def run_pass(problem: str, label: str, method: str, options: dict[str, object], 
     result = json.loads(out.stdout.strip().splitlines()[-1])
     row = {"problem": problem, "variant": label, "method": method, "options": json.dumps(options), "seed": seed,
            "trials": trials, "workers": workers, "time_scale": time_scale,
+           "omp_num_threads": env.get("OMP_NUM_THREADS", ""),
            **{k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}}
     print(f"{label:>10} seed {seed}: loop CPU {row['loop_cpu_s']:.1f} s (imports {row['import_cpu_s']:.1f} s), "
           f"wall {row['loop_wall_s']:.1f} s, compute {row['compute_s']:.1f} s, best {row['best']:.3f}", flush=True)
@@ -201,10 +204,16 @@ trials, which on 2 cores with 2 workers comes out of the trials' time. Each pass
 (40 trials, as the `silent_sg` preset's; 100 for sg_randman, as its real studies) of the SNN-HPO
 surrogate with 2 workers whose trials only sleep for the network's live-cost seconds, in a fresh
 process with no persistent compilation cache (a study's first run, as every real study of the
-benchmark is), so the process's CPU is the driver's own; imports are counted apart. Issue 13, session 49: SCBO's Thompson draws compute the prior's random features at the
+benchmark is), so the process's CPU is the driver's own; imports are counted apart. Passes run
+with `OMP_NUM_THREADS=1`, as the real studies do, unless the variant says "threads inherited"
+(as `make demo` runs: nothing set, 2 BLAS threads on this machine).
+
+Issue 13, session 49: SCBO's Thompson draws compute the prior's random features at the
 candidates (a cosine per candidate and feature, 4M per GP and ask) in NumPy's float32, about 10x
 XLA:CPU's float64 cosine; the draws move by about 1e-6 of their spread and the surrogate
-benchmark's preset traces are reproduced exactly. The `@` row is the code before it.
+benchmark's preset traces are reproduced exactly. And the study loop holds the driver's BLAS and
+OpenMP pools at one thread (OpenBLAS's idle threads spin on the cores the workers need). The `@`
+rows are the code before both.
 
 `{command}` on {machine}, {cores} cores, load {load:.1f} when the report was written.
 
@@ -225,6 +234,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--time-scale", type=float, default=1.0)
     parser.add_argument("--baseline", default=None, help=f"a git revision whose code runs {PRESET} too")
+    parser.add_argument("--inherit-threads", action="store_true",
+                        help="leave OMP_NUM_THREADS as it is (default: 1 in every pass, as the real studies run)")
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args()
     rows = read_csv(CSV) if CSV.exists() else []
@@ -235,17 +246,20 @@ def main() -> None:
             if args.baseline:
                 passes.append((f"{PRESET} @ {args.baseline}", PRESET, {}))
                 code = stack.enter_context(checked_out(args.baseline))
+            threads = None if args.inherit_threads else 1
+            suffix = ", threads inherited" if args.inherit_threads else ""
             for seed in args.seeds:  # interleaved, so a change of the machine's load hits every variant
-                for label, method, options in passes:
+                for name, method, options in passes:
+                    label = name + suffix
                     rows = [r for r in rows if not (r["problem"] == args.problem and r["variant"] == label
                                                     and int(r["trials"]) == args.trials and int(r["seed"]) == seed)]
                     row = run_pass(args.problem, label, method, options, seed, args.trials, args.workers,
-                                   args.time_scale, code if "@" in label else None)
+                                   args.time_scale, code if "@" in label else None, threads)
                     rows.append({"command": " ".join(["python benchmarks/driver_cpu.py", *sys.argv[1:]]), **row})
                     write_csv(CSV, rows)
     commands = dict.fromkeys(r["command"] for r in rows)  # the runs that wrote the rows, in order
-    body = REPORT.format(section=SECTION, command="`, `".join(commands), machine=platform.machine(), cores=os.cpu_count(),
-                         load=os.getloadavg()[0], table=table(rows))
+    body = REPORT.format(section=SECTION, command="`, `".join(commands), machine=platform.machine(),
+                         cores=os.cpu_count(), load=os.getloadavg()[0], table=table(rows))
     plot(rows)
     replace_section(SECTION, body)
     print(body)
