@@ -7,15 +7,16 @@ CPU: each pass is a fresh Python process that runs ``run_study`` (thread executo
 workers, ``--trials`` trials) on the SNN-HPO surrogate of ``--problem``, each trial sleeping for
 the seconds its network costs (the live-cost table's, times ``--time-scale``), so the process's
 CPU is the driver's own: imports, the compile-ahead thread, GP fits in the background, asks,
-storage. Each method is one of ``jaxsnn.snnbench.compare.OURS`` (the preset's is the first),
-optionally with optimizer options changed (``--variant name:key=value,...``), or the preset on
-another commit's code (``--baseline REV``), to see what a change saves. Each pass is cold (no
-persistent compilation cache): a study's first run. Load matters little: the number is CPU, not
-wall time.
+storage. Each method is one of ``jaxsnn.snnbench.compare.OURS`` (by default the ``silent_sg``
+preset's and random search); the first of them also runs with optimizer options changed
+(``--variant name:key=value,...``) or on another commit's code (``--baseline REV``), to see what
+a change saves. Each pass is cold (no persistent compilation cache): a study's first run. Load
+matters little: the number is CPU, not wall time.
 
     python benchmarks/driver_cpu.py                                  # preset and random, seeds 0-2
     python benchmarks/driver_cpu.py --baseline 2d880cf               # and the preset at that commit
     python benchmarks/driver_cpu.py --variant candidates2000:n_candidates=2000
+    python benchmarks/driver_cpu.py --problem stdp_digits --trials 24 --methods logei-lag1 --inherit-threads
     python benchmarks/driver_cpu.py --report-only
 
 Writes ``results/driver_cpu.csv`` (one row per pass) and the "Driver CPU" section of RESULTS.md.
@@ -228,12 +229,12 @@ def main() -> None:
     parser.add_argument("--problem", default="sg_digits")
     parser.add_argument("--methods", nargs="*", default=[PRESET, "random"])
     parser.add_argument("--variant", action="append", default=[],
-                        help=f"name:key=value,... options changed on {PRESET} (repeatable)")
+                        help="name:key=value,... options changed on the first of --methods (repeatable)")
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--time-scale", type=float, default=1.0)
-    parser.add_argument("--baseline", default=None, help=f"a git revision whose code runs {PRESET} too")
+    parser.add_argument("--baseline", default=None, help="a git revision whose code runs the first of --methods too")
     parser.add_argument("--inherit-threads", action="store_true",
                         help="leave OMP_NUM_THREADS as it is (default: 1 in every pass, as the real studies run)")
     parser.add_argument("--report-only", action="store_true")
@@ -241,10 +242,11 @@ def main() -> None:
     rows = read_csv(CSV) if CSV.exists() else []
     if not args.report_only:
         passes = [(m, m, {}) for m in args.methods]
-        passes += [(label, PRESET, options) for label, options in map(parse_variant, args.variant)]
+        first = args.methods[0]  # the one a variant or the baseline changes
+        passes += [(label, first, options) for label, options in map(parse_variant, args.variant)]
         with contextlib.ExitStack() as stack:
             if args.baseline:
-                passes.append((f"{PRESET} @ {args.baseline}", PRESET, {}))
+                passes.append((f"{first} @ {args.baseline}", first, {}))
                 code = stack.enter_context(checked_out(args.baseline))
             threads = None if args.inherit_threads else 1
             suffix = ", threads inherited" if args.inherit_threads else ""
