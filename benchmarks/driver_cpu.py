@@ -40,12 +40,14 @@ import numpy as np
 from baseline_code import checked_out, import_from, imported_from
 from results_io import read_csv, replace_section, write_csv
 
+from jaxsnn.snnbench.targets import SHIPPED
+
 RESULTS = Path(__file__).parent / "results"
 CSV = RESULTS / "driver_cpu.csv"
 PLOT = RESULTS / "driver_cpu.png"
 SECTION = "## Driver CPU per study (issue 13)"
-PRESET = "scbo-drive-screen-n6-guard05-prior"
-"""The ``silent_sg`` preset's method (``jaxsnn.snnbench.targets.SHIPPED``)."""
+PRESET = SHIPPED["silent_sg"][0]
+"""The ``silent_sg`` preset's method."""
 CODE_ENV = "JAXSNN_DRIVER_CPU_CODE"
 """Folder of another commit's ``jaxsnn`` for a baseline pass."""
 
@@ -90,6 +92,8 @@ def one_pass(problem: str, method: str, options: dict[str, object], seed: int, t
     bench = SurrogateBenchmark(get_problem(problem), table(problem))
     setup_cpu = time.process_time() - cpu0 - import_cpu
     name, mode, base = OURS[method]
+    # compare.our_method's options, spelt out: a baseline pass runs older code, which may lack any
+    # helper this checkout adds
     merged = {**({} if name == "random" else {"n_initial": N_INITIAL}), **base, **options}
     objective_cpu = [0.0]
     lock = threading.Lock()

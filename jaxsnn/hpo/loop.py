@@ -232,11 +232,6 @@ def run_study(
         executor = ProcessExecutor(n_workers)
     driver = f"{socket.gethostname()}:{os.getpid()}"
     cpu_start = time.process_time()  # this process, every thread (compile-ahead included)
-    # One BLAS/OpenMP thread in the driver: the workers fill the cores, and a pool of BLAS
-    # threads that spin after each of the optimizer's small matrix products takes CPU from them
-    # without speeding anything up. `make demo` on 2 cores: driver CPU 24-27 s with the default
-    # pools, 9 s with one thread (workers are fresh processes, unaffected).
-    thread_pools = threadpool_limits(limits=1)
     study.requeue_running()
     study.join_as_driver()  # its own random stream when other drivers run beside it
     optimizer = study.fresh_optimizer()
@@ -302,6 +297,12 @@ def run_study(
         for (trial_id, _), record in zip(run.trials, records, strict=True):
             study.finish_trial(trial_id, record)
 
+    # One BLAS/OpenMP thread in the driver: the workers fill the cores, and a pool of BLAS
+    # threads that spin after each of the optimizer's small matrix products takes CPU from them
+    # without speeding anything up. `make demo` on 2 cores: driver CPU 24-27 s with the default
+    # pools, 9 s with one thread (workers are fresh processes, unaffected). Set right before the
+    # `try` whose `finally` restores them, so no exit path leaks the limit to the caller.
+    thread_pools = threadpool_limits(limits=1)
     try:
         tell_new_records()
         compile_ahead = getattr(optimizer, "compile_ahead", None)  # model-based optimizers
