@@ -47,7 +47,7 @@ from jaxsnn.snnbench.compare import (  # noqa: E402
 from jaxsnn.snnbench.surrogate import SurrogateBenchmark, cross_validate  # noqa: E402
 from jaxsnn.snnbench.tables import false_stops, read_live, read_rows, with_live_costs  # noqa: E402
 from jaxsnn.snnbench.targets import (  # noqa: E402
-    RANDOM_SILENT_FLOOR, REACH_TARGET, SHIPPED, SILENT_TARGET, real_verdicts, surrogate_verdicts,
+    RANDOM_SILENT_FLOOR, REACH_TARGET, SHIPPED, SILENT_TARGET, real_medians, real_verdicts, surrogate_verdicts,
 )  # fmt: skip
 from jaxsnn.tuning.spaces import dotted  # noqa: E402
 
@@ -392,6 +392,8 @@ def real_study_lines(path: Path) -> list[str]:
              + "Driver CPU: the seconds of "
              "CPU the study's driver process spent (the optimizer's fits, asks and compilations, the loop), "
              "kept in the study since issue 13's last session; `-` for studies run before.", "",
+             *real_median_lines(rows), "",
+             "Every study, one row per seed:", "",
              "| optimizer | seed | trials | compute s | best @25 % | best @50 % | best @100 % | best at the end "
              "| reach random's best s (x random) | wall s | reach in wall s (x random) | silent design / model "
              "| driver CPU s | anchor s |",
@@ -407,6 +409,26 @@ def real_study_lines(path: Path) -> list[str]:
                      f"({float(r['reach_ratio']):.2f}) | {wall_cells} | {float(r['silent_design']):.0%} / "
                      f"{float(r['silent_model']):.0%} | {cpu} | {anchor} |")  # fmt: skip
     return lines
+
+
+def real_median_lines(rows: list[dict]) -> list[str]:
+    """Medians per optimizer over the studies measured against random search's current anchor
+    (``targets.real_medians``): the per-seed rows below hold every variant of many sessions."""
+    lines = ["Medians over the seeds of each optimizer, for the studies measured against random search's "
+             "current anchor (reach: its quartiles in brackets; silent: mean shares):", "",
+             "| optimizer | seeds | compute s | reach random's best (x random) | best @100 % | best at the end "
+             "| silent design / model | reach in wall s (x random) | driver CPU s |",
+             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for m in real_medians(rows):
+        lines.append(f"| {m['optimizer']} | {m['seeds']} | {m['compute_s']:.0f} | {_ratio(m['reach'])} "
+                     f"({_ratio(m['reach_q25'])}-{_ratio(m['reach_q75'])}) | {m['best_100']:.3f} "
+                     f"| {m['best_final']:.3f} | {m['silent_design']:.0%} / {m['silent_model']:.0%} "
+                     f"| {_ratio(m['reach_wall'])} | {_or_dash(str(m['driver_cpu_s']), '.0f')} |")  # fmt: skip
+    return lines
+
+
+def _ratio(value: float) -> str:
+    return "never" if math.isinf(value) else "-" if math.isnan(value) else f"{value:.2f}"
 
 
 def _or_dash(cell: str, spec: str) -> str:

@@ -41,7 +41,7 @@ from jaxsnn.snnbench.tables import (
     with_live_costs,
     write_table,
 )
-from jaxsnn.snnbench.targets import SHIPPED, real_verdicts, surrogate_verdicts
+from jaxsnn.snnbench.targets import SHIPPED, real_medians, real_verdicts, surrogate_verdicts
 from jaxsnn.train.silent import SilentNetworkDetector
 from jaxsnn.tuning.evaluate import evaluate
 from jaxsnn.tuning.study_spec import prepare
@@ -414,6 +414,26 @@ def test_target_verdicts_follow_the_numbers():
                     "anchor_s": "25.0"}]
     assert real_verdicts(anchored + random_rows, "ours")["seeds"] == "2"
     assert real_verdicts(anchored, "ours")["seeds"] == "3"  # no random rows on file: nothing to hold them to
+
+
+def test_real_medians_summarise_each_optimizer_over_the_studies_of_the_current_anchor():
+    def study(name: str, reach: float, best: float, anchor: str, cpu: str = "10") -> dict:
+        return {"optimizer": name, "compute_s": 50.0, "reach_ratio": reach, "best_100": best, "best_final": best + 0.01,
+                "silent_design": 0.5, "silent_model": 0.1, "reach_wall_ratio": reach + 0.1, "driver_cpu_s": cpu,
+                "anchor_s": anchor}  # fmt: skip
+
+    rows = [study("random", 1.0, 0.80, "25.0", "0.5"), study("random", math.inf, 0.70, "25.0", "0.5"),
+            study("random", 0.5, 0.90, "25.0", "0.5"),
+            study("ours", 0.2, 0.90, "25.0"), study("ours", 0.4, 0.92, "25.0", "nan"),
+            study("ours", 0.1, 0.99, "79.0"),  # measured against an earlier random search: left out
+            study("old", 0.1, 0.99, "79.0")]
+    medians = {m["optimizer"]: m for m in real_medians(rows)}
+    assert set(medians) == {"random", "ours"}
+    ours = medians["ours"]
+    assert ours["seeds"] == 2 and ours["reach"] == pytest.approx(0.3) and ours["best_100"] == pytest.approx(0.91)
+    assert (ours["reach_q25"], ours["reach_q75"]) == pytest.approx((0.25, 0.35))
+    assert ours["driver_cpu_s"] == 10.0  # a study from before the driver's CPU was kept does not count as 0
+    assert medians["random"]["reach"] == 1.0 and medians["random"]["reach_q75"] == math.inf  # a seed that never got there
 
 
 def test_the_benchmark_charges_live_costs_and_never_mixes_two_cost_models(monkeypatch, tmp_path):

@@ -86,6 +86,7 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "scbo-drive-screen-n6-guard05-prior": ("scbo", "detector", PRIOR05),
     f"scbo-drive-screen-n6-guard05-prior{AGAIN}": ("scbo", "detector", PRIOR05),
     "scbo-drive-screen-n6-guard05-prior-global02": ("scbo", "detector", {**PRIOR05, "global_below": 0.2}),
+    "scbo-drive-screen-n6-guard05-prior-target02": ("scbo", "detector", {**PRIOR05, "design_target": 0.2}),
     "scbo-drive-screen-n4-guard05-prior": ("scbo", "detector", {**PRIOR05, "n_initial": 4}),
     "scbo-drive-screen-n6-guard05-prior-ft8": ("scbo", "detector", {**PRIOR05, "failure_tolerance": 8}),
     "scbo-drive-screen-n6-guard05-prior-ft4": ("scbo", "detector", {**PRIOR05, "failure_tolerance": 4}),

@@ -80,8 +80,7 @@ def real_verdicts(rows: Sequence[Mapping[str, Any]], name: str) -> dict[str, str
     Only rows measured against the random-search anchor the random rows hold (``anchor_s``:
     random's median compute when the row was summarised) are judged: a row kept from a study no
     longer on disk holds its reach against an earlier anchor, on earlier code."""
-    anchor = {r.get("anchor_s", "nan") for r in rows if r["optimizer"] == "random"}
-    chosen = [r for r in rows if r["optimizer"] == name and (not anchor or r.get("anchor_s", "nan") in anchor)]
+    chosen = [r for r in comparable(rows) if r["optimizer"] == name]
     if not chosen:
         return None
     reach = statistics.median(float(r["reach_ratio"]) for r in chosen)
@@ -95,6 +94,42 @@ def real_verdicts(rows: Sequence[Mapping[str, Any]], name: str) -> dict[str, str
         "best": f"{best:.3f}",
         "silent": f"{silent:.0%} ({_verdict(silent <= SILENT_TARGET)})",
     }
+
+
+def comparable(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The real-study rows measured against the random-search anchor the random rows hold
+    (``anchor_s``); every row where no random row keeps one."""
+    anchor = {r.get("anchor_s", "nan") for r in rows if r["optimizer"] == "random"}
+    return [r for r in rows if not anchor or r.get("anchor_s", "nan") in anchor]
+
+
+def real_medians(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One line per optimizer over its :func:`comparable` real studies: seeds, median reach (and
+    its quartiles) and best at random search's compute, median best at the end, mean silent shares,
+    median driver CPU. The per-seed rows hold dozens of variants run over many sessions; these
+    medians are what a comparison between them reads."""
+    by_name: dict[str, list[Mapping[str, Any]]] = {}
+    for r in comparable(rows):
+        by_name.setdefault(r["optimizer"], []).append(r)
+
+    def median(chosen: Sequence[Mapping[str, Any]], key: str) -> float:
+        values = [float(r.get(key, "nan")) for r in chosen]
+        values = [v for v in values if not math.isnan(v)]
+        return statistics.median(values) if values else float("nan")
+
+    lines = []
+    for name, chosen in sorted(by_name.items()):
+        reach = sorted(float(r["reach_ratio"]) for r in chosen)
+        q25, q75 = (statistics.quantiles(reach, n=4, method="inclusive")[::2] if len(reach) > 1 else (reach[0],) * 2)
+        lines.append({
+            "optimizer": name, "seeds": len(chosen), "compute_s": median(chosen, "compute_s"),
+            "reach": statistics.median(reach), "reach_q25": q25, "reach_q75": q75,
+            "best_100": median(chosen, "best_100"), "best_final": median(chosen, "best_final"),
+            "silent_design": statistics.fmean(float(r["silent_design"]) for r in chosen),
+            "silent_model": statistics.fmean(float(r["silent_model"]) for r in chosen),
+            "driver_cpu_s": median(chosen, "driver_cpu_s"), "reach_wall": median(chosen, "reach_wall_ratio"),
+        })  # fmt: skip
+    return lines
 
 
 def _fmt_ratio(value: float) -> str:
