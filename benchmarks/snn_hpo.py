@@ -139,6 +139,20 @@ def same_budget(folder: Path, budget: float, trials: int) -> None:
                              f"{budget:.1f} s for {trials} random trials: move those runs aside")
 
 
+def planned_methods(requested: list[str] | None, peers: dict[str, str | None]) -> list[tuple[str, bool]]:
+    """``(method, is_peer)`` to run: ours and the peers whose libraries import (``peers[p]`` is
+    ``None``; ``available_peers`` says why the others cannot, with the install command), all of
+    them or those ``requested``; a seeded variant (``<method>+default``) only when named. A missing
+    peer library skips that peer, never the run."""
+    methods = [(m, False) for m in OURS if not requested or m in requested]
+    methods += [(p, True) for p in PEERS if peers.get(p) is None and (not requested or p in requested)]
+    for m in requested or ():
+        base = m.removesuffix(SEEDED)
+        if m != base and (base in OURS or (base in PEERS and peers.get(base) is None)):
+            methods.append((m, base in PEERS))
+    return methods
+
+
 def run_problem(problem_name: str, args: argparse.Namespace, peers: dict) -> None:
     """Every requested method on one problem; each method's traces go to their own CSV as soon
     as its seeds are done, so methods can run in separate processes and an interrupted run
@@ -150,13 +164,7 @@ def run_problem(problem_name: str, args: argparse.Namespace, peers: dict) -> Non
     same_budget(folder, budget, args.budget_trials)
     (folder / "budget.json").write_text(json.dumps({"budget_s": budget, "budget_trials": args.budget_trials,
                                                     "problem": problem_name}))
-    methods = [(m, False) for m in OURS if not args.methods or m in args.methods]
-    methods += [(p, True) for p in PEERS if peers.get(p) is None and (not args.methods or p in args.methods)]
-    for m in args.methods or ():  # seeded variants run only when named
-        base = m.removesuffix(SEEDED)
-        if m != base and (base in OURS or (base in PEERS and peers.get(base) is None)):
-            methods.append((m, base in PEERS))
-    for method, is_peer in methods:
+    for method, is_peer in planned_methods(args.methods, peers):
         enqueue = [documented_default(bench)] if method.endswith(SEEDED) else []
         done = load_traces(folder).get(method, [])  # a rerun continues where an interrupted one stopped
         traces: list[TraceRow] = [row for run in done for row in run]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -434,6 +435,26 @@ def test_real_medians_summarise_each_optimizer_over_the_studies_of_the_current_a
     assert (ours["reach_q25"], ours["reach_q75"]) == pytest.approx((0.25, 0.35))
     assert ours["driver_cpu_s"] == 10.0  # a study from before the driver's CPU was kept does not count as 0
     assert medians["random"]["reach"] == 1.0 and medians["random"]["reach_q75"] == math.inf  # a seed that never got there
+
+
+def test_a_missing_peer_library_names_the_install_command_and_the_run_goes_on_without_that_peer(monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import snn_peers
+    from snn_hpo import planned_methods
+
+    # this interpreter imports numpy but not the module standing in for Optuna
+    monkeypatch.setattr(snn_peers, "_MODULES", {"optuna-tpe": ("jaxsnn_no_such_module",), "optuna-gp": ("numpy",),
+                                                "botorch-scbo": ("numpy",)})  # fmt: skip
+    peers = snn_peers.available_peers(sys.executable)
+    assert peers["optuna-gp"] is None and peers["botorch-scbo"] is None
+    assert "cannot import jaxsnn_no_such_module" in peers["optuna-tpe"]
+    assert snn_peers.PEERS_INSTALL in peers["optuna-tpe"]
+    assert "cannot run" in snn_peers.available_peers("/nonexistent/python")["optuna-gp"]
+    planned = planned_methods(["random", "optuna-tpe", "optuna-gp", "optuna-tpe+default", "random+default"], peers)
+    assert planned == [("random", False), ("optuna-gp", True), ("random+default", False)]
+    everything = planned_methods(None, peers)
+    assert ("optuna-tpe", True) not in everything and ("botorch-scbo", True) in everything
+    assert len([m for m, peer in everything if not peer]) > 10  # every method of ours still runs
 
 
 def test_the_benchmark_charges_live_costs_and_never_mixes_two_cost_models(monkeypatch, tmp_path):
