@@ -72,7 +72,7 @@ def test_hpo_entry_point_runs_a_small_study(tmp_path, capsys, fresh_process):
     assert best is not None and best.record.feasible and best.record.status == "complete"
     assert (tmp_path / "convergence.png").stat().st_size > 0
     assert "silent networks: initial design vs model-guided" in stdout
-    assert "the detector stopped 1 silent networks" in stdout
+    assert "the detector stopped 1 silent network and saved" in stdout
 
 
 def test_slayer_moo_preset_prints_the_front_and_compares_it_with_its_reference(tmp_path, capsys):
