@@ -91,6 +91,8 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "scbo-drive-screen-n6-guard05-prior-ft8": ("scbo", "detector", {**PRIOR05, "failure_tolerance": 8}),
     "scbo-drive-screen-n6-guard05-prior-ft4": ("scbo", "detector", {**PRIOR05, "failure_tolerance": 4}),
     "scbo-drive-screen-n6-guard05-prior-cost": ("scbo", "detector", {**PRIOR05, "cost_aware": True}),
+    "scbo-drive-screen-n6-guard05-prior-cost-ft8": ("scbo", "detector",
+                                                    {**PRIOR05, "cost_aware": True, "failure_tolerance": 8}),
     "scbo-drive-screen-n6-guard": ("scbo", "detector", {**GUARD05, "proposal_screen_below": 0.3}),
     "scbo-drive-screen-n6": ("scbo", "detector",
                              {"features": INPUT_DRIVE, "screen_design": True, "n_initial": 6, **UNGUARDED}),
