@@ -78,7 +78,7 @@ def one_pass(problem: str, method: str, options: dict[str, object], seed: int, t
     from jaxsnn.xla_defaults import add_xla_flags
 
     add_xla_flags()  # as experiments/hpo.py's driver has it
-    from snn_hpo import table
+    from snn_hpo import table as surrogate_table  # not this module's report table
 
     from jaxsnn.hpo.executors import ThreadExecutor
     from jaxsnn.hpo.loop import run_study
@@ -89,7 +89,7 @@ def one_pass(problem: str, method: str, options: dict[str, object], seed: int, t
 
     import_cpu = time.process_time() - cpu0
     assert imported_from(code), "baseline code not imported"
-    bench = SurrogateBenchmark(get_problem(problem), table(problem))
+    bench = SurrogateBenchmark(get_problem(problem), surrogate_table(problem))
     setup_cpu = time.process_time() - cpu0 - import_cpu
     name, mode, base = OURS[method]
     # compare.our_method's options, spelt out: a baseline pass runs older code, which may lack any

@@ -316,7 +316,8 @@ def silent_report(study: Study, optimizer: object, enqueued: Sequence[Mapping[st
     total = sum(t.record.cost_s for t in finished)
     saved = detector_savings_s(finished)
     stopped = sum(t.record.status == "silent_stopped" for t in finished)
-    note = (f"the detector stopped {stopped} silent network{'' if stopped == 1 else 's'} and saved about {saved:.0f} s of training "
+    networks = "network" if stopped == 1 else "networks"
+    note = (f"the detector stopped {stopped} silent {networks} and saved about {saved:.0f} s of training "
             f"(the study's compute was {total:.0f} s; without the detector about {total + saved:.0f} s)")
     driver_cpu_s = study.driver_cpu_s
     if driver_cpu_s is not None:

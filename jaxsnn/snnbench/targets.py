@@ -117,11 +117,11 @@ def real_medians(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         values = [v for v in values if not math.isnan(v)]
         return statistics.median(values) if values else float("nan")
 
-    lines = []
+    medians = []
     for name, chosen in sorted(by_name.items()):
         reach = sorted(float(r["reach_ratio"]) for r in chosen)
         q25, q75 = (statistics.quantiles(reach, n=4, method="inclusive")[::2] if len(reach) > 1 else (reach[0],) * 2)
-        lines.append({
+        medians.append({
             "optimizer": name, "seeds": len(chosen), "compute_s": median(chosen, "compute_s"),
             "reach": statistics.median(reach), "reach_q25": q25, "reach_q75": q75,
             "best_100": median(chosen, "best_100"), "best_final": median(chosen, "best_final"),
@@ -129,7 +129,7 @@ def real_medians(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "silent_model": statistics.fmean(float(r["silent_model"]) for r in chosen),
             "driver_cpu_s": median(chosen, "driver_cpu_s"), "reach_wall": median(chosen, "reach_wall_ratio"),
         })  # fmt: skip
-    return lines
+    return medians
 
 
 def _fmt_ratio(value: float) -> str:
