@@ -190,6 +190,44 @@ def test_bad_screen_priors_are_refused(prior, match):
                        screen_design=False, screen_proposals=False, screen_prior={"drive": 1})  # fmt: skip
 
 
+@pytest.mark.parametrize("optimizer", ["scbo", "logei", "mobo"])  # every model with a design
+def test_a_design_prior_puts_the_upper_half_of_its_product_first(optimizer):
+    """With ``design_prior={"scale": {"weight_scale": 1}}`` the design's points come from the upper
+    half of weight_scale's log range (above its log-midpoint 0.316), still the design's own Sobol
+    points in their order; with the exponent reversed from the lower half; without it from both."""
+    objectives = {"f": "max", "h": "max"} if optimizer == "mobo" else {"f": "max"}
+
+    def design(**options: Any) -> list[dict]:
+        opt = make_optimizer(optimizer, LOG_SPACE, objectives, ["g"], seed=1, n_initial=100, **options)
+        points = []
+        for _ in range(8):
+            points.append(opt.ask())
+            values = {name: points[-1]["weight_scale"] for name in objectives}
+            opt.tell(EvaluationRecord(points[-1], values, {"g": -1.0}, cost_s=1.0))
+        return points
+
+    plain = [p["weight_scale"] for p in design()]
+    upper = design(design_prior={"scale": {"weight_scale": 1}})
+    lower = [p["weight_scale"] for p in design(design_prior={"scale": {"weight_scale": -1}})]
+    midpoint = math.sqrt(0.01 * 10.0)
+    assert min(p["weight_scale"] for p in upper) >= midpoint > max(lower)
+    assert min(plain) < midpoint < max(plain)
+    window = plain_design_window()
+    indices = [window.index(p) for p in upper]
+    assert indices == sorted(indices)  # the Sobol order kept within the half it prefers
+
+
+@pytest.mark.parametrize("prior, match", [
+    ({"rate": {"max_rate": 1}}, "design_prior names no parameter of the space"),
+    ({"scale": {"weight_scale": "up"}}, "exponent of 'weight_scale' must be a number"),
+    ({"scale": {"x": 1}}, "'x' must be a numeric parameter with a positive range"),
+    ([1], "design_prior must be a dict"),
+])  # fmt: skip
+def test_bad_design_priors_are_refused(prior, match):
+    with pytest.raises(ValueError, match=match):
+        make_optimizer("scbo", LOG_SPACE, {"f": "max"}, ["g"], design_prior=prior)
+
+
 def plain_design_window() -> list[dict]:
     opt = make_optimizer("scbo", LOG_SPACE, {"f": "max"}, ["g"], seed=1, n_initial=100)
     return [LOG_SPACE.decode(x) for x in opt.design_points(16 + 64)]

@@ -190,3 +190,18 @@ def test_a_screen_prior_travels_with_the_features_and_is_checked_before_any_tria
         prepare({**spec, "features": None})
     with pytest.raises(SpecError, match=r"hpo\.optimizer: .*screen_prior names 'drive', not a feature"):
         prepare({**spec, "screen_prior": {"drive": 1}})
+
+
+def test_a_design_prior_reaches_every_model_with_a_design_and_is_checked_before_any_trial():
+    """``hpo.design_prior`` (nested paths, as a preset writes them) reaches log-EI and SCBO dotted;
+    random search runs without it (one note); a parameter the trainer lacks, or a prior that
+    names none of the study's, fails the study before its first trial, under its key."""
+    spec = {**preset(), "design_prior": {"log_lr": {"trainer": {"lr": 1}}}}
+    for optimizer in ("scbo", "logei"):
+        assert prepare({**spec, "optimizer": optimizer}).options["design_prior"] == {"log_lr": {"trainer.lr": 1}}
+    plan = prepare({**spec, "optimizer": "random"})
+    assert "design_prior" not in plan.options and any("hpo.design_prior (log_lr)" in n for n in plan.notes)
+    with pytest.raises(SpecError, match=r"hpo\.design_prior\.log_lr: unknown sg parameter\(s\) \['trainer.lrr'\]"):
+        prepare({**spec, "design_prior": {"log_lr": {"trainer": {"lrr": 1}}}})
+    with pytest.raises(SpecError, match=r"hpo\.optimizer: design_prior names no parameter of the space"):
+        prepare({**spec, "design_prior": {"log_lr": {"trainer": {"lr": 1}}}, "exclude": ["trainer.lr"]})

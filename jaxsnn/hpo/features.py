@@ -64,6 +64,14 @@ the architecture; the surrogate's accuracy model found ``log(lr * epochs / batch
 inputs that rank the sg_digits table best (``jaxsnn.snnbench.problems.sg_learning``)."""
 
 
+LEARNING_RATE_PRIOR: dict[str, dict[str, float]] = {"log_lr": {"trainer.lr": 1}}
+"""An SG trainer's ``design_prior`` (:class:`~jaxsnn.hpo.optimizers.BayesianOptimizer`): a higher
+learning rate, a network more likely to learn. With Adam, 1-6 epochs of the embedded data and the
+paper-wide range [1e-5, 1e-1], the lower half of the log range leaves nearly every network at
+chance (on the sg_randman and sg_digits tables 8 % and 13 % of the kept ones learn, against 41 %
+and 45 % of the upper half)."""
+
+
 class LogProductFeatures:
     """``{feature: {parameter: exponent}}``: the log of each product, scaled to [0, 1] over the box.
 

@@ -23,6 +23,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from jaxsnn.data import DatasetError
 from jaxsnn.hpo.executors import ExecutorKind
 from jaxsnn.hpo.features import LogProductFeatures
+from jaxsnn.hpo.optimizers import BayesianOptimizer
 from jaxsnn.hpo.registry import OPTIMIZERS, make_optimizer
 from jaxsnn.hpo.screen import FeatureScreen
 from jaxsnn.hpo.space import CategoricalParam, Space
@@ -202,9 +203,9 @@ def prepare(spec: Mapping[str, Any]) -> Plan:
     options, notes = _options(spec, run.algorithm, problems)
     if space is not None:
         reference, enqueue = _points(spec, space, dropped, problems)
-        features_ok = "features" not in options or problems.attempt(
-            "features", lambda: LogProductFeatures(space, options["features"])) is not None
-        if features_ok:  # a bad feature spec is reported under its own key, not again as the optimizer's
+        products_ok = [key not in options or problems.attempt(key, lambda: LogProductFeatures(space, options[key]))
+                       is not None for key in ("features", "design_prior")]  # fmt: skip
+        if all(products_ok):  # a bad product spec is reported under its own key, not again as the optimizer's
             problems.attempt("optimizer", lambda: make_optimizer(spec["optimizer"], space, dict(spec["objectives"]),
                                                              list(spec["constraints"]), seed=spec["seed"],
                                                              **options))  # fmt: skip
@@ -221,31 +222,51 @@ def _options(spec: Mapping[str, Any], algorithm: str, problems: _Problems) -> tu
     """The optimizer's options: ``hpo.options``, plus the preset's ``hpo.features`` and the signs
     of their ``hpo.screen_prior`` where the optimizer uses them (every
     :class:`~jaxsnn.hpo.screen.FeatureScreen`: SCBO's GPs take them as inputs and both SCBO and
-    log-EI screen their design and candidates on them), else a note that it searches without them.
-    A preset names its trainer's features once, and ``hpo.optimizer=logei`` or ``=random`` still
-    runs it."""
-    options, features, prior = dict(spec["options"]), spec.get("features"), spec.get("screen_prior")
-    if not features:
+    log-EI screen their design and candidates on them), and its ``hpo.design_prior`` where the
+    optimizer has a design (every :class:`~jaxsnn.hpo.optimizers.BayesianOptimizer`), else a note
+    that it searches without them. A preset names its trainer's features once, and
+    ``hpo.optimizer=logei`` or ``=random`` still runs it."""
+    options, notes = dict(spec["options"]), []
+    features, prior = _products(spec, "features", algorithm, problems), spec.get("screen_prior")
+    design_prior = _products(spec, "design_prior", algorithm, problems)
+    cls = OPTIMIZERS.get(spec["optimizer"])
+    if features:
+        if cls is not None and issubclass(cls, FeatureScreen):
+            options = {"features": features, **({} if prior is None else {"screen_prior": prior}), **options}
+        else:
+            users = [name for name, c in OPTIMIZERS.items() if issubclass(c, FeatureScreen)]
+            notes.append(f"note: hpo.features ({', '.join(features)}) are inputs of {' and '.join(users)} only; "
+                         f"{spec['optimizer']} searches without them")  # fmt: skip
+    else:
         problems.check(prior is None, "screen_prior", "needs hpo.features: it gives the sign of a feature")
-        return options, ()
-    if isinstance(features, Mapping):  # exponents by parameter path, nested or dotted
-        features = problems.attempt("features", lambda: {
-            name: dotted(powers) if isinstance(powers, Mapping) else powers for name, powers in features.items()
-        }) or {}  # fmt: skip
-        # LogProductFeatures drops a name the study's space lacks (excluded: a constant of the
-        # study), so a name the trainer does not have at all would silently vanish: refuse it here.
-        try:  # the trainer's whole space: an excluded parameter is a constant, not a mistake
-            known = set(search_space(algorithm, add=spec.get("add") or {}).names)
-        except (ValueError, TypeError):  # a bad hpo.add, reported with the space
-            known = set(search_space(algorithm).names)
-        for name, powers in features.items():
-            unknown = sorted(set(powers) - known) if isinstance(powers, Mapping) else []
-            problems.check(not unknown, f"features.{name}", f"unknown {algorithm} parameter(s) {unknown}")
-    users = [name for name, cls in OPTIMIZERS.items() if issubclass(cls, FeatureScreen)]
-    if spec["optimizer"] in users:
-        return {"features": features, **({} if prior is None else {"screen_prior": prior}), **options}, ()
-    return options, (f"note: hpo.features ({', '.join(features)}) are inputs of {' and '.join(users)} only; "
-                     f"{spec['optimizer']} searches without them",)  # fmt: skip
+    if design_prior:
+        if cls is not None and issubclass(cls, BayesianOptimizer):
+            options = {"design_prior": design_prior, **options}
+        else:
+            notes.append(f"note: hpo.design_prior ({', '.join(design_prior)}) orders a model's initial design; "
+                         f"{spec['optimizer']} has none and searches without it")  # fmt: skip
+    return options, tuple(notes)
+
+
+def _products(spec: Mapping[str, Any], key: str, algorithm: str, problems: _Problems) -> Any:
+    """``hpo.<key>`` (``features`` or ``design_prior``: ``{name: {parameter path: exponent}}``,
+    the paths nested or dotted) with its paths dotted. LogProductFeatures drops a name the study's
+    space lacks (excluded: a constant of the study), so a name the trainer does not have at all
+    would silently vanish: it is refused here, under ``hpo.<key>.<name>``."""
+    products = spec.get(key)
+    if not products or not isinstance(products, Mapping):
+        return products
+    products = problems.attempt(key, lambda: {
+        name: dotted(powers) if isinstance(powers, Mapping) else powers for name, powers in products.items()
+    }) or {}  # fmt: skip
+    try:  # the trainer's whole space: an excluded parameter is a constant, not a mistake
+        known = set(search_space(algorithm, add=spec.get("add") or {}).names)
+    except (ValueError, TypeError):  # a bad hpo.add, reported with the space
+        known = set(search_space(algorithm).names)
+    for name, powers in products.items():
+        unknown = sorted(set(powers) - known) if isinstance(powers, Mapping) else []
+        problems.check(not unknown, f"{key}.{name}", f"unknown {algorithm} parameter(s) {unknown}")
+    return products
 
 
 _MOVED: dict[str, str] = {
