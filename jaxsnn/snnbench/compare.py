@@ -17,7 +17,14 @@ from typing import Any
 import numpy as np
 from scipy.stats import mannwhitneyu
 
-from jaxsnn.hpo.features import INPUT_DRIVE, INPUT_DRIVE_PRIOR, STDP_DRIVE, STDP_DRIVE_PRIOR
+from jaxsnn.hpo.features import (
+    INPUT_DRIVE,
+    INPUT_DRIVE_PRIOR,
+    LEARNING_RATE_PRIOR,
+    STDP_DRIVE,
+    STDP_DRIVE_PRIOR,
+    TRAINING,
+)
 from jaxsnn.hpo.optimizers import DEFAULT_N_INITIAL, Optimizer
 from jaxsnn.hpo.registry import make_optimizer
 from jaxsnn.hpo.report import design_flags
@@ -43,9 +50,13 @@ GUARD05 = {"features": INPUT_DRIVE, "screen_design": True, "n_initial": 6, "prop
 session 46): the input drive as a GP input, a screened 6-point design, proposals screened at 0.5."""
 
 PRIOR05 = {**GUARD05, "screen_prior": INPUT_DRIVE_PRIOR}
+"""SCBO's options as the ``silent_sg`` preset shipped them in issue 13's sessions 46-50:
+:data:`GUARD05` whose screens put the low-drive half of the box last until a study holds a silent
+and a trained network."""
+
+LR05 = {**PRIOR05, "design_prior": LEARNING_RATE_PRIOR}
 """SCBO's options as the ``silent_sg`` preset ships them (``tests/test_snnbench.py`` holds the two
-equal): :data:`GUARD05` whose screens put the low-drive half of the box last until a study holds a
-silent and a trained network."""
+equal): :data:`PRIOR05` whose design tries the upper half of the learning rate's log range first."""
 
 STDP_SCREEN = {"features": STDP_DRIVE}
 """Log-EI's options with the STDP drive's features, which screen its design and candidates."""
@@ -93,6 +104,8 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "scbo-drive-screen-n6-guard05-prior-cost": ("scbo", "detector", {**PRIOR05, "cost_aware": True}),
     "scbo-drive-screen-n6-guard05-prior-cost-ft8": ("scbo", "detector",
                                                     {**PRIOR05, "cost_aware": True, "failure_tolerance": 8}),
+    "scbo-drive-screen-n6-guard05-prior-lr": ("scbo", "detector", LR05),
+    "scbo-drive-screen-n6-guard05-prior-training": ("scbo", "detector", {**PRIOR05, "design_prior": TRAINING}),
     "scbo-drive-screen-n6-guard": ("scbo", "detector", {**GUARD05, "proposal_screen_below": 0.3}),
     "scbo-drive-screen-n6": ("scbo", "detector",
                              {"features": INPUT_DRIVE, "screen_design": True, "n_initial": 6, **UNGUARDED}),
