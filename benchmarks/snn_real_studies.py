@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from results_io import read_csv, write_csv
 
-from jaxsnn.hpo.features import INPUT_DRIVE_PRIOR, STDP_DRIVE, STDP_DRIVE_PRIOR, TRAINING
+from jaxsnn.hpo.features import INPUT_DRIVE_PRIOR, LEARNING_RATE_PRIOR, STDP_DRIVE, STDP_DRIVE_PRIOR, TRAINING
 from jaxsnn.hpo.report import design_flags
 from jaxsnn.hpo.study import Study
 from jaxsnn.snnbench import HPO_PRESETS, get_problem
@@ -85,10 +85,11 @@ BEFORE_PRIOR = "++hpo.screen_prior=null"
 before it ran: each variant below but the ``-prior`` ones gets it."""
 
 
-def feature_overrides(features: dict[str, dict[str, float]]) -> list[str]:
+def feature_overrides(features: dict[str, dict[str, float]], key: str = "features") -> list[str]:
     """``experiments/hpo.py`` overrides that add ``features`` (``{name: {parameter path: exponent}}``,
-    as ``jaxsnn.hpo.features`` spells them) to a study's ``hpo.features``, beside any its preset names."""
-    return [f"++hpo.features.{feature}.{name}={power}" for feature, powers in features.items()
+    as ``jaxsnn.hpo.features`` spells them) to a study's ``hpo.features`` (or ``hpo.<key>``: the
+    ``design_prior``), beside any its preset names."""
+    return [f"++hpo.{key}.{feature}.{name}={power}" for feature, powers in features.items()
             for name, power in powers.items()]
 
 
@@ -129,6 +130,8 @@ VARIANTS = {**{name: [*choice, BEFORE_PRIOR] for name, choice in _BEFORE_PRIOR.i
             "scbo-drive-screen-n6-guard05-prior": [*GUARD05, *prior_overrides(INPUT_DRIVE_PRIOR)],
             "scbo-drive-screen-n6-guard05-prior-cost": [*GUARD05, *prior_overrides(INPUT_DRIVE_PRIOR),
                                                         "++hpo.options.cost_aware=true"],
+            "scbo-drive-screen-n6-guard05-prior-lr": [*GUARD05, *prior_overrides(INPUT_DRIVE_PRIOR),
+                                                      *feature_overrides(LEARNING_RATE_PRIOR, "design_prior")],
             "logei-stdp-drive-prior": ["hpo.optimizer=logei", *STDP_FEATURES, *prior_overrides(STDP_DRIVE_PRIOR)]}
 """Study names that are an optimizer with options (``logei-cost``: log-EI per predicted second, the
 cost modelled from the trials' ``cost_s``; ``scbo-fobj``: SCBO with its objective GP on
@@ -145,7 +148,9 @@ goes on until a trained network reaches 0.2 accuracy (``design_target``); ``...-
 preset whose model-guided candidates span the whole space until a trained network reaches 0.2
 (``global_below``); ``...-prior``: the preset whose screens take more drive for fewer silent
 networks until a study holds a silent and a trained one (``hpo.screen_prior``); ``...-prior-cost``:
-and its candidates ranked by improvement per predicted second (``cost_aware``);
+and its candidates ranked by improvement per predicted second (``cost_aware``); ``...-prior-lr``:
+the ``-prior`` preset whose design tries the upper half of the learning rate's log range first
+(``hpo.design_prior``, ``jaxsnn.hpo.features.LEARNING_RATE_PRIOR``);
 ``scbo-drive-screen-n6-guard``: that screen at 0.3; ``scbo-drive-screen-n6``:
 without it, as the studies of that name ran; ``scbo-drive-screen-n6-frozen``: also before its
 trust region moved categorical choices; ``scbo-drive-screen-n6-asked``: with its GP refits on the

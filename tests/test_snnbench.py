@@ -15,6 +15,7 @@ from scipy.stats import spearmanr
 from sklearn.ensemble import ExtraTreesRegressor
 from sklearn.gaussian_process import GaussianProcessRegressor
 
+from jaxsnn.hpo.features import LEARNING_RATE_PRIOR, LogProductFeatures
 from jaxsnn.hpo.registry import make_optimizer
 from jaxsnn.snnbench import HPO_PRESETS, PROBLEMS, get_problem
 from jaxsnn.snnbench.compare import (
@@ -518,3 +519,8 @@ def test_a_real_study_name_runs_what_its_rows_ran_across_the_screen_prior(monkey
     before = built(VARIANTS["scbo-drive-screen-n6-guard05"])
     assert before.prior_signs is None and _settings(before) == {**_settings(shipped), "prior": None}
     assert built(VARIANTS["scbo-nodrive"]).prior_signs is None  # no features: a prior would be refused
+    learning_rate_first = built(VARIANTS["scbo-drive-screen-n6-guard05-prior-lr"])  # nested overrides, dotted
+    assert shipped.design_prior is None and learning_rate_first.design_prior.names == ["log_lr"]
+    assert learning_rate_first.design_prior(np.eye(shipped.space.dim))[:, -1].round(6).tolist() == \
+        LogProductFeatures(shipped.space, LEARNING_RATE_PRIOR)(np.eye(shipped.space.dim))[:, -1].round(6).tolist()
+    assert _settings(learning_rate_first) == _settings(shipped)

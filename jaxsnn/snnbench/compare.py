@@ -50,13 +50,13 @@ GUARD05 = {"features": INPUT_DRIVE, "screen_design": True, "n_initial": 6, "prop
 session 46): the input drive as a GP input, a screened 6-point design, proposals screened at 0.5."""
 
 PRIOR05 = {**GUARD05, "screen_prior": INPUT_DRIVE_PRIOR}
-"""SCBO's options as the ``silent_sg`` preset shipped them in issue 13's sessions 46-50:
-:data:`GUARD05` whose screens put the low-drive half of the box last until a study holds a silent
-and a trained network."""
+"""SCBO's options as the ``silent_sg`` preset ships them (``tests/test_snnbench.py`` holds the two
+equal): :data:`GUARD05` whose screens put the low-drive half of the box last until a study holds a
+silent and a trained network."""
 
 LR05 = {**PRIOR05, "design_prior": LEARNING_RATE_PRIOR}
-"""SCBO's options as the ``silent_sg`` preset ships them (``tests/test_snnbench.py`` holds the two
-equal): :data:`PRIOR05` whose design tries the upper half of the learning rate's log range first."""
+""":data:`PRIOR05` whose design tries the upper half of the learning rate's log range first: ahead
+on the surrogate, not on real networks (issue 13's session 51, benchmarks/snn_hpo_notes.md)."""
 
 STDP_SCREEN = {"features": STDP_DRIVE}
 """Log-EI's options with the STDP drive's features, which screen its design and candidates."""
