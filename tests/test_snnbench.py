@@ -34,6 +34,7 @@ from jaxsnn.snnbench.tables import (
     append_rows,
     check_fractions,
     false_stops,
+    random_best,
     read_live,
     read_rows,
     replay,
@@ -178,6 +179,30 @@ def test_false_stops_count_the_good_networks_the_detector_stopped():
     assert false_stops(rows, good_accuracy=0.5, p=0.3) == {
         "rows": 6, "stopped": 4, "good": 4, "false_stops": 3, "woke_up": 1, "silent_throughout": 1,
         "best_stopped": 0.8, "best_kept": 0.9}
+
+
+def test_random_best_is_the_median_best_kept_row_of_random_sets_of_the_table():
+    """One kept network of 0.9 among ten rows: a set of all ten always holds it, a set of one holds
+    it a tenth of the time (median best 0: the stopped rows count as nothing found); of five, half
+    the time (median between 0.3, the next kept row, and 0.9). A failed row is never drawn."""
+    rows = [{"status": "complete", "accuracy": 0.9, "stopped": False},
+            {"status": "complete", "accuracy": 0.3, "stopped": False},
+            *[{"status": "complete", "accuracy": 0.95, "stopped": True}] * 8,
+            {"status": "failed", "accuracy": 0.99, "stopped": False}]  # fmt: skip
+    assert random_best(rows, 10) == 0.9 and random_best(rows, 1) == 0.0
+    assert random_best(rows, 5) in (0.3, 0.6, 0.9)
+    with pytest.raises(ValueError, match=r"n must be in \[1, 10\]"):
+        random_best(rows, 11)
+
+
+def test_validation_reports_the_top_of_the_held_out_kept_networks_real_and_predicted(bench):
+    """The 95th percentiles of the held-out kept rows' real accuracy and of their predictions."""
+    held_out = synthetic_rows(200, seed=3)
+    kept = [r for r in held_out if r["status"] == "complete" and not r["stopped"]]
+    validation = bench.validate(held_out)
+    assert validation.kept_top == pytest.approx(np.quantile([r["accuracy"] for r in kept], 0.95))
+    predicted = [bench.predict(r["params"])["accuracy"] for r in kept]
+    assert validation.kept_top_predicted == pytest.approx(np.quantile(predicted, 0.95))
 
 
 def test_surrogate_is_deterministic_and_validated(bench):

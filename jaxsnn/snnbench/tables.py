@@ -175,6 +175,20 @@ def false_stops(rows: Sequence[dict[str, Any]], good_accuracy: float, p: float) 
     }  # fmt: skip
 
 
+def random_best(rows: Sequence[dict[str, Any]], n: int, draws: int = 2000, seed: int = 0) -> float:
+    """Random search's median best on the table itself: over ``draws`` random sets of ``n`` of its
+    complete rows, the median of the best accuracy among those the detector keeps (0 where it keeps
+    none). The rows are uniform draws of the space trained for real, so this is the bar a real
+    random search of ``n`` trials sets, against which the surrogate's own random search (the reach
+    anchor of its benchmark) can be held: a surrogate that smooths its best networks sets a lower one."""
+    complete = [r for r in rows if r["status"] == "complete"]
+    if not 1 <= n <= len(complete):
+        raise ValueError(f"random_best: n must be in [1, {len(complete)}] (the table's complete rows), got {n}")
+    kept = np.array([0.0 if r["stopped"] else r["accuracy"] for r in complete])
+    rng = np.random.default_rng(seed)
+    return float(np.median([kept[rng.choice(len(kept), n, replace=False)].max() for _ in range(draws)]))
+
+
 LIVE_COLUMNS: tuple[str, ...] = ("index", "status", "accuracy", "cost_s")
 
 
