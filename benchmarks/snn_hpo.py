@@ -44,7 +44,7 @@ from jaxsnn.snnbench import HPO_PRESETS, PROBLEMS, get_problem  # noqa: E402
 from jaxsnn.snnbench.compare import (  # noqa: E402
     AGAIN, N_INITIAL, OURS, SEEDED, TraceRow, best_curve, run, silent_rate, summarise,
 )  # fmt: skip
-from jaxsnn.snnbench.surrogate import SurrogateBenchmark, cross_validate  # noqa: E402
+from jaxsnn.snnbench.surrogate import SurrogateBenchmark, calibrated_noise, cross_validate  # noqa: E402
 from jaxsnn.snnbench.tables import false_stops, random_best, read_live, read_rows, with_live_costs  # noqa: E402
 from jaxsnn.snnbench.targets import (  # noqa: E402
     RANDOM_SILENT_FLOOR, REACH_TARGET, SHIPPED, SILENT_TARGET, real_medians, real_verdicts, surrogate_verdicts,
@@ -53,6 +53,14 @@ from jaxsnn.tuning.spaces import dotted  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 TRACES = RESULTS / "snn_hpo"
+CALIBRATED = RESULTS / "snn_hpo_calibrated"
+"""Traces of runs whose surrogate trials carry its calibrated noise (``--calibrated``): the noise
+at which random search's best of ``CALIBRATION_TRIALS`` trials on the surrogate equals its best
+on as many of the table's real rows (``jaxsnn.snnbench.surrogate.calibrated_noise``)."""
+CALIBRATION_TRIALS = 50
+CALIBRATION_DRAWS = 4000
+"""Uniform configurations the calibration predicts (about 25 s per 2,000): with 2,000 its noise moved
+by about 0.1 between draw seeds."""
 SECTION = "## Silent-aware BO on SNN problems"
 
 
@@ -128,15 +136,19 @@ def detector_cost(problem_name: str) -> dict:
             **false_stops(rows, good, problem.preset.p)}
 
 
-def same_budget(folder: Path, budget: float, trials: int) -> None:
-    """Refuse to add runs to ``folder`` when its runs were charged another budget: the table's
-    costs changed (``--live``), and traces of two cost models compared at one budget would
-    compare nothing."""
+def same_budget(folder: Path, budget: float, trials: int, noise: float = 0.0) -> None:
+    """Refuse to add runs to ``folder`` when its runs were charged another budget (the table's
+    costs changed, ``--live``) or drawn with another trial noise (``--calibrated`` on another
+    table or code): traces of two problems compared at one budget would compare nothing."""
     if (folder / "budget.json").exists():
-        before = json.loads((folder / "budget.json").read_text())["budget_s"]
+        stored = json.loads((folder / "budget.json").read_text())
+        before = stored["budget_s"]
         if not math.isclose(before, budget, rel_tol=1e-6):
             raise SystemExit(f"{folder} holds runs at a budget of {before:.1f} s; the table now charges "
                              f"{budget:.1f} s for {trials} random trials: move those runs aside")
+        if not math.isclose(stored.get("noise", 0.0), noise, rel_tol=1e-6, abs_tol=1e-9):
+            raise SystemExit(f"{folder} holds runs drawn with trial noise {stored.get('noise', 0.0):.3f}; the "
+                             f"surrogate now draws {noise:.3f}: move those runs aside")
 
 
 def planned_methods(requested: list[str] | None, peers: dict[str, str | None]) -> list[tuple[str, bool]]:
@@ -157,13 +169,20 @@ def run_problem(problem_name: str, args: argparse.Namespace, peers: dict) -> Non
     """Every requested method on one problem; each method's traces go to their own CSV as soon
     as its seeds are done, so methods can run in separate processes and an interrupted run
     keeps what finished."""
-    bench = SurrogateBenchmark(get_problem(problem_name), table(problem_name))
+    rows = table(problem_name)
+    bench = SurrogateBenchmark(get_problem(problem_name), rows)
+    if args.calibrated:
+        noise = calibrated_noise(bench, CALIBRATION_TRIALS, random_best(rows, CALIBRATION_TRIALS),
+                                 draws=CALIBRATION_DRAWS)
+        bench = SurrogateBenchmark(get_problem(problem_name), rows, noise=noise)
+        print(f"{problem_name}: trial noise {noise:.3f} (logit accuracy)", flush=True)
     budget = budget_s(bench, args.budget_trials)
-    folder = TRACES / f"{problem_name}_b{args.budget_trials}"
+    folder = (CALIBRATED if args.calibrated else TRACES) / f"{problem_name}_b{args.budget_trials}"
     folder.mkdir(parents=True, exist_ok=True)
-    same_budget(folder, budget, args.budget_trials)
+    same_budget(folder, budget, args.budget_trials, bench.noise)
     (folder / "budget.json").write_text(json.dumps({"budget_s": budget, "budget_trials": args.budget_trials,
-                                                    "problem": problem_name}))
+                                                    "problem": problem_name,
+                                                    **({"noise": bench.noise} if args.calibrated else {})}))
     for method, is_peer in planned_methods(args.methods, peers):
         enqueue = [documented_default(bench)] if method.endswith(SEEDED) else []
         done = load_traces(folder).get(method, [])  # a rerun continues where an interrupted one stopped
@@ -477,6 +496,9 @@ def main() -> None:
     parser.add_argument("--peer-seeds", type=int, default=20)
     parser.add_argument("--budget-trials", type=int, default=100)
     parser.add_argument("--peers-python", default=PEERS_PYTHON)
+    parser.add_argument("--calibrated", action="store_true",
+                        help=f"trials with the surrogate's calibrated noise (traces in {CALIBRATED.name}/; "
+                             "not in the report)")
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--no-report", action="store_true",
                         help="run only (several runs in parallel processes); write the report later with --report-only")

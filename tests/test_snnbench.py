@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
+from scipy.special import logit
 from scipy.stats import spearmanr
 from sklearn.ensemble import ExtraTreesRegressor
 from sklearn.gaussian_process import GaussianProcessRegressor
@@ -29,7 +31,7 @@ from jaxsnn.snnbench.compare import (
     summarise,
 )
 from jaxsnn.snnbench.problems import stdp_learning
-from jaxsnn.snnbench.surrogate import SurrogateBenchmark, cross_validate
+from jaxsnn.snnbench.surrogate import SurrogateBenchmark, calibrated_noise, cross_validate, random_search_best
 from jaxsnn.snnbench.tables import (
     append_rows,
     check_fractions,
@@ -193,6 +195,40 @@ def test_random_best_is_the_median_best_kept_row_of_random_sets_of_the_table():
     assert random_best(rows, 5) in (0.3, 0.6, 0.9)
     with pytest.raises(ValueError, match=r"n must be in \[1, 10\]"):
         random_best(rows, 11)
+
+
+def test_trial_noise_is_fixed_by_the_configuration_and_spreads_the_logit_by_its_deviation(bench):
+    """``noise`` moves a trial's accuracy from the prediction by noise x a standard normal draw in
+    the accuracy model's logit: the same configuration always gets the same draw (an int and a
+    numpy int alike), the draws over many configurations have the named deviation, a kept trial
+    reports it, and ``noise=0`` (the default) reports the prediction itself."""
+    noisy = copy.copy(bench)  # the same fitted models
+    noisy.noise = 0.8
+    configs = PROBLEM.space().sample(np.random.default_rng(11), 80)
+    unit = lambda a: logit((np.asarray(a) - 0.05) / 0.95)  # noqa: E731  the surrogate's logit (floor 0.05)
+    predicted = np.array([noisy.predict(c)["accuracy"] for c in configs])
+    drawn = np.array([noisy.trial_accuracy(c, a) for c, a in zip(configs, predicted)])
+    assert np.std(unit(drawn) - unit(predicted)) == pytest.approx(0.8, rel=0.25)
+    again = {k: np.int64(v) if isinstance(v, int) and not isinstance(v, bool) else v for k, v in configs[0].items()}
+    assert noisy.trial_accuracy(again, predicted[0]) == drawn[0] != predicted[0]
+    kept = next(c for c, a in zip(configs, predicted) if noisy.predict(c)["p_silent"] < 0.5)
+    assert noisy(kept).objectives["accuracy"] == noisy.trial_accuracy(kept, noisy.predict(kept)["accuracy"])
+    assert bench(kept).objectives["accuracy"] == bench.predict(kept)["accuracy"]
+    with pytest.raises(ValueError, match="noise must be a finite number >= 0"):
+        SurrogateBenchmark(PROBLEM, bench.rows[:50], noise=-1.0)
+
+
+def test_calibrated_noise_raises_random_search_best_to_the_tables(bench):
+    """The calibrated noise makes random search's median best of n trials on the surrogate the
+    given target (the table's own, in the benchmark): above the noiseless surrogate's best it is
+    positive and lands on the target; at or below it, none is added."""
+    n, draws = 10, 100
+    plain = random_search_best(bench, n, draws=draws)
+    assert calibrated_noise(bench, n, plain - 0.05, draws=draws) == 0.0
+    noise = calibrated_noise(bench, n, plain + 0.1, draws=draws)
+    noisy = copy.copy(bench)
+    noisy.noise = noise
+    assert noise > 0.1 and random_search_best(noisy, n, draws=draws) == pytest.approx(plain + 0.1, abs=0.01)
 
 
 def test_validation_reports_the_top_of_the_held_out_kept_networks_real_and_predicted(bench):
@@ -483,7 +519,7 @@ def test_a_missing_peer_library_names_the_install_command_and_the_run_goes_on_wi
     assert len([m for m, peer in everything if not peer]) > 10  # every method of ours still runs
 
 
-def test_the_benchmark_charges_live_costs_and_never_mixes_two_cost_models(monkeypatch, tmp_path):
+def test_the_benchmark_charges_live_costs_and_never_mixes_two_cost_models_or_noises(monkeypatch, tmp_path):
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from snn_hpo import TABLES, same_budget, table
 
@@ -498,6 +534,10 @@ def test_the_benchmark_charges_live_costs_and_never_mixes_two_cost_models(monkey
     same_budget(tmp_path, 128.2, 50)
     with pytest.raises(SystemExit, match="budget of 128.2 s; the table now charges 28.4 s"):
         same_budget(tmp_path, 28.4, 50)
+    with pytest.raises(SystemExit, match="trial noise 0.000; the surrogate now draws 1.400"):
+        same_budget(tmp_path, 128.2, 50, noise=1.4)  # calibrated traces never join plain ones
+    (tmp_path / "budget.json").write_text(json.dumps({"budget_s": 128.2, "noise": 1.4}))
+    same_budget(tmp_path, 128.2, 50, noise=1.4)
 
 
 def test_the_real_studies_budget_never_pools_random_studies_with_rows_of_an_earlier_report(monkeypatch):

@@ -22,14 +22,16 @@ hyperparameters, and a prediction has no noise, so one configuration always give
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from scipy.special import expit, logit
-from scipy.stats import spearmanr
+from scipy.stats import norm, spearmanr
 from sklearn.ensemble import ExtraTreesRegressor, RandomForestClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
@@ -149,7 +151,10 @@ class SurrogateBenchmark:
     fourth forest where it names none.
     """
 
-    def __init__(self, problem: SNNProblem, rows: Sequence[Mapping[str, Any]]) -> None:
+    def __init__(self, problem: SNNProblem, rows: Sequence[Mapping[str, Any]], noise: float = 0.0) -> None:
+        if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise < math.inf:
+            raise ValueError(f"noise must be a finite number >= 0 (a standard deviation in logit accuracy), got {noise!r}")
+        self.noise = float(noise)
         self.problem = problem
         self.space: Space = problem.space()
         usable = _usable(rows)
@@ -224,11 +229,24 @@ class SurrogateBenchmark:
         return {"p_silent": p_silent, "accuracy": float(accuracy), "full_fraction": float(full_fraction),
                 "cost_s": cost, "stop_fraction": float(stop_fraction), "stop_s": min(math.exp(log_stop), cost)}
 
+    def trial_accuracy(self, params: Mapping[str, Any], predicted: float) -> float:
+        """The accuracy a trial of ``params`` reports: the ``predicted`` one, moved by ``noise``
+        standard deviations of the accuracy model's logit times a standard normal draw fixed by the
+        configuration (a hash of its parameters: one configuration, one answer). Why: the model's
+        predictions of new configurations are a smoothed mean, and a real search meets networks
+        that do better or worse than any smooth model of their parameters says (seed noise and
+        what the model misses). Without that spread random search's best, the reach anchor, is a
+        much lower bar on the surrogate than on the table's own rows (``tables.random_best``), and
+        a method that finds the smooth model's good region early looks better than it is on real
+        networks (see :func:`calibrated_noise`)."""
+        return float(_shifted(predicted, self.noise * _standard_draw(params))) if self.noise else predicted
+
     def __call__(self, params: Mapping[str, Any], mode: str = "detector") -> EvaluationRecord:
         """One surrogate trial as the evaluation record a real one would produce."""
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
         pred = self.predict(params)
+        pred["accuracy"] = self.trial_accuracy(params, pred["accuracy"])
         silent = pred["p_silent"] >= 0.5
         chance = 1.0 / self.problem.n_classes
         if mode == "no_detector":
@@ -249,6 +267,72 @@ class SurrogateBenchmark:
         """Quality on rows it was not fitted on (the targets: Spearman >= 0.8, agreement >= 90 %)."""
         rows = _usable(held_out)
         return _score([self.predict(r["params"]) for r in rows], rows, len(self.rows))
+
+
+def calibrated_noise(bench: SurrogateBenchmark, n: int, target: float, draws: int = 2000, seed: int = 0) -> float:
+    """The ``noise`` at which random search's median best over ``n`` trials on ``bench``
+    (:func:`random_search_best`) equals ``target``, random search's median best on the table's own
+    rows (``tables.random_best``): the surrogate's trials then set the bar a real random search
+    sets. Bisection on [0, 4]; 0 where the surrogate's predictions alone already reach ``target``."""
+    median_best = _median_best(bench, n, draws, seed)
+    low, high = 0.0, 4.0
+    if median_best(low) >= target:
+        return 0.0
+    for _ in range(20):
+        middle = (low + high) / 2
+        low, high = (middle, high) if median_best(middle) < target else (low, middle)
+    return (low + high) / 2
+
+
+def random_search_best(bench: SurrogateBenchmark, n: int, draws: int = 2000, seed: int = 0) -> float:
+    """Random search's median best over ``n`` trials on ``bench`` with its ``noise``: the
+    ``0.5 ** (1 / n)`` quantile of one random trial's accuracy (0 where it is stopped as silent),
+    estimated from ``draws`` uniform configurations, each kept one's noise integrated out (its
+    accuracy a logit-normal around the prediction) rather than drawn once: the median of a best
+    of dozens sits in the tail, where single draws of a few thousand configurations scatter it by
+    0.1."""
+    return _median_best(bench, n, draws, seed)(bench.noise)
+
+
+def _median_best(bench: SurrogateBenchmark, n: int, draws: int, seed: int) -> Callable[[float], float]:
+    """:func:`random_search_best` as a function of the noise (the predictions made once)."""
+    rng = np.random.default_rng(seed)
+    configs = [bench.space.decode(u) for u in bench.space.project(rng.random((draws, bench.space.dim)))]
+    preds = [bench.predict(c) for c in configs]
+    centre = _logit_unit(np.array([p["accuracy"] for p in preds if p["p_silent"] < 0.5]))
+    kept_share, level = len(centre) / draws, 0.5 ** (1.0 / n)
+    if kept_share <= 1.0 - level:
+        return lambda noise: 0.0  # most sets of n hold no kept trial at all
+
+    def quantile(noise: float) -> float:
+        within = (level - (1.0 - kept_share)) / kept_share  # the level among the kept trials
+        if not noise:
+            return float(_FLOOR + (1 - _FLOOR) * expit(np.quantile(centre, within)))
+        low, high = centre.min() - 8 * noise, centre.max() + 8 * noise
+        for _ in range(50):  # bisection on the logit: the mixture's CDF is increasing
+            middle = (low + high) / 2
+            low, high = (middle, high) if norm.cdf((middle - centre) / noise).mean() < within else (low, middle)
+        return float(_FLOOR + (1 - _FLOOR) * expit((low + high) / 2))
+
+    return quantile
+
+
+def _logit_unit(accuracy: Any) -> Any:
+    """``accuracy`` in the accuracy model's logit."""
+    return logit(np.clip((accuracy - _FLOOR) / (1 - _FLOOR), 1e-9, 1 - 1e-9))
+
+
+def _standard_draw(params: Mapping[str, Any]) -> float:
+    """A standard normal draw fixed by ``params`` (a hash of their canonical JSON)."""
+    canonical = {name: float(v) if isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_))
+                 else str(v) for name, v in sorted(params.items())}  # an int and a numpy int: one draw
+    key = json.dumps(canonical).encode()
+    return float(np.random.default_rng(int.from_bytes(hashlib.sha256(key).digest()[:8], "little")).standard_normal())
+
+
+def _shifted(accuracy: Any, shift: Any) -> Any:
+    """``accuracy`` moved by ``shift`` in the accuracy model's logit."""
+    return _FLOOR + (1 - _FLOOR) * expit(_logit_unit(accuracy) + shift)
 
 
 def cross_validate(
