@@ -450,6 +450,22 @@ def _summary(method: str, reach: float, best: float, silent: float, design: floa
     return {"method": method, "reach_ratio": reach, "best_100": best, "silent_model": silent, "design_ratio": design}
 
 
+def test_the_calibrated_runs_are_judged_in_their_own_targets_table(monkeypatch):
+    """Runs on the calibrated surrogate get a row per run with its noise, random search's best and
+    the shipped method's verdicts against the peers run there; without such runs, no table."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from snn_hpo import calibrated_lines
+
+    shipped = SHIPPED["silent_sg"][0]
+    rows = [{**_summary("random", 1.0, 0.72, 0.70), "seeds": 40}, _summary(shipped, 0.47, 0.865, 0.05),
+            _summary("optuna-tpe", 0.53, 0.865, 0.3)]
+    lines = calibrated_lines({"sg_digits_b50": rows},
+                             {"sg_digits_b50": {"problem": "sg_digits", "budget_trials": 50, "noise": 1.417}})
+    assert lines[-1] == (f"| sg_digits b50 | 1.417 | 0.720 (40 seeds) | `{shipped}` | 0.47 (missed; design 0.10) "
+                         "| 0.865 vs optuna-tpe 0.865 (met) | 5% vs random 70% (met) |")
+    assert calibrated_lines({}, {}) == []
+
+
 def test_target_verdicts_follow_the_numbers():
     rows = [_summary("random", 1.0, 0.40, 0.70), _summary("ours", 0.25, 0.90, 0.20),
             _summary("optuna-tpe", 0.35, 0.85, 0.30), _summary("optuna-gp", 0.2, 0.95, 0.05)]
