@@ -413,7 +413,7 @@ def scorecard(summaries: dict[str, list[dict]], budgets: dict[str, dict]) -> lis
     return lines
 
 
-def run_summaries(root: Path, tabled: list[str], summary_path: str,
+def run_summaries(root: Path, tabled: list[str], summary_path: str | Path,
                   plots: bool) -> tuple[dict[str, list[dict]], dict[str, dict]]:
     """``({run: summary rows}, {run: budget})`` of every run folder under ``root`` that holds random
     search (the reach anchor) on a tabled problem; each run's summary written to ``summary_path``
@@ -429,7 +429,7 @@ def run_summaries(root: Path, tabled: list[str], summary_path: str,
         budgets[run] = budget
         shipped = SHIPPED[HPO_PRESETS[get_problem(budget["problem"]).trainer]][0]
         summaries[run] = summarise(traces, budget["budget_s"], reference=shipped)
-        write_csv(Path(summary_path.format(run=run)), summaries[run])
+        write_csv(Path(str(summary_path).format(run=run)), summaries[run])
         if plots:
             plot(run, traces, budget["budget_s"], RESULTS / f"snn_hpo_{run}.png")
     return summaries, budgets

@@ -466,6 +466,29 @@ def test_the_calibrated_runs_are_judged_in_their_own_targets_table(monkeypatch):
     assert calibrated_lines({}, {}) == []
 
 
+def test_run_summaries_summarise_each_run_folder_with_random_search(monkeypatch, tmp_path):
+    """One summary per run folder that holds random search, written where the template says (a
+    path with ``{run}``); a folder without random search has no anchor and is left out."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from results_io import read_csv, write_csv
+    from snn_hpo import run_summaries
+
+    shipped = SHIPPED["silent_sg"][0]
+    for run_name, methods in (("sg_digits_b50", ("random", shipped)), ("sg_randman_b50", (shipped,))):
+        (tmp_path / run_name).mkdir()
+        (tmp_path / run_name / "budget.json").write_text(json.dumps({"budget_s": 10.0, "budget_trials": 50,
+                                                                "problem": run_name.rsplit("_", 1)[0]}))
+        for method in methods:
+            rows = [{"method": method, "seed": seed, "trial": t, "compute_s": 2.0 * (t + 1), "status": "complete",
+                     "accuracy": 0.1 * (t + 1) + 0.1 * seed, "feasible": True, "phase": "initial", "ask_s": 0.0}
+                    for seed in (0, 1) for t in range(5)]  # fmt: skip
+            write_csv(tmp_path / run_name / f"{method}.csv", rows)
+    summaries, budgets = run_summaries(tmp_path, ["sg_digits", "sg_randman"], tmp_path / "summary_{run}.csv",
+                                       plots=False)  # fmt: skip
+    assert list(summaries) == list(budgets) == ["sg_digits_b50"]
+    assert [r["method"] for r in read_csv(tmp_path / "summary_sg_digits_b50.csv")] == ["random", shipped]
+
+
 def test_target_verdicts_follow_the_numbers():
     rows = [_summary("random", 1.0, 0.40, 0.70), _summary("ours", 0.25, 0.90, 0.20),
             _summary("optuna-tpe", 0.35, 0.85, 0.30), _summary("optuna-gp", 0.2, 0.95, 0.05)]
