@@ -196,6 +196,9 @@ class BayesianOptimizer(BaseOptimizer):
       and sg_digits tables 8 % and 13 % of such kept networks learn (accuracy >= 0.2) against 41 %
       and 45 % of the upper half, which holds 29 of the 31 and 35 of the 38 networks that beat
       random search's median best. A sign, not a location: the model phase still searches the box.
+      On the surrogate benchmark it reached random search's best sooner on every SG run; real
+      studies from scratch found a learning network sooner but not that best, and ended lower on
+      10 of 14 paired studies: an option, not a preset's (benchmarks/snn_hpo_notes.md, session 51).
     - ``gp``: ``"map"`` (default) or ``"nuts"``; ``prior``: ``"lognormal"`` or ``"saas"``;
       ``warp``: Kumaraswamy input warping; ``restarts``: MAP restarts.
     - ``refit_growth``: hyperparameters are refit each time the data grew by this factor
