@@ -174,7 +174,7 @@ def run_problem(problem_name: str, args: argparse.Namespace, peers: dict) -> Non
     if args.calibrated:
         noise = calibrated_noise(bench, CALIBRATION_TRIALS, random_best(rows, CALIBRATION_TRIALS),
                                  draws=CALIBRATION_DRAWS)
-        bench = SurrogateBenchmark(get_problem(problem_name), rows, noise=noise)
+        bench = bench.with_noise(noise)
         print(f"{problem_name}: trial noise {noise:.3f} (logit accuracy)", flush=True)
     budget = budget_s(bench, args.budget_trials)
     folder = (CALIBRATED if args.calibrated else TRACES) / f"{problem_name}_b{args.budget_trials}"
@@ -413,6 +413,11 @@ def scorecard(summaries: dict[str, list[dict]], budgets: dict[str, dict]) -> lis
     return lines
 
 
+def shipped_method(problem_name: str) -> str:
+    """The surrogate benchmark's name of the method the problem's preset ships (``targets.SHIPPED``)."""
+    return SHIPPED[HPO_PRESETS[get_problem(problem_name).trainer]][0]
+
+
 def run_summaries(root: Path, tabled: list[str], summary_path: str | Path,
                   plots: bool) -> tuple[dict[str, list[dict]], dict[str, dict]]:
     """``({run: summary rows}, {run: budget})`` of every run folder under ``root`` that holds random
@@ -427,8 +432,7 @@ def run_summaries(root: Path, tabled: list[str], summary_path: str | Path,
         if "random" not in traces:
             continue
         budgets[run] = budget
-        shipped = SHIPPED[HPO_PRESETS[get_problem(budget["problem"]).trainer]][0]
-        summaries[run] = summarise(traces, budget["budget_s"], reference=shipped)
+        summaries[run] = summarise(traces, budget["budget_s"], reference=shipped_method(budget["problem"]))
         write_csv(Path(str(summary_path).format(run=run)), summaries[run])
         if plots:
             plot(run, traces, budget["budget_s"], RESULTS / f"snn_hpo_{run}.png")
@@ -451,7 +455,7 @@ def calibrated_lines(summaries: dict[str, list[dict]], budgets: dict[str, dict])
              "| model-guided silent |", "|---|---|---|---|---|---|---|"]
     for run_name, rows in summaries.items():
         budget = budgets[run_name]
-        method = SHIPPED[HPO_PRESETS[get_problem(budget["problem"]).trainer]][0]
+        method = shipped_method(budget["problem"])
         v = surrogate_verdicts(rows, method, PEERS) or {"reach": "not run", "best": "-", "silent": "-"}
         random = next(r for r in rows if r["method"] == "random")
         lines.append(f"| {budget['problem']} b{budget['budget_trials']} | {float(budget['noise']):.3f} "

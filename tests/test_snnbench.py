@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import math
@@ -202,8 +201,7 @@ def test_trial_noise_is_fixed_by_the_configuration_and_spreads_the_logit_by_its_
     the accuracy model's logit: the same configuration always gets the same draw (an int and a
     numpy int alike), the draws over many configurations have the named deviation, a kept trial
     reports it, and ``noise=0`` (the default) reports the prediction itself."""
-    noisy = copy.copy(bench)  # the same fitted models
-    noisy.noise = 0.8
+    noisy = bench.with_noise(0.8)
     configs = PROBLEM.space().sample(np.random.default_rng(11), 80)
     unit = lambda a: logit((np.asarray(a) - 0.05) / 0.95)  # noqa: E731  the surrogate's logit (floor 0.05)
     predicted = np.array([noisy.predict(c)["accuracy"] for c in configs])
@@ -216,6 +214,9 @@ def test_trial_noise_is_fixed_by_the_configuration_and_spreads_the_logit_by_its_
     assert bench(kept).objectives["accuracy"] == bench.predict(kept)["accuracy"]
     with pytest.raises(ValueError, match="noise must be a finite number >= 0"):
         SurrogateBenchmark(PROBLEM, bench.rows[:50], noise=-1.0)
+    with pytest.raises(ValueError, match="noise must be a finite number >= 0"):
+        bench.with_noise(math.inf)
+    assert bench.noise == 0.0 and noisy.accuracy is bench.accuracy  # a copy with the same fitted models
 
 
 def test_calibrated_noise_raises_random_search_best_to_the_tables(bench):
@@ -226,8 +227,7 @@ def test_calibrated_noise_raises_random_search_best_to_the_tables(bench):
     plain = random_search_best(bench, n, draws=draws)
     assert calibrated_noise(bench, n, plain - 0.05, draws=draws) == 0.0
     noise = calibrated_noise(bench, n, plain + 0.1, draws=draws)
-    noisy = copy.copy(bench)
-    noisy.noise = noise
+    noisy = bench.with_noise(noise)
     assert noise > 0.1 and random_search_best(noisy, n, draws=draws) == pytest.approx(plain + 0.1, abs=0.01)
 
 
