@@ -217,25 +217,41 @@ def load_traces(folder: Path) -> dict[str, list[list[TraceRow]]]:
     return {m: list(out[m].values()) for m in order}
 
 
-def plot(run_name: str, traces: dict[str, list[list[TraceRow]]], budget: float, path: Path) -> None:
+ABLATIONS: tuple[str, ...] = ("-no-detector", "-dropped")
+"""Suffixes of the shipped method's ablations in :data:`OURS`: silent networks trained to the end,
+and stopped but told as pruned (Optuna's and Ax's treatment)."""
+
+
+def plotted(traces: dict[str, list[list[TraceRow]]], shipped: str) -> dict[str, list[list[TraceRow]]]:
+    """The methods a run's plot shows: random search, the shipped method and its ablations, and the
+    peers. The dozens of variants tried over the sessions stay in the tables: 17 curves in one panel
+    repeat colours and hide each other."""
+    keep = {"random", shipped, *(shipped + a for a in ABLATIONS), *PEERS}
+    return {m: runs for m, runs in traces.items() if m in keep}
+
+
+def plot(run_name: str, traces: dict[str, list[list[TraceRow]]], budget: float, path: Path, shipped: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    traces = plotted(traces, shipped)
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.6), gridspec_kw={"width_ratios": [2, 1]})
     grid = np.linspace(0, budget, 200)
     for method, runs in traces.items():
         curves = np.array([best_curve(r, grid) for r in runs])
         median = np.median(curves, axis=0)
-        line, = left.plot(grid, median, label=f"{method} ({len(runs)} seeds)",
-                          lw=2.2 if method == "logei" else 1.2)
+        label = f"{method} ({len(runs)} seeds)" + (": shipped" if method == shipped else "")
+        line, = left.plot(grid, median, label=label, lw=2.4 if method == shipped else 1.2,
+                          ls="--" if method.endswith(ABLATIONS) else "-")
         left.fill_between(grid, np.quantile(curves, 0.25, axis=0), np.quantile(curves, 0.75, axis=0),
                           color=line.get_color(), alpha=0.12)
+    left.axvline(REACH_TARGET * budget, color="gray", ls=":", lw=1)
     left.set_xlabel("compute spent (s, surrogate of real trial seconds)")
     left.set_ylabel("best feasible test accuracy")
     left.set_title(f"{run_name}: median and interquartile band over seeds")
-    left.legend(fontsize=7)
+    left.legend(fontsize=7, loc="lower right")
     names = list(traces)
     x = np.arange(len(names))
     for offset, phase in ((-0.2, "initial"), (0.2, "model")):
@@ -298,6 +314,8 @@ def section(validation: list[dict], summaries: dict[str, list[dict]], meta: dict
              "`cd benchmarks && python snn_hpo.py --problems <p> --methods <m> --seeds N --budget-trials B`, this report with "
              "`python snn_hpo.py --report-only`; peers in their venv (build command in `benchmarks/snn_peers.py`).", "",
              *scorecard(summaries, meta["budgets"]), "", *calibrated_lines(*meta["calibrated"]), "",
+             *ablation_lines(summaries, meta["budgets"]), "",
+             *quarter_lines(summaries, meta["budgets"]), "",
              "Surrogate validation (5-fold cross-validation: each row predicted by models fitted on the other "
              "four fifths; targets: accuracy Spearman >= 0.8, silent/kept agreement >= 90 %). The accuracy "
              "Spearman is given over the networks the detector keeps and over all rows. A table holds one "
@@ -367,7 +385,8 @@ def section(validation: list[dict], summaries: dict[str, list[dict]], meta: dict
                 f"| {float(r['best_100']):.3f} ({float(r['best_100_q25']):.3f}-{float(r['best_100_q75']):.3f}) "
                 f"| {float(r['silent_initial']):.0%} / {float(r['silent_model']):.0%} | {float(r['ask_s_median']):.2f} "
                 f"| {float(r['reach_with_asks_ratio']):.2f} | {versus_cell(r)} |")
-        lines += ["", f"Plot: `benchmarks/results/snn_hpo_{run_name}.png`."]
+        lines += ["", f"Plot: `benchmarks/results/snn_hpo_{run_name}.png` (random search, the shipped method and "
+                  "its ablations, dashed, and the peers; the dotted line marks a quarter of the budget)."]
     for real in sorted(RESULTS.glob("snn_real_studies*.csv")):
         lines += real_study_lines(real)
     lines += ["", meta.get("notes", ""), ""]
@@ -385,7 +404,9 @@ def scorecard(summaries: dict[str, list[dict]], budgets: dict[str, dict]) -> lis
              f"{RANDOM_SILENT_FLOOR:.0%}. Surrogate: the preset's optimizer from scratch (its method in the tables "
              "below). Real studies: as the preset ships, its default network first (on every problem that "
              "trial alone beats random search's median best, so the reach is the anchor's), and from scratch "
-             "(`hpo.enqueue=[]`); reach and best are medians over seeds, the silent share their mean. "
+             "(`hpo.enqueue=[]`); reach and best are medians over seeds, the silent share their mean. The real "
+             "columns are a problem's studies at its preset's trial count, the same on each of its surrogate "
+             "runs (sg_randman's: 100 trials). "
              "`tests/test_snnbench.py` holds each benchmark method to the optimizer its preset builds. A "
              f"method named `...{AGAIN}` is the same method run a second time (see the notes): two valid runs "
              "of one method, whose difference is the noise any comparison here has to beat.", "",
@@ -413,6 +434,57 @@ def scorecard(summaries: dict[str, list[dict]], budgets: dict[str, dict]) -> lis
     return lines
 
 
+def ablation_lines(summaries: dict[str, list[dict]], budgets: dict[str, dict]) -> list[str]:
+    """The paper's claim taken apart on each run: the shipped method against itself without the
+    detector (silent networks train to the end) and with silent trials told as pruned (the
+    constraint model never sees them), at equal compute and on the same seeds."""
+    lines = ["The detector and the silent constraint, each taken away from the shipped method (surrogate, "
+             "from scratch, at random search's compute; the same seeds draw the same design): *without the "
+             "detector* every silent network trains to the end and costs a trained one's seconds; *silent "
+             "trials pruned* stops them as the detector does but tells them as pruned trials, as Optuna and Ax "
+             "do, so no model learns where the silent region is. Last column: against the shipped method, the "
+             "rank test's p of the bests and, by seed, reach earlier / later and best higher / lower:", "",
+             "| run | method | seeds | trials | reach random's best (x random) | best @100 % | silent design / "
+             "model | vs the shipped method |", "|---|---|---|---|---|---|---|---|"]
+    for run_name, rows in summaries.items():
+        shipped = shipped_method(budgets[run_name]["problem"])
+        by_name = {r["method"]: r for r in rows}
+        chosen = [by_name[m] for m in (shipped, *(shipped + a for a in ABLATIONS)) if m in by_name]
+        if len(chosen) < 2:
+            continue
+        for r in chosen:
+            lines.append(f"| {run_name} | {r['method']} | {r['seeds']} | {float(r['trials']):.0f} "
+                         f"| {_ratio(float(r['reach_ratio']))} | {float(r['best_100']):.3f} "
+                         f"| {float(r['silent_initial']):.0%} / {float(r['silent_model']):.0%} | {versus_cell(r)} |")
+    return lines if len(lines) > 4 else []
+
+
+def quarter_lines(summaries: dict[str, list[dict]], budgets: dict[str, dict]) -> list[str]:
+    """Why reach in a quarter is missed from scratch, by every method: per run, for random search,
+    the preset's method and each peer, how many trials fit in a quarter of random search's compute,
+    how many runs match random's best in them (the target needs half), and how often a design trial
+    matches it against how often it would have to (``compare.quarter_odds``)."""
+    lines = [f"What reach in {REACH_TARGET:.2f} of random search's compute asks (`compare.quarter_odds`; "
+             "from scratch, the runs of the tables below). A median reach within it needs half the runs to "
+             "match random search's best among the trials that end in that share of its compute, before a "
+             "model has more than the design to go on. With m such trials each must match with probability "
+             "1 - 0.5^(1/m) (*needed*); *design* is how often the design's trials match (random search and "
+             f"the peers: their first {N_INITIAL}), *all* how often any trial of the run does (once a model "
+             "has found the region, most of its trials match; random search's is the rate of a blind draw):",
+             "", "| run | method | trials in the quarter | runs matching in it | per trial: needed / design / all |",
+             "|---|---|---|---|---|"]
+    for run_name, rows in summaries.items():
+        shipped = shipped_method(budgets[run_name]["problem"])
+        for r in rows:
+            if r["method"] not in ("random", shipped, *PEERS) or "quarter_trials" not in r:
+                continue
+            m = float(r["quarter_trials"])
+            needed = 1 - 0.5 ** (1 / m) if m else math.nan
+            lines.append(f"| {run_name} | {r['method']} | {m:.0f} | {float(r['quarter_hit']):.0%} "
+                         f"| {needed:.1%} / {float(r['design_hit']):.1%} / {float(r['trial_hit']):.1%} |")
+    return lines
+
+
 def shipped_method(problem_name: str) -> str:
     """The surrogate benchmark's name of the method the problem's preset ships (``targets.SHIPPED``)."""
     return SHIPPED[HPO_PRESETS[get_problem(problem_name).trainer]][0]
@@ -435,7 +507,7 @@ def run_summaries(root: Path, tabled: list[str], summary_path: str | Path,
         summaries[run] = summarise(traces, budget["budget_s"], reference=shipped_method(budget["problem"]))
         write_csv(Path(str(summary_path).format(run=run)), summaries[run])
         if plots:
-            plot(run, traces, budget["budget_s"], RESULTS / f"snn_hpo_{run}.png")
+            plot(run, traces, budget["budget_s"], RESULTS / f"snn_hpo_{run}.png", shipped_method(budget["problem"]))
     return summaries, budgets
 
 
@@ -518,7 +590,9 @@ def real_median_lines(rows: list[dict]) -> list[str]:
     """Medians per optimizer over the studies measured against random search's current anchor
     (``targets.real_medians``): the per-seed rows below hold every variant of many sessions."""
     lines = ["Medians over the seeds of each optimizer, for the studies measured against random search's "
-             "current anchor (reach: its quartiles in brackets; silent: mean shares):", "",
+             "current anchor (reach: its quartiles in brackets; silent: mean shares). Random search's own reach "
+             "is measured here like any optimizer's, so half its seeds never match their own median best "
+             "(`never`); the surrogate tables set it to 1.00, the budget, by definition:", "",
              "| optimizer | seeds | compute s | reach random's best (x random) | best @100 % | best at the end "
              "| silent design / model | reach in wall s (x random) | driver CPU s |",
              "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip

@@ -39,10 +39,13 @@ if TYPE_CHECKING:
 PEERS = ("optuna-tpe", "optuna-gp", "botorch-scbo")
 PEERS_PYTHON = "/work/peers-venv/bin/python"
 PEERS_INSTALL = (
-    "python3 -m venv /work/peers-venv && /work/peers-venv/bin/pip install -c <(echo torch==2.13.0) "
-    "torch==2.13.0 optuna botorch numpy scipy"
+    "python3 -m venv /work/peers-venv && /work/peers-venv/bin/pip install torch==2.13.0 "
+    "--index-url https://download.pytorch.org/whl/cpu && /work/peers-venv/bin/pip install torch==2.13.0 "
+    "optuna botorch numpy scipy"
 )
-"""How to build the peers' environment; the torch pin keeps pip from pulling a CUDA build."""
+"""How to build the peers' environment, in any POSIX shell: CPU torch from PyTorch's own index first
+(PyPI's Linux wheel pulls CUDA), then the peers with torch pinned to it, so that BoTorch's
+requirement cannot replace it."""
 _MODULES = {"optuna-tpe": ("optuna",), "optuna-gp": ("optuna", "torch", "scipy"), "botorch-scbo": ("botorch", "torch")}
 """What each peer imports in the worker (GPSampler needs torch and scipy, imported lazily by Optuna)."""
 _INFORMATIVE = ("complete", "silent_stopped")

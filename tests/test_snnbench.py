@@ -25,6 +25,7 @@ from jaxsnn.snnbench.compare import (
     best_curve,
     compute_to_reach,
     our_method,
+    quarter_odds,
     run,
     silent_rate,
     summarise,
@@ -368,6 +369,28 @@ def test_a_method_is_set_against_the_shipped_one_by_seed_and_by_a_rank_test():
     assert "vs_best_p" not in summarise(traces, 40.0)[0]
 
 
+def test_quarter_odds_count_the_trials_and_the_runs_that_match_within_a_quarter_of_the_budget():
+    """A budget of 40 s: the quarter ends at 10 s. Run 0 matches 0.8 in its second trial (5 s), run 1
+    only after the quarter (11 s); an infeasible 0.85 (a silent network's) matches nothing. The
+    design's four trials hold one match."""
+    def row(seed: int, trial: int, compute: float, accuracy: float, feasible: bool, phase: str) -> TraceRow:
+        return TraceRow("m", seed, trial, compute, "complete" if feasible else "silent_stopped", accuracy, feasible,
+                        phase, 0.0)
+
+    runs = [[row(0, 0, 2.0, 0.1, False, "initial"), row(0, 1, 5.0, 0.9, True, "initial"),
+             row(0, 2, 12.0, 0.9, True, "model")],
+            [row(1, 0, 3.0, 0.2, True, "initial"), row(1, 1, 8.0, 0.85, False, "initial"),
+             row(1, 2, 9.5, 0.5, True, "model"), row(1, 3, 11.0, 0.95, True, "model")]]
+    odds = quarter_odds(runs, 0.8, 40.0)
+    assert odds == {"quarter_trials": 2.5, "quarter_hit": 0.5, "design_hit": 0.25}
+    assert quarter_odds(runs, 0.99, 40.0)["quarter_hit"] == 0.0
+    traces = {"random": runs, "m": runs}
+    summary = summarise(traces, 40.0)[1]
+    best = float(np.median([0.9, 0.95]))  # random's median final best: the reach anchor
+    assert summary["quarter_hit"] == quarter_odds(runs, best, 40.0)["quarter_hit"] == 0.0
+    assert summary["trial_hit"] == pytest.approx(1 / 7)  # of the seven trials only the 0.95 matches 0.925
+
+
 def test_surrogate_refuses_points_outside_its_table(bench):
     params = {**synthetic_rows(1)[0]["params"], "model.neuron.theta": 50.0}
     with pytest.raises(ValueError, match=r"model\.neuron\.theta=50.0 is outside the table's range \[0.05, 20.0\]"):
@@ -464,6 +487,29 @@ def test_the_calibrated_runs_are_judged_in_their_own_targets_table(monkeypatch):
     assert lines[-1] == (f"| sg_digits b50 | 1.417 | 0.720 (40 seeds) | `{shipped}` | 0.47 (missed; design 0.10) "
                          "| 0.865 vs optuna-tpe 0.865 (met) | 5% vs random 70% (met) |")
     assert calibrated_lines({}, {}) == []
+
+
+def test_the_ablation_table_sets_the_shipped_method_beside_its_own_ablations_only(monkeypatch):
+    """Per run, the shipped method, then without the detector and with silent trials pruned; other
+    variants and the peers stay out, and a run without ablations has no lines (nor, with none at
+    all, the table); the plot shows the ablations and the peers, not the variants."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from snn_hpo import ablation_lines, plotted
+
+    shipped = SHIPPED["silent_sg"][0]
+    row = {"seeds": 20, "trials": 24, "silent_initial": 0.25, "vs_best_p": math.nan}
+    rows = [{**_summary(m, reach, best, 0.05), **row} for m, reach, best in (
+        ("random", 1.0, 0.6), (shipped, 0.42, 0.845), (f"{shipped}-lr", 0.3, 0.9),
+        (f"{shipped}-no-detector", 0.6, 0.8), (f"{shipped}-dropped", math.inf, 0.7), ("optuna-tpe", 0.5, 0.7))]
+    budgets = {run: {"problem": run.rsplit("_", 1)[0]} for run in ("sg_digits_b50", "sg_randman_b50")}
+    lines = ablation_lines({"sg_digits_b50": rows, "sg_randman_b50": rows[:3]}, budgets)
+    body = [line.split(" | ")[:2] for line in lines if line.startswith("| sg_")]
+    assert body == [["| sg_digits_b50", m] for m in (shipped, f"{shipped}-no-detector", f"{shipped}-dropped")]
+    assert "| never | 0.700 |" in lines[-1]
+    assert ablation_lines({"sg_randman_b50": rows[:3]}, budgets) == []
+    traces = {m["method"]: [] for m in rows}
+    assert list(plotted(traces, shipped)) == ["random", shipped, f"{shipped}-no-detector", f"{shipped}-dropped",
+                                              "optuna-tpe"]
 
 
 def test_run_summaries_summarise_each_run_folder_with_random_search(monkeypatch, tmp_path):

@@ -30,6 +30,7 @@ from jaxsnn.hpo.registry import make_optimizer
 from jaxsnn.hpo.report import design_flags
 from jaxsnn.hpo.space import Space
 from jaxsnn.snnbench.surrogate import SurrogateBenchmark
+from jaxsnn.snnbench.targets import REACH_TARGET
 
 ON_THE_ASK_PATH = {"refit_lag": 0}
 """The GP optimizers as they ran before their refits moved off the ask path (issue 17, session
@@ -104,6 +105,8 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "scbo-drive-screen-n6-guard05-prior-cost": ("scbo", "detector", {**PRIOR05, "cost_aware": True}),
     "scbo-drive-screen-n6-guard05-prior-cost-ft8": ("scbo", "detector",
                                                     {**PRIOR05, "cost_aware": True, "failure_tolerance": 8}),
+    "scbo-drive-screen-n6-guard05-prior-no-detector": ("scbo", "no_detector", PRIOR05),
+    "scbo-drive-screen-n6-guard05-prior-dropped": ("scbo", "dropped", PRIOR05),
     "scbo-drive-screen-n6-guard05-prior-lr": ("scbo", "detector", LR05),
     "scbo-drive-screen-n6-guard05-prior-training": ("scbo", "detector", {**PRIOR05, "design_prior": TRAINING}),
     "scbo-drive-screen-n6-guard": ("scbo", "detector", {**GUARD05, "proposal_screen_below": 0.3}),
@@ -137,6 +140,8 @@ OURS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "logei-stdp-screen-prior": ("logei", "detector", STDP_SCREEN_PRIOR),
     f"logei-stdp-screen-prior{AGAIN}": ("logei", "detector", STDP_SCREEN_PRIOR),
     "logei-lag1": ("logei", "detector", {}),
+    "logei-lag1-no-detector": ("logei", "no_detector", {}),
+    "logei-lag1-dropped": ("logei", "dropped", {}),
     f"logei-lag1{AGAIN}": ("logei", "detector", {}),
     "logei-cost-lag1": ("logei", "detector", {"cost_aware": True}),
     "logei-mf1": ("logei", "detector", {"min_feasible": 1, **ON_THE_ASK_PATH}),
@@ -250,6 +255,31 @@ def silent_rate(rows: Sequence[TraceRow], phase: str) -> float:
     return float(np.mean([not r.feasible for r in chosen])) if chosen else math.nan
 
 
+def hit_rate(rows: Sequence[TraceRow], target: float, phase: str | None = None) -> float:
+    """Share of trials (of one ``phase``, or all) whose feasible accuracy matches ``target``."""
+    chosen = [r for r in rows if phase is None or r.phase == phase]
+    return float(np.mean([r.feasible and r.accuracy >= target for r in chosen])) if chosen else math.nan
+
+
+def quarter_odds(runs: Sequence[Sequence[TraceRow]], target: float, budget_s: float) -> dict[str, float]:
+    """What the reach target asks of a method, from its runs: ``quarter_trials``, the median number
+    of trials that end within :data:`REACH_TARGET` of the budget; ``quarter_hit``, the share of
+    runs that match ``target`` (random search's median final best) in them, which the target
+    needs to be at least one half; ``design_hit``, the share of the design's trials that match it.
+
+    Why: a median reach within a quarter means half the runs find a network as good as the best
+    of random search's whole budget among their first few trials, most of them the design's,
+    drawn before the model knows anything. With ``m`` trials in the quarter, each must match
+    with probability ``1 - 0.5 ** (1 / m)``; a random trial matches with about ``ln 2 / N``
+    (``N``: random search's trials), so the design must be several times as likely as random
+    search to draw a top network, and a method whose trials are dearer than random search's (it
+    avoids the cheap silent ones) has fewer of them in its quarter."""
+    quarter = [[r for r in run if r.compute_s <= REACH_TARGET * budget_s] for run in runs]
+    return {"quarter_trials": float(np.median([len(q) for q in quarter])),
+            "quarter_hit": float(np.mean([hit_rate(q, target) > 0 for q in quarter])),
+            "design_hit": hit_rate([r for run in runs for r in run], target, "initial")}
+
+
 VERSUS: tuple[str, ...] = ("best_p", "earlier", "later", "higher", "lower")
 """What :func:`versus` measures, the ``vs_*`` columns of :func:`summarise`."""
 
@@ -281,7 +311,9 @@ def summarise(traces: Mapping[str, Sequence[Sequence[TraceRow]]], budget_s: floa
               reference: str | None = None) -> list[dict[str, Any]]:
     """One row per method: compute to reach random's median final best (and that as a share of
     the budget, what random search spends on it), best at 25/50/100 % of the budget (median and
-    IQR over seeds), silent rate per phase, trials and ask time; with a ``reference`` method
+    IQR over seeds), silent rate per phase, trials and ask time, what reach in a quarter asks of
+    it (:func:`quarter_odds`; ``trial_hit``: the share of all its trials that match random's best);
+    with a ``reference`` method
     (the one a preset ships), each other method's :func:`versus` it as ``vs_*`` columns."""
     random_final = float(np.median([best_curve(r, np.array([budget_s]))[0] for r in traces["random"]]))
     out = []
@@ -307,6 +339,8 @@ def summarise(traces: Mapping[str, Sequence[Sequence[TraceRow]]], budget_s: floa
             "silent_model": float(np.nanmean([silent_rate(r, "model") for r in runs])),
             "trials": float(np.median([len(r) for r in runs])),
             "ask_s_median": float(np.median([x.ask_s for r in runs for x in r])),
+            "trial_hit": hit_rate([x for r in runs for x in r], random_final),
+            **quarter_odds(runs, random_final, budget_s),
         })  # fmt: skip
     if reference in traces:
         for row in out:
