@@ -280,6 +280,13 @@ def quarter_odds(runs: Sequence[Sequence[TraceRow]], target: float, budget_s: fl
             "design_hit": hit_rate([r for run in runs for r in run], target, "initial")}
 
 
+def _phase_mean(rates: Sequence[float]) -> float:
+    """Mean of the runs' rates for a phase, over the runs that had it; nan where none did (a method
+    whose pruned trials never count towards its design never leaves it)."""
+    had = [r for r in rates if not math.isnan(r)]
+    return float(np.mean(had)) if had else math.nan
+
+
 VERSUS: tuple[str, ...] = ("best_p", "earlier", "later", "higher", "lower")
 """What :func:`versus` measures, the ``vs_*`` columns of :func:`summarise`."""
 
@@ -335,8 +342,8 @@ def summarise(traces: Mapping[str, Sequence[Sequence[TraceRow]]], budget_s: floa
             "best_100": float(np.median(curves[:, 2])),
             "best_100_q25": float(np.quantile(curves[:, 2], 0.25)),
             "best_100_q75": float(np.quantile(curves[:, 2], 0.75)),
-            "silent_initial": float(np.nanmean([silent_rate(r, "initial") for r in runs])),
-            "silent_model": float(np.nanmean([silent_rate(r, "model") for r in runs])),
+            "silent_initial": _phase_mean([silent_rate(r, "initial") for r in runs]),
+            "silent_model": _phase_mean([silent_rate(r, "model") for r in runs]),
             "trials": float(np.median([len(r) for r in runs])),
             "ask_s_median": float(np.median([x.ask_s for r in runs for x in r])),
             "trial_hit": hit_rate([x for r in runs for x in r], random_final),
