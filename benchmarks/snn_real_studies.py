@@ -126,12 +126,19 @@ _BEFORE_PRIOR = {"logei-saas": ["hpo.optimizer=logei", "+hpo.options.prior=saas"
             "scbo-drive-training": ["hpo.optimizer=scbo", *feature_overrides(TRAINING)],
             "scbo-stdp-drive": ["hpo.optimizer=scbo", *STDP_FEATURES],
             "logei-stdp-drive": ["hpo.optimizer=logei", *STDP_FEATURES]}
+NO_DETECTOR = "++hpo.evaluation.silent={k:1,p:0.3,update_interval:100,grace:1000000000}"
+"""The SG preset's rule (``dvs_slayer``) with a grace no run reaches: every network trains to the
+end and reports its silent fraction over the whole run, the surrogate benchmark's ``no_detector``
+mode on real networks (its silent columns, which count stopped trials, then read 0)."""
+
 VARIANTS = {**{name: [*choice, BEFORE_PRIOR] for name, choice in _BEFORE_PRIOR.items()},
             "scbo-drive-screen-n6-guard05-prior": [*GUARD05, *prior_overrides(INPUT_DRIVE_PRIOR)],
             "scbo-drive-screen-n6-guard05-prior-cost": [*GUARD05, *prior_overrides(INPUT_DRIVE_PRIOR),
                                                         "++hpo.options.cost_aware=true"],
             "scbo-drive-screen-n6-guard05-prior-lr": [*GUARD05, *prior_overrides(INPUT_DRIVE_PRIOR),
                                                       *feature_overrides(LEARNING_RATE_PRIOR, "design_prior")],
+            "scbo-drive-screen-n6-guard05-prior-no-detector": [*GUARD05, *prior_overrides(INPUT_DRIVE_PRIOR),
+                                                               NO_DETECTOR],
             "logei-stdp-drive-prior": ["hpo.optimizer=logei", *STDP_FEATURES, *prior_overrides(STDP_DRIVE_PRIOR)]}
 """Study names that are an optimizer with options (``logei-cost``: log-EI per predicted second, the
 cost modelled from the trials' ``cost_s``; ``scbo-fobj``: SCBO with its objective GP on
@@ -159,20 +166,27 @@ training, ``jaxsnn.hpo.features.TRAINING``, as one more GP input and screen inpu
 ``scbo-stdp-drive``: SCBO on an STDP problem with the GP inputs of
 ``jaxsnn.hpo.features.STDP_DRIVE``, its screened design and candidates; ``logei-stdp-drive``: the
 ``silent_stdp`` preset's log-EI with them; ``logei-stdp-drive-prior``: and their signs as the
-screens' prior); any other name is an ``hpo.optimizer``. A name ending in ``+default``
+screens' prior; ``...-prior-no-detector``: the SG preset with :data:`NO_DETECTOR`); any other
+name is an ``hpo.optimizer``. A name ending in ``+default``
 (``scbo+default``) keeps the preset's enqueued default network: the demo's own study, seed by
 seed."""
+
+
+def study_overrides(optimizer: str, problem: str) -> list[str]:
+    """A real study's ``experiments/hpo.py`` overrides: the problem's (:func:`problem_overrides`),
+    then the optimizer name's (:data:`VARIANTS`, or ``hpo.optimizer``). The name's come last, so that
+    one may also change how the problem's trials are watched (:data:`NO_DETECTOR`)."""
+    return [*problem_overrides(problem), *VARIANTS.get(optimizer, [f"hpo.optimizer={optimizer}"])]
 
 
 def run_study(name: str, seed: int, problem: str, trials: int | None) -> Path:
     folder = outputs(problem)[0] / f"{name}_{seed}"
     if not (folder / "study.sqlite").exists():
-        optimizer = name.removesuffix(SEEDED)
-        choice = VARIANTS.get(optimizer, [f"hpo.optimizer={optimizer}"])
         search = [] if name.endswith(SEEDED) else ["hpo.enqueue=[]"]  # seeded: the demo exactly
         budget = [] if trials is None else [f"hpo.n_trials={trials}"]
         subprocess.run([sys.executable, str(REPO / "experiments" / "hpo.py"), f"hydra.run.dir={folder}",
-                        "progress=false", *search, *choice, *problem_overrides(problem), *budget, f"hpo.seed={seed}",
+                        "progress=false", *search, *study_overrides(name.removesuffix(SEEDED), problem), *budget,
+                        f"hpo.seed={seed}",
                         f"compilation_cache={folder / 'jax_cache'}"],
                        check=True, cwd=REPO)  # fmt: skip
     return folder / "study.sqlite"

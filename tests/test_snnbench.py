@@ -653,7 +653,7 @@ def test_a_real_study_name_runs_what_its_rows_ran_across_the_screen_prior(monkey
     from hydra import compose, initialize_config_dir
 
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from snn_real_studies import VARIANTS, problem_overrides
+    from snn_real_studies import VARIANTS, problem_overrides, study_overrides
 
     def built(overrides: list[str]):
         with initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[1] / "conf"), version_base="1.3"):
@@ -674,3 +674,9 @@ def test_a_real_study_name_runs_what_its_rows_ran_across_the_screen_prior(monkey
     assert learning_rate_first.design_prior(np.eye(shipped.space.dim))[:, -1].round(6).tolist() == \
         LogProductFeatures(shipped.space, LEARNING_RATE_PRIOR)(np.eye(shipped.space.dim))[:, -1].round(6).tolist()
     assert _settings(learning_rate_first) == _settings(shipped)
+    # without the detector: the preset's optimizer, its trials watched by a rule that never stops them
+    with initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[1] / "conf"), version_base="1.3"):
+        unwatched = compose("hpo", study_overrides("scbo-drive-screen-n6-guard05-prior-no-detector", "sg_digits"))
+    assert OmegaConf.to_container(unwatched.hpo.evaluation.silent) == {"k": 1, "p": 0.3, "update_interval": 100,
+                                                                       "grace": 1000000000}
+    assert _settings(built(VARIANTS["scbo-drive-screen-n6-guard05-prior-no-detector"])) == _settings(shipped)
