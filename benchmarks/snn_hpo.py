@@ -448,17 +448,17 @@ def ablation_lines(summaries: dict[str, list[dict]], budgets: dict[str, dict]) -
              "rank test's p of the bests and, by seed, reach earlier / later and best higher / lower:", "",
              "| run | method | seeds | trials | reach random's best (x random) | best @100 % | silent design / "
              "model | vs the shipped method |", "|---|---|---|---|---|---|---|---|"]
+    body = []
     for run_name, rows in summaries.items():
         shipped = shipped_method(budgets[run_name]["problem"])
         by_name = {r["method"]: r for r in rows}
         chosen = [by_name[m] for m in (shipped, *(shipped + a for a in ABLATIONS)) if m in by_name]
         if len(chosen) < 2:
             continue
-        for r in chosen:
-            lines.append(f"| {run_name} | {r['method']} | {r['seeds']} | {float(r['trials']):.0f} "
-                         f"| {_ratio(float(r['reach_ratio']))} | {float(r['best_100']):.3f} "
-                         f"| {_share(r['silent_initial'])} / {_share(r['silent_model'])} | {versus_cell(r)} |")
-    return lines if len(lines) > 4 else []
+        body += [f"| {run_name} | {r['method']} | {r['seeds']} | {float(r['trials']):.0f} "
+                 f"| {_ratio(float(r['reach_ratio']))} | {float(r['best_100']):.3f} "
+                 f"| {_share(r['silent_initial'])} / {_share(r['silent_model'])} | {versus_cell(r)} |" for r in chosen]
+    return [*lines, *body] if body else []
 
 
 def quarter_lines(summaries: dict[str, list[dict]], budgets: dict[str, dict]) -> list[str]:
@@ -478,7 +478,7 @@ def quarter_lines(summaries: dict[str, list[dict]], budgets: dict[str, dict]) ->
     for run_name, rows in summaries.items():
         shipped = shipped_method(budgets[run_name]["problem"])
         for r in rows:
-            if r["method"] not in ("random", shipped, *PEERS) or "quarter_trials" not in r:
+            if r["method"] not in ("random", shipped, *PEERS):
                 continue
             m = float(r["quarter_trials"])
             needed = 1 - 0.5 ** (1 / m) if m else math.nan
@@ -505,11 +505,11 @@ def run_summaries(root: Path, tabled: list[str], summary_path: str | Path,
         traces = load_traces(folder.parent)
         if "random" not in traces:
             continue
-        budgets[run] = budget
-        summaries[run] = summarise(traces, budget["budget_s"], reference=shipped_method(budget["problem"]))
+        budgets[run], shipped = budget, shipped_method(budget["problem"])
+        summaries[run] = summarise(traces, budget["budget_s"], reference=shipped)
         write_csv(Path(str(summary_path).format(run=run)), summaries[run])
         if plots:
-            plot(run, traces, budget["budget_s"], RESULTS / f"snn_hpo_{run}.png", shipped_method(budget["problem"]))
+            plot(run, traces, budget["budget_s"], RESULTS / f"snn_hpo_{run}.png", shipped)
     return summaries, budgets
 
 

@@ -512,6 +512,23 @@ def test_the_ablation_table_sets_the_shipped_method_beside_its_own_ablations_onl
                                               "optuna-tpe"]
 
 
+def test_the_quarter_table_lists_random_search_the_shipped_method_and_the_peers_with_the_rate_needed(monkeypatch):
+    """One line per method of the reach comparison (a variant stays out), its needed per-trial rate
+    ``1 - 0.5 ** (1 / m)`` for the ``m`` trials in its quarter."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from snn_hpo import quarter_lines
+
+    shipped = SHIPPED["silent_sg"][0]
+    odds = {"quarter_hit": 0.25, "design_hit": 0.015, "trial_hit": 0.018}
+    rows = [{"method": m, "quarter_trials": n, **odds} for m, n in
+            (("random", 11.0), (shipped, 6.0), (f"{shipped}-lr", 6.0), ("optuna-tpe", 1.0))]
+    lines = quarter_lines({"sg_digits_b50": rows}, {"sg_digits_b50": {"problem": "sg_digits"}})
+    body = [line for line in lines if line.startswith("| sg_digits_b50")]
+    assert [line.split(" | ")[1] for line in body] == ["random", shipped, "optuna-tpe"]
+    assert body[1] == f"| sg_digits_b50 | {shipped} | 6 | 25% | 10.9% / 1.5% / 1.8% |"
+    assert body[2].endswith("| 1 | 25% | 50.0% / 1.5% / 1.8% |")
+
+
 def test_run_summaries_summarise_each_run_folder_with_random_search(monkeypatch, tmp_path):
     """One summary per run folder that holds random search, written where the template says (a
     path with ``{run}``); a folder without random search has no anchor and is left out."""
