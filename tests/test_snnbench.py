@@ -48,7 +48,7 @@ from jaxsnn.snnbench.tables import (
 )
 from jaxsnn.snnbench.targets import SHIPPED, real_medians, real_verdicts, surrogate_verdicts
 from jaxsnn.train.silent import SilentNetworkDetector
-from jaxsnn.tuning.evaluate import evaluate
+from jaxsnn.tuning.evaluate import evaluate, validate
 from jaxsnn.tuning.study_spec import prepare
 
 PROBLEM = get_problem("sg_digits")
@@ -697,3 +697,10 @@ def test_a_real_study_name_runs_what_its_rows_ran_across_the_screen_prior(monkey
     assert OmegaConf.to_container(unwatched.hpo.evaluation.silent) == {"k": 1, "p": 0.3, "update_interval": 100,
                                                                        "grace": 1000000000}
     assert _settings(built(VARIANTS["scbo-drive-screen-n6-guard05-prior-no-detector"])) == _settings(shipped)
+    # with a grace: the paper's rule judged on the last interval once 1,000 samples are in
+    with initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[1] / "conf"), version_base="1.3"):
+        graced = compose("hpo", study_overrides("scbo-drive-screen-n6-guard05-prior-grace", "sg_digits"))
+    (detector,) = validate({"silent": OmegaConf.to_container(graced.hpo.evaluation.silent)}).stoppers
+    assert (detector.k, detector.p, detector.update_interval, detector.window, detector.grace) == (1, 0.3, 100,
+                                                                                                   "interval", 1000)
+    assert _settings(built(VARIANTS["scbo-drive-screen-n6-guard05-prior-grace"])) == _settings(shipped)
