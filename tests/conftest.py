@@ -27,6 +27,11 @@ os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 # (setting it to one thread too gave 220 s: no gain). Child processes inherit all of it.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
+
+# Dask's scheduler thread logs its INFO lines (a client cancelling a key) to the stderr it found at
+# import, which pytest's capture has closed by the time a module's cluster shuts down: each line
+# became a "--- Logging error ---" traceback in the suite's output. Warnings and errors still show.
+os.environ.setdefault("DASK_DISTRIBUTED__LOGGING__DISTRIBUTED", "warning")
 from jaxsnn.xla_defaults import CPU_COMPILE_FLAGS, add_xla_flags  # noqa: E402
 
 # The suite is compile-bound (two thirds of its time is compilation): the classic emitters, see
