@@ -26,6 +26,12 @@ and compiles most of them. ``--limit 12`` in a loop gives every dozen rows a fre
     until python benchmarks/snn_tables.py stdp_digits --live --limit 12 --shard 0 --shards 2 \
           | grep -q "nothing left"; do :; done &          # (and shard 1)
 
+    python benchmarks/snn_tables.py sg_digits --rules   # other detector rules replayed on the table
+
+``--rules`` trains nothing: it replays the problem's rule and the same rule judged on its last
+interval after a grace (:data:`RULES`) on the merged table's ``checks``, and prints what each stops
+and what the table's compute comes to under it (``jaxsnn.snnbench.tables.rule_outcome``).
+
 ``--retest SEED`` trains the merged table's kept rows (complete, not stopped by the detector) again
 with training seed SEED instead of 0: how well one real run ranks another is the yardstick for the
 surrogate's accuracy ranking (``snn_hpo.py`` reports both beside the validation).
@@ -36,6 +42,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from functools import partial
 from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -47,11 +54,15 @@ from omegaconf import OmegaConf  # noqa: E402
 from jaxsnn.snnbench import HPO_PRESETS, get_problem  # noqa: E402
 from jaxsnn.snnbench.problems import SNNProblem  # noqa: E402
 from jaxsnn.snnbench.tables import (  # noqa: E402
-    LIVE_COLUMNS, append_rows, read_live, read_rows, run_live, run_row, write_live, write_table,
+    LIVE_COLUMNS, append_rows, read_live, read_rows, rule_outcome, run_live, run_row, write_live, write_table,
 )  # fmt: skip
+from jaxsnn.train.silent import SilentNetworkDetector  # noqa: E402
 
 TABLES = Path(__file__).parent / "tables"
 CONF = Path(__file__).resolve().parent.parent / "conf"
+RULES: dict[str, dict] = {"the paper's": {}, **{f"last interval, grace {g:,}": {"window": "interval", "grace": g}
+                                                for g in (300, 1000, 3000)}}
+"""``--rules``: departures from the problem's detector preset (``SilentNetworkDetector`` options)."""
 
 
 def preset_spec(problem: SNNProblem) -> dict:
@@ -78,6 +89,7 @@ def main() -> None:
     parser.add_argument("--retest", type=int, metavar="SEED",
                         help="train the table's kept rows again with this training seed")
     parser.add_argument("--live", action="store_true", help="time the table's rows as a study's trials run")
+    parser.add_argument("--rules", action="store_true", help="replay other detector rules on the table (no training)")
     parser.add_argument("--limit", type=int, default=None,
                         help="with --live: time at most this many rows, then exit (a fresh process per study-sized "
                              "chunk pays the compilations a study's worker pays)")
@@ -85,6 +97,8 @@ def main() -> None:
     problem = get_problem(args.problem)
     if args.live:
         return live(problem, args)
+    if args.rules:
+        return rules(problem)
     stem = problem.name if args.retest is None else f"{problem.name}.retest{args.retest}"
     table = TABLES / f"{stem}.csv.gz"
     tabled = read_rows(table) if table.exists() else []
@@ -113,6 +127,19 @@ def main() -> None:
         print(f"[{problem.name} {index}] {row['status']:8s} acc={row['accuracy']!s:.5} cost={row['cost_s']:.2f}s "
               f"stop={'@' + str(row['stop_samples']) if row['stopped'] else '-'} "
               f"({n}/{len(todo)}, {time.perf_counter() - start:.0f} s)", flush=True)
+
+
+def rules(problem: SNNProblem) -> None:
+    """``--rules``: each of :data:`RULES` replayed on the merged table, as a markdown table."""
+    rows = read_rows(TABLES / f"{problem.name}.csv.gz")
+    k, p, interval = problem.preset.k, problem.preset.p, problem.preset.update_interval
+    good = 5.0 / problem.n_classes
+    print(f"| rule (k={k}, p={p}, a check every {interval} samples) | stopped | false stops (full run >= {good:.2f}) "
+          "| compute, share of training every row to the end |\n|---|---|---|---|")
+    for name, options in RULES.items():
+        outcome = rule_outcome(rows, partial(SilentNetworkDetector, k, p, interval, **options), interval, good)
+        print(f"| {name} | {outcome['stopped']} of {outcome['rows']} | {outcome['false_stops']} "
+              f"| {outcome['compute_share']:.2f} |")
 
 
 def live(problem: SNNProblem, args: argparse.Namespace) -> None:

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,9 @@ from jaxsnn.snnbench.tables import (
     read_live,
     read_rows,
     replay,
+    replay_checks,
     row_params,
+    rule_outcome,
     run_live,
     run_row,
     with_live_costs,
@@ -111,6 +114,36 @@ def test_table_round_trip(tmp_path):
     again = read_rows(tmp_path / "p.csv.gz")
     for key in ("params", "stopped", "checks", "accuracy"):
         assert [r[key] for r in again] == [r[key] for r in rows]
+
+
+def test_a_rule_replayed_on_a_tables_checks_stops_where_the_spike_counts_stopped_it():
+    """Every row of the committed sg_digits table: the problem's rule replayed on the row's ``checks``
+    alone stops the rows, at the samples, that replaying it on the recorded spike counts did."""
+    rows = [r for r in read_rows(Path(__file__).resolve().parents[1] / "benchmarks" / "tables" / "sg_digits.csv.gz")
+            if r["status"] == "complete"]  # fmt: skip
+    k, p, interval = PROBLEM.preset.k, PROBLEM.preset.p, PROBLEM.preset.update_interval
+    stops = [replay_checks(SilentNetworkDetector(k, p, interval), r["checks"], interval) for r in rows]
+    assert len(rows) == 1000 and sum(s is not None for s in stops) == sum(r["stopped"] for r in rows) > 600
+    assert all((s is None) == (not r["stopped"]) and (s is None or s == r["stop_samples"]) for s, r in zip(stops, rows))
+
+
+def test_a_grace_on_the_last_interval_keeps_a_network_that_wakes_up_and_costs_its_samples():
+    woke = [1.0, 1.0, 1.0, 1.0, 1.0] + [500 / (100 * i) for i in range(6, 31)]  # silent for 500 samples, then not
+    quiet = [1.0] * 30
+    paper = partial(SilentNetworkDetector, 1, 0.3, 100)
+    graced = partial(SilentNetworkDetector, 1, 0.3, 100, window="interval", grace=1000)
+    assert replay_checks(paper(), woke, 100) == 100 and replay_checks(graced(), woke, 100) is None
+    assert replay_checks(graced(), quiet, 100) == 1000
+    rows = [{"status": "complete", "checks": c, "accuracy": a, "cost_s": 4.0, "setup_s": 1.0, "samples": 3000}
+            for c, a in ((woke, 0.9), (quiet, 0.1))]  # fmt: skip
+    # the paper's rule: both stopped at 100 of 3,000 samples, 1.1 s each of 8 s; the grace: the quiet
+    # network at 1,000 samples (2 s), the one that wakes up trained to the end (4 s) of the 8 s
+    assert rule_outcome(rows, paper, 100, 0.5) == {"rows": 2, "stopped": 2, "false_stops": 1,
+                                                   "compute_share": pytest.approx(2.2 / 8)}
+    assert rule_outcome(rows, graced, 100, 0.5) == {"rows": 2, "stopped": 1, "false_stops": 0,
+                                                    "compute_share": pytest.approx(6.0 / 8)}
+    with pytest.raises(ValueError, match="checked every 100 samples cannot replay a rule checked every 150"):
+        replay_checks(SilentNetworkDetector(1, 0.3, 150), woke, 100)
 
 
 def test_a_real_row_replays_the_stop_of_a_live_run():

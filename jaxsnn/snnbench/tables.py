@@ -18,7 +18,7 @@ import gzip
 import json
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +173,50 @@ def false_stops(rows: Sequence[dict[str, Any]], good_accuracy: float, p: float) 
         "best_stopped": max((r["accuracy"] for r in stopped), default=math.nan),
         "best_kept": max((r["accuracy"] for r in complete if not r["stopped"]), default=math.nan),
     }  # fmt: skip
+
+
+def replay_checks(detector: SilentNetworkDetector, checks: Sequence[float], interval: int) -> int | None:
+    """The samples a row had seen when ``detector`` stopped it, replayed from the row's ``checks``
+    (the silent fraction over all samples at every ``interval``-th one), or ``None`` if it trains on.
+
+    Why: a table keeps how many samples of each interval were silent, not the spike counts, and a
+    rule the table was not made with (a grace, a window of the last interval) is still to be judged
+    on every row. Each interval is fed as that many silent samples, then spiking ones: the decision
+    at every check is the live detector's, and a stop it settles before its check comes one interval
+    early at most. The fractions' four decimals give exact counts below 10,000 samples.
+    """
+    if detector.update_interval % interval:
+        raise ValueError(f"a table checked every {interval} samples cannot replay a rule checked every "
+                         f"{detector.update_interval}")  # fmt: skip
+    silent_before = 0
+    for i, fraction in enumerate(checks, 1):
+        silent = round(fraction * i * interval)
+        within = int(np.clip(silent - silent_before, 0, interval))
+        silent_before = silent
+        if detector.update(np.r_[np.zeros(within), np.full(interval - within, detector.k)], {}) is not None:
+            return detector.seen
+    return None
+
+
+def rule_outcome(rows: Sequence[dict[str, Any]], make_detector: Callable[[], SilentNetworkDetector], interval: int,
+                 good_accuracy: float) -> dict[str, Any]:
+    """What a detector rule does on a table (:func:`replay_checks`): the rows it stops, its false
+    stops (stopped networks whose full run reached ``good_accuracy``), and the table's compute under
+    it as a share of training every row to the end, a stopped row paying its setup and its training
+    up to the stop. Table seconds, not a study's (``with_live_costs``): the share compares rules."""
+    complete = [r for r in rows if r["status"] == "complete"]
+    stopped = false = 0
+    spent = 0.0
+    for r in complete:
+        stop = replay_checks(make_detector(), r["checks"], interval)
+        if stop is None:
+            spent += r["cost_s"]
+            continue
+        stopped += 1
+        false += r["accuracy"] >= good_accuracy
+        spent += r["setup_s"] + (r["cost_s"] - r["setup_s"]) * min(1.0, stop / r["samples"])
+    return {"rows": len(complete), "stopped": stopped, "false_stops": false,
+            "compute_share": spent / sum(r["cost_s"] for r in complete)}  # fmt: skip
 
 
 def random_best(rows: Sequence[dict[str, Any]], n: int, draws: int = 2000, seed: int = 0) -> float:
