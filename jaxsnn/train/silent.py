@@ -32,10 +32,9 @@ to show. STDP networks wake up too (their weights grow), and six STDP networks w
 their samples silent (fewer than ``k=5`` spikes) classified at 0.53-0.68: fewer spikes can still
 name the class. Judged on the last interval after a grace of 1,000 samples, the rule stops 27 of
 those 100 SG networks at 0.80 instead of 0.72 of the compute of training all to the end
-(``benchmarks/snn_tables.py --rules``), but
-over 20 paired real studies of the SG preset that ended level with the paper's rule (final best
-0.953 vs 0.946, p = 0.28). The paper's rule stays the default; it is what the optimizer's
-constraint means.
+(``benchmarks/snn_tables.py --rules``), but over 20 paired real studies of the SG preset that
+ended level with the paper's rule (final best 0.953 vs 0.946, p = 0.28). The paper's rule stays
+the default; it is what the optimizer's constraint means.
 """
 
 from __future__ import annotations
