@@ -79,7 +79,7 @@ def synthetic_rows(n: int, seed: int = 0) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def bench() -> SurrogateBenchmark:
-    return SurrogateBenchmark(PROBLEM, synthetic_rows(400))
+    return SurrogateBenchmark(PROBLEM, synthetic_rows(300))
 
 
 def test_check_fractions_are_the_detectors_running_fraction():
@@ -333,7 +333,7 @@ def test_the_silent_classifier_sees_the_learning_inputs_where_the_problem_says_i
                         "stop_samples": 100.0, "stop_time_s": 1.1})  # fmt: skip
         return out
 
-    train, held_out = silent_where_learning_is_slow(synthetic_rows(300)), silent_where_learning_is_slow(
+    train, held_out = silent_where_learning_is_slow(synthetic_rows(200)), silent_where_learning_is_slow(
         synthetic_rows(200, seed=3))
     agreement = {flag: SurrogateBenchmark(dataclasses.replace(PROBLEM, silent_learning=flag), train)
                  .validate(held_out).silent_agreement for flag in (False, True)}  # fmt: skip
