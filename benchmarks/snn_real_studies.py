@@ -26,6 +26,7 @@ programs another compiled; the summary to ``benchmarks/results/snn_real_studies.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import subprocess
 import sys
@@ -39,6 +40,7 @@ from jaxsnn.hpo.report import design_flags
 from jaxsnn.hpo.study import Study
 from jaxsnn.snnbench import HPO_PRESETS, get_problem
 from jaxsnn.snnbench.compare import SEEDED
+from jaxsnn.train.silent import PRESETS as SILENT_PRESETS
 from jaxsnn.tuning.spaces import dotted
 
 REPO = Path(__file__).resolve().parent.parent
@@ -126,11 +128,20 @@ _BEFORE_PRIOR = {"logei-saas": ["hpo.optimizer=logei", "+hpo.options.prior=saas"
             "scbo-drive-training": ["hpo.optimizer=scbo", *feature_overrides(TRAINING)],
             "scbo-stdp-drive": ["hpo.optimizer=scbo", *STDP_FEATURES],
             "logei-stdp-drive": ["hpo.optimizer=logei", *STDP_FEATURES]}
-NO_DETECTOR = "++hpo.evaluation.silent={k:1,p:0.3,update_interval:100,grace:1000000000}"
+
+
+def sg_rule(**options: object) -> str:
+    """An override watching the SG preset's trials with its detector rule (``dvs_slayer``) and
+    ``options`` (``window``, ``grace``: ``SilentNetworkDetector``) on top."""
+    settings = {**dataclasses.asdict(SILENT_PRESETS["dvs_slayer"]), **options}
+    return "++hpo.evaluation.silent={" + ",".join(f"{key}:{value}" for key, value in settings.items()) + "}"
+
+
+NO_DETECTOR = sg_rule(grace=1_000_000_000)
 """The SG preset's rule (``dvs_slayer``) with a grace no run reaches: every network trains to the
 end and reports its silent fraction over the whole run, the surrogate benchmark's ``no_detector``
 mode on real networks (its silent columns, which count stopped trials, then read 0)."""
-GRACE = "++hpo.evaluation.silent={k:1,p:0.3,update_interval:100,window:interval,grace:1000}"
+GRACE = sg_rule(window="interval", grace=1000)
 """The SG preset's rule judged on the last 100 samples once 1,000 have been seen (about 0.7 of an
 epoch of digits): a network silent at initialisation that wakes up within that epoch is kept and
 reports its last interval's silent fraction. On the sg_digits table it stops 27 of the 100 networks

@@ -137,7 +137,8 @@ def rules(problem: SNNProblem) -> None:
     print(f"| rule (k={k}, p={p}, a check every {interval} samples) | stopped | false stops (full run >= {good:.2f}) "
           "| compute, share of training every row to the end |\n|---|---|---|---|")
     for name, options in RULES.items():
-        outcome = rule_outcome(rows, partial(SilentNetworkDetector, k, p, interval, **options), interval, good)
+        outcome = rule_outcome(rows, partial(SilentNetworkDetector.preset, problem.detector, **options), interval,
+                               good)
         print(f"| {name} | {outcome['stopped']} of {outcome['rows']} | {outcome['false_stops']} "
               f"| {outcome['compute_share']:.2f} |")
 

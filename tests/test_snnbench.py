@@ -121,8 +121,8 @@ def test_a_rule_replayed_on_a_tables_checks_stops_where_the_spike_counts_stopped
     alone stops the rows, at the samples, that replaying it on the recorded spike counts did."""
     rows = [r for r in read_rows(Path(__file__).resolve().parents[1] / "benchmarks" / "tables" / "sg_digits.csv.gz")
             if r["status"] == "complete"]  # fmt: skip
-    k, p, interval = PROBLEM.preset.k, PROBLEM.preset.p, PROBLEM.preset.update_interval
-    stops = [replay_checks(SilentNetworkDetector(k, p, interval), r["checks"], interval) for r in rows]
+    interval = PROBLEM.preset.update_interval
+    stops = [replay_checks(SilentNetworkDetector.preset(PROBLEM.detector), r["checks"], interval) for r in rows]
     assert len(rows) == 1000 and sum(s is not None for s in stops) == sum(r["stopped"] for r in rows) > 600
     assert all((s is None) == (not r["stopped"]) and (s is None or s == r["stop_samples"]) for s, r in zip(stops, rows))
 

@@ -188,14 +188,11 @@ def replay_checks(detector: SilentNetworkDetector, checks: Sequence[float], inte
     if detector.update_interval % interval:
         raise ValueError(f"a table checked every {interval} samples cannot replay a rule checked every "
                          f"{detector.update_interval}")  # fmt: skip
-    silent_before = 0
-    for i, fraction in enumerate(checks, 1):
-        silent = round(fraction * i * interval)
-        within = int(np.clip(silent - silent_before, 0, interval))
-        silent_before = silent
-        if detector.update(np.r_[np.zeros(within), np.full(interval - within, detector.k)], {}) is not None:
-            return detector.seen
-    return None
+    silent = np.round(np.asarray(checks, dtype=float) * interval * np.arange(1, len(checks) + 1))
+    within = np.clip(np.diff(silent, prepend=0.0), 0, interval).astype(int)
+    batches = [np.r_[np.zeros(n), np.full(interval - n, detector.k)] for n in within]
+    stop = replay(detector, batches, [math.nan] * len(batches))  # no times in a check: only the samples count
+    return stop["stop_samples"] if stop["stopped"] else None
 
 
 def rule_outcome(rows: Sequence[dict[str, Any]], make_detector: Callable[[], SilentNetworkDetector], interval: int,
