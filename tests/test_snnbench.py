@@ -317,6 +317,11 @@ def test_accuracy_is_a_gaussian_process_of_the_learning_inputs_or_else_a_forest(
     forest = SurrogateBenchmark(dataclasses.replace(PROBLEM, learning=None), synthetic_rows(400))
     assert isinstance(forest.accuracy, ExtraTreesRegressor)
     assert forest.validate(synthetic_rows(200, seed=3)).meets_targets()
+    # Validations and random-search estimates ask for many configurations at once: each gets the
+    # answer it gets alone, to the bit (a trial and its validation see the same surrogate).
+    configs = [r["params"] for r in synthetic_rows(40, seed=9)]
+    for surrogate in (bench, forest):
+        assert surrogate.predict_many(configs) == [surrogate.predict(c) for c in configs]
 
 
 def test_the_silent_classifier_sees_the_learning_inputs_where_the_problem_says_its_silence_depends_on_them():

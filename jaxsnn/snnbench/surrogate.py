@@ -128,19 +128,24 @@ class Validation:
         return self.accuracy_spearman >= 0.8 and self.silent_agreement >= 0.9
 
 
-def _forest_mean(forest: ExtraTreesRegressor | RandomForestClassifier, x: np.ndarray) -> np.ndarray:
-    """Mean over the trees' outputs at one row ``x``, by calling each fitted tree directly.
+def _forest_mean(forest: ExtraTreesRegressor | RandomForestClassifier, X: np.ndarray) -> np.ndarray:
+    """Mean over the trees' outputs at the rows of ``X``, ``(rows, outputs or classes)``, by
+    calling each fitted tree directly on all rows at once.
 
     ``forest.predict`` dispatches through joblib even with ``n_jobs=1`` (about 10 ms a call for
-    one row); the trees themselves answer in microseconds. Regressors: the mean of the leaf
-    values, as ``predict``; classifiers: the mean of the leaf class frequencies, as
-    ``predict_proba``.
+    one row); the trees themselves answer in microseconds, and a tree asked for many rows costs
+    about what it costs for one. Regressors: the mean of the leaf values, as ``predict``;
+    classifiers: the mean of the leaf class frequencies, as ``predict_proba``. A row's answer does
+    not depend on the other rows asked with it.
     """
-    x32 = np.asarray(x, dtype=np.float32).reshape(1, -1)
-    leaves = np.stack([tree.tree_.predict(x32)[0] for tree in forest.estimators_])  # (trees, classes or outputs)
-    if isinstance(forest, RandomForestClassifier):
-        leaves = leaves / leaves.sum(axis=1, keepdims=True)
-    return leaves.mean(axis=0).reshape(-1)
+    X32 = np.asarray(X, dtype=np.float32).reshape(len(X), -1)
+    total: np.ndarray | float = 0.0
+    for tree in forest.estimators_:
+        leaves = tree.tree_.predict(X32).reshape(len(X32), -1)  # (rows, classes or outputs)
+        if isinstance(forest, RandomForestClassifier):
+            leaves = leaves / leaves.sum(axis=1, keepdims=True)
+        total = total + leaves  # tree by tree: the same sums in the same order for any number of rows
+    return total / len(forest.estimators_)
 
 
 class SurrogateBenchmark:
@@ -198,12 +203,15 @@ class SurrogateBenchmark:
         (``SNNProblem.silent_learning``)."""
         return np.append(x, self.problem.learning(params)) if self.problem.silent_learning else x
 
-    def _accuracy(self, params: Mapping[str, Any], x: np.ndarray) -> float:
-        """The full run's accuracy: the forest's at ``features`` ``x``, or the Gaussian process's."""
+    def _accuracies(self, configs: Sequence[Mapping[str, Any]], X: np.ndarray) -> np.ndarray:
+        """The full runs' accuracies: the forest's at the :meth:`features` ``X`` of ``configs``,
+        or the Gaussian process's, asked one configuration at a time so that a configuration's
+        answer is the same whatever else is asked with it (a matrix product over many rows rounds
+        differently from one over a single row)."""
         if isinstance(self.accuracy, ExtraTreesRegressor):
-            return float(_forest_mean(self.accuracy, x)[0])
-        z = (np.asarray(self.problem.learning(params)) - self._center) / self._scale
-        return float(_from_logit(self.accuracy.predict(z.reshape(1, -1))[0]))
+            return _forest_mean(self.accuracy, X)[:, 0]
+        z = (np.stack([self.problem.learning(p) for p in configs]) - self._center) / self._scale
+        return np.array([_from_logit(self.accuracy.predict(row.reshape(1, -1))[0]) for row in z], dtype=float)
 
     def check(self, params: Mapping[str, Any]) -> None:
         """A configuration outside the table's space is refused, naming the parameter and range."""
@@ -218,16 +226,27 @@ class SurrogateBenchmark:
     def predict(self, params: Mapping[str, Any]) -> dict[str, float]:
         """Raw predictions: ``p_silent``, the full run's ``accuracy``, ``full_fraction`` and
         ``cost_s``, the stopped run's ``stop_fraction`` and ``stop_s``."""
-        self.check(params)
-        x = self.features(params)
-        proba = _forest_mean(self.silent, self.silent_features(params, x))
-        p_silent = float(proba[list(self.silent.classes_).index(True)])
-        accuracy = self._accuracy(params, x)
-        full_fraction, log_cost = _forest_mean(self.full, x)
-        stop_fraction, log_stop = _forest_mean(self.stop, x)
-        cost = math.exp(log_cost)
-        return {"p_silent": p_silent, "accuracy": float(accuracy), "full_fraction": float(full_fraction),
-                "cost_s": cost, "stop_fraction": float(stop_fraction), "stop_s": min(math.exp(log_stop), cost)}
+        return self.predict_many([params])[0]
+
+    def predict_many(self, configs: Sequence[Mapping[str, Any]]) -> list[dict[str, float]]:
+        """:meth:`predict` for each of ``configs``, each forest asked once for all of them: a
+        validation or a random-search estimate predicts hundreds to thousands of configurations,
+        and one call per tree and configuration took about 10 ms a configuration."""
+        for params in configs:
+            self.check(params)
+        X = np.stack([self.features(p) for p in configs])
+        proba = _forest_mean(self.silent, np.stack([self.silent_features(p, x) for p, x in zip(configs, X)]))
+        p_silent = proba[:, list(self.silent.classes_).index(True)]
+        accuracy = self._accuracies(configs, X)
+        full, stop = _forest_mean(self.full, X), _forest_mean(self.stop, X)
+        out = []
+        for i in range(len(X)):
+            (full_fraction, log_cost), (stop_fraction, log_stop) = full[i], stop[i]
+            cost = math.exp(log_cost)
+            out.append({"p_silent": float(p_silent[i]), "accuracy": float(accuracy[i]),
+                        "full_fraction": float(full_fraction), "cost_s": cost, "stop_fraction": float(stop_fraction),
+                        "stop_s": min(math.exp(log_stop), cost)})  # fmt: skip
+        return out
 
     def with_noise(self, noise: float) -> SurrogateBenchmark:
         """This surrogate with trial ``noise``: the same fitted models (a fit takes 30-40 s on a
@@ -273,7 +292,7 @@ class SurrogateBenchmark:
     def validate(self, held_out: Sequence[Mapping[str, Any]]) -> Validation:
         """Quality on rows it was not fitted on (the targets: Spearman >= 0.8, agreement >= 90 %)."""
         rows = _usable(held_out)
-        return _score([self.predict(r["params"]) for r in rows], rows, len(self.rows))
+        return _score(self.predict_many([r["params"] for r in rows]), rows, len(self.rows))
 
 
 def calibrated_noise(bench: SurrogateBenchmark, n: int, target: float, draws: int = 2000, seed: int = 0) -> float:
@@ -305,7 +324,7 @@ def _median_best(bench: SurrogateBenchmark, n: int, draws: int, seed: int) -> Ca
     """:func:`random_search_best` as a function of the noise (the predictions made once)."""
     rng = np.random.default_rng(seed)
     configs = [bench.space.decode(u) for u in bench.space.project(rng.random((draws, bench.space.dim)))]
-    preds = [bench.predict(c) for c in configs]
+    preds = bench.predict_many(configs)
     centre = _logit_unit(np.array([p["accuracy"] for p in preds if p["p_silent"] < 0.5]))
     kept_share, level = len(centre) / draws, 0.5 ** (1.0 / n)
     if kept_share <= 1.0 - level:
@@ -373,8 +392,8 @@ def cross_validate(
     for held in np.array_split(order, folds):
         held_set = set(held.tolist())
         bench = SurrogateBenchmark(problem, [r for i, r in enumerate(rows) if i not in held_set])
-        for i in held:
-            preds[i] = bench.predict(rows[i]["params"])
+        for i, pred in zip(held, bench.predict_many([rows[i]["params"] for i in held])):
+            preds[i] = pred
     validation = _score(preds, rows, len(rows) - len(rows) // folds)
     rerun = {r["index"]: r["accuracy"] for r in _usable(retest)}
     pairs = [(p["accuracy"], r["accuracy"], rerun[r["index"]]) for p, r in zip(preds, rows)
