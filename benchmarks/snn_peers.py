@@ -7,11 +7,14 @@ it over stdin/stdout, one JSON line per message, the way ``bo_quality.py`` does.
 evaluates every point, so peers and ours see identical problems.
 
 Protocol. First line ``{"peer", "seed", "space": Space.to_dict(), "n_initial", "dim"}``; then
-``{"cmd": "ask"}`` -> ``{"params": {...}}`` (Optuna: native distributions, define-by-run, so
-conditional parameters stay conditional) or ``{"x": [...]}`` (BoTorch SCBO: a point of the
-parent's encoded unit cube); ``{"cmd": "tell", "status", "accuracy", "silent"}`` -> ``{"ok": true}``
-(accuracy maximised, ``silent <= 0`` feasible; failed and pruned trials carry no values);
-``{"cmd": "close"}`` ends the worker.
+``{"cmd": "ask"}`` -> ``{"id", "params": {...}}`` (Optuna: native distributions, define-by-run, so
+conditional parameters stay conditional) or ``{"id", "x": [...]}`` (BoTorch SCBO: a point of the
+parent's encoded unit cube); ``{"cmd": "tell", "id", "status", "accuracy", "silent"}`` -> ``{"ok":
+true}`` (accuracy maximised, ``silent <= 0`` feasible; failed and pruned trials carry no values);
+``{"cmd": "close"}`` ends the worker. The ``id`` names an asked trial, so that a study with several
+workers can tell its trials in the order they finish: the Optuna peers keep several trials running,
+as an Optuna study does (``benchmarks/snn_real_peers.py``); BoTorch SCBO proposes one point at a
+time.
 
 This module's top level imports only the standard library and numpy: the parent side runs in our
 environment, the peer side in the peers' one (which has no jaxsnn).
@@ -92,7 +95,7 @@ class _OptunaPeer:
         self.study = optuna.create_study(direction="maximize", sampler=sampler)
         self.declared = [p["name"] for p in space["params"]]
         self.order = _dependency_order(space["params"])
-        self.trial: optuna.trial.Trial | None = None
+        self.running: dict[int, optuna.trial.Trial] = {}
 
     def _suggest(self, p: dict) -> Any:
         if p["type"] == "float":
@@ -103,27 +106,28 @@ class _OptunaPeer:
 
     def ask(self) -> dict:
         self.trial = self.study.ask()
+        self.running[self.trial.number] = self.trial
         values: dict[str, Any] = {}
         for p in self.order:
             c = p["condition"]
             if c is None or (c["parent"] in values and any(_same(values[c["parent"]], v) for v in c["values"])):
                 values[p["name"]] = self._suggest(p)
-        return {"params": {name: values[name] for name in self.declared if name in values}}
+        return {"id": self.trial.number, "params": {name: values[name] for name in self.declared if name in values}}
 
     def enqueue(self, params: dict) -> None:
         """Optuna's own seeding: the next ``ask`` returns ``params`` (``Study.enqueue_trial``)."""
         self.study.enqueue_trial(params)
 
-    def tell(self, status: str, accuracy: float | None, silent: float | None) -> None:
-        if self.trial is None:
-            raise RuntimeError("tell without a pending ask")
+    def tell(self, trial_id: int, status: str, accuracy: float | None, silent: float | None) -> None:
+        trial = self.running.pop(trial_id, None)
+        if trial is None:
+            raise RuntimeError(f"tell of trial {trial_id}, which is not running (running: {sorted(self.running)})")
         state = self._optuna.trial.TrialState
         if status in _INFORMATIVE:
-            self.trial.set_user_attr("constraints", [silent])
-            self.study.tell(self.trial, accuracy)
+            trial.set_user_attr("constraints", [silent])
+            self.study.tell(trial, accuracy)
         else:
-            self.study.tell(self.trial, state=state.FAIL if status == "failed" else state.PRUNED)
-        self.trial = None
+            self.study.tell(trial, state=state.FAIL if status == "failed" else state.PRUNED)
 
 
 class _ScboPeer:
@@ -138,14 +142,18 @@ class _ScboPeer:
         # would be asked again; this engine replays the same sequence and continues past it.
         self.design = torch.quasirandom.SobolEngine(dim, scramble=True, seed=seed)
         self.x = None
+        self.asked = 0
 
     def ask(self) -> dict:
+        if self.x is not None:
+            raise RuntimeError("botorch-scbo proposes one point at a time: tell the last one first")
         self.x = self.design.draw(1).double()[0] if len(self.opt.X) < self.opt.n_init else self.opt.ask()
-        return {"x": self.x.tolist()}
+        self.asked += 1
+        return {"id": self.asked, "x": self.x.tolist()}
 
-    def tell(self, status: str, accuracy: float | None, silent: float | None) -> None:
-        if self.x is None:
-            raise RuntimeError("tell without a pending ask")
+    def tell(self, trial_id: int, status: str, accuracy: float | None, silent: float | None) -> None:
+        if self.x is None or trial_id != self.asked:
+            raise RuntimeError(f"tell of trial {trial_id}, which is not the pending one")
         if status in _INFORMATIVE:
             self.opt.tell(self.x, accuracy, [silent])
         self.x = None
@@ -183,7 +191,7 @@ def peer_worker() -> None:
             peer.enqueue(msg["params"])
             send({"ok": True})
         elif msg["cmd"] == "tell":
-            peer.tell(msg["status"], msg["accuracy"], msg["silent"])
+            peer.tell(msg["id"], msg["status"], msg["accuracy"], msg["silent"])
             send({"ok": True})
         else:
             raise ValueError(f"unknown command {msg['cmd']!r}")
@@ -237,6 +245,7 @@ class PeerOptimizer:
         if peer not in PEERS:
             raise ValueError(f"unknown peer {peer!r}; valid: {', '.join(PEERS)}")
         self.peer, self.space = peer, space
+        self._asked: list[tuple[dict[str, Any], int]] = []  # (params, the peer's id) of trials not yet told
         self._stderr = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: a chatty worker cannot block
         self._proc = subprocess.Popen(
             [python, str(Path(__file__).resolve()), "--peer-worker"],
@@ -280,12 +289,19 @@ class PeerOptimizer:
         else:
             params = reply["params"]
         self.space.validate(params)
+        self._asked.append((params, reply["id"]))
         return params
 
     def tell(self, record: EvaluationRecord) -> None:
-        """Report the last asked trial: values for informative records, only the status otherwise."""
+        """Report an asked trial, found by its params (trials may finish in any order): values for
+        informative records, only the status otherwise."""
+        match = next((i for i, (params, _) in enumerate(self._asked) if params == record.params), None)
+        if match is None:
+            raise ValueError(f"{self.peer} was told a trial it did not propose: {record.params} "
+                             f"({len(self._asked)} asked and not told)")  # fmt: skip
+        _, trial_id = self._asked.pop(match)
         self._request({
-            "cmd": "tell", "status": record.status,
+            "cmd": "tell", "id": trial_id, "status": record.status,
             "accuracy": float(record.objectives["accuracy"]) if record.informative else None,
             "silent": float(record.constraints["silent"]) if record.informative else None,
         })  # fmt: skip

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 from results_io import read_csv, write_csv
+from snn_real_peers import STUDY_PEERS
 
 from jaxsnn.hpo.features import INPUT_DRIVE_PRIOR, LEARNING_RATE_PRIOR, STDP_DRIVE, STDP_DRIVE_PRIOR, TRAINING
 from jaxsnn.hpo.report import design_flags
@@ -199,14 +200,19 @@ def study_overrides(optimizer: str, problem: str) -> list[str]:
 
 
 def run_study(name: str, seed: int, problem: str, trials: int | None) -> Path:
+    """Run the study ``name`` of ``problem`` with ``seed`` unless its folder holds it already. A
+    peer's name (:data:`STUDY_PEERS`) runs the preset's study with the peer as its optimizer
+    (``snn_real_peers.py``), from scratch as every name without ``+default``."""
     folder = outputs(problem)[0] / f"{name}_{seed}"
     if not (folder / "study.sqlite").exists():
         search = [] if name.endswith(SEEDED) else ["hpo.enqueue=[]"]  # seeded: the demo exactly
         budget = [] if trials is None else [f"hpo.n_trials={trials}"]
-        subprocess.run([sys.executable, str(REPO / "experiments" / "hpo.py"), f"hydra.run.dir={folder}",
-                        "progress=false", *search, *study_overrides(name.removesuffix(SEEDED), problem), *budget,
-                        f"hpo.seed={seed}",
-                        f"compilation_cache={folder / 'jax_cache'}"],
+        if name in STUDY_PEERS:
+            command, optimizer = [str(REPO / "benchmarks" / "snn_real_peers.py"), name], problem_overrides(problem)
+        else:
+            command, optimizer = [str(REPO / "experiments" / "hpo.py")], study_overrides(name.removesuffix(SEEDED), problem)
+        subprocess.run([sys.executable, *command, f"hydra.run.dir={folder}", "progress=false", *search, *optimizer,
+                        *budget, f"hpo.seed={seed}", f"compilation_cache={folder / 'jax_cache'}"],
                        check=True, cwd=REPO)  # fmt: skip
     return folder / "study.sqlite"
 
