@@ -36,6 +36,7 @@ from pathlib import Path
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import numpy as np  # noqa: E402
+from scipy.stats import mannwhitneyu  # noqa: E402
 from results_io import read_csv, replace_section, write_csv  # noqa: E402
 from snn_peers import PEERS, PEERS_PYTHON, PeerOptimizer, available_peers  # noqa: E402
 from snn_tables import TABLES, preset_spec  # noqa: E402
@@ -47,11 +48,14 @@ from jaxsnn.snnbench.compare import (  # noqa: E402
 from jaxsnn.snnbench.surrogate import SurrogateBenchmark, calibrated_noise, cross_validate  # noqa: E402
 from jaxsnn.snnbench.tables import false_stops, random_best, read_live, read_rows, with_live_costs  # noqa: E402
 from jaxsnn.snnbench.targets import (  # noqa: E402
-    RANDOM_SILENT_FLOOR, REACH_TARGET, SHIPPED, SILENT_TARGET, real_medians, real_verdicts, surrogate_verdicts,
+    RANDOM_SILENT_FLOOR, REACH_TARGET, SHIPPED, SILENT_TARGET, comparable, real_medians, real_verdicts,
+    surrogate_verdicts,
 )  # fmt: skip
 from jaxsnn.tuning.spaces import dotted  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
+PEER_STUDIES = RESULTS / "snn_real_peer_studies.csv"
+"""Real studies with the Optuna peers as the optimizer, beside random search and the preset (one day)."""
 TRACES = RESULTS / "snn_hpo"
 CALIBRATED = RESULTS / "snn_hpo_calibrated"
 """Traces of runs whose surrogate trials carry its calibrated noise (``--calibrated``): the noise
@@ -389,6 +393,8 @@ def section(validation: list[dict], summaries: dict[str, list[dict]], meta: dict
                   "its ablations, dashed, and the peers; the dotted line marks a quarter of the budget)."]
     for real in sorted(RESULTS.glob("snn_real_studies*.csv")):
         lines += real_study_lines(real)
+    if PEER_STUDIES.exists():
+        lines += peer_study_lines(PEER_STUDIES)
     lines += ["", meta.get("notes", ""), ""]
     return "\n".join(lines)
 
@@ -585,6 +591,38 @@ def real_study_lines(path: Path) -> list[str]:
                      f"| {float(r['best_final']):.3f} | {fmt_s(float(r['reach_random_best_s']))} "
                      f"({float(r['reach_ratio']):.2f}) | {wall_cells} | {float(r['silent_design']):.0%} / "
                      f"{float(r['silent_model']):.0%} | {cpu} | {anchor} |")  # fmt: skip
+    return lines
+
+
+def peer_study_lines(path: Path) -> list[str]:
+    """Real sg_digits studies of the preset, random search and the Optuna peers from scratch, run on
+    one machine on one day (``snn_real_studies.py --optimizers random <preset> optuna-tpe ...``),
+    and each peer against the preset."""
+    rows = read_csv(path)
+    preset = shipped_method("sg_digits")
+    medians = {m["optimizer"]: m for m in real_medians(rows)}
+    lines = ["", "### Real studies against the peers (sg_digits from scratch, one machine, one day)", "",
+             f"The demo's problem with every trial a trained network, as in the real studies above, for random "
+             f"search, the preset's optimizer (`{preset}`) and Optuna's TPE and GPSampler with `constraints_func` "
+             "as the optimizer of the same study (`benchmarks/snn_real_peers.py`: `experiments/hpo.py`'s own study, "
+             "workers, detector and compilation caches, the study loop asking the peer in its venv), each from "
+             "scratch (`hpo.enqueue=[]`), seeds interleaved so that every method met the same machine load: "
+             f"`python benchmarks/snn_real_studies.py --optimizers random {preset} optuna-tpe optuna-gp --seeds "
+             "<s>` for each seed, in a checkout whose summary held no other studies. The peers' driver CPU "
+             "leaves out their own process. Medians:", "",
+             *real_median_lines(rows)[2:], "",
+             "Each peer against the preset (two-sided Mann-Whitney p, seeds as independent draws):", "",
+             "| peer | seeds | best at random's compute: peer / preset (p) | best at the end: peer / preset (p) "
+             "| reach random's best (x random): peer / preset |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    for peer in [name for name in PEERS if name in medians and preset in medians]:
+        mine, theirs = ([r for r in comparable(rows) if r["optimizer"] == name] for name in (preset, peer))
+        cells = []
+        for key in ("best_100", "best_final"):
+            p = mannwhitneyu([float(r[key]) for r in theirs], [float(r[key]) for r in mine]).pvalue
+            cells.append(f"{medians[peer][key]:.3f} / {medians[preset][key]:.3f} (p={p:.2f})")
+        lines.append(f"| {peer} | {len(theirs)} | {cells[0]} | {cells[1]} | {_ratio(medians[peer]['reach'])} / "
+                     f"{_ratio(medians[preset]['reach'])} |")  # fmt: skip
     return lines
 
 

@@ -742,3 +742,47 @@ def test_a_real_study_name_runs_what_its_rows_ran_across_the_screen_prior(monkey
     assert (detector.k, detector.p, detector.update_interval, detector.window, detector.grace) == (1, 0.3, 100,
                                                                                                    "interval", 1000)
     assert _settings(built(VARIANTS["scbo-drive-screen-n6-guard05-prior-grace"])) == _settings(shipped)
+
+
+_FAKE_PEER = """#!{python}
+import json, sys
+spec = json.loads(sys.stdin.readline())
+told, asked = [], 0
+for line in sys.stdin:
+    msg = json.loads(line)
+    if msg["cmd"] == "close":
+        break
+    if msg["cmd"] == "ask":
+        asked += 1
+        reply = {{"id": 100 + asked, "params": {{"x": asked / 10}}}}
+    else:
+        told.append([msg["id"], msg["status"], msg["accuracy"]])
+        reply = {{"ok": True}}
+    print(json.dumps(reply), flush=True)
+open(sys.argv[1].replace("snn_peers.py", "told.json"), "w").write(json.dumps(told))
+"""
+
+
+def test_a_peer_is_told_its_trials_in_the_order_they_finish(tmp_path, monkeypatch):
+    """Two workers finish trials out of order: each record reaches the peer under the id the peer
+    gave the trial it proposed (an Optuna study keeps several trials running), and a record the
+    peer never proposed is refused, not told as another trial."""
+    from jaxsnn.hpo.space import FloatParam, Space
+    from jaxsnn.record import EvaluationRecord
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import snn_peers
+
+    worker = tmp_path / "peer_python"  # stands in for the peers' interpreter: it speaks the protocol
+    worker.write_text(_FAKE_PEER.format(python=sys.executable))
+    worker.chmod(0o755)
+    monkeypatch.setattr(snn_peers, "__file__", str(tmp_path / "snn_peers.py"))  # where it writes what it was told
+    space = Space([FloatParam("x", 0.0, 1.0)])
+    with snn_peers.PeerOptimizer(str(worker), "optuna-tpe", space, seed=0, n_initial=2) as peer:
+        first, second = peer.ask(), peer.ask()
+        peer.tell(EvaluationRecord(second, {"accuracy": 0.5}, {"silent": -0.1}))
+        with pytest.raises(ValueError, match="did not propose"):
+            peer.tell(EvaluationRecord({"x": 0.7}, {"accuracy": 0.9}, {"silent": -0.1}))
+        peer.tell(EvaluationRecord(first, {}, {}, status="failed", error="worker lost"))
+    assert (first, second) == ({"x": 0.1}, {"x": 0.2})
+    assert json.loads((tmp_path / "told.json").read_text()) == [[102, "complete", 0.5], [101, "failed", None]]
