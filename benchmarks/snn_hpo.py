@@ -606,10 +606,11 @@ def peer_study_lines(path: Path) -> list[str]:
              f"search, the preset's optimizer (`{preset}`) and Optuna's TPE and GPSampler with `constraints_func` "
              "as the optimizer of the same study (`benchmarks/snn_real_peers.py`: `experiments/hpo.py`'s own study, "
              "workers, detector and compilation caches, the study loop asking the peer in its venv), each from "
-             "scratch (`hpo.enqueue=[]`), seeds interleaved so that every method met the same machine load: "
-             f"`python benchmarks/snn_real_studies.py --optimizers random {preset} optuna-tpe optuna-gp --seeds "
-             "<s>` for each seed, in a checkout whose summary held no other studies. The peers' driver CPU "
-             "leaves out their own process. Medians:", "",
+             f"scratch (`hpo.enqueue=[]`): `python benchmarks/snn_real_studies.py --optimizers random {preset} "
+             "optuna-tpe --seeds <s>` for each seed in turn, so that the three met the same machine load, then "
+             "`--optimizers optuna-gp` for each seed, in a checkout whose summary held no other studies. The "
+             "peers' driver CPU leaves out their own process; on 2 cores it comes out of the trials' compute as "
+             "the preset's does. Medians:", "",
              *real_median_lines(rows)[2:], "",
              "Each peer against the preset (two-sided Mann-Whitney p, seeds as independent draws):", "",
              "| peer | seeds | best at random's compute: peer / preset (p) | best at the end: peer / preset (p) "
