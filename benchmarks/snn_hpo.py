@@ -54,8 +54,6 @@ from jaxsnn.snnbench.targets import (  # noqa: E402
 from jaxsnn.tuning.spaces import dotted  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
-PEER_STUDIES = RESULTS / "snn_real_peer_studies.csv"
-"""Real studies with the Optuna peers as the optimizer, beside random search and the preset (one day)."""
 TRACES = RESULTS / "snn_hpo"
 CALIBRATED = RESULTS / "snn_hpo_calibrated"
 """Traces of runs whose surrogate trials carry its calibrated noise (``--calibrated``): the noise
@@ -393,8 +391,8 @@ def section(validation: list[dict], summaries: dict[str, list[dict]], meta: dict
                   "its ablations, dashed, and the peers; the dotted line marks a quarter of the budget)."]
     for real in sorted(RESULTS.glob("snn_real_studies*.csv")):
         lines += real_study_lines(real)
-    if PEER_STUDIES.exists():
-        lines += peer_study_lines(PEER_STUDIES)
+    for peers in sorted(RESULTS.glob("snn_real_peer_studies*.csv")):
+        lines += peer_study_lines(peers)
     lines += ["", meta.get("notes", ""), ""]
     return "\n".join(lines)
 
@@ -595,20 +593,25 @@ def real_study_lines(path: Path) -> list[str]:
 
 
 def peer_study_lines(path: Path) -> list[str]:
-    """Real sg_digits studies of the preset, random search and the Optuna peers from scratch, run on
-    one machine on one day (``snn_real_studies.py --optimizers random <preset> optuna-tpe ...``),
-    and each peer against the preset."""
+    """Real studies of the preset, random search and the Optuna peers from scratch, run on one
+    machine on one day (``snn_real_studies.py --optimizers random <preset> optuna-tpe ...``; the
+    demo problem's ``snn_real_peer_studies.csv``, or ``snn_real_peer_studies_<problem>.csv``), and
+    each peer against the preset."""
     rows = read_csv(path)
-    preset = shipped_method("sg_digits")
+    problem = path.stem.removeprefix("snn_real_peer_studies").removeprefix("_") or "sg_digits"
+    preset = shipped_method(problem)
+    flag = "" if problem == "sg_digits" else f"--problem {problem} "
+    trials = "/".join(sorted({r["trials"] for r in rows}))
     medians = {m["optimizer"]: m for m in real_medians(rows)}
-    lines = ["", "### Real studies against the peers (sg_digits from scratch, one machine, one day)", "",
-             f"The demo's problem with every trial a trained network, as in the real studies above, for random "
+    lines = ["", f"### Real studies against the peers ({problem} from scratch, one machine, one day)", "",
+             f"{problem}, {trials} trials, with every trial a trained network, as in the real studies above, for random "
              f"search, the preset's optimizer (`{preset}`) and Optuna's TPE and GPSampler with `constraints_func` "
              "as the optimizer of the same study (`benchmarks/snn_real_peers.py`: `experiments/hpo.py`'s own study, "
              "workers, detector and compilation caches, the study loop asking the peer in its venv), each from "
-             f"scratch (`hpo.enqueue=[]`): `python benchmarks/snn_real_studies.py --optimizers random {preset} "
-             "optuna-tpe --seeds <s>` for each seed in turn, so that the three met the same machine load, then "
-             "`--optimizers optuna-gp` for each seed, in a checkout whose summary held no other studies. The "
+             f"scratch (`hpo.enqueue=[]`): `python benchmarks/snn_real_studies.py {flag}--trials {trials} --optimizers random {preset} "
+             "optuna-tpe --seeds <s>` for each seed in turn, so that the three met the same machine load (then "
+             "`--optimizers optuna-gp` for each seed, where its rows are), in a checkout whose summary held no "
+             "other studies. The "
              "peers' driver CPU leaves out their own process; on 2 cores it comes out of the trials' compute as "
              "the preset's does. Medians:", "",
              *real_median_lines(rows)[2:], "",
