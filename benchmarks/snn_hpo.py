@@ -604,16 +604,15 @@ def peer_study_lines(path: Path) -> list[str]:
     trials = "/".join(sorted({r["trials"] for r in rows}))
     medians = {m["optimizer"]: m for m in real_medians(rows)}
     lines = ["", f"### Real studies against the peers ({problem} from scratch, one machine, one day)", "",
-             f"{problem}, {trials} trials, with every trial a trained network, as in the real studies above, for random "
-             f"search, the preset's optimizer (`{preset}`) and Optuna's TPE and GPSampler with `constraints_func` "
-             "as the optimizer of the same study (`benchmarks/snn_real_peers.py`: `experiments/hpo.py`'s own study, "
-             "workers, detector and compilation caches, the study loop asking the peer in its venv), each from "
-             f"scratch (`hpo.enqueue=[]`): `python benchmarks/snn_real_studies.py {flag}--trials {trials} --optimizers random {preset} "
-             "optuna-tpe --seeds <s>` for each seed in turn, so that the three met the same machine load (then "
-             "`--optimizers optuna-gp` for each seed, where its rows are), in a checkout whose summary held no "
-             "other studies. The "
-             "peers' driver CPU leaves out their own process; on 2 cores it comes out of the trials' compute as "
-             "the preset's does. Medians:", "",
+             f"{problem}, {trials} trials, with every trial a trained network, as in the real studies above, "
+             f"for random search, the preset's optimizer (`{preset}`) and Optuna's TPE (and GPSampler, where its "
+             "rows are) with `constraints_func` as the optimizer of the same study (`benchmarks/snn_real_peers.py`: "
+             "`experiments/hpo.py`'s own study, workers, detector and compilation caches, the study loop asking the "
+             "peer in its venv), each from scratch (`hpo.enqueue=[]`): `python benchmarks/snn_real_studies.py "
+             f"{flag}--trials {trials} --optimizers random {preset} optuna-tpe --seeds <s>` for each seed in turn, "
+             "so that the three met the same machine load (then `--optimizers optuna-gp` for each seed), in a "
+             "checkout whose summary held no other studies. The peers' driver CPU leaves out their own process; "
+             "on 2 cores it comes out of the trials' compute as the preset's does. Medians:", "",
              *real_median_lines(rows)[2:], "",
              "Each peer against the preset (two-sided Mann-Whitney p, seeds as independent draws):", "",
              "| peer | seeds | best at random's compute: peer / preset (p) | best at the end: peer / preset (p) "

@@ -97,22 +97,23 @@ class _OptunaPeer:
         self.order = _dependency_order(space["params"])
         self.running: dict[int, optuna.trial.Trial] = {}
 
-    def _suggest(self, p: dict) -> Any:
+    @staticmethod
+    def _suggest(trial: Any, p: dict) -> Any:
         if p["type"] == "float":
-            return self.trial.suggest_float(p["name"], p["low"], p["high"], log=p["log"])
+            return trial.suggest_float(p["name"], p["low"], p["high"], log=p["log"])
         if p["type"] == "int":
-            return self.trial.suggest_int(p["name"], int(p["low"]), int(p["high"]), log=p["log"])
-        return self.trial.suggest_categorical(p["name"], p["choices"])
+            return trial.suggest_int(p["name"], int(p["low"]), int(p["high"]), log=p["log"])
+        return trial.suggest_categorical(p["name"], p["choices"])
 
     def ask(self) -> dict:
-        self.trial = self.study.ask()
-        self.running[self.trial.number] = self.trial
+        trial = self.study.ask()
+        self.running[trial.number] = trial
         values: dict[str, Any] = {}
         for p in self.order:
             c = p["condition"]
             if c is None or (c["parent"] in values and any(_same(values[c["parent"]], v) for v in c["values"])):
-                values[p["name"]] = self._suggest(p)
-        return {"id": self.trial.number, "params": {name: values[name] for name in self.declared if name in values}}
+                values[p["name"]] = self._suggest(trial, p)
+        return {"id": trial.number, "params": {name: values[name] for name in self.declared if name in values}}
 
     def enqueue(self, params: dict) -> None:
         """Optuna's own seeding: the next ``ask`` returns ``params`` (``Study.enqueue_trial``)."""

@@ -74,5 +74,6 @@ def main(argv: list[str]) -> None:
     sys.argv = [str(HPO_ENTRY), *overrides, "hpo.optimizer=random"]
     runpy.run_path(str(HPO_ENTRY), run_name="__main__")
 
+
 if __name__ == "__main__":
     main(sys.argv[1:])

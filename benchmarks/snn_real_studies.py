@@ -210,7 +210,8 @@ def run_study(name: str, seed: int, problem: str, trials: int | None) -> Path:
         if name in STUDY_PEERS:
             command, optimizer = [str(REPO / "benchmarks" / "snn_real_peers.py"), name], problem_overrides(problem)
         else:
-            command, optimizer = [str(REPO / "experiments" / "hpo.py")], study_overrides(name.removesuffix(SEEDED), problem)
+            command = [str(REPO / "experiments" / "hpo.py")]
+            optimizer = study_overrides(name.removesuffix(SEEDED), problem)
         subprocess.run([sys.executable, *command, f"hydra.run.dir={folder}", "progress=false", *search, *optimizer,
                         *budget, f"hpo.seed={seed}", f"compilation_cache={folder / 'jax_cache'}"],
                        check=True, cwd=REPO)  # fmt: skip
