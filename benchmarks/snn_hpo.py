@@ -417,8 +417,7 @@ def scorecard(summaries: dict[str, list[dict]], budgets: dict[str, dict]) -> lis
              "| problem | preset: method | surrogate run | reach <= 1/4 | best >= every peer | model-guided silent "
              "| real, as shipped | real, from scratch |",
              "|---|---|---|---|---|---|---|---|"]
-    reals = {path.stem.removeprefix("snn_real_studies").removeprefix("_") or "sg_digits": read_csv(path)
-             for path in RESULTS.glob("snn_real_studies*.csv")}  # fmt: skip
+    reals = {problem_of(path, "snn_real_studies"): read_csv(path) for path in RESULTS.glob("snn_real_studies*.csv")}
     for problem in PROBLEMS:
         preset = HPO_PRESETS[PROBLEMS[problem].trainer]
         method, study_name = SHIPPED[preset]
@@ -542,11 +541,17 @@ def calibrated_lines(summaries: dict[str, list[dict]], budgets: dict[str, dict])
     return lines
 
 
+def problem_of(path: Path, prefix: str) -> str:
+    """The problem a real-study summary holds, from its name as ``snn_real_studies.py`` writes it:
+    ``<prefix>.csv`` is the demo problem's, ``<prefix>_<problem>.csv`` another problem's."""
+    return path.stem.removeprefix(prefix).removeprefix("_") or "sg_digits"
+
+
 def real_study_lines(path: Path) -> list[str]:
     """The table of one problem's real studies (``snn_real_studies.py``'s CSV: the demo problem's,
     or ``snn_real_studies_<problem>.csv``)."""
     rows = read_csv(path)
-    problem = path.stem.removeprefix("snn_real_studies").removeprefix("_") or "sg_digits"
+    problem = problem_of(path, "snn_real_studies")
     trials = sorted({int(r["trials"]) for r in rows})
     command = "python benchmarks/snn_real_studies.py" + ("" if problem == "sg_digits" else f" --problem {problem}")
     where = ("the demo problem" if problem == "sg_digits"
@@ -598,7 +603,7 @@ def peer_study_lines(path: Path) -> list[str]:
     demo problem's ``snn_real_peer_studies.csv``, or ``snn_real_peer_studies_<problem>.csv``), and
     each peer against the preset."""
     rows = read_csv(path)
-    problem = path.stem.removeprefix("snn_real_peer_studies").removeprefix("_") or "sg_digits"
+    problem = problem_of(path, "snn_real_peer_studies")
     preset = shipped_method(problem)
     flag = "" if problem == "sg_digits" else f"--problem {problem} "
     trials = "/".join(sorted({r["trials"] for r in rows}))
