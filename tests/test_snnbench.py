@@ -567,6 +567,28 @@ def test_the_quarter_table_lists_random_search_the_shipped_method_and_the_peers_
     assert body[2].endswith("| 1 | 25% | 50.0% / 1.5% / 1.8% |")
 
 
+def test_a_peer_studies_summary_is_reported_for_the_problem_its_name_gives(monkeypatch, tmp_path):
+    """``snn_real_peer_studies_<problem>.csv`` is that problem's section (its command, its trials),
+    the name without a problem the demo problem's; each peer is set against the preset on the rows
+    of random search's anchor, with the peer's medians first."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from results_io import write_csv
+    from snn_hpo import peer_study_lines, problem_of
+
+    shipped = SHIPPED["silent_sg"][0]
+    rows = [{"optimizer": name, "seed": seed, "trials": 100, "compute_s": 100.0, "best_100": best + seed / 100,
+             "best_final": best + 0.01, "reach_ratio": 0.5, "silent_design": 0.5, "silent_model": 0.1,
+             "anchor_s": 100.0}
+            for name, best in (("random", 0.80), (shipped, 0.95), ("optuna-tpe", 0.90)) for seed in range(3)]
+    write_csv(tmp_path / "snn_real_peer_studies_sg_randman.csv", rows)
+    lines = peer_study_lines(tmp_path / "snn_real_peer_studies_sg_randman.csv")
+    assert lines[1] == "### Real studies against the peers (sg_randman from scratch, one machine, one day)"
+    assert f"--problem sg_randman --trials 100 --optimizers random {shipped} optuna-tpe" in lines[3]
+    assert lines[-1] == "| optuna-tpe | 3 | 0.910 / 0.960 (p=0.10) | 0.910 / 0.960 (p=0.05) | 0.50 / 0.50 |"
+    assert problem_of(tmp_path / "snn_real_peer_studies.csv", "snn_real_peer_studies") == "sg_digits"
+    assert problem_of(tmp_path / "snn_real_studies_stdp_digits.csv", "snn_real_studies") == "stdp_digits"
+
+
 def test_run_summaries_summarise_each_run_folder_with_random_search(monkeypatch, tmp_path):
     """One summary per run folder that holds random search, written where the template says (a
     path with ``{run}``); a folder without random search has no anchor and is left out."""
